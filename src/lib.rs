@@ -1,0 +1,10 @@
+//! dsguard: an admission webhook and CI linter that keeps Kubernetes DaemonSets honest.
+//!
+//! One pure policy engine ([`policy::evaluate`]) over Kubernetes scheduling semantics
+//! ([`scheduling`]) and an indexed view of the cluster ([`inventory`]); everything else
+//! (the `review` and `coverage` commands, later the webhook and the linter) is an adapter
+//! that feeds it plain data.
+#![forbid(unsafe_code)]
+
+pub mod scheduling;
+pub mod serde_util;

@@ -1,0 +1,313 @@
+//! Which nodes a pod template targets: `nodeName`, `nodeSelector` and the required node
+//! affinity, with the semantics of `component-helpers/scheduling/corev1/nodeaffinity` and
+//! `apimachinery/pkg/labels` (see `shared/KUBERNETES-SEMANTICS.md` §1).
+//!
+//! The manifest shapes (`NodeSelectorTerm`, ...) are parsed once into a [`NodeSelection`]
+//! whose parts are also what the inventory evaluates with bitsets; [`NodeSelection::matches`]
+//! is the per-node reference the bitset evaluation is tested against.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::labels::{validate_label_key, validate_label_value};
+use crate::serde_util::null_as_default;
+
+/// A `NodeSelectorRequirement` exactly as written in the manifest (operator unparsed).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelectorRequirement {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub key: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub operator: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub values: Vec<String>,
+}
+
+/// A `NodeSelectorTerm` as written: expressions and fields, ANDed.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelectorTerm {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+/// `requiredDuringSchedulingIgnoredDuringExecution`: terms, ORed. `None` terms (JSON null
+/// or absent) and `[]` both select nothing, as in Kubernetes.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelector {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub node_selector_terms: Vec<NodeSelectorTerm>,
+}
+
+/// `pod.spec.affinity`, reduced to what placement needs.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(default)]
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+/// `affinity.nodeAffinity`: only the required part constrains placement.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAffinity {
+    #[serde(default)]
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector>,
+}
+
+impl Affinity {
+    pub fn required(&self) -> Option<&NodeSelector> {
+        self.node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }
+}
+
+/// The operator of a parsed label requirement, with its validated operands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelOperator {
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Exists,
+    DoesNotExist,
+    Gt(i64),
+    Lt(i64),
+}
+
+/// One parsed `matchExpressions` entry (`labels.Requirement`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelRequirement {
+    pub key: String,
+    pub operator: LabelOperator,
+}
+
+impl LabelRequirement {
+    /// `labels.NewRequirement` with the node-selector operator mapping: the key must be a
+    /// valid label key, every value a valid label value, In/NotIn need values,
+    /// Exists/DoesNotExist none, Gt/Lt exactly one base-10 int64.
+    pub fn parse(raw: &NodeSelectorRequirement) -> Result<Self, String> {
+        validate_label_key(&raw.key)?;
+        for value in &raw.values {
+            validate_label_value(value)?;
+        }
+        let key = &raw.key;
+        let operator = match raw.operator.as_str() {
+            "In" | "NotIn" => {
+                if raw.values.is_empty() {
+                    return Err(format!("{key} {}: needs at least one value", raw.operator));
+                }
+                if raw.operator == "In" {
+                    LabelOperator::In(raw.values.clone())
+                } else {
+                    LabelOperator::NotIn(raw.values.clone())
+                }
+            }
+            "Exists" | "DoesNotExist" => {
+                if !raw.values.is_empty() {
+                    return Err(format!("{key} {}: takes no values", raw.operator));
+                }
+                if raw.operator == "Exists" {
+                    LabelOperator::Exists
+                } else {
+                    LabelOperator::DoesNotExist
+                }
+            }
+            "Gt" | "Lt" => {
+                let [value] = raw.values.as_slice() else {
+                    return Err(format!("{key} {}: needs exactly one value", raw.operator));
+                };
+                let bound = parse_go_int64(value).ok_or_else(|| {
+                    format!("{key} {}: {value:?} is not an integer", raw.operator)
+                })?;
+                if raw.operator == "Gt" {
+                    LabelOperator::Gt(bound)
+                } else {
+                    LabelOperator::Lt(bound)
+                }
+            }
+            other => {
+                return Err(format!(
+                    "{key}: {other:?} is not a valid node selector operator"
+                ));
+            }
+        };
+        Ok(Self {
+            key: key.clone(),
+            operator,
+        })
+    }
+
+    /// `Requirement.Matches`: NotIn and DoesNotExist hold where the key is absent; Gt/Lt
+    /// need the label present and parseable as an integer.
+    pub fn matches<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        let value = label(&self.key);
+        match &self.operator {
+            LabelOperator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
+            LabelOperator::NotIn(values) => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+            LabelOperator::Exists => value.is_some(),
+            LabelOperator::DoesNotExist => value.is_none(),
+            LabelOperator::Gt(bound) => value.and_then(parse_go_int64).is_some_and(|v| v > *bound),
+            LabelOperator::Lt(bound) => value.and_then(parse_go_int64).is_some_and(|v| v < *bound),
+        }
+    }
+}
+
+/// `strconv.ParseInt(s, 10, 64)`: optional sign, ASCII digits, leading zeros allowed.
+pub fn parse_go_int64(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// One parsed `matchFields` entry: a field selector term on the node's fields. Only
+/// `metadata.name` exists on the node side; any other key reads as the empty string,
+/// as `fields.Set.Get` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldRequirement {
+    pub key: String,
+    pub value: String,
+    /// `In` (equal) or `NotIn` (not equal).
+    pub equal: bool,
+}
+
+pub const NODE_NAME_FIELD: &str = "metadata.name";
+
+impl FieldRequirement {
+    /// `nodeSelectorRequirementsAsFieldSelector`: In/NotIn with exactly one value.
+    pub fn parse(raw: &NodeSelectorRequirement) -> Result<Self, String> {
+        let equal = match raw.operator.as_str() {
+            "In" => true,
+            "NotIn" => false,
+            other => {
+                return Err(format!(
+                    "matchFields {}: {other:?} is not supported (only In and NotIn)",
+                    raw.key
+                ));
+            }
+        };
+        let [value] = raw.values.as_slice() else {
+            return Err(format!(
+                "matchFields {} {}: needs exactly one value",
+                raw.key, raw.operator
+            ));
+        };
+        Ok(Self {
+            key: raw.key.clone(),
+            value: value.clone(),
+            equal,
+        })
+    }
+
+    pub fn matches(&self, node_name: &str) -> bool {
+        let field = if self.key == NODE_NAME_FIELD {
+            node_name
+        } else {
+            ""
+        };
+        (field == self.value) == self.equal
+    }
+}
+
+/// A parsed term; an invalid one matches nothing but leaves the other terms counting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    Valid {
+        labels: Vec<LabelRequirement>,
+        fields: Vec<FieldRequirement>,
+    },
+    /// No expressions and no fields: dropped by Kubernetes, so it matches nothing.
+    Empty,
+    Invalid(String),
+}
+
+impl Term {
+    pub fn parse(raw: &NodeSelectorTerm) -> Self {
+        if raw.match_expressions.is_empty() && raw.match_fields.is_empty() {
+            return Term::Empty;
+        }
+        let labels = raw.match_expressions.iter().map(LabelRequirement::parse);
+        let fields = raw.match_fields.iter().map(FieldRequirement::parse);
+        match (labels.collect(), fields.collect()) {
+            (Ok(labels), Ok(fields)) => Term::Valid { labels, fields },
+            (Err(why), _) | (_, Err(why)) => Term::Invalid(why),
+        }
+    }
+
+    pub fn matches<'a>(
+        &self,
+        node_name: &str,
+        label: impl Fn(&str) -> Option<&'a str> + Copy,
+    ) -> bool {
+        match self {
+            Term::Valid { labels, fields } => {
+                labels.iter().all(|r| r.matches(label))
+                    // Quirk kept from nodeSelectorTerm.match: no fields, no field check.
+                    && (node_name.is_empty() || fields.iter().all(|f| f.matches(node_name)))
+            }
+            Term::Empty | Term::Invalid(_) => false,
+        }
+    }
+}
+
+/// Everything in a pod template that decides which nodes it targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeSelection {
+    /// `spec.nodeName`, when non-empty: that node alone.
+    pub node_name: Option<String>,
+    /// `spec.nodeSelector` entries (empty map = absent): each an equality, ANDed.
+    pub node_selector: Vec<(String, String)>,
+    /// Required node affinity terms, ORed; `None` when the pod has none.
+    pub required_terms: Option<Vec<Term>>,
+}
+
+impl NodeSelection {
+    pub fn new(
+        node_name: Option<&str>,
+        node_selector: Option<&BTreeMap<String, String>>,
+        required: Option<&NodeSelector>,
+    ) -> Self {
+        Self {
+            node_name: node_name.filter(|n| !n.is_empty()).map(str::to_owned),
+            node_selector: node_selector
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            required_terms: required
+                .map(|r| r.node_selector_terms.iter().map(Term::parse).collect()),
+        }
+    }
+
+    /// True when nothing constrains placement: every node is targeted.
+    pub fn is_unconstrained(&self) -> bool {
+        self.node_name.is_none() && self.node_selector.is_empty() && self.required_terms.is_none()
+    }
+
+    /// The per-node reference: `NodeShouldRunDaemonPod`'s name and affinity checks.
+    pub fn matches<'a>(
+        &self,
+        node_name: &str,
+        label: impl Fn(&str) -> Option<&'a str> + Copy,
+    ) -> bool {
+        if self.node_name.as_deref().is_some_and(|n| n != node_name) {
+            return false;
+        }
+        if !self
+            .node_selector
+            .iter()
+            .all(|(k, v)| label(k) == Some(v.as_str()))
+        {
+            return false;
+        }
+        match &self.required_terms {
+            None => true,
+            Some(terms) => terms.iter().any(|t| t.matches(node_name, label)),
+        }
+    }
+}
