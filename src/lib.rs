@@ -6,5 +6,7 @@
 //! that feeds it plain data.
 #![forbid(unsafe_code)]
 
+pub mod inventory;
 pub mod scheduling;
 pub mod serde_util;
+pub mod yaml;

@@ -1,0 +1,319 @@
+//! The cluster as the rules need it, and nothing more.
+//!
+//! Nodes are kept as compact records (name, labels, taints) in numbered slots; every
+//! `label=value` has a bitset of the slots that carry it, and identical taint sets are
+//! interned with a bitset of their nodes. A selector is then a handful of bitset ANDs and
+//! ORs, and tolerations are checked once per distinct taint set (a cluster has few), never
+//! once per node: SPEC §6 asks for microseconds at 5,000 nodes.
+//!
+//! The inventory is built from events (`apply`, `delete`, `reset`) so that the cluster
+//! watch and the snapshot loader feed it the same way. Label strings are interned: the
+//! record and the index share one allocation per distinct key and value.
+
+mod query;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::scheduling::Taint;
+
+pub use query::{BlockedGroup, Placement};
+
+/// A node as events describe it: what the rules read, nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeUpdate {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+}
+
+/// A node as the inventory keeps it.
+#[derive(Clone, Debug)]
+pub struct NodeRecord {
+    pub name: Arc<str>,
+    /// Sorted by key.
+    labels: Box<[(Arc<str>, Arc<str>)]>,
+    pub taints: Arc<[Taint]>,
+}
+
+impl NodeRecord {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| self.labels[i].1.as_ref())
+    }
+
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+}
+
+/// A PriorityClass: the fields admission looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorityClass {
+    pub name: String,
+    pub value: i64,
+    pub global_default: bool,
+}
+
+/// The classes every API server creates at start-up and refuses to delete.
+pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64); 2] = [
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+/// A LimitRange, reduced to the container resources it gives a default limit to
+/// (`type: Container`, `default`, which the API server fills from `max` when absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitRange {
+    pub namespace: String,
+    pub name: String,
+    pub default_limits: BTreeSet<String>,
+}
+
+/// Which parts of the inventory hold a complete view. A rule that depends on a part that
+/// is not synced does not deny (SPEC DSG001: not evaluated while not synced).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub nodes: bool,
+    pub priority_classes: bool,
+    pub limit_ranges: bool,
+}
+
+#[derive(Default, Clone, Debug)]
+struct LabelKeyIndex {
+    present: RoaringBitmap,
+    values: HashMap<Arc<str>, RoaringBitmap>,
+}
+
+/// Nodes, priority classes and limit ranges, indexed for evaluation.
+#[derive(Default, Clone, Debug)]
+pub struct Inventory {
+    slots: Vec<Option<NodeRecord>>,
+    free_slots: Vec<u32>,
+    by_name: HashMap<Arc<str>, u32>,
+    live: RoaringBitmap,
+    label_index: HashMap<Arc<str>, LabelKeyIndex>,
+    taint_sets: HashMap<Arc<[Taint]>, RoaringBitmap>,
+    priority_classes: BTreeMap<String, PriorityClass>,
+    limit_ranges: BTreeMap<(String, String), LimitRange>,
+    synced: Synced,
+}
+
+impl Inventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn synced(&self) -> Synced {
+        self.synced
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn node_by_name(&self, name: &str) -> Option<&NodeRecord> {
+        self.slot_of(name).map(|slot| self.node(slot))
+    }
+
+    pub(crate) fn slot_of(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The record in a live slot (slots come from this inventory's own bitsets).
+    pub fn node(&self, slot: u32) -> &NodeRecord {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("slot taken from a live bitset")
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.live.iter().map(|slot| self.node(slot))
+    }
+
+    /// Adds a node or replaces the one of the same name.
+    pub fn apply_node(&mut self, update: NodeUpdate) {
+        let slot = match self.by_name.get(update.name.as_str()) {
+            Some(&slot) => {
+                self.unindex(slot);
+                slot
+            }
+            None => match self.free_slots.pop() {
+                Some(slot) => slot,
+                None => {
+                    self.slots.push(None);
+                    u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 nodes")
+                }
+            },
+        };
+        let name: Arc<str> = Arc::from(update.name.as_str());
+        let mut labels = Vec::with_capacity(update.labels.len());
+        for (key, value) in update.labels {
+            let (key, index) = match self.label_index.get_key_value(key.as_str()) {
+                Some((interned, _)) => {
+                    let interned = interned.clone();
+                    let index = self.label_index.get_mut(&interned).expect("just found");
+                    (interned, index)
+                }
+                None => {
+                    let interned: Arc<str> = Arc::from(key);
+                    let index = self.label_index.entry(interned.clone()).or_default();
+                    (interned, index)
+                }
+            };
+            index.present.insert(slot);
+            let value = match index.values.get_key_value(value.as_str()) {
+                Some((interned, _)) => interned.clone(),
+                None => Arc::from(value),
+            };
+            index.values.entry(value.clone()).or_default().insert(slot);
+            labels.push((key, value));
+        }
+        let mut taints = update.taints;
+        taints.sort();
+        taints.dedup();
+        let taints: Arc<[Taint]> = match self.taint_sets.get_key_value(taints.as_slice()) {
+            Some((interned, _)) => interned.clone(),
+            None => Arc::from(taints),
+        };
+        self.taint_sets
+            .entry(taints.clone())
+            .or_default()
+            .insert(slot);
+        self.live.insert(slot);
+        self.by_name.insert(name.clone(), slot);
+        self.slots[slot as usize] = Some(NodeRecord {
+            name,
+            labels: labels.into_boxed_slice(),
+            taints,
+        });
+    }
+
+    /// Removes a node; unknown names are ignored (a delete may race a relist).
+    pub fn delete_node(&mut self, name: &str) {
+        if let Some(slot) = self.by_name.remove(name) {
+            self.unindex(slot);
+            self.slots[slot as usize] = None;
+            self.live.remove(slot);
+            self.free_slots.push(slot);
+        }
+    }
+
+    /// Replaces every node with `nodes` and marks the node view complete.
+    pub fn reset_nodes(&mut self, nodes: impl IntoIterator<Item = NodeUpdate>) {
+        self.slots.clear();
+        self.free_slots.clear();
+        self.by_name.clear();
+        self.live.clear();
+        self.label_index.clear();
+        self.taint_sets.clear();
+        for node in nodes {
+            self.apply_node(node);
+        }
+        self.synced.nodes = true;
+    }
+
+    fn unindex(&mut self, slot: u32) {
+        let Some(record) = self.slots[slot as usize].take() else {
+            return;
+        };
+        for (key, value) in record.labels.iter() {
+            if let Some(index) = self.label_index.get_mut(key) {
+                index.present.remove(slot);
+                if let Some(nodes) = index.values.get_mut(value) {
+                    nodes.remove(slot);
+                    if nodes.is_empty() {
+                        index.values.remove(value);
+                    }
+                }
+                if index.present.is_empty() {
+                    self.label_index.remove(key);
+                }
+            }
+        }
+        if let Some(nodes) = self.taint_sets.get_mut(&record.taints) {
+            nodes.remove(slot);
+            if nodes.is_empty() {
+                self.taint_sets.remove(&record.taints);
+            }
+        }
+    }
+
+    pub fn apply_priority_class(&mut self, class: PriorityClass) {
+        self.priority_classes.insert(class.name.clone(), class);
+    }
+
+    pub fn delete_priority_class(&mut self, name: &str) {
+        self.priority_classes.remove(name);
+    }
+
+    pub fn reset_priority_classes(&mut self, classes: impl IntoIterator<Item = PriorityClass>) {
+        self.priority_classes = classes.into_iter().map(|c| (c.name.clone(), c)).collect();
+        self.synced.priority_classes = true;
+    }
+
+    /// True when the class exists: a synced class, or one the API server always has.
+    pub fn priority_class_exists(&self, name: &str) -> bool {
+        self.priority_classes.contains_key(name)
+            || SYSTEM_PRIORITY_CLASSES.iter().any(|(n, _)| *n == name)
+    }
+
+    /// The class the API server gives pods that name none (the lowest-valued
+    /// `globalDefault` class, as the Priority admission plugin picks).
+    pub fn global_default_priority_class(&self) -> Option<&PriorityClass> {
+        self.priority_classes
+            .values()
+            .filter(|c| c.global_default)
+            .min_by_key(|c| c.value)
+    }
+
+    pub fn apply_limit_range(&mut self, range: LimitRange) {
+        self.limit_ranges
+            .insert((range.namespace.clone(), range.name.clone()), range);
+    }
+
+    pub fn delete_limit_range(&mut self, namespace: &str, name: &str) {
+        self.limit_ranges
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    pub fn reset_limit_ranges(&mut self, ranges: impl IntoIterator<Item = LimitRange>) {
+        self.limit_ranges = ranges
+            .into_iter()
+            .map(|r| ((r.namespace.clone(), r.name.clone()), r))
+            .collect();
+        self.synced.limit_ranges = true;
+    }
+
+    /// The LimitRanges of a namespace (LimitRanger applies each of them to every pod).
+    pub fn limit_ranges_in<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a LimitRange> {
+        self.limit_ranges
+            .range((namespace.to_owned(), String::new())..)
+            .take_while(move |((ns, _), _)| ns == namespace)
+            .map(|(_, range)| range)
+    }
+
+    /// Number of distinct taint sets among the nodes.
+    pub fn taint_set_count(&self) -> usize {
+        self.taint_sets.len()
+    }
+
+    pub fn priority_class_count(&self) -> usize {
+        self.priority_classes.len()
+    }
+
+    pub fn limit_range_count(&self) -> usize {
+        self.limit_ranges.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

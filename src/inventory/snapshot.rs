@@ -1,0 +1,284 @@
+//! Reads the inventory from files: `kubectl get nodes -o yaml` / `-o json` output (a
+//! `List`), multi-document YAML, a plain JSON or YAML list of objects, and the same for
+//! PriorityClasses and LimitRanges.
+//!
+//! Only the fields the rules need are decoded (a real Node carries ~20 KB of status and
+//! image lists the rules never read), and JSON is streamed straight into those small
+//! structs, so a 100,000-node snapshot does not become a 100,000-node JSON tree first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::{LimitRange, NodeUpdate, PriorityClass};
+use crate::scheduling::Taint;
+use crate::serde_util::{field_path, null_as_default, pointer_of};
+use crate::yaml::{self, Position};
+
+/// A snapshot file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: holds {found} object(s) but no {kind}; expected the output of `kubectl get {plural} -o yaml`"
+    )]
+    WrongKind {
+        path: String,
+        found: usize,
+        kind: &'static str,
+        plural: &'static str,
+    },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawObject {
+    #[serde(default, deserialize_with = "null_as_default")]
+    kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    metadata: RawMetadata,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: RawSpec,
+    #[serde(default)]
+    value: Option<i64>,
+    #[serde(default)]
+    global_default: Option<bool>,
+    #[serde(default)]
+    items: Option<Vec<RawObject>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawMetadata {
+    #[serde(default, deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    taints: Vec<Taint>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    limits: Vec<RawLimitItem>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawLimitItem {
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
+    kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    default: BTreeMap<String, IgnoredAny>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    max: BTreeMap<String, IgnoredAny>,
+}
+
+/// An object with where it starts, for messages.
+struct Located {
+    object: RawObject,
+    position: Position,
+}
+
+fn read(path: &Path) -> Result<String, SnapshotError> {
+    std::fs::read_to_string(path).map_err(|source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Every object in `text`, `List`s and top-level arrays flattened.
+fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
+    let invalid = |position: Position, message: String| SnapshotError::Invalid {
+        path: path.to_owned(),
+        line: position.line,
+        column: position.column,
+        message,
+    };
+    let mut found = Vec::new();
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let json_error = |e: serde_json::Error| {
+            invalid(
+                Position {
+                    line: e.line(),
+                    column: e.column(),
+                },
+                e.to_string(),
+            )
+        };
+        if trimmed.starts_with('[') {
+            let list: Vec<RawObject> = serde_json::from_str(text).map_err(json_error)?;
+            found.extend(list.into_iter().map(|object| Located {
+                object,
+                position: Position::default(),
+            }));
+        } else {
+            for object in serde_json::Deserializer::from_str(text).into_iter::<RawObject>() {
+                found.push(Located {
+                    object: object.map_err(json_error)?,
+                    position: Position::default(),
+                });
+            }
+        }
+    } else {
+        for document in yaml::parse_stream(text) {
+            let document = document.map_err(|e| invalid(e.position, e.message))?;
+            let top = match document.value {
+                serde_json::Value::Array(items) => items,
+                other => vec![other],
+            };
+            for (index, value) in top.into_iter().enumerate() {
+                let object: RawObject = serde_path_to_error::deserialize(&value).map_err(|e| {
+                    let pointer = pointer_of(e.path());
+                    let position = document
+                        .source_map
+                        .position(&pointer)
+                        .unwrap_or(document.position);
+                    invalid(position, format!("{}: {}", field_path(&pointer), e.inner()))
+                })?;
+                let position = document
+                    .source_map
+                    .position(&format!("/{index}"))
+                    .unwrap_or(document.position);
+                found.push(Located { object, position });
+            }
+        }
+    }
+    let mut flat = Vec::with_capacity(found.len());
+    for located in found {
+        flatten(located, &mut flat);
+    }
+    Ok(flat)
+}
+
+fn flatten(located: Located, into: &mut Vec<Located>) {
+    let Located {
+        mut object,
+        position,
+    } = located;
+    match object.items.take() {
+        Some(items) if object.kind.ends_with("List") || object.kind.is_empty() => {
+            for item in items {
+                flatten(
+                    Located {
+                        object: item,
+                        position,
+                    },
+                    into,
+                );
+            }
+        }
+        _ => into.push(Located { object, position }),
+    }
+}
+
+fn of_kind(
+    text: &str,
+    path: &str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Result<Vec<Located>, SnapshotError> {
+    let all = objects(text, path)?;
+    let found = all.len();
+    let wanted: Vec<Located> = all.into_iter().filter(|l| l.object.kind == kind).collect();
+    if wanted.is_empty() && found > 0 {
+        return Err(SnapshotError::WrongKind {
+            path: path.to_owned(),
+            found,
+            kind,
+            plural,
+        });
+    }
+    for located in &wanted {
+        if located.object.metadata.name.is_empty() {
+            return Err(SnapshotError::Invalid {
+                path: path.to_owned(),
+                line: located.position.line,
+                column: located.position.column,
+                message: format!("a {kind} without metadata.name"),
+            });
+        }
+    }
+    Ok(wanted)
+}
+
+/// Nodes from snapshot text (`path` names it in errors).
+pub fn nodes_from_str(text: &str, path: &str) -> Result<Vec<NodeUpdate>, SnapshotError> {
+    Ok(of_kind(text, path, "Node", "nodes")?
+        .into_iter()
+        .map(|l| NodeUpdate {
+            name: l.object.metadata.name,
+            labels: l.object.metadata.labels,
+            taints: l.object.spec.taints,
+        })
+        .collect())
+}
+
+pub fn load_nodes(path: &Path) -> Result<Vec<NodeUpdate>, SnapshotError> {
+    nodes_from_str(&read(path)?, &path.display().to_string())
+}
+
+pub fn priority_classes_from_str(
+    text: &str,
+    path: &str,
+) -> Result<Vec<PriorityClass>, SnapshotError> {
+    Ok(of_kind(text, path, "PriorityClass", "priorityclasses")?
+        .into_iter()
+        .map(|l| PriorityClass {
+            name: l.object.metadata.name,
+            value: l.object.value.unwrap_or(0),
+            global_default: l.object.global_default.unwrap_or(false),
+        })
+        .collect())
+}
+
+pub fn load_priority_classes(path: &Path) -> Result<Vec<PriorityClass>, SnapshotError> {
+    priority_classes_from_str(&read(path)?, &path.display().to_string())
+}
+
+/// LimitRanges, with the API server's defaulting applied (`default` ← `max` for
+/// `type: Container`), so a file written by hand means what the stored object would.
+pub fn limit_ranges_from_str(text: &str, path: &str) -> Result<Vec<LimitRange>, SnapshotError> {
+    Ok(of_kind(text, path, "LimitRange", "limitranges")?
+        .into_iter()
+        .map(|l| {
+            let default_limits: BTreeSet<String> = l
+                .object
+                .spec
+                .limits
+                .into_iter()
+                .filter(|item| item.kind == "Container")
+                .flat_map(|item| item.default.into_keys().chain(item.max.into_keys()))
+                .collect();
+            let namespace = if l.object.metadata.namespace.is_empty() {
+                "default".to_owned()
+            } else {
+                l.object.metadata.namespace
+            };
+            LimitRange {
+                namespace,
+                name: l.object.metadata.name,
+                default_limits,
+            }
+        })
+        .collect())
+}
+
+pub fn load_limit_ranges(path: &Path) -> Result<Vec<LimitRange>, SnapshotError> {
+    limit_ranges_from_str(&read(path)?, &path.display().to_string())
+}

@@ -1,0 +1,325 @@
+//! The index against the per-node reference, and the events that feed it.
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringBitmap;
+use serde_json::json;
+
+use super::snapshot::{limit_ranges_from_str, nodes_from_str, priority_classes_from_str};
+use super::*;
+use crate::scheduling::selector::{Affinity, NodeSelector};
+use crate::scheduling::{NodeSelection, Toleration, daemon_pod_tolerations, untolerated_taints};
+
+fn node(name: &str, labels: &[(&str, &str)], taints: &[(&str, &str, &str)]) -> NodeUpdate {
+    NodeUpdate {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+    }
+}
+
+fn names(inventory: &Inventory, nodes: &RoaringBitmap) -> Vec<String> {
+    let mut names: Vec<String> = nodes
+        .iter()
+        .map(|s| inventory.node(s).name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn reference(inventory: &Inventory, selection: &NodeSelection) -> Vec<String> {
+    let mut names: Vec<String> = inventory
+        .nodes()
+        .filter(|n| selection.matches(&n.name, |k| n.label(k)))
+        .map(|n| n.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn selection_of(spec: serde_json::Value) -> NodeSelection {
+    let node_selector: Option<BTreeMap<String, String>> = spec
+        .get("nodeSelector")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    let affinity: Option<Affinity> = spec
+        .get("affinity")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    NodeSelection::new(
+        spec.get("nodeName").and_then(|v| v.as_str()),
+        node_selector.as_ref(),
+        affinity.as_ref().and_then(Affinity::required),
+    )
+}
+
+/// A deterministic generator, so the comparison below covers many shapes without a
+/// random-number dependency.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound
+    }
+}
+
+#[test]
+fn indexed_selection_agrees_with_the_per_node_reference() {
+    let keys = ["zone", "pool", "cores", "gpu", "kubernetes.io/os"];
+    let values = ["a", "b", "c", "4", "8", "016", "", "linux"];
+    let ops = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Bogus"];
+    let mut rng = Lcg(7);
+    let mut inventory = Inventory::new();
+    for i in 0..200 {
+        let mut labels = Vec::new();
+        for key in keys {
+            if rng.next(3) > 0 {
+                labels.push((key, values[rng.next(values.len())]));
+            }
+        }
+        let taints: &[(&str, &str, &str)] = match rng.next(4) {
+            0 => &[("dedicated", "gpu", "NoSchedule")],
+            1 => &[
+                ("node-role.kubernetes.io/master", "", "NoSchedule"),
+                ("x", "", "PreferNoSchedule"),
+            ],
+            _ => &[],
+        };
+        inventory.apply_node(node(&format!("n{i}"), &labels, taints));
+    }
+    for round in 0..400 {
+        let mut terms = Vec::new();
+        for _ in 0..rng.next(3) + 1 {
+            let mut expressions = Vec::new();
+            for _ in 0..rng.next(3) {
+                let op = ops[rng.next(ops.len())];
+                let count = match op {
+                    "Exists" | "DoesNotExist" => 0,
+                    "Gt" | "Lt" => 1,
+                    _ => rng.next(3),
+                };
+                let vals: Vec<&str> = (0..count).map(|_| values[rng.next(values.len())]).collect();
+                expressions.push(
+                    json!({"key": keys[rng.next(keys.len())], "operator": op, "values": vals}),
+                );
+            }
+            let mut term = json!({"matchExpressions": expressions});
+            if rng.next(5) == 0 {
+                let op = if rng.next(2) == 0 { "In" } else { "NotIn" };
+                term["matchFields"] = json!([{"key": "metadata.name", "operator": op, "values": [format!("n{}", rng.next(250))]}]);
+            }
+            terms.push(term);
+        }
+        let mut spec = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}});
+        if rng.next(2) == 0 {
+            spec["nodeSelector"] =
+                json!({keys[rng.next(keys.len())]: values[rng.next(values.len())]});
+        }
+        if rng.next(10) == 0 {
+            spec["nodeName"] = json!(format!("n{}", rng.next(250)));
+        }
+        let selection = selection_of(spec.clone());
+        assert_eq!(
+            names(&inventory, &inventory.targeted(&selection)),
+            reference(&inventory, &selection),
+            "round {round}: {spec}"
+        );
+    }
+}
+
+#[test]
+fn blocked_nodes_agree_with_per_node_taint_checks() {
+    let mut inventory = Inventory::new();
+    inventory.apply_node(node("a", &[], &[]));
+    inventory.apply_node(node("b", &[], &[("dedicated", "gpu", "NoSchedule")]));
+    inventory.apply_node(node("c", &[], &[("dedicated", "gpu", "NoSchedule")]));
+    inventory.apply_node(node("d", &[], &[("soft", "", "PreferNoSchedule")]));
+    inventory.apply_node(node(
+        "e",
+        &[],
+        &[
+            ("node.kubernetes.io/unreachable", "", "NoExecute"),
+            ("evict", "", "NoExecute"),
+        ],
+    ));
+    let mut tolerations = daemon_pod_tolerations(false);
+    let placement = inventory.placement(&NodeSelection::default(), &tolerations, false);
+    for record in inventory.nodes() {
+        let blocked_here = untolerated_taints(&record.taints, &tolerations, false).count() > 0;
+        let slot = inventory.slot_of(&record.name).unwrap();
+        assert_eq!(
+            placement.blocked_nodes().contains(slot),
+            blocked_here,
+            "{}",
+            record.name
+        );
+    }
+    assert_eq!(names(&inventory, &placement.runnable()), ["a", "d"]);
+    let e_group = placement
+        .blocked
+        .iter()
+        .find(|g| g.nodes.len() == 1)
+        .unwrap();
+    assert_eq!(e_group.untolerated, [Taint::new("evict", "", "NoExecute")]);
+
+    tolerations.push(Toleration::exists("", ""));
+    let placement = inventory.placement(&NodeSelection::default(), &tolerations, false);
+    assert!(placement.blocked.is_empty());
+    assert_eq!(placement.runnable().len(), 5);
+}
+
+#[test]
+fn relabel_retaint_and_delete_update_every_index() {
+    let mut inventory = Inventory::new();
+    inventory.apply_node(node("a", &[("pool", "x")], &[]));
+    inventory.apply_node(node("b", &[("pool", "x")], &[("t", "", "NoSchedule")]));
+    let pool = |value: &str| {
+        NodeSelection::new(
+            None,
+            Some(&[("pool".to_string(), value.to_string())].into()),
+            None,
+        )
+    };
+    assert_eq!(
+        names(&inventory, &inventory.targeted(&pool("x"))),
+        ["a", "b"]
+    );
+
+    inventory.apply_node(node("a", &[("pool", "y")], &[("t", "", "NoSchedule")]));
+    assert_eq!(names(&inventory, &inventory.targeted(&pool("x"))), ["b"]);
+    assert_eq!(names(&inventory, &inventory.targeted(&pool("y"))), ["a"]);
+    assert_eq!(
+        inventory.taint_set_count(),
+        1,
+        "a and b share one interned taint set"
+    );
+
+    inventory.delete_node("b");
+    inventory.delete_node("never-existed");
+    assert!(inventory.targeted(&pool("x")).is_empty());
+    assert!(
+        inventory
+            .label_values("pool")
+            .iter()
+            .all(|(v, _)| *v == "y")
+    );
+    // The freed slot is reused and starts clean.
+    inventory.apply_node(node("c", &[], &[]));
+    assert_eq!(inventory.node_count(), 2);
+    assert!(inventory.targeted(&pool("x")).is_empty());
+    assert_eq!(inventory.node_by_name("c").unwrap().taints.len(), 0);
+
+    assert!(!inventory.synced().nodes);
+    inventory.reset_nodes([node("z", &[("pool", "x")], &[])]);
+    assert!(inventory.synced().nodes);
+    assert_eq!(names(&inventory, &inventory.targeted(&pool("x"))), ["z"]);
+    assert_eq!(inventory.node_count(), 1);
+}
+
+#[test]
+fn every_corpus_node_file_loads() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/nodes");
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).expect("tests/corpus/nodes exists") {
+        let path = entry.unwrap().path();
+        let nodes = snapshot::load_nodes(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!nodes.is_empty(), "{}", path.display());
+        total += nodes.len();
+    }
+    assert_eq!(total, 20, "the corpus INDEX lists 20 nodes");
+}
+
+#[test]
+fn snapshots_come_as_lists_documents_or_arrays() {
+    let json_list = r#"{"apiVersion":"v1","kind":"List","items":[
+        {"kind":"Node","metadata":{"name":"a","labels":{"x":"1"}},"spec":{"taints":[{"key":"k","effect":"NoSchedule"}]},"status":{"images":[]}},
+        {"kind":"Node","metadata":{"name":"b"}}]}"#;
+    let nodes = nodes_from_str(json_list, "nodes.json").unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0].taints, [Taint::new("k", "", "NoSchedule")]);
+    assert_eq!(nodes[0].labels["x"], "1");
+
+    let array =
+        r#"[{"kind":"Node","metadata":{"name":"a"}},{"kind":"Node","metadata":{"name":"b"}}]"#;
+    assert_eq!(nodes_from_str(array, "a.json").unwrap().len(), 2);
+
+    let multi = "kind: Node\nmetadata: {name: a}\n---\nkind: Node\nmetadata:\n  name: b\nspec:\n  taints: null\n";
+    assert_eq!(nodes_from_str(multi, "m.yaml").unwrap().len(), 2);
+
+    let yaml_array = "- kind: Node\n  metadata: {name: a}\n- kind: Node\n  metadata: {name: b}\n";
+    assert_eq!(nodes_from_str(yaml_array, "l.yaml").unwrap().len(), 2);
+}
+
+#[test]
+fn bad_snapshots_say_where_and_why() {
+    let wrong_kind = "kind: Pod\nmetadata: {name: a}\n";
+    let error = nodes_from_str(wrong_kind, "pods.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no Node") && error.contains("kubectl get nodes"),
+        "{error}"
+    );
+
+    let bad_type = "kind: Node\nmetadata:\n  name: a\n  labels:\n    x: [1]\n";
+    let error = nodes_from_str(bad_type, "n.yaml").unwrap_err().to_string();
+    assert!(error.starts_with("n.yaml:5:"), "{error}");
+    assert!(error.contains("metadata.labels.x"), "{error}");
+
+    let truncated = r#"{"kind":"List","items":[{"kind":"Node","metadata":{"name":"a"}"#;
+    let error = nodes_from_str(truncated, "t.json").unwrap_err().to_string();
+    assert!(error.starts_with("t.json:1:"), "{error}");
+
+    let nameless = "kind: Node\nmetadata: {}\n";
+    assert!(
+        nodes_from_str(nameless, "x.yaml")
+            .unwrap_err()
+            .to_string()
+            .contains("without metadata.name")
+    );
+}
+
+#[test]
+fn priority_classes_and_limit_ranges_load_with_api_defaults() {
+    let classes = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: low}\nvalue: 10\nglobalDefault: true\n---\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n";
+    let mut inventory = Inventory::new();
+    inventory.reset_priority_classes(priority_classes_from_str(classes, "pc.yaml").unwrap());
+    assert!(inventory.priority_class_exists("low"));
+    assert!(
+        inventory.priority_class_exists("system-node-critical"),
+        "built-in classes always exist"
+    );
+    assert!(!inventory.priority_class_exists("missing"));
+    assert_eq!(
+        inventory.global_default_priority_class().unwrap().name,
+        "low"
+    );
+
+    let ranges = "kind: LimitRange\nmetadata: {name: lr, namespace: team}\nspec:\n  limits:\n  - type: Container\n    default: {memory: 512Mi}\n    max: {cpu: '2'}\n  - type: Pod\n    max: {ephemeral-storage: 1Gi}\n";
+    inventory.reset_limit_ranges(limit_ranges_from_str(ranges, "lr.yaml").unwrap());
+    let in_team: Vec<_> = inventory.limit_ranges_in("team").collect();
+    assert_eq!(in_team.len(), 1);
+    assert_eq!(
+        in_team[0]
+            .default_limits
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["cpu", "memory"],
+        "default is filled from max; Pod-type items give no container default"
+    );
+    assert_eq!(inventory.limit_ranges_in("other").count(), 0);
+}
+
+#[test]
+fn required_terms_with_null_list_select_nothing_in_the_index() {
+    let mut inventory = Inventory::new();
+    inventory.apply_node(node("a", &[], &[]));
+    let selection = NodeSelection::new(None, None, Some(&NodeSelector::default()));
+    assert!(inventory.targeted(&selection).is_empty());
+    assert_eq!(inventory.targeted(&NodeSelection::default()).len(), 1);
+}

@@ -1,0 +1,523 @@
+//! YAML streams to JSON values, with the source position of every node.
+//!
+//! Kubernetes reads YAML by converting it to JSON (`sigs.k8s.io/yaml` over go-yaml v2), so
+//! dsguard does the same: every document becomes a `serde_json::Value`, scalars resolved
+//! as go-yaml v2 resolves them (`yes`/`on` are booleans, `0x1F` an integer, `~` null), so a
+//! manifest means here what it means to `kubectl`. A [`SourceMap`] keeps the line and column
+//! of every node by JSON pointer, which is how a finding about
+//! `/spec/template/spec/containers/1/resources` is reported at its `file:line:col`.
+//!
+//! The stream is split at `---` lines first and each document parsed alone, so one broken
+//! document is reported with its line and the others are still read.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+/// A 1-based line and column in the source text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Where each node of a document starts, by JSON pointer. A mapping member is placed at
+/// its key (`nodeSelector:`), a sequence item at the item.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    positions: HashMap<String, Position>,
+}
+
+impl SourceMap {
+    /// The position of `pointer`, or of its nearest ancestor that exists in the source
+    /// (a finding about a field that is missing points at the object that should hold it).
+    pub fn position(&self, pointer: &str) -> Option<Position> {
+        let mut pointer = pointer;
+        loop {
+            if let Some(position) = self.positions.get(pointer) {
+                return Some(*position);
+            }
+            pointer = &pointer[..pointer.rfind('/')?];
+        }
+    }
+
+    /// The same map with every pointer below `prefix` re-rooted at the empty pointer
+    /// (one item of a `List` becomes a document of its own).
+    pub fn subtree(&self, prefix: &str) -> SourceMap {
+        let positions = self
+            .positions
+            .iter()
+            .filter_map(|(pointer, position)| {
+                let rest = pointer.strip_prefix(prefix)?;
+                (rest.is_empty() || rest.starts_with('/')).then(|| (rest.to_owned(), *position))
+            })
+            .collect();
+        SourceMap { positions }
+    }
+}
+
+/// One document of a YAML stream.
+#[derive(Clone, Debug)]
+pub struct YamlDocument {
+    pub value: Value,
+    pub source_map: SourceMap,
+    /// Where the document's content starts.
+    pub position: Position,
+}
+
+/// A document that could not be read, with where and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {}, column {}: {message}", position.line, position.column)]
+pub struct YamlError {
+    pub position: Position,
+    pub message: String,
+}
+
+/// Every document of `text`, each read on its own. Empty documents (only comments or
+/// whitespace, as between two `---` of a Helm render) are skipped.
+pub fn parse_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+    let mut documents = Vec::new();
+    for (first_line, chunk) in split_documents(text) {
+        match parse_chunk(chunk, first_line) {
+            Ok(docs) => documents.extend(docs.into_iter().map(Ok)),
+            Err(error) => documents.push(Err(error)),
+        }
+    }
+    documents
+}
+
+/// Splits at lines starting with `---` (a document marker: block content at column 0
+/// cannot start with it). Returns each chunk with its first line number (0-based offset).
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut start_line = 0;
+    let mut offset = 0;
+    for (line_number, line) in text.split_inclusive('\n').enumerate() {
+        let is_marker =
+            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if is_marker && offset > start {
+            chunks.push((start_line, &text[start..offset]));
+            start = offset;
+            start_line = line_number;
+        }
+        offset += line.len();
+    }
+    if offset > start {
+        chunks.push((start_line, &text[start..offset]));
+    }
+    chunks
+}
+
+fn parse_chunk(chunk: &str, line_offset: usize) -> Result<Vec<YamlDocument>, YamlError> {
+    let mut builder = Builder::new(line_offset);
+    for event in Parser::new_from_str(chunk) {
+        let (event, span) = event.map_err(|e| YamlError {
+            position: Position {
+                line: e.marker().line() + line_offset,
+                column: e.marker().col() + 1,
+            },
+            message: e.info().to_owned(),
+        })?;
+        builder.event(event, span)?;
+    }
+    Ok(builder.documents)
+}
+
+enum Frame {
+    Sequence {
+        items: Vec<Value>,
+        pointer: String,
+        anchor: usize,
+    },
+    Mapping {
+        map: Map<String, Value>,
+        pointer: String,
+        anchor: usize,
+        /// The key read, waiting for its value; and whether it was a `<<` merge key.
+        pending_key: Option<(String, bool)>,
+    },
+}
+
+struct Builder {
+    line_offset: usize,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Value>,
+    source_map: SourceMap,
+    document_position: Position,
+    documents: Vec<YamlDocument>,
+}
+
+/// What a node is, from where it sits: a key, a value at `pointer`, or a merge source.
+enum Slot {
+    Key,
+    Value(String),
+}
+
+impl Builder {
+    fn new(line_offset: usize) -> Self {
+        Self {
+            line_offset,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            source_map: SourceMap::default(),
+            document_position: Position::default(),
+            documents: Vec::new(),
+        }
+    }
+
+    fn position(&self, span: &Span) -> Position {
+        Position {
+            line: span.start.line() + self.line_offset,
+            column: span.start.col() + 1,
+        }
+    }
+
+    fn error(&self, span: &Span, message: impl Into<String>) -> YamlError {
+        YamlError {
+            position: self.position(span),
+            message: message.into(),
+        }
+    }
+
+    /// Where the next node goes, recording its position.
+    fn next_slot(&mut self, span: &Span) -> Slot {
+        let position = self.position(span);
+        let pointer = match self.stack.last() {
+            None => {
+                self.document_position = position;
+                String::new()
+            }
+            Some(Frame::Sequence { items, pointer, .. }) => format!("{pointer}/{}", items.len()),
+            Some(Frame::Mapping {
+                pending_key: None, ..
+            }) => return Slot::Key,
+            Some(Frame::Mapping {
+                pending_key: Some((key, _)),
+                pointer,
+                ..
+            }) => format!("{pointer}/{}", escape_pointer(key)),
+        };
+        // Mapping members are placed at their key, recorded when the key was read.
+        if !matches!(self.stack.last(), Some(Frame::Mapping { .. })) {
+            self.source_map.positions.insert(pointer.clone(), position);
+        }
+        Slot::Value(pointer)
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
+            Event::DocumentStart(_) => {
+                self.anchors.clear();
+                self.source_map = SourceMap::default();
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let slot = self.next_slot(&span);
+                let value = resolve_scalar(&text, style, tag.as_deref())
+                    .map_err(|why| self.error(&span, why))?;
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                match slot {
+                    Slot::Key => self.set_key(&text, value, &span)?,
+                    Slot::Value(_) => self.complete(value, &span)?,
+                }
+            }
+            Event::Alias(anchor) => {
+                let slot = self.next_slot(&span);
+                let value = self
+                    .anchors
+                    .get(&anchor)
+                    .cloned()
+                    .ok_or_else(|| self.error(&span, "alias to an unknown anchor"))?;
+                match slot {
+                    Slot::Key => {
+                        let text = key_text(&value)
+                            .ok_or_else(|| self.error(&span, "a mapping key must be a scalar"))?;
+                        self.set_key(&text, value, &span)?;
+                    }
+                    Slot::Value(_) => self.complete(value, &span)?,
+                }
+            }
+            Event::SequenceStart(anchor, _) => match self.next_slot(&span) {
+                Slot::Key => return Err(self.error(&span, "a mapping key must be a scalar")),
+                Slot::Value(pointer) => self.stack.push(Frame::Sequence {
+                    items: Vec::new(),
+                    pointer,
+                    anchor,
+                }),
+            },
+            Event::MappingStart(anchor, _) => match self.next_slot(&span) {
+                Slot::Key => return Err(self.error(&span, "a mapping key must be a scalar")),
+                Slot::Value(pointer) => self.stack.push(Frame::Mapping {
+                    map: Map::new(),
+                    pointer,
+                    anchor,
+                    pending_key: None,
+                }),
+            },
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Sequence { items, anchor, .. }) => (Value::Array(items), anchor),
+                    Some(Frame::Mapping { map, anchor, .. }) => (Value::Object(map), anchor),
+                    None => return Err(self.error(&span, "unbalanced end of collection")),
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.complete(value, &span)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_key(&mut self, text: &str, resolved: Value, span: &Span) -> Result<(), YamlError> {
+        let key = key_text(&resolved).unwrap_or_else(|| text.to_owned());
+        let position = self.position(span);
+        if let Some(Frame::Mapping {
+            pointer,
+            pending_key,
+            ..
+        }) = self.stack.last_mut()
+        {
+            let is_merge = text == "<<" && resolved == Value::String("<<".into());
+            self.source_map
+                .positions
+                .entry(format!("{pointer}/{}", escape_pointer(&key)))
+                .or_insert(position);
+            *pending_key = Some((key, is_merge));
+        }
+        Ok(())
+    }
+
+    /// A node is finished: it becomes a sequence item, a mapping value, or the document.
+    fn complete(&mut self, value: Value, span: &Span) -> Result<(), YamlError> {
+        match self.stack.last_mut() {
+            // An empty document (comments only) reads as null: nothing to report.
+            None if value.is_null() => Ok(()),
+            None => {
+                self.documents.push(YamlDocument {
+                    value,
+                    source_map: std::mem::take(&mut self.source_map),
+                    position: self.document_position,
+                });
+                Ok(())
+            }
+            Some(Frame::Sequence { items, .. }) => {
+                items.push(value);
+                Ok(())
+            }
+            Some(Frame::Mapping {
+                map, pending_key, ..
+            }) => {
+                let Some((key, is_merge)) = pending_key.take() else {
+                    return Ok(());
+                };
+                if !is_merge {
+                    map.insert(key, value);
+                    return Ok(());
+                }
+                // `<<: *defaults` (or a list of them): keys already set win.
+                let sources = match value {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    let Value::Object(source) = source else {
+                        let position = Position {
+                            line: span.start.line() + self.line_offset,
+                            column: span.start.col() + 1,
+                        };
+                        return Err(YamlError {
+                            position,
+                            message: "a merge key (<<) needs a mapping or a list of mappings"
+                                .into(),
+                        });
+                    };
+                    for (k, v) in source {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// RFC 6901 escaping of one pointer token.
+pub fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null => Some("null".into()),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// go-yaml v2's resolution of a scalar (the YAML 1.1 flavour `kubectl` reads with).
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    if let Some(tag) = tag.filter(|t| t.handle == "tag:yaml.org,2002:" || t.handle == "!!") {
+        return match tag.suffix.as_str() {
+            "str" | "binary" | "timestamp" => Ok(Value::String(text.to_owned())),
+            "null" => Ok(Value::Null),
+            "bool" | "int" | "float" => resolve_plain(text)
+                .filter(|v| !v.is_string())
+                .ok_or_else(|| format!("{text:?} is not a valid !!{}", tag.suffix)),
+            _ => Ok(Value::String(text.to_owned())),
+        };
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(Value::String(text.to_owned()));
+    }
+    resolve_plain(text).ok_or_else(|| format!("{text:?} cannot be represented in JSON"))
+}
+
+fn resolve_plain(text: &str) -> Option<Value> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Some(Value::Bool(true));
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Some(Value::Bool(false));
+        }
+        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
+        | "-.inf" | "-.Inf" | "-.INF" => return None,
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Some(Value::String(text.to_owned()));
+    }
+    if let Some(n) = resolve_integer(text) {
+        return Some(Value::Number(n));
+    }
+    let is_float = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'))
+        && text.bytes().any(|b| b.is_ascii_digit());
+    if is_float
+        && let Ok(f) = text.replace('_', "").parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Some(Value::Number(n));
+    }
+    Some(Value::String(text.to_owned()))
+}
+
+fn resolve_integer(text: &str) -> Option<Number> {
+    let (negative, body) = match text.as_bytes()[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let body = body.replace('_', "");
+    let (radix, digits) = if let Some(hex) = body.strip_prefix("0x") {
+        (16, hex.to_owned())
+    } else if let Some(bin) = body.strip_prefix("0b") {
+        (2, bin.to_owned())
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, body[1..].to_owned())
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(&digits, radix).ok()?;
+    if negative {
+        let value = i64::try_from(magnitude).ok()?;
+        Some(Number::from(-value))
+    } else {
+        Some(Number::from(magnitude))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(text: &str) -> YamlDocument {
+        let mut docs = parse_stream(text);
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        docs.remove(0).expect("parses")
+    }
+
+    #[test]
+    fn scalars_resolve_as_kubectl_reads_them() {
+        let doc = one(
+            "a: yes\nb: 'yes'\nc: 0x1F\nd: 010\ne: ~\nf: 1.5\ng: \"010\"\nh: v1.2\ni: -3\nj: !!str 12\nk: 1e3\nl: 12:30\n",
+        );
+        assert_eq!(
+            doc.value,
+            json!({"a": true, "b": "yes", "c": 31, "d": 8, "e": null, "f": 1.5, "g": "010",
+                   "h": "v1.2", "i": -3, "j": "12", "k": 1000.0, "l": "12:30"})
+        );
+    }
+
+    #[test]
+    fn positions_point_at_keys_and_items() {
+        let doc = one(
+            "kind: DaemonSet\nspec:\n  tolerations:\n  - key: a\n    operator: Exists\n  - key: b/c\n",
+        );
+        let at = |p: &str| doc.source_map.position(p).map(|p| (p.line, p.column));
+        assert_eq!(at("/kind"), Some((1, 1)));
+        assert_eq!(at("/spec/tolerations"), Some((3, 3)));
+        assert_eq!(at("/spec/tolerations/1"), Some((6, 5)));
+        assert_eq!(at("/spec/tolerations/1/key"), Some((6, 5)));
+        assert_eq!(at("/spec/tolerations/0/operator"), Some((5, 5)));
+        // A missing field falls back to its nearest ancestor.
+        assert_eq!(at("/spec/tolerations/0/effect"), Some((4, 5)));
+    }
+
+    #[test]
+    fn a_broken_document_does_not_hide_the_others() {
+        let docs = parse_stream("a: 1\n---\nb: [unclosed\n---\nc: 3\n");
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].as_ref().unwrap().value, json!({"a": 1}));
+        let error = docs[1].as_ref().unwrap_err();
+        assert!(error.position.line >= 3, "{error}");
+        let third = docs[2].as_ref().unwrap();
+        assert_eq!(third.value, json!({"c": 3}));
+        assert_eq!(third.position.line, 5);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let doc = one("base: &b {a: 1, b: 2}\nuse:\n  <<: *b\n  b: 3\nlist: [*b]\n");
+        assert_eq!(doc.value["use"], json!({"a": 1, "b": 3}));
+        assert_eq!(doc.value["list"], json!([{"a": 1, "b": 2}]));
+        // go-yaml v2 reads a plain `y` key as the boolean true, and so does kubectl.
+        assert_eq!(one("y: 1\n").value, json!({"true": 1}));
+    }
+
+    #[test]
+    fn empty_documents_are_skipped_and_json_is_yaml() {
+        let docs =
+            parse_stream("---\n# only a comment\n---\n{\"kind\": \"List\", \"items\": []}\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(
+            docs[0].as_ref().unwrap().value,
+            json!({"kind": "List", "items": []})
+        );
+    }
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        let doc = one("metadata:\n  annotations:\n    dsguard.io/mutated: x\n");
+        assert!(
+            doc.source_map
+                .position("/metadata/annotations/dsguard.io~1mutated")
+                .is_some()
+        );
+        assert_eq!(escape_pointer("a~b/c"), "a~0b~1c");
+    }
+}
