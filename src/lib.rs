@@ -6,6 +6,7 @@
 //! that feeds it plain data.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod inventory;
 pub mod scheduling;
 pub mod serde_util;
