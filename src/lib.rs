@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod inventory;
+pub mod policy;
 pub mod scheduling;
 pub mod serde_util;
 pub mod yaml;

@@ -84,6 +84,17 @@ impl Inventory {
         comparison_operators: bool,
     ) -> Placement {
         let targeted = self.targeted(selection);
+        let blocked = self.blocked_groups(&targeted, tolerations, comparison_operators);
+        Placement { targeted, blocked }
+    }
+
+    /// Among `targeted`, the nodes `tolerations` do not get onto, one group per taint set.
+    pub fn blocked_groups(
+        &self,
+        targeted: &RoaringBitmap,
+        tolerations: &[Toleration],
+        comparison_operators: bool,
+    ) -> Vec<BlockedGroup> {
         let mut blocked: Vec<BlockedGroup> = self
             .taint_sets
             .iter()
@@ -95,12 +106,12 @@ impl Inventory {
                 if untolerated.is_empty() {
                     return None;
                 }
-                let nodes = nodes & &targeted;
+                let nodes = nodes & targeted;
                 (!nodes.is_empty()).then_some(BlockedGroup { untolerated, nodes })
             })
             .collect();
         blocked.sort_by(|a, b| a.untolerated.cmp(&b.untolerated));
-        Placement { targeted, blocked }
+        blocked
     }
 
     /// The nodes a term matches (nothing for an empty or invalid term).

@@ -1,0 +1,251 @@
+//! The part of a DaemonSet the rules read, decoded straight from the incoming JSON.
+//!
+//! Only these fields are decoded (a 41 KB object with managedFields costs a skip, not a
+//! typed tree), and the view is never serialized back: the patch is built as RFC 6902
+//! operations against paths of the object exactly as it arrived, so fields this model
+//! does not know survive untouched.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::scheduling::selector::Affinity;
+use crate::scheduling::{NodeSelection, Toleration};
+use crate::serde_util::{field_path, null_as_default, pointer_of};
+
+pub const TEMPLATE_SPEC: &str = "/spec/template/spec";
+
+/// A DaemonSet as the rules see it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonSet {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub api_version: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub kind: String,
+    /// `None` when the object has no `metadata` at all (the patch must then add it).
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: DaemonSetSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub generate_name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    /// `None` when absent or null: the patch adds the whole map then.
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+struct DaemonSetSpec {
+    #[serde(default)]
+    template: Option<PodTemplate>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+struct PodTemplate {
+    #[serde(default)]
+    spec: Option<PodSpec>,
+}
+
+/// The pod template's spec, reduced to placement, tolerations, priority and limits.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub affinity: Option<Affinity>,
+    /// `None` when absent or null (the patch adds a whole array), else the list.
+    #[serde(default)]
+    pub tolerations: Option<Vec<Toleration>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub host_network: bool,
+    #[serde(default)]
+    pub priority_class_name: Option<String>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub containers: Vec<Container>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub init_containers: Vec<Container>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Container {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Resources,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Resources {
+    /// Only the resource names matter; quantities are skipped.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub limits: BTreeMap<String, IgnoredAny>,
+}
+
+/// An object that is not a readable DaemonSet: where and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", if pointer.is_empty() { "object".to_owned() } else { field_path(pointer) })]
+pub struct DecodeError {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl DaemonSet {
+    /// Decodes from a JSON value (lint and coverage, which hold the document already).
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, DecodeError> {
+        Self::checked(serde_path_to_error::deserialize(value))
+    }
+
+    /// Decodes from raw JSON bytes (admission: no intermediate tree).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        Self::checked(serde_path_to_error::deserialize(&mut deserializer))
+    }
+
+    fn checked<E: std::fmt::Display>(
+        result: Result<Self, serde_path_to_error::Error<E>>,
+    ) -> Result<Self, DecodeError> {
+        let daemonset = result.map_err(|e| DecodeError {
+            pointer: pointer_of(e.path()),
+            message: e.inner().to_string(),
+        })?;
+        if daemonset
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .is_none()
+        {
+            return Err(DecodeError {
+                pointer: "/spec/template/spec".into(),
+                message: "missing: a DaemonSet needs spec.template.spec".into(),
+            });
+        }
+        Ok(daemonset)
+    }
+
+    pub fn pod(&self) -> &PodSpec {
+        self.spec
+            .template
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .expect("checked at decode")
+    }
+
+    pub fn pod_mut(&mut self) -> &mut PodSpec {
+        self.spec
+            .template
+            .as_mut()
+            .and_then(|t| t.spec.as_mut())
+            .expect("checked at decode")
+    }
+
+    pub fn name(&self) -> &str {
+        let meta = self.metadata.as_ref();
+        match meta.map(|m| m.name.as_str()).filter(|n| !n.is_empty()) {
+            Some(name) => name,
+            None => meta.map_or("", |m| m.generate_name.as_str()),
+        }
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()
+            .map(|m| m.namespace.as_str())
+            .filter(|n| !n.is_empty())
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.metadata.as_ref().map_or(&EMPTY, |m| &m.labels)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .as_ref()?
+            .annotations
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+
+    /// True for `apps/v1` `DaemonSet`.
+    pub fn is_apps_v1_daemonset(&self) -> bool {
+        self.api_version == "apps/v1" && self.kind == "DaemonSet"
+    }
+
+    pub fn selection(&self) -> NodeSelection {
+        let pod = self.pod();
+        NodeSelection::new(
+            pod.node_name.as_deref(),
+            pod.node_selector.as_ref(),
+            pod.affinity.as_ref().and_then(Affinity::required),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_only_what_rules_need_and_keeps_presence() {
+        let value = json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "x", "namespace": "ns", "annotations": null, "managedFields": [{"big": true}]},
+            "spec": {"template": {"spec": {
+                "tolerations": null, "hostNetwork": true, "futureField": {"a": 1},
+                "containers": [{"name": "c", "image": "i", "resources": {"limits": {"memory": "1Gi", "cpu": 1}}}]
+            }}}
+        });
+        let ds = DaemonSet::from_value(&value).unwrap();
+        assert_eq!(ds.name(), "x");
+        assert_eq!(ds.namespace(), Some("ns"));
+        assert!(ds.metadata.as_ref().unwrap().annotations.is_none());
+        assert!(ds.pod().tolerations.is_none());
+        assert!(ds.pod().host_network);
+        assert_eq!(ds.pod().containers[0].resources.limits.len(), 2);
+        assert_eq!(
+            DaemonSet::from_json(value.to_string().as_bytes()).unwrap(),
+            ds
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_missing_template_are_located() {
+        let value = json!({"kind": "DaemonSet", "spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": 3}]}}}});
+        let error = DaemonSet::from_value(&value).unwrap_err();
+        assert_eq!(error.pointer, "/spec/template/spec/containers/1/name");
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.template.spec.containers[1].name:"),
+            "{error}"
+        );
+        let error = DaemonSet::from_value(&json!({"kind": "DaemonSet", "spec": {}})).unwrap_err();
+        assert!(
+            error.to_string().contains("needs spec.template.spec"),
+            "{error}"
+        );
+        let error = DaemonSet::from_json(b"{\"kind\": \"DaemonSet\", \"spec\": ").unwrap_err();
+        assert!(!error.message.is_empty());
+    }
+}

@@ -1,0 +1,346 @@
+//! dsguard's rules and mutations (SPEC §2): [`evaluate`] takes a decoded DaemonSet, the
+//! inventory and the config, and returns a [`Verdict`] — every finding at once (a denial
+//! lists every problem), the RFC 6902 patch, and the exemptions used. Violations are data,
+//! never errors. No IO, no async, no kube client: the webhook, `lint`, `review` and
+//! `coverage` are adapters around this one function, which is what makes them agree.
+
+pub mod daemonset;
+mod default_priority_class;
+mod default_tolerations;
+mod exemptions;
+mod missing_resource_limits;
+mod patch;
+mod selector_matches_no_node;
+mod unknown_priority_class;
+mod untolerated_taints;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::{Action, Config};
+use crate::inventory::Inventory;
+use crate::scheduling::{Toleration, daemon_pod_tolerations};
+
+pub use daemonset::{DaemonSet, DecodeError};
+pub use exemptions::ExemptionUse;
+pub use untolerated_taints::pool_of;
+
+/// Every rule and mutation, with its stable ID and name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    SelectorMatchesNoNode,
+    UntoleratedTaints,
+    MissingResourceLimits,
+    UnknownPriorityClass,
+    DefaultPriorityClass,
+    DefaultTolerations,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 6] = [
+        Rule::SelectorMatchesNoNode,
+        Rule::UntoleratedTaints,
+        Rule::MissingResourceLimits,
+        Rule::UnknownPriorityClass,
+        Rule::DefaultPriorityClass,
+        Rule::DefaultTolerations,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::SelectorMatchesNoNode => "DSG001",
+            Rule::UntoleratedTaints => "DSG002",
+            Rule::MissingResourceLimits => "DSG003",
+            Rule::UnknownPriorityClass => "DSG004",
+            Rule::DefaultPriorityClass => "DSG101",
+            Rule::DefaultTolerations => "DSG102",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SelectorMatchesNoNode => "selector-matches-no-node",
+            Rule::UntoleratedTaints => "untolerated-taints",
+            Rule::MissingResourceLimits => "missing-resource-limits",
+            Rule::UnknownPriorityClass => "unknown-priority-class",
+            Rule::DefaultPriorityClass => "default-priority-class",
+            Rule::DefaultTolerations => "default-tolerations",
+        }
+    }
+
+    /// One sentence on what the rule protects against (help text for reports).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::SelectorMatchesNoNode => {
+                "The pod template's nodeSelector, required node affinity and nodeName select no node: the DaemonSet runs nowhere."
+            }
+            Rule::UntoleratedTaints => {
+                "Targeted nodes carry NoSchedule/NoExecute taints the pods do not tolerate: the DaemonSet silently skips them."
+            }
+            Rule::MissingResourceLimits => {
+                "A container has no limit for a required resource, on every node of the cluster at once."
+            }
+            Rule::UnknownPriorityClass => {
+                "priorityClassName names a class the cluster does not have: every pod the DaemonSet creates is rejected."
+            }
+            Rule::DefaultPriorityClass => {
+                "Sets the configured default PriorityClass on templates that name none."
+            }
+            Rule::DefaultTolerations => {
+                "Appends the configured default tolerations the template does not already have."
+            }
+        }
+    }
+
+    /// Parses an ID (`DSG003`) or a name (`missing-resource-limits`).
+    pub fn parse(text: &str) -> Option<Rule> {
+        let text = text.trim();
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.id().eq_ignore_ascii_case(text) || r.name() == text)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.id(), self.name())
+    }
+}
+
+/// How serious a finding is. `Info` explains a decision without asking for action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warn,
+    Deny,
+}
+
+impl Severity {
+    /// The severity a configured action gives a violation (`None` for `off`).
+    pub fn of(action: Action) -> Option<Severity> {
+        match action {
+            Action::Off => None,
+            Action::Warn => Some(Severity::Warn),
+            Action::Deny => Some(Severity::Deny),
+        }
+    }
+}
+
+/// One problem, or one explanation, about one place of the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// JSON pointer into the DaemonSet of the field the finding is about.
+    pub pointer: String,
+    pub message: String,
+    /// The individual violations this finding reports (a taint, a container's resource):
+    /// an UPDATE only adds a violation when one of these is new.
+    pub atoms: Vec<String>,
+}
+
+impl Finding {
+    /// `DSG003 missing-resource-limits: message`, as users read it in kubectl.
+    pub fn headline(&self) -> String {
+        format!("{} {}: {}", self.rule.id(), self.rule.name(), self.message)
+    }
+}
+
+/// What the webhook endpoint being answered does: `/mutate` computes the patch,
+/// `/validate` judges the object as it is, and `lint`/`review` do both in order (the
+/// validation then sees what the mutation injected, as the validating webhook will).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Mutate,
+    Validate,
+    MutateThenValidate,
+}
+
+impl Phase {
+    fn mutates(self) -> bool {
+        matches!(self, Phase::Mutate | Phase::MutateThenValidate)
+    }
+
+    fn validates(self) -> bool {
+        matches!(self, Phase::Validate | Phase::MutateThenValidate)
+    }
+}
+
+/// What [`evaluate`] needs beyond the object.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub inventory: &'a Inventory,
+    pub config: &'a Config,
+    /// The namespace the DaemonSet lives in (the request's, or the manifest's, or
+    /// `default`).
+    pub namespace: &'a str,
+    pub phase: Phase,
+    /// Where an inventory part is absent by design (lint without `--nodes`), rules that
+    /// need it are skipped without a finding; the adapter says so once. Otherwise an
+    /// unsynced part is reported as a warning on each object.
+    pub quiet_when_unsynced: bool,
+}
+
+/// The outcome for one DaemonSet.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    pub findings: Vec<Finding>,
+    /// RFC 6902 operations against the object as it arrived; empty when nothing is
+    /// injected.
+    pub patch: Vec<serde_json::Value>,
+    pub exemptions: Vec<ExemptionUse>,
+    /// Other warnings about the object (a malformed exemption annotation).
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    pub fn denied(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Deny)
+    }
+
+    pub fn with_severity(&self, severity: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.severity == severity)
+    }
+
+    /// Warnings a user should see: warn findings, then each exemption used.
+    pub fn warnings(&self) -> Vec<String> {
+        self.with_severity(Severity::Warn)
+            .map(Finding::headline)
+            .chain(self.exemptions.iter().map(|e| e.message.clone()))
+            .chain(self.notes.iter().cloned())
+            .collect()
+    }
+
+    /// Rules that produced a deny or warn finding, for logs and metrics.
+    pub fn rules_hit(&self) -> Vec<Rule> {
+        let mut rules: Vec<Rule> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+            .map(|f| f.rule)
+            .collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+
+    /// UPDATE grandfathering: a denial whose every violation was already present in the
+    /// old object's verdict becomes a warning, so a new policy never freezes an existing
+    /// DaemonSet; a violation the update introduces stays denied.
+    pub fn grandfather(&mut self, old: &Verdict) {
+        for finding in self
+            .findings
+            .iter_mut()
+            .filter(|f| f.severity == Severity::Deny)
+        {
+            let already = finding.atoms.iter().all(|atom| {
+                old.findings.iter().any(|o| {
+                    o.rule == finding.rule && o.severity >= Severity::Warn && o.atoms.contains(atom)
+                })
+            });
+            if already && !finding.atoms.is_empty() {
+                finding.severity = Severity::Warn;
+                finding.message = format!(
+                    "{} (already present before this update, so not denied)",
+                    finding.message
+                );
+            }
+        }
+    }
+}
+
+/// Everything the mutation adds, which the validation must then see.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Injection {
+    pub priority_class: Option<String>,
+    pub tolerations: Vec<Toleration>,
+}
+
+/// The one policy engine: mutation (when the phase mutates), then validation of the
+/// object with what the mutation injected.
+pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
+    let mut verdict = Verdict::default();
+    let exempt = exemptions::resolve(object, context.namespace, context.config);
+    if let Some(whole) = exempt.whole_object {
+        verdict.exemptions.push(whole);
+        return verdict;
+    }
+    verdict.notes.extend(exempt.notes.iter().cloned());
+
+    let selection = object.selection();
+    let nodes_ready = context.inventory.synced().nodes && context.inventory.node_count() > 0;
+    let targeted = nodes_ready.then(|| context.inventory.targeted(&selection));
+
+    let mut findings = Vec::new();
+    let mut injection = Injection::default();
+    if context.phase.mutates() {
+        if exempt.covers(Rule::DefaultPriorityClass) {
+            let mut skipped = Injection::default();
+            default_priority_class::mutate(object, context, &mut skipped, &mut Vec::new());
+            exempt.record_skipped_mutation(
+                Rule::DefaultPriorityClass,
+                &skipped,
+                &mut verdict.exemptions,
+            );
+        } else {
+            default_priority_class::mutate(object, context, &mut injection, &mut findings);
+        }
+        if exempt.covers(Rule::DefaultTolerations) {
+            let mut skipped = Injection::default();
+            default_tolerations::mutate(object, context, targeted.as_ref(), &mut skipped);
+            exempt.record_skipped_mutation(
+                Rule::DefaultTolerations,
+                &skipped,
+                &mut verdict.exemptions,
+            );
+        } else {
+            default_tolerations::mutate(object, context, targeted.as_ref(), &mut injection);
+        }
+        verdict.patch = patch::build(object, &injection);
+    }
+    if context.phase.validates() {
+        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+        tolerations.extend(injection.tolerations.iter().cloned());
+        tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
+        match &targeted {
+            Some(targeted) => {
+                selector_matches_no_node::check(
+                    object,
+                    &selection,
+                    targeted,
+                    context,
+                    &mut findings,
+                );
+                untolerated_taints::check(object, &selection, &tolerations, context, &mut findings);
+            }
+            None if !context.quiet_when_unsynced => {
+                let why = if context.inventory.synced().nodes {
+                    "the node inventory is empty"
+                } else {
+                    "the node inventory is not synced yet"
+                };
+                for rule in [Rule::SelectorMatchesNoNode, Rule::UntoleratedTaints] {
+                    findings.push(Finding {
+                        rule,
+                        severity: Severity::Warn,
+                        pointer: daemonset::TEMPLATE_SPEC.into(),
+                        message: format!(
+                            "not evaluated: {why}; the DaemonSet is allowed unchecked"
+                        ),
+                        atoms: Vec::new(),
+                    });
+                }
+            }
+            None => {}
+        }
+        missing_resource_limits::check(object, context, &mut findings);
+        unknown_priority_class::check(object, context, &mut findings);
+    }
+    verdict.findings = exempt.apply(findings, &mut verdict.exemptions);
+    verdict
+}

@@ -1,0 +1,410 @@
+//! DSG001 selector-matches-no-node: `nodeName`, `nodeSelector` and the required node
+//! affinity together select no node of the inventory, so the DaemonSet runs nowhere.
+//!
+//! The message names each clause that alone matches nothing and the nearest thing the
+//! nodes do carry, since the usual cause is a typo or a label from another provider.
+//! Intended empty selections (gate labels nodes get later, pools scaled to zero) are
+//! downgraded to a warning by `expectedEmptyLabelKeys` or the `dsguard.io/allow-no-nodes`
+//! annotation — but a key that is a near miss of a real one stays a denial: that is a typo.
+
+use roaring::RoaringBitmap;
+
+use super::daemonset::TEMPLATE_SPEC;
+use super::{Context, DaemonSet, Finding, Rule, Severity};
+use crate::inventory::Inventory;
+use crate::scheduling::selector::{
+    FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
+};
+use crate::scheduling::{NodeSelection, Term};
+use crate::yaml::escape_pointer;
+
+pub const ALLOW_NO_NODES_ANNOTATION: &str = "dsguard.io/allow-no-nodes";
+
+const AFFINITY_TERMS: &str = "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+
+/// One part of the selection that alone matches no node.
+struct Clause {
+    pointer: String,
+    text: String,
+    /// The label key it depends on, for `expectedEmptyLabelKeys`.
+    key: Option<String>,
+    /// A near-miss key the nodes do carry, when the clause's key looks like its typo.
+    typo_of: Option<String>,
+}
+
+pub(crate) fn check(
+    object: &DaemonSet,
+    selection: &NodeSelection,
+    targeted: &RoaringBitmap,
+    context: &Context<'_>,
+    findings: &mut Vec<Finding>,
+) {
+    if !targeted.is_empty() {
+        return;
+    }
+    let settings = &context.config.rules.selector_matches_no_node;
+    let Some(severity) = Severity::of(settings.action) else {
+        return;
+    };
+    let inventory = context.inventory;
+    let clauses = empty_clauses(selection, inventory);
+    let mut message = format!("selects none of the {} nodes: ", inventory.node_count());
+    if clauses.is_empty() {
+        message.push_str(&conflict(selection, inventory));
+    } else {
+        let texts: Vec<&str> = clauses.iter().map(|c| c.text.as_str()).collect();
+        message.push_str(&texts.join("; "));
+    }
+
+    let expected = clauses.iter().find_map(|c| {
+        c.key
+            .as_ref()
+            .filter(|k| settings.expected_empty_label_keys.contains(k))
+    });
+    let typo = clauses.iter().find(|c| {
+        c.typo_of.is_some()
+            && !c
+                .key
+                .as_ref()
+                .is_some_and(|k| settings.expected_empty_label_keys.contains(k))
+    });
+    let allowance = object
+        .annotation(ALLOW_NO_NODES_ANNOTATION)
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty());
+    let mut severity = severity;
+    match (typo, expected, allowance) {
+        (Some(typo), _, _) if expected.is_some() || allowance.is_some() => {
+            message.push_str(&format!(
+                " (still denied: {:?} looks like a typo of {:?}, which nodes do carry)",
+                typo.key.as_deref().unwrap_or_default(),
+                typo.typo_of.as_deref().unwrap_or_default()
+            ));
+        }
+        (None, Some(key), _) => {
+            severity = severity.min(Severity::Warn);
+            message.push_str(&format!(
+                " (allowed: label key {key} is in expectedEmptyLabelKeys, so an empty selection is expected until nodes carry it)"
+            ));
+        }
+        (None, None, Some(reason)) => {
+            severity = severity.min(Severity::Warn);
+            message.push_str(&format!(" (allowed by annotation {ALLOW_NO_NODES_ANNOTATION}: {reason})"));
+        }
+        _ => message.push_str(&format!(
+            ". If no node is meant to match yet, add the annotation {ALLOW_NO_NODES_ANNOTATION}: \"<reason>\""
+        )),
+    }
+    findings.push(Finding {
+        rule: Rule::SelectorMatchesNoNode,
+        severity,
+        pointer: clauses
+            .first()
+            .map_or_else(|| TEMPLATE_SPEC.to_owned(), |c| c.pointer.clone()),
+        message,
+        atoms: vec!["selects-no-node".into()],
+    });
+}
+
+fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause> {
+    let mut clauses = Vec::new();
+    if let Some(name) = &selection.node_name
+        && inventory.node_by_name(name).is_none()
+    {
+        clauses.push(Clause {
+            pointer: format!("{TEMPLATE_SPEC}/nodeName"),
+            text: format!("nodeName {name}: {}", node_name_hint(inventory, name)),
+            key: None,
+            typo_of: None,
+        });
+    }
+    for (key, value) in &selection.node_selector {
+        if inventory.label_nodes(key, value).is_none() {
+            let hint = label_hint(inventory, key, Some(value));
+            clauses.push(Clause {
+                pointer: format!("{TEMPLATE_SPEC}/nodeSelector/{}", escape_pointer(key)),
+                text: format!("nodeSelector {key}={value}: {}", hint.text),
+                key: Some(key.clone()),
+                typo_of: hint.typo_of,
+            });
+        }
+    }
+    let Some(terms) = &selection.required_terms else {
+        return clauses;
+    };
+    if terms.is_empty() {
+        clauses.push(Clause {
+            pointer: AFFINITY_TERMS.into(),
+            text: "required node affinity has no nodeSelectorTerms, which matches no node".into(),
+            key: None,
+            typo_of: None,
+        });
+        return clauses;
+    }
+    let any_term_matches = terms.iter().any(|t| !inventory.term_nodes(t).is_empty());
+    if any_term_matches {
+        return clauses;
+    }
+    for (i, term) in terms.iter().enumerate() {
+        let pointer = format!("{AFFINITY_TERMS}/{i}");
+        let label = if terms.len() > 1 {
+            format!("required node affinity term {i}")
+        } else {
+            "required node affinity".into()
+        };
+        match term {
+            Term::Empty => clauses.push(Clause {
+                pointer,
+                text: format!(
+                    "{label} is empty (no matchExpressions or matchFields) and matches nothing"
+                ),
+                key: None,
+                typo_of: None,
+            }),
+            Term::Invalid(why) => clauses.push(Clause {
+                pointer,
+                text: format!(
+                    "{label} is invalid ({why}); Kubernetes treats it as matching nothing"
+                ),
+                key: None,
+                typo_of: None,
+            }),
+            Term::Valid { labels, fields } => {
+                let before = clauses.len();
+                for (j, requirement) in labels.iter().enumerate() {
+                    if inventory.requirement_nodes(requirement).is_empty() {
+                        let hint = requirement_hint(inventory, requirement);
+                        clauses.push(Clause {
+                            pointer: format!("{pointer}/matchExpressions/{j}"),
+                            text: format!("{label}: {}", hint.text),
+                            key: Some(requirement.key.clone()),
+                            typo_of: hint.typo_of,
+                        });
+                    }
+                }
+                for (j, requirement) in fields.iter().enumerate() {
+                    if inventory.field_nodes(requirement).is_empty() {
+                        clauses.push(Clause {
+                            pointer: format!("{pointer}/matchFields/{j}"),
+                            text: format!("{label}: {}", field_hint(inventory, requirement)),
+                            key: None,
+                            typo_of: None,
+                        });
+                    }
+                }
+                if clauses.len() == before {
+                    clauses.push(Clause {
+                        pointer,
+                        text: format!("{label}: each expression matches some nodes, but no node matches all of them together"),
+                        key: None,
+                        typo_of: None,
+                    });
+                }
+            }
+        }
+    }
+    clauses
+}
+
+/// Every clause matches some node, but not together.
+fn conflict(selection: &NodeSelection, inventory: &Inventory) -> String {
+    let mut parts = Vec::new();
+    if let Some(name) = &selection.node_name {
+        parts.push(format!("nodeName {name}"));
+    }
+    for (key, value) in &selection.node_selector {
+        let count = inventory
+            .label_nodes(key, value)
+            .map_or(0, RoaringBitmap::len);
+        parts.push(format!("{key}={value} matches {count}"));
+    }
+    if let Some(terms) = &selection.required_terms {
+        let union = terms
+            .iter()
+            .fold(RoaringBitmap::new(), |acc, t| acc | inventory.term_nodes(t));
+        parts.push(format!(
+            "the required node affinity matches {}",
+            union.len()
+        ));
+    }
+    format!(
+        "each part matches some nodes, but no node satisfies all of them ({})",
+        parts.join(", ")
+    )
+}
+
+struct Hint {
+    text: String,
+    typo_of: Option<String>,
+}
+
+fn is_near_miss(wanted: &str, existing: &str) -> bool {
+    if wanted.eq_ignore_ascii_case(existing) {
+        return true;
+    }
+    let distance = strsim::levenshtein(wanted, existing);
+    distance <= if wanted.len() >= 8 { 2 } else { 1 }
+}
+
+fn values_summary(inventory: &Inventory, key: &str) -> String {
+    let values = inventory.label_values(key);
+    let mut shown: Vec<String> = values
+        .iter()
+        .take(3)
+        .map(|(value, count)| {
+            format!(
+                "{count} {} {key}={value}",
+                if *count == 1 {
+                    "node has"
+                } else {
+                    "nodes have"
+                }
+            )
+        })
+        .collect();
+    if values.len() > 3 {
+        shown.push(format!("{} other values", values.len() - 3));
+    }
+    shown.join(", ")
+}
+
+/// The nearest thing the nodes carry for a label the selector wants.
+fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
+    if inventory.label_key_nodes(key).is_some() {
+        let text = match value {
+            Some(value) => format!(
+                "no node has {key}={value}; {}",
+                values_summary(inventory, key)
+            ),
+            None => format!("no node matches; {}", values_summary(inventory, key)),
+        };
+        return Hint {
+            text,
+            typo_of: None,
+        };
+    }
+    let mut keys: Vec<&str> = inventory.label_keys().collect();
+    keys.sort_unstable();
+    if let Some(near) = keys.iter().copied().find(|k| is_near_miss(key, k)) {
+        return Hint {
+            text: format!(
+                "no node has label {key}; did you mean {near}? {}",
+                values_summary(inventory, near)
+            ),
+            typo_of: Some(near.to_owned()),
+        };
+    }
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        let same_value = keys
+            .iter()
+            .copied()
+            .filter(|k| inventory.label_nodes(k, value).is_some())
+            .max_by(|a, b| strsim::jaro_winkler(key, a).total_cmp(&strsim::jaro_winkler(key, b)));
+        if let Some(other) = same_value {
+            let count = inventory
+                .label_nodes(other, value)
+                .map_or(0, RoaringBitmap::len);
+            return Hint {
+                text: format!(
+                    "no node has label {key}; {count} {} {other}={value}",
+                    if count == 1 { "node has" } else { "nodes have" }
+                ),
+                typo_of: None,
+            };
+        }
+    }
+    let similar = keys
+        .iter()
+        .copied()
+        .map(|k| (strsim::jaro_winkler(key, k), k))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let text = match similar {
+        Some((_, other)) => format!(
+            "no node has label {key}; the nearest label is {other} ({})",
+            values_summary(inventory, other)
+        ),
+        None => format!("no node has label {key}"),
+    };
+    Hint {
+        text,
+        typo_of: None,
+    }
+}
+
+fn requirement_hint(inventory: &Inventory, requirement: &LabelRequirement) -> Hint {
+    let key = &requirement.key;
+    match &requirement.operator {
+        LabelOperator::In(values) => {
+            let mut hint = label_hint(inventory, key, values.first().map(String::as_str));
+            if values.len() > 1 && inventory.label_key_nodes(key).is_some() {
+                hint.text = format!(
+                    "no node has {key} in ({}); {}",
+                    values.join(", "),
+                    values_summary(inventory, key)
+                );
+            }
+            hint
+        }
+        LabelOperator::Exists => label_hint(inventory, key, None),
+        LabelOperator::NotIn(values) => Hint {
+            text: format!("every node has {key} in ({})", values.join(", ")),
+            typo_of: None,
+        },
+        LabelOperator::DoesNotExist => Hint {
+            text: format!("every node has label {key}"),
+            typo_of: None,
+        },
+        LabelOperator::Gt(bound) | LabelOperator::Lt(bound) => {
+            let relation = if matches!(requirement.operator, LabelOperator::Gt(_)) {
+                ">"
+            } else {
+                "<"
+            };
+            if inventory.label_key_nodes(key).is_none() {
+                return label_hint(inventory, key, None);
+            }
+            Hint {
+                text: format!(
+                    "no node has an integer {key} {relation} {bound}; {}",
+                    values_summary(inventory, key)
+                ),
+                typo_of: None,
+            }
+        }
+    }
+}
+
+fn field_hint(inventory: &Inventory, requirement: &FieldRequirement) -> String {
+    if requirement.key != NODE_NAME_FIELD {
+        return format!(
+            "matchFields {} reads an empty value on every node (only metadata.name is a node field)",
+            requirement.key
+        );
+    }
+    if requirement.equal {
+        format!(
+            "metadata.name {}: {}",
+            requirement.value,
+            node_name_hint(inventory, &requirement.value)
+        )
+    } else {
+        format!(
+            "metadata.name NotIn ({}) excludes the only node",
+            requirement.value
+        )
+    }
+}
+
+fn node_name_hint(inventory: &Inventory, name: &str) -> String {
+    let nearest = inventory
+        .nodes()
+        .map(|n| (strsim::levenshtein(name, &n.name), n.name.clone()))
+        .min();
+    match nearest {
+        Some((distance, other)) if distance <= 3 => {
+            format!("no node has that name; did you mean {other}?")
+        }
+        _ => "no node has that name".into(),
+    }
+}

@@ -1,0 +1,947 @@
+//! The rules and mutations on synthetic inventories, edge cases taken from Kubernetes
+//! semantics. Corpus-based tests live in `tests/corpus.rs`.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::Config;
+use crate::inventory::{Inventory, LimitRange, NodeUpdate, PriorityClass};
+use crate::scheduling::Taint;
+
+fn node(name: &str, labels: &[(&str, &str)], taints: &[(&str, &str, &str)]) -> NodeUpdate {
+    NodeUpdate {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+    }
+}
+
+/// 12 workers in two pools, 3 tainted control-plane nodes, 1 GPU node.
+fn cluster() -> Inventory {
+    let mut inventory = Inventory::new();
+    let mut nodes = Vec::new();
+    for i in 0..12 {
+        let pool = if i < 8 { "general" } else { "highmem" };
+        nodes.push(node(
+            &format!("worker-{i}"),
+            &[
+                ("kubernetes.io/os", "linux"),
+                ("node-role", "worker"),
+                ("karpenter.sh/nodepool", pool),
+            ],
+            &[],
+        ));
+    }
+    for i in 0..3 {
+        nodes.push(node(
+            &format!("cp-{i}"),
+            &[
+                ("kubernetes.io/os", "linux"),
+                ("node-role.kubernetes.io/control-plane", ""),
+            ],
+            &[("node-role.kubernetes.io/control-plane", "", "NoSchedule")],
+        ));
+    }
+    nodes.push(node(
+        "gpu-0",
+        &[
+            ("kubernetes.io/os", "linux"),
+            ("karpenter.sh/nodepool", "gpu"),
+            ("nvidia.com/gpu.present", "true"),
+        ],
+        &[("nvidia.com/gpu", "present", "NoSchedule")],
+    ));
+    inventory.reset_nodes(nodes);
+    inventory.reset_priority_classes([
+        PriorityClass {
+            name: "dsguard-default".into(),
+            value: 1000,
+            global_default: false,
+        },
+        PriorityClass {
+            name: "low".into(),
+            value: 10,
+            global_default: true,
+        },
+    ]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+fn daemonset(pod: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "monitoring"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {"metadata": {"labels": {"app": "agent"}}, "spec": pod}}
+    })
+}
+
+fn limited(extra: Value) -> Value {
+    let mut pod = json!({"containers": [{"name": "main", "image": "agent:1", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]});
+    if let (Value::Object(pod), Value::Object(extra)) = (&mut pod, extra) {
+        pod.extend(extra);
+    }
+    pod
+}
+
+fn run(object: &Value, inventory: &Inventory, config: &Config) -> Verdict {
+    run_phase(object, inventory, config, Phase::MutateThenValidate)
+}
+
+fn run_phase(object: &Value, inventory: &Inventory, config: &Config, phase: Phase) -> Verdict {
+    let ds = DaemonSet::from_value(object).expect("test object decodes");
+    let namespace = ds.namespace().unwrap_or("default").to_owned();
+    evaluate(
+        &ds,
+        &Context {
+            inventory,
+            config,
+            namespace: &namespace,
+            phase,
+            quiet_when_unsynced: false,
+        },
+    )
+}
+
+fn only(verdict: &Verdict, rule: Rule) -> Vec<&Finding> {
+    verdict.findings.iter().filter(|f| f.rule == rule).collect()
+}
+
+fn apply(object: &Value, patch: &[Value]) -> Value {
+    let mut patched = object.clone();
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(patch.to_vec())).expect("valid RFC 6902");
+    json_patch::patch(&mut patched, &patch).expect("patch applies to the incoming object");
+    patched
+}
+
+// DSG001 -------------------------------------------------------------------------------
+
+#[test]
+fn dsg001_names_the_label_the_nodes_do_carry() {
+    let verdict = run(
+        &daemonset(limited(json!({"nodeSelector": {"node-type": "worker"}}))),
+        &cluster(),
+        &Config::default(),
+    );
+    let findings = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert_eq!(findings.len(), 1);
+    let f = findings[0];
+    assert_eq!(f.severity, Severity::Deny);
+    assert_eq!(f.pointer, "/spec/template/spec/nodeSelector/node-type");
+    assert!(
+        f.message
+            .contains("no node has label node-type; 12 nodes have node-role=worker"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.starts_with("selects none of the 16 nodes"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn dsg001_lists_existing_values_for_a_known_key() {
+    let verdict = run(
+        &daemonset(limited(
+            json!({"nodeSelector": {"kubernetes.io/os": "windows"}}),
+        )),
+        &cluster(),
+        &Config::default(),
+    );
+    let f = only(&verdict, Rule::SelectorMatchesNoNode)[0];
+    assert!(
+        f.message
+            .contains("no node has kubernetes.io/os=windows; 16 nodes have kubernetes.io/os=linux"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn dsg001_escape_hatches_downgrade_but_never_for_a_typo() {
+    let gate = daemonset(limited(
+        json!({"nodeSelector": {"node.kubernetes.io/masq-agent-ds-ready": "true"}}),
+    ));
+    let mut config = Config::default();
+    assert_eq!(
+        only(
+            &run(&gate, &cluster(), &config),
+            Rule::SelectorMatchesNoNode
+        )[0]
+        .severity,
+        Severity::Deny
+    );
+    config
+        .rules
+        .selector_matches_no_node
+        .expected_empty_label_keys = vec!["node.kubernetes.io/masq-agent-ds-ready".into()];
+    let f = only(
+        &run(&gate, &cluster(), &config),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(
+        f.message.contains("expectedEmptyLabelKeys"),
+        "{}",
+        f.message
+    );
+
+    let mut annotated = daemonset(limited(
+        json!({"nodeSelector": {"example.com/pool": "future"}}),
+    ));
+    annotated["metadata"]["annotations"] =
+        json!({"dsguard.io/allow-no-nodes": "pool is created next sprint"});
+    let f = only(
+        &run(&annotated, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert_eq!(f.severity, Severity::Warn);
+    assert!(f.message.contains("pool is created next sprint"));
+
+    // Wrong case of a real key: a typo, denied even with the annotation.
+    let mut typo = daemonset(limited(
+        json!({"nodeSelector": {"kubernetes.io/OS": "linux"}}),
+    ));
+    typo["metadata"]["annotations"] = json!({"dsguard.io/allow-no-nodes": "intended"});
+    let f = only(
+        &run(&typo, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert_eq!(f.severity, Severity::Deny);
+    assert!(
+        f.message.contains("did you mean kubernetes.io/os?"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("still denied"), "{}", f.message);
+
+    // An empty reason does not count.
+    let mut empty_reason = daemonset(limited(
+        json!({"nodeSelector": {"example.com/pool": "future"}}),
+    ));
+    empty_reason["metadata"]["annotations"] = json!({"dsguard.io/allow-no-nodes": " "});
+    assert_eq!(
+        only(
+            &run(&empty_reason, &cluster(), &Config::default()),
+            Rule::SelectorMatchesNoNode
+        )[0]
+        .severity,
+        Severity::Deny
+    );
+}
+
+#[test]
+fn dsg001_explains_affinity_terms_and_conflicts() {
+    let invalid = daemonset(limited(
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "cores", "operator": "Gt", "values": ["many"]}]},
+            {}
+        ]}}}}),
+    ));
+    let f = only(
+        &run(&invalid, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert!(
+        f.message.contains("term 0 is invalid") && f.message.contains("term 1 is empty"),
+        "{}",
+        f.message
+    );
+    assert!(f.pointer.ends_with("nodeSelectorTerms/0"), "{}", f.pointer);
+
+    // Each part matches some nodes, but together none: GPU pool AND worker role.
+    let conflict = daemonset(limited(
+        json!({"nodeSelector": {"node-role": "worker", "karpenter.sh/nodepool": "gpu"}}),
+    ));
+    let f = only(
+        &run(&conflict, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert!(
+        f.message.contains("no node satisfies all of them"),
+        "{}",
+        f.message
+    );
+
+    let no_name = daemonset(limited(json!({"nodeName": "worker-99"})));
+    let f = only(
+        &run(&no_name, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert!(f.message.contains("did you mean worker-"), "{}", f.message);
+}
+
+#[test]
+fn dsg001_matching_selectors_and_cordoned_nodes_pass() {
+    for pod in [
+        limited(json!({})),
+        limited(json!({"nodeSelector": {}})),
+        limited(json!({"nodeSelector": {"node-role": "worker"}})),
+        limited(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}]}]}}}}),
+        ),
+    ] {
+        let verdict = run(&daemonset(pod.clone()), &cluster(), &Config::default());
+        assert!(
+            only(&verdict, Rule::SelectorMatchesNoNode).is_empty(),
+            "{pod}"
+        );
+    }
+}
+
+#[test]
+fn dsg001_and_dsg002_wait_for_a_synced_non_empty_inventory() {
+    let object = daemonset(limited(json!({"nodeSelector": {"nothing": "here"}})));
+    let unsynced = Inventory::new();
+    let verdict = run(&object, &unsynced, &Config::default());
+    assert!(!verdict.denied());
+    let warned: Vec<&Finding> = verdict
+        .with_severity(Severity::Warn)
+        .filter(|f| {
+            matches!(
+                f.rule,
+                Rule::SelectorMatchesNoNode | Rule::UntoleratedTaints
+            )
+        })
+        .collect();
+    assert_eq!(warned.len(), 2);
+    assert!(
+        warned[0].message.contains("not synced"),
+        "{}",
+        warned[0].message
+    );
+
+    let mut empty = Inventory::new();
+    empty.reset_nodes([]);
+    let verdict = run(&object, &empty, &Config::default());
+    assert!(!verdict.denied());
+    assert!(
+        verdict
+            .warnings()
+            .iter()
+            .any(|w| w.starts_with("DSG001") && w.contains("inventory is empty"))
+    );
+
+    let ds = DaemonSet::from_value(&object).unwrap();
+    let config = Config::default();
+    let quiet = evaluate(
+        &ds,
+        &Context {
+            inventory: &unsynced,
+            config: &config,
+            namespace: "x",
+            phase: Phase::Validate,
+            quiet_when_unsynced: true,
+        },
+    );
+    assert!(quiet.findings.is_empty());
+}
+
+// DSG002 -------------------------------------------------------------------------------
+
+#[test]
+fn dsg002_partial_block_by_control_plane_taint_is_an_intended_exclusion() {
+    let verdict = run(
+        &daemonset(limited(json!({}))),
+        &cluster(),
+        &Config::default(),
+    );
+    let findings = only(&verdict, Rule::UntoleratedTaints);
+    // gpu-0 is blocked by a custom taint: denied; cp-* are ignored: info.
+    assert_eq!(findings.len(), 2);
+    let deny = findings
+        .iter()
+        .find(|f| f.severity == Severity::Deny)
+        .unwrap();
+    assert!(
+        deny.message
+            .starts_with("pods cannot run on 1 of 16 targeted nodes"),
+        "{}",
+        deny.message
+    );
+    assert!(
+        deny.message
+            .contains("1 node (gpu-0) in pool gpu: nvidia.com/gpu=present:NoSchedule"),
+        "{}",
+        deny.message
+    );
+    assert!(
+        deny.message.contains(
+            "- key: nvidia.com/gpu\n  operator: Equal\n  value: present\n  effect: NoSchedule"
+        ),
+        "{}",
+        deny.message
+    );
+    let info = findings
+        .iter()
+        .find(|f| f.severity == Severity::Info)
+        .unwrap();
+    assert!(
+        info.message.contains("3 targeted nodes are excluded"),
+        "{}",
+        info.message
+    );
+}
+
+#[test]
+fn dsg002_all_blocked_applies_action_even_for_ignored_taints() {
+    let object = daemonset(limited(
+        json!({"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}),
+    ));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let f = only(&verdict, Rule::UntoleratedTaints);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Deny);
+    assert!(f[0].message.contains("runs nowhere"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains(
+            "- key: node-role.kubernetes.io/control-plane\n  operator: Exists\n  effect: NoSchedule"
+        ),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn dsg002_tolerations_that_cover_everything_or_partial_action_warn() {
+    let tolerate_all = daemonset(limited(json!({"tolerations": [{"operator": "Exists"}]})));
+    assert!(
+        only(
+            &run(&tolerate_all, &cluster(), &Config::default()),
+            Rule::UntoleratedTaints
+        )
+        .is_empty()
+    );
+
+    let effect_scoped = daemonset(limited(
+        json!({"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]}),
+    ));
+    assert!(
+        only(
+            &run(&effect_scoped, &cluster(), &Config::default()),
+            Rule::UntoleratedTaints
+        )
+        .is_empty()
+    );
+
+    let mut config = Config::default();
+    config.rules.untolerated_taints.partial_action = Action::Warn;
+    let verdict = run(&daemonset(limited(json!({}))), &cluster(), &config);
+    assert!(!verdict.denied());
+    assert_eq!(
+        only(&verdict, Rule::UntoleratedTaints)
+            .iter()
+            .filter(|f| f.severity == Severity::Warn)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn dsg002_controller_tolerations_and_prefer_no_schedule_never_block() {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes([
+        node(
+            "a",
+            &[],
+            &[
+                ("node.kubernetes.io/not-ready", "", "NoExecute"),
+                ("node.kubernetes.io/unschedulable", "", "NoSchedule"),
+            ],
+        ),
+        node("b", &[], &[("soft", "", "PreferNoSchedule")]),
+        node(
+            "c",
+            &[],
+            &[("node.kubernetes.io/network-unavailable", "", "NoSchedule")],
+        ),
+    ]);
+    let plain = run(
+        &daemonset(limited(json!({}))),
+        &inventory,
+        &Config::default(),
+    );
+    let f = only(&plain, Rule::UntoleratedTaints);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].message.contains("network-unavailable"),
+        "only c blocks without hostNetwork"
+    );
+    let host_network = run(
+        &daemonset(limited(json!({"hostNetwork": true}))),
+        &inventory,
+        &Config::default(),
+    );
+    assert!(only(&host_network, Rule::UntoleratedTaints).is_empty());
+}
+
+#[test]
+fn dsg002_comparison_operators_need_the_gate() {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes([
+        node("a", &[], &[("gen", "5", "NoSchedule")]),
+        node("b", &[], &[]),
+    ]);
+    let object = daemonset(limited(
+        json!({"tolerations": [{"key": "gen", "operator": "Lt", "value": "9", "effect": "NoSchedule"}]}),
+    ));
+    assert!(run(&object, &inventory, &Config::default()).denied());
+    let config = Config {
+        toleration_comparison_operators: true,
+        ..Config::default()
+    };
+    assert!(!run(&object, &inventory, &config).denied());
+}
+
+// DSG003 -------------------------------------------------------------------------------
+
+#[test]
+fn dsg003_one_finding_per_container_with_missing_resources() {
+    let object = daemonset(json!({
+        "initContainers": [{"name": "init", "image": "i"}],
+        "containers": [
+            {"name": "driver", "image": "d", "resources": {"limits": {"memory": "128Mi"}}},
+            {"name": "ok", "image": "o", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}},
+            {"name": "sidecar", "image": "s", "resources": {}}
+        ],
+        "tolerations": [{"operator": "Exists"}]
+    }));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let f = only(&verdict, Rule::MissingResourceLimits);
+    assert_eq!(f.len(), 3);
+    assert_eq!(
+        f[0].pointer,
+        "/spec/template/spec/initContainers/0/resources/limits"
+    );
+    assert!(
+        f[0].message
+            .starts_with("init container \"init\" has no cpu, memory limit"),
+        "{}",
+        f[0].message
+    );
+    assert_eq!(
+        f[1].pointer,
+        "/spec/template/spec/containers/0/resources/limits"
+    );
+    assert!(
+        f[1].message
+            .starts_with("container \"driver\" has no cpu limit"),
+        "{}",
+        f[1].message
+    );
+    assert!(
+        f[2].message
+            .contains("\"sidecar\" has no cpu, memory limit")
+    );
+
+    let mut config = Config::default();
+    config.rules.missing_resource_limits.include_init_containers = false;
+    config.rules.missing_resource_limits.resources = vec!["memory".into()];
+    let f = only(
+        &run(&object, &cluster(), &config),
+        Rule::MissingResourceLimits,
+    )
+    .len();
+    assert_eq!(
+        f, 1,
+        "only sidecar lacks memory once init containers are skipped"
+    );
+}
+
+#[test]
+fn dsg003_limit_range_defaults_count_as_present() {
+    let mut inventory = cluster();
+    inventory.reset_limit_ranges([LimitRange {
+        namespace: "monitoring".into(),
+        name: "defaults".into(),
+        default_limits: ["cpu".to_string()].into(),
+    }]);
+    let object = daemonset(
+        json!({"containers": [{"name": "driver", "image": "d", "resources": {"limits": {"memory": "1Gi"}}}], "tolerations": [{"operator": "Exists"}]}),
+    );
+    let verdict = run(&object, &inventory, &Config::default());
+    assert!(!verdict.denied(), "{:?}", verdict.findings);
+    let info = only(&verdict, Rule::MissingResourceLimits);
+    assert_eq!(info[0].severity, Severity::Info);
+    assert!(
+        info[0].message.contains("cpu from LimitRange defaults"),
+        "{}",
+        info[0].message
+    );
+
+    let bare = daemonset(
+        json!({"containers": [{"name": "bare", "image": "b"}], "tolerations": [{"operator": "Exists"}]}),
+    );
+    let f = only(
+        &run(&bare, &inventory, &Config::default()),
+        Rule::MissingResourceLimits,
+    )[0]
+    .clone();
+    assert!(
+        f.message.contains("no memory limit") && f.message.contains("cpu from LimitRange defaults"),
+        "{}",
+        f.message
+    );
+
+    let mut config = Config::default();
+    config.rules.missing_resource_limits.honor_limit_range = false;
+    assert!(run(&object, &inventory, &config).denied());
+    // Another namespace's LimitRange does not count.
+    let mut elsewhere = object.clone();
+    elsewhere["metadata"]["namespace"] = json!("other");
+    assert!(run(&elsewhere, &inventory, &Config::default()).denied());
+}
+
+#[test]
+fn dsg003_survives_five_hundred_containers() {
+    let containers: Vec<Value> = (0..500)
+        .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
+        .collect();
+    let object =
+        daemonset(json!({"containers": containers, "tolerations": [{"operator": "Exists"}]}));
+    let verdict = run(&object, &cluster(), &Config::default());
+    assert_eq!(only(&verdict, Rule::MissingResourceLimits).len(), 500);
+}
+
+// DSG004 / DSG101 ----------------------------------------------------------------------
+
+#[test]
+fn dsg004_unknown_class_warns_only_against_a_synced_inventory() {
+    let object = daemonset(limited(
+        json!({"priorityClassName": "longhorn-critical", "tolerations": [{"operator": "Exists"}]}),
+    ));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let f = only(&verdict, Rule::UnknownPriorityClass);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warn);
+    assert!(
+        f[0].message
+            .contains("no PriorityClass with name longhorn-critical was found")
+    );
+    assert!(
+        verdict.patch.is_empty(),
+        "a named class is never overwritten"
+    );
+
+    let system = daemonset(limited(
+        json!({"priorityClassName": "system-node-critical"}),
+    ));
+    assert!(
+        only(
+            &run(&system, &cluster(), &Config::default()),
+            Rule::UnknownPriorityClass
+        )
+        .is_empty()
+    );
+    let mut unsynced = cluster();
+    unsynced = {
+        let mut i = Inventory::new();
+        i.reset_nodes(unsynced.nodes().map(|n| NodeUpdate {
+            name: n.name.to_string(),
+            labels: n.labels().map(|(k, v)| (k.into(), v.into())).collect(),
+            taints: n.taints.to_vec(),
+        }));
+        i
+    };
+    assert!(
+        only(
+            &run(&object, &unsynced, &Config::default()),
+            Rule::UnknownPriorityClass
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn dsg101_injects_only_a_class_that_exists() {
+    let object = daemonset(limited(json!({"tolerations": [{"operator": "Exists"}]})));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let patched = apply(&object, &verdict.patch);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["priorityClassName"],
+        "dsguard-default"
+    );
+    assert_eq!(
+        patched["metadata"]["annotations"]["dsguard.io/mutated"],
+        "priorityClassName=dsguard-default"
+    );
+
+    let mut config = Config::default();
+    config
+        .mutations
+        .default_priority_class
+        .namespaces
+        .insert("monitoring".into(), "system-node-critical".into());
+    let patched = apply(&object, &run(&object, &cluster(), &config).patch);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["priorityClassName"],
+        "system-node-critical"
+    );
+
+    config
+        .mutations
+        .default_priority_class
+        .namespaces
+        .insert("monitoring".into(), "gone".into());
+    let verdict = run(&object, &cluster(), &config);
+    assert!(verdict.patch.is_empty());
+    let warning = &only(&verdict, Rule::DefaultPriorityClass)[0].message;
+    assert!(
+        warning.contains("\"gone\" not injected")
+            && warning.contains("globalDefault class \"low\" (value 10)"),
+        "{warning}"
+    );
+
+    for pod in [
+        limited(json!({"priority": 5})),
+        limited(json!({"priorityClassName": "low"})),
+    ] {
+        assert!(
+            run(&daemonset(pod), &cluster(), &Config::default())
+                .patch
+                .is_empty()
+        );
+    }
+}
+
+// DSG102 and the patch -----------------------------------------------------------------
+
+fn toleration_config(tolerations: Value, auto: &[&str]) -> Config {
+    let text = json!({"mutations": {"default-tolerations": {"enabled": true, "tolerations": tolerations, "autoTolerateTaintKeys": auto}}}).to_string();
+    Config::from_yaml(&text, "test").expect("valid config")
+}
+
+#[test]
+fn dsg102_appends_or_adds_the_array_and_skips_duplicates() {
+    let config = toleration_config(
+        json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+        &[],
+    );
+    // No tolerations field: the whole array is added.
+    let missing = daemonset(limited(json!({"priorityClassName": "low"})));
+    let verdict = run(&missing, &cluster(), &config);
+    assert_eq!(verdict.patch[0]["path"], "/spec/template/spec/tolerations");
+    assert!(apply(&missing, &verdict.patch)["spec"]["template"]["spec"]["tolerations"].is_array());
+    assert!(
+        !verdict.denied(),
+        "the injected toleration counts in validation: {:?}",
+        verdict.findings
+    );
+
+    // null tolerations: add replaces the null.
+    let null = daemonset(limited(
+        json!({"priorityClassName": "low", "tolerations": null}),
+    ));
+    let patched = apply(&null, &run(&null, &cluster(), &config).patch);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["tolerations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Existing list: appended with /-.
+    let existing = daemonset(limited(
+        json!({"priorityClassName": "low", "tolerations": [{"key": "a", "operator": "Exists"}]}),
+    ));
+    let verdict = run(&existing, &cluster(), &config);
+    assert_eq!(
+        verdict.patch[0]["path"],
+        "/spec/template/spec/tolerations/-"
+    );
+    let patched = apply(&existing, &verdict.patch);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["tolerations"][1]["key"],
+        "nvidia.com/gpu"
+    );
+
+    // A keyless Exists already tolerates it: nothing to add.
+    let covered = daemonset(limited(
+        json!({"priorityClassName": "low", "tolerations": [{"operator": "Exists"}]}),
+    ));
+    assert!(run(&covered, &cluster(), &config).patch.is_empty());
+}
+
+#[test]
+fn dsg102_auto_tolerates_configured_taint_keys_on_targeted_nodes() {
+    let config = toleration_config(json!([]), &["nvidia.com/gpu"]);
+    let object = daemonset(limited(json!({"priorityClassName": "low"})));
+    let verdict = run(&object, &cluster(), &config);
+    let patched = apply(&object, &verdict.patch);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["tolerations"],
+        json!([{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}])
+    );
+    assert!(!verdict.denied(), "{:?}", verdict.findings);
+}
+
+#[test]
+fn mutating_the_mutated_object_yields_an_empty_patch() {
+    let config = toleration_config(
+        json!([{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}]),
+        &["nvidia.com/gpu"],
+    );
+    let object = daemonset(limited(json!({})));
+    let first = run(&object, &cluster(), &config);
+    assert!(!first.patch.is_empty());
+    let mutated = apply(&object, &first.patch);
+    let second = run(&mutated, &cluster(), &config);
+    assert!(second.patch.is_empty(), "{:?}", second.patch);
+    // Same judgement (the pointer moves to the tolerations list that now exists).
+    let judgement = |v: &Verdict| {
+        v.findings
+            .iter()
+            .map(|f| (f.rule, f.severity, f.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(judgement(&second), judgement(&first));
+}
+
+#[test]
+fn the_patch_leaves_unknown_fields_and_other_annotations_alone() {
+    let mut object = daemonset(limited(json!({"futurePodField": {"x": [1, 2]}})));
+    object["spec"]["futureSpecField"] = json!("keep");
+    object["metadata"]["annotations"] = json!({"team": "obs", "a/b": "c"});
+    object["status"] = json!({"numberReady": 3});
+    let config = toleration_config(json!([{"key": "dedicated", "operator": "Exists"}]), &[]);
+    let verdict = run(&object, &cluster(), &config);
+    let patched = apply(&object, &verdict.patch);
+    assert!(
+        verdict
+            .patch
+            .iter()
+            .any(|op| op["path"] == "/metadata/annotations/dsguard.io~1mutated")
+    );
+    // Take out exactly what was injected: the rest is byte-for-byte the input.
+    let mut reverted = patched.clone();
+    let spec = reverted["spec"]["template"]["spec"]
+        .as_object_mut()
+        .unwrap();
+    spec.remove("priorityClassName");
+    spec.remove("tolerations");
+    reverted["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("dsguard.io/mutated");
+    assert_eq!(reverted, object);
+    assert_eq!(
+        patched["metadata"]["annotations"]["dsguard.io/mutated"],
+        "priorityClassName=dsguard-default; toleration=dedicated(Exists):*"
+    );
+}
+
+#[test]
+fn validate_alone_judges_the_object_as_it_is() {
+    let config = toleration_config(
+        json!([{"key": "nvidia.com/gpu", "operator": "Exists"}]),
+        &[],
+    );
+    let object = daemonset(limited(json!({"priorityClassName": "low"})));
+    let validate = run_phase(&object, &cluster(), &config, Phase::Validate);
+    assert!(validate.patch.is_empty());
+    assert!(validate.denied(), "without the mutation, gpu-0 is blocked");
+    let mutate = run_phase(&object, &cluster(), &config, Phase::Mutate);
+    assert!(mutate.findings.is_empty() && !mutate.patch.is_empty());
+}
+
+// Exemptions and UPDATE grandfathering --------------------------------------------------
+
+#[test]
+fn exemptions_by_namespace_selector_and_annotation() {
+    let bad = daemonset(json!({"containers": [{"name": "c", "image": "i"}]}));
+    let mut config = Config::default();
+    config.exemptions.namespaces = vec!["monitoring".into()];
+    let verdict = run(&bad, &cluster(), &config);
+    assert!(verdict.findings.is_empty() && verdict.patch.is_empty());
+    assert!(verdict.warnings()[0].contains("namespace monitoring is exempt"));
+
+    let mut labelled = bad.clone();
+    labelled["metadata"]["labels"] = json!({"tier": "system"});
+    let config = Config::from_yaml(
+        "exemptions:\n  objectSelector:\n    matchLabels: {tier: system}\n",
+        "c",
+    )
+    .unwrap();
+    assert!(run(&labelled, &cluster(), &config).warnings()[0].contains("objectSelector"));
+
+    let mut annotated = bad.clone();
+    annotated["metadata"]["annotations"] = json!({"dsguard.io/exempt": "DSG003, untolerated-taints, DSG999", "dsguard.io/exempt-reason": "vendor chart, ticket OPS-12"});
+    let verdict = run(&annotated, &cluster(), &Config::default());
+    assert!(!verdict.denied(), "{:?}", verdict.findings);
+    let warnings = verdict.warnings().join("\n");
+    assert!(warnings.contains("DSG003 missing-resource-limits: exempted by annotation dsguard.io/exempt (reason: vendor chart, ticket OPS-12)"), "{warnings}");
+    assert!(
+        warnings.contains("DSG002 untolerated-taints: exempted"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("unknown rule \"DSG999\""), "{warnings}");
+    assert_eq!(verdict.exemptions.len(), 2);
+
+    let mut no_reason = bad.clone();
+    no_reason["metadata"]["annotations"] = json!({"dsguard.io/exempt": "DSG003"});
+    let verdict = run(&no_reason, &cluster(), &Config::default());
+    assert!(verdict.denied());
+    assert!(
+        verdict
+            .warnings()
+            .iter()
+            .any(|w| w.contains("needs dsguard.io/exempt-reason"))
+    );
+}
+
+#[test]
+fn update_grandfathers_only_violations_already_present() {
+    let old = daemonset(
+        json!({"containers": [{"name": "a", "image": "i"}], "tolerations": [{"operator": "Exists"}], "priorityClassName": "low"}),
+    );
+    let new = daemonset(
+        json!({"containers": [{"name": "a", "image": "i2"}, {"name": "b", "image": "j"}], "tolerations": [{"operator": "Exists"}], "priorityClassName": "low"}),
+    );
+    let old_verdict = run_phase(&old, &cluster(), &Config::default(), Phase::Validate);
+    let mut verdict = run_phase(&new, &cluster(), &Config::default(), Phase::Validate);
+    verdict.grandfather(&old_verdict);
+    let f = only(&verdict, Rule::MissingResourceLimits);
+    assert_eq!(
+        f[0].severity,
+        Severity::Warn,
+        "container a was already unlimited"
+    );
+    assert!(f[0].message.contains("already present"));
+    assert_eq!(f[1].severity, Severity::Deny, "container b is new");
+    assert!(verdict.denied());
+}
+
+#[test]
+fn rule_ids_and_names_are_stable() {
+    let ids: Vec<String> = Rule::ALL.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        ids,
+        [
+            "DSG001 selector-matches-no-node",
+            "DSG002 untolerated-taints",
+            "DSG003 missing-resource-limits",
+            "DSG004 unknown-priority-class",
+            "DSG101 default-priority-class",
+            "DSG102 default-tolerations",
+        ]
+    );
+    assert_eq!(Rule::parse("dsg002"), Some(Rule::UntoleratedTaints));
+    assert_eq!(
+        Rule::parse("missing-resource-limits"),
+        Some(Rule::MissingResourceLimits)
+    );
+}
