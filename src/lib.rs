@@ -6,8 +6,12 @@
 //! that feeds it plain data.
 #![forbid(unsafe_code)]
 
+pub mod admission;
+pub mod cli;
 pub mod config;
+pub mod coverage;
 pub mod inventory;
+pub mod manifests;
 pub mod policy;
 pub mod scheduling;
 pub mod serde_util;

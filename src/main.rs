@@ -1,1 +1,135 @@
-fn main() {}
+//! The `dsguard` binary: parses the command line, loads config and inventory files, and
+//! dispatches to the adapters. The only place errors become exit codes.
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+
+use dsguard::admission::{self, Endpoint};
+use dsguard::cli::{Cli, Command, OutputFormat, WebhookKind};
+use dsguard::config::Config;
+use dsguard::coverage::{self, CoverageReport};
+use dsguard::inventory::{Inventory, snapshot};
+use dsguard::manifests;
+use dsguard::policy::DaemonSet;
+
+/// Exit codes shared by every command (SPEC §1).
+const EXIT_DENIED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("dsguard: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let inventory = load_inventory(cli)?;
+    match &cli.command {
+        Command::Review { webhook } => review(*webhook, &inventory, &config),
+        Command::Coverage { paths } => {
+            if cli.nodes.is_none() {
+                bail!(
+                    "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`)"
+                );
+            }
+            coverage(paths, cli.output, &inventory, &config)
+        }
+    }
+}
+
+fn load_inventory(cli: &Cli) -> Result<Inventory> {
+    let mut inventory = Inventory::new();
+    if let Some(path) = &cli.nodes {
+        inventory.reset_nodes(snapshot::load_nodes(path)?);
+    }
+    if let Some(path) = &cli.priorityclasses {
+        inventory.reset_priority_classes(snapshot::load_priority_classes(path)?);
+    }
+    if let Some(path) = &cli.limitranges {
+        inventory.reset_limit_ranges(snapshot::load_limit_ranges(path)?);
+    }
+    Ok(inventory)
+}
+
+fn review(webhook: WebhookKind, inventory: &Inventory, config: &Config) -> Result<ExitCode> {
+    let mut body = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut body)
+        .context("reading the AdmissionReview from stdin")?;
+    let endpoint = match webhook {
+        WebhookKind::Validate => Endpoint::Validate,
+        WebhookKind::Mutate => Endpoint::Mutate,
+        WebhookKind::Both => Endpoint::Both,
+    };
+    let decision = admission::review(&body, endpoint, inventory, config)?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &decision.to_response())?;
+    writeln!(stdout)?;
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    })
+}
+
+fn coverage(
+    paths: &[std::path::PathBuf],
+    output: Option<OutputFormat>,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<ExitCode> {
+    let (manifests, errors) = manifests::read_paths(paths);
+    let mut failed = !errors.is_empty();
+    for error in &errors {
+        eprintln!("dsguard: {error}");
+    }
+    let mut daemonsets = Vec::new();
+    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
+        match DaemonSet::from_value(&manifest.value) {
+            Ok(object) => daemonsets.push(coverage::cover(
+                &object,
+                &manifest.file,
+                manifest.position.line,
+                inventory,
+                config,
+            )),
+            Err(error) => {
+                let at = manifest.position_of(&error.pointer);
+                eprintln!(
+                    "dsguard: {}:{}:{}: {error}",
+                    manifest.file, at.line, at.column
+                );
+                failed = true;
+            }
+        }
+    }
+    let report = CoverageReport::new(daemonsets);
+    let mut stdout = std::io::stdout().lock();
+    match output.unwrap_or(OutputFormat::Table) {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        OutputFormat::Table | OutputFormat::Text => {
+            write!(stdout, "{}", report.to_table(inventory.node_count()))?
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

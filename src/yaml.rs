@@ -113,12 +113,29 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
 fn parse_chunk(chunk: &str, line_offset: usize) -> Result<Vec<YamlDocument>, YamlError> {
     let mut builder = Builder::new(line_offset);
     for event in Parser::new_from_str(chunk) {
-        let (event, span) = event.map_err(|e| YamlError {
-            position: Position {
-                line: e.marker().line() + line_offset,
-                column: e.marker().col() + 1,
-            },
-            message: e.info().to_owned(),
+        let (event, span) = event.map_err(|e| {
+            let line = e.marker().line() + line_offset;
+            // The first line with content, which is where a reader looks for the document.
+            let start = chunk
+                .lines()
+                .position(|l| {
+                    !l.trim().is_empty()
+                        && !l.starts_with("---")
+                        && !l.trim_start().starts_with('#')
+                })
+                .map_or(line_offset + 1, |i| i + line_offset + 1);
+            let context = if start < line {
+                format!(" (in the document starting at line {start})")
+            } else {
+                String::new()
+            };
+            YamlError {
+                position: Position {
+                    line,
+                    column: e.marker().col() + 1,
+                },
+                message: format!("{}{context}", e.info()),
+            }
         })?;
         builder.event(event, span)?;
     }

@@ -261,6 +261,28 @@ pub(crate) struct Injection {
     pub tolerations: Vec<Toleration>,
 }
 
+/// Where the DaemonSet's pods will run once admitted: its selection, and its tolerations
+/// with the DaemonSet controller's and whatever the mutation would inject. Rule actions
+/// and `ignoreTaintKeys` play no part: this is the scheduling truth `coverage` reports.
+pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory::Placement {
+    let selection = object.selection();
+    let targeted = context.inventory.targeted(&selection);
+    let mut injection = Injection::default();
+    let exempt = exemptions::resolve(object, context.namespace, context.config);
+    if exempt.whole_object.is_none() && !exempt.covers(Rule::DefaultTolerations) {
+        default_tolerations::mutate(object, context, Some(&targeted), &mut injection);
+    }
+    let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+    tolerations.extend(injection.tolerations);
+    tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
+    let blocked = context.inventory.blocked_groups(
+        &targeted,
+        &tolerations,
+        context.config.toleration_comparison_operators,
+    );
+    crate::inventory::Placement { targeted, blocked }
+}
+
 /// The one policy engine: mutation (when the phase mutates), then validation of the
 /// object with what the mutation injected.
 pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {

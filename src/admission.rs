@@ -1,0 +1,319 @@
+//! AdmissionReview bytes ⇄ [`policy::evaluate`] ⇄ AdmissionResponse (SPEC §3).
+//!
+//! Owns what is specific to admission: which requests are judged at all (only `apps/v1`
+//! DaemonSets on CREATE/UPDATE, never subresources), the `uid` and `apiVersion` echo,
+//! UPDATE grandfathering against `oldObject`, no template patch on an UPDATE that leaves
+//! `spec.template` alone (any template change rolls every pod), the 1 KiB deny message and
+//! the warning format. `dryRun` changes nothing: the webhook has no side effects.
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::inventory::Inventory;
+use crate::policy::{self, Context, DaemonSet, Phase, Severity, Verdict};
+use crate::serde_util::null_as_default;
+
+/// Which webhook is being answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /validate`: judge the object as it is.
+    Validate,
+    /// `POST /mutate`: return the patch (never denies: validation is the validating
+    /// webhook's job, after the patch is applied).
+    Mutate,
+    /// `dsguard review`: both, as the API server would chain them.
+    Both,
+}
+
+/// The deny message limit (SPEC §3) and Kubernetes' advice for one warning.
+const MAX_DENY_MESSAGE: usize = 1024;
+const MAX_WARNING: usize = 256;
+
+/// A request body that is not an AdmissionReview dsguard can answer (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AdmissionError(pub String);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    #[serde(default, deserialize_with = "null_as_default")]
+    api_version: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    kind: String,
+    #[serde(borrow, default)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    #[serde(default, deserialize_with = "null_as_default")]
+    uid: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    kind: GroupVersionKind,
+    #[serde(default, deserialize_with = "null_as_default")]
+    sub_resource: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    operation: String,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct GroupVersionKind {
+    #[serde(default, deserialize_with = "null_as_default")]
+    group: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    version: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    kind: String,
+}
+
+/// The decision for one request, with what logs and metrics report about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub api_version: String,
+    pub uid: String,
+    pub operation: String,
+    pub namespace: String,
+    pub name: String,
+    pub allowed: bool,
+    /// The deny message (starts with the rule ID), when denied.
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    pub patch: Vec<Value>,
+    /// Why the request was allowed without evaluation, if it was.
+    pub skipped: Option<String>,
+    /// The verdict, when the object was evaluated.
+    pub verdict: Option<Verdict>,
+}
+
+impl Decision {
+    /// The AdmissionReview response body.
+    pub fn to_response(&self) -> Value {
+        let mut response = json!({"uid": self.uid, "allowed": self.allowed});
+        if let Some(message) = &self.message {
+            response["status"] = json!({"code": 403, "reason": "Forbidden", "message": message});
+        }
+        if !self.warnings.is_empty() {
+            response["warnings"] = json!(self.warnings);
+        }
+        if self.allowed && !self.patch.is_empty() {
+            let patch = serde_json::to_vec(&self.patch).expect("patch serializes");
+            response["patchType"] = json!("JSONPatch");
+            response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
+        }
+        json!({"apiVersion": self.api_version, "kind": "AdmissionReview", "response": response})
+    }
+}
+
+/// Decides one AdmissionReview.
+pub fn review(
+    body: &[u8],
+    endpoint: Endpoint,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<Decision, AdmissionError> {
+    let review: ReviewIn<'_> = serde_json::from_slice(body)
+        .map_err(|e| AdmissionError(format!("the body is not an AdmissionReview: {e}")))?;
+    if !matches!(
+        review.api_version.as_str(),
+        "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+    ) || review.kind != "AdmissionReview"
+    {
+        return Err(AdmissionError(format!(
+            "expected kind AdmissionReview of admission.k8s.io/v1, got kind {:?} of {:?}",
+            review.kind, review.api_version
+        )));
+    }
+    let request = review
+        .request
+        .ok_or_else(|| AdmissionError("the AdmissionReview has no request".into()))?;
+    if request.uid.is_empty() {
+        return Err(AdmissionError(
+            "the AdmissionReview request has no uid".into(),
+        ));
+    }
+    let mut decision = Decision {
+        api_version: review.api_version,
+        uid: request.uid.clone(),
+        operation: request.operation.clone(),
+        namespace: request.namespace.clone(),
+        name: String::new(),
+        allowed: true,
+        message: None,
+        warnings: Vec::new(),
+        patch: Vec::new(),
+        skipped: None,
+        verdict: None,
+    };
+    let gvk = &request.kind;
+    let skip = if (gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str())
+        != ("apps", "v1", "DaemonSet")
+    {
+        Some(format!(
+            "not an apps/v1 DaemonSet ({}/{} {})",
+            gvk.group, gvk.version, gvk.kind
+        ))
+    } else if !request.sub_resource.is_empty() {
+        Some(format!("subresource {}", request.sub_resource))
+    } else if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
+        Some(format!("operation {}", request.operation))
+    } else {
+        None
+    };
+    if skip.is_some() {
+        decision.skipped = skip;
+        return Ok(decision);
+    }
+    let Some(raw_object) = request.object else {
+        return Err(AdmissionError(format!(
+            "a {} request without an object",
+            request.operation
+        )));
+    };
+    let object = match DaemonSet::from_json(raw_object.get().as_bytes()) {
+        Ok(object) => object,
+        Err(error) => {
+            // The API server only sends objects that passed its own schema, so this is
+            // dsguard's blind spot, not the user's mistake: never block the cluster on it.
+            decision.skipped = Some(format!("object not evaluated: {error}"));
+            decision.warnings.push(truncate(
+                &format!("dsguard could not evaluate this DaemonSet and allowed it: {error}"),
+                MAX_WARNING,
+            ));
+            return Ok(decision);
+        }
+    };
+    decision.name = object.name().to_owned();
+    let namespace = match (request.namespace.as_str(), object.namespace()) {
+        ("", Some(ns)) => ns.to_owned(),
+        ("", None) => "default".to_owned(),
+        (ns, _) => ns.to_owned(),
+    };
+    decision.namespace = namespace.clone();
+    let is_update = request.operation == "UPDATE";
+    let old_object = match request.old_object.filter(|_| is_update) {
+        Some(raw) => DaemonSet::from_json(raw.get().as_bytes())
+            .ok()
+            .map(|o| (o, raw)),
+        None => None,
+    };
+    let mut phase = match endpoint {
+        Endpoint::Validate => Phase::Validate,
+        Endpoint::Mutate => Phase::Mutate,
+        Endpoint::Both => Phase::MutateThenValidate,
+    };
+    // An UPDATE that leaves the pod template alone must not get a template patch: it would
+    // roll every daemon pod in the cluster.
+    if is_update
+        && let Some((_, old_raw)) = &old_object
+        && pod_template(raw_object) == pod_template(old_raw)
+    {
+        phase = match phase {
+            Phase::Mutate => {
+                decision.skipped = Some("UPDATE leaves spec.template unchanged".into());
+                return Ok(decision);
+            }
+            _ => Phase::Validate,
+        };
+    }
+    let context = Context {
+        inventory,
+        config,
+        namespace: &namespace,
+        phase,
+        quiet_when_unsynced: false,
+    };
+    let mut verdict = policy::evaluate(&object, &context);
+    if is_update
+        && endpoint != Endpoint::Mutate
+        && let Some((old, _)) = &old_object
+    {
+        let old_verdict = policy::evaluate(
+            old,
+            &Context {
+                phase: Phase::Validate,
+                ..context
+            },
+        );
+        verdict.grandfather(&old_verdict);
+    }
+    decision.allowed = endpoint == Endpoint::Mutate || !verdict.denied();
+    if !decision.allowed {
+        decision.message = Some(deny_message(&verdict));
+    }
+    decision.warnings = verdict
+        .warnings()
+        .iter()
+        .map(|w| truncate(&w.replace('\n', " "), MAX_WARNING))
+        .collect();
+    decision.patch = verdict.patch.clone();
+    decision.verdict = Some(verdict);
+    Ok(decision)
+}
+
+/// `spec.template` of a raw object, as a value, for the UPDATE comparison.
+fn pod_template(raw: &RawValue) -> Option<Value> {
+    #[derive(Deserialize)]
+    struct Only {
+        spec: Option<Spec>,
+    }
+    #[derive(Deserialize)]
+    struct Spec {
+        template: Option<Value>,
+    }
+    serde_json::from_str::<Only>(raw.get()).ok()?.spec?.template
+}
+
+/// Every denial, each starting with its rule ID, cut to 1 KiB with a pointer to the rest.
+fn deny_message(verdict: &Verdict) -> String {
+    let denials: Vec<String> = verdict
+        .with_severity(Severity::Deny)
+        .map(|f| f.headline())
+        .collect();
+    let full = denials.join("\n");
+    if full.len() <= MAX_DENY_MESSAGE {
+        return full;
+    }
+    let tail = format!(
+        " … ({} denials in all; run `dsguard lint` on the manifest for the full report)",
+        denials.len()
+    );
+    let mut message = truncate(&full, MAX_DENY_MESSAGE - tail.len());
+    message.push_str(&tail);
+    message
+}
+
+/// Cuts at a character boundary, marking the cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        let text = "é".repeat(600);
+        let cut = truncate(&text, 257);
+        assert!(cut.len() <= 257 && cut.ends_with('…'));
+        assert_eq!(truncate("short", 10), "short");
+    }
+}

@@ -1,0 +1,75 @@
+//! Shared helpers for the integration tests: the corpus inventory and manifests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use dsguard::config::Config;
+use dsguard::inventory::{Inventory, PriorityClass, snapshot};
+use dsguard::manifests::{self, Manifest};
+use dsguard::policy::{self, Context, DaemonSet, Phase, Verdict};
+
+pub fn corpus(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(path)
+}
+
+/// All 20 corpus nodes in one inventory, as `kubectl get nodes` would list them.
+pub fn corpus_inventory() -> Inventory {
+    let mut nodes = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus("nodes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        nodes.extend(snapshot::load_nodes(&file).unwrap());
+    }
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes(nodes);
+    inventory.reset_priority_classes([PriorityClass {
+        name: "dsguard-default".into(),
+        value: 1000,
+        global_default: false,
+    }]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+/// The DaemonSet documents of one corpus manifest file.
+pub fn daemonset_manifests(file: &str) -> Vec<Manifest> {
+    let (manifests, errors) = manifests::read_paths(&[corpus(&format!("daemonsets/{file}"))]);
+    assert!(errors.is_empty(), "{errors:?}");
+    manifests
+        .into_iter()
+        .filter(Manifest::is_daemonset)
+        .collect()
+}
+
+pub fn daemonset(file: &str) -> (Manifest, DaemonSet) {
+    let manifest = daemonset_manifests(file)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{file} has a DaemonSet"));
+    let object = DaemonSet::from_value(&manifest.value).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (manifest, object)
+}
+
+pub fn namespace_of(object: &DaemonSet) -> String {
+    object.namespace().unwrap_or("default").to_owned()
+}
+
+/// What `lint` computes for a manifest: mutation, then validation.
+pub fn lint_verdict(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Verdict {
+    let namespace = namespace_of(object);
+    policy::evaluate(
+        object,
+        &Context {
+            inventory,
+            config,
+            namespace: &namespace,
+            phase: Phase::MutateThenValidate,
+            quiet_when_unsynced: false,
+        },
+    )
+}

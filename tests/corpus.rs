@@ -1,0 +1,463 @@
+//! The engine on real, public DaemonSets (tests/corpus/daemonsets) against real nodes
+//! (tests/corpus/nodes). Each file keeps its source and licence header; tests/corpus/INDEX.md
+//! describes them, including a placement simulated independently of dsguard.
+
+mod common;
+
+use common::*;
+use dsguard::config::Config;
+use dsguard::policy::{self, Context, Phase, Rule, Severity, Verdict};
+
+/// (file, targeted nodes, runnable nodes) from the INDEX's independent simulation against
+/// the 20 corpus nodes, including the DaemonSet controller's own tolerations.
+const PLACEMENT: [(&str, u64, u64); 56] = [
+    ("amazon-vpc-cni-aws-node.yaml", 17, 17),
+    ("antrea-antrea-agent-windows.yaml", 0, 0),
+    ("antrea-antrea-agent.yaml", 17, 17),
+    ("antrea-antrea-node-init.yaml", 20, 13),
+    ("aws-ebs-csi-driver-ebs-csi-node-windows.yaml", 0, 0),
+    ("aws-ebs-csi-driver-ebs-csi-node.yaml", 17, 17),
+    ("azuredisk-csi-driver-csi-azuredisk-node-win.yaml", 0, 0),
+    ("azuredisk-csi-driver-csi-azuredisk-node.yaml", 17, 17),
+    ("calico-calico-node-windows.yaml", 0, 0),
+    ("calico-calico-node.yaml", 17, 17),
+    ("calico-csi-node-driver.yaml", 20, 17),
+    ("calico-kube-proxy-windows.yaml", 0, 0),
+    ("canal-canal.yaml", 17, 17),
+    ("ceph-csi-csi-cephfsplugin.yaml", 20, 13),
+    ("ceph-csi-csi-rbdplugin.yaml", 20, 13),
+    ("cilium-cilium.yaml", 20, 20),
+    ("csi-driver-nfs-csi-nfs-node.yaml", 17, 17),
+    ("datadog-agent-datadog.yaml", 17, 10),
+    ("falco-falco.yaml", 20, 17),
+    ("flannel-kube-flannel-ds.yaml", 17, 17),
+    ("fluent-bit-fluent-bit.yaml", 20, 20),
+    ("gke-accelerators-nvidia-driver-installer.yaml", 0, 0),
+    ("gke-accelerators-nvidia-gpu-device-plugin.yaml", 0, 0),
+    ("intel-device-plugins-intel-gpu-plugin.yaml", 13, 7),
+    ("intel-device-plugins-intel-sgx-plugin.yaml", 13, 7),
+    ("istio-istio-cni-node-tolerations.yaml", 17, 10),
+    ("istio-istio-cni-node.yaml", 17, 17),
+    ("istio-ztunnel.yaml", 17, 17),
+    ("kube-prometheus-node-exporter.yaml", 17, 17),
+    ("kube-router-kube-router.yaml", 20, 20),
+    ("kubernetes-addons-fluentd-es-v2.2.0.yaml", 20, 13),
+    ("kubernetes-addons-ip-masq-agent.yaml", 0, 0),
+    ("kubernetes-addons-node-local-dns.yaml", 20, 20),
+    ("kured-kured.yaml", 20, 17),
+    ("linkerd-cni-linkerd-cni.yaml", 17, 17),
+    ("local-static-provisioner-baremetal-affinity.yaml", 0, 0),
+    ("local-static-provisioner-baremetal-nodeselector.yaml", 0, 0),
+    (
+        "local-static-provisioner-baremetal-priority-critical.yaml",
+        17,
+        10,
+    ),
+    (
+        "local-static-provisioner-baremetal-tolerations.yaml",
+        17,
+        14,
+    ),
+    (
+        "local-static-provisioner-baremetal-with-resource-limits.yaml",
+        17,
+        10,
+    ),
+    (
+        "local-static-provisioner-local-volume-provisioner.yaml",
+        20,
+        13,
+    ),
+    ("longhorn-longhorn-manager.yaml", 20, 13),
+    ("metallb-speaker.yaml", 17, 14),
+    ("multus-kube-multus-ds-thick.yaml", 20, 20),
+    ("multus-kube-multus-ds.yaml", 20, 20),
+    ("nginx-ingress-nginx-ingress.yaml", 20, 13),
+    ("node-feature-discovery-nfd-worker.yaml", 20, 13),
+    ("node-problem-detector-node-problem-detector.yaml", 17, 17),
+    ("nvidia-k8s-device-plugin-gpu-feature-discovery.yaml", 0, 0),
+    (
+        "nvidia-k8s-device-plugin-nvidia-device-plugin-daemonset.yaml",
+        20,
+        13,
+    ),
+    (
+        "otel-collector-example-opentelemetry-collector-agent.yaml",
+        20,
+        13,
+    ),
+    (
+        "otel-ebpf-example-opentelemetry-ebpf-kernel-collector.yaml",
+        20,
+        20,
+    ),
+    (
+        "secrets-store-csi-driver-csi-secrets-store-windows.yaml",
+        0,
+        0,
+    ),
+    ("secrets-store-csi-driver-csi-secrets-store.yaml", 17, 17),
+    (
+        "sriov-network-device-plugin-kube-sriov-device-plugin.yaml",
+        20,
+        13,
+    ),
+    ("weave-weave-net.yaml", 20, 20),
+];
+
+fn findings(verdict: &Verdict, rule: Rule) -> Vec<(Severity, String)> {
+    verdict
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.severity, f.message.clone()))
+        .collect()
+}
+
+fn verdict(file: &str) -> Verdict {
+    let (_, object) = daemonset(file);
+    lint_verdict(&object, &corpus_inventory(), &Config::default())
+}
+
+#[test]
+fn placement_of_every_corpus_daemonset_matches_the_independent_simulation() {
+    let inventory = corpus_inventory();
+    assert_eq!(inventory.node_count(), 20);
+    let config = Config::default();
+    let mut mismatches = Vec::new();
+    for (file, targeted, runnable) in PLACEMENT {
+        let (_, object) = daemonset(file);
+        let namespace = namespace_of(&object);
+        let context = Context {
+            inventory: &inventory,
+            config: &config,
+            namespace: &namespace,
+            phase: Phase::MutateThenValidate,
+            quiet_when_unsynced: false,
+        };
+        let placement = policy::placement(&object, &context);
+        let got = (placement.targeted.len(), placement.runnable().len());
+        if got != (targeted, runnable) {
+            mismatches.push(format!(
+                "{file}: want targeted/runnable {targeted}/{runnable}, got {}/{}",
+                got.0, got.1
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn windows_only_daemonsets_match_none_of_the_linux_nodes() {
+    for file in [
+        "antrea-antrea-agent-windows.yaml",
+        "aws-ebs-csi-driver-ebs-csi-node-windows.yaml",
+        "azuredisk-csi-driver-csi-azuredisk-node-win.yaml",
+        "calico-calico-node-windows.yaml",
+        "calico-kube-proxy-windows.yaml",
+        "secrets-store-csi-driver-csi-secrets-store-windows.yaml",
+    ] {
+        let v = verdict(file);
+        let dsg001 = findings(&v, Rule::SelectorMatchesNoNode);
+        assert_eq!(dsg001.len(), 1, "{file}");
+        assert_eq!(dsg001[0].0, Severity::Deny, "{file}");
+        assert!(
+            dsg001[0].1.contains(
+                "no node has kubernetes.io/os=windows; 17 nodes have kubernetes.io/os=linux"
+            ),
+            "{file}: {}",
+            dsg001[0].1
+        );
+        assert!(
+            findings(&v, Rule::UntoleratedTaints).is_empty(),
+            "{file}: no targeted node, so no taint finding"
+        );
+    }
+}
+
+#[test]
+fn tolerate_everything_daemonsets_are_never_blocked() {
+    for file in [
+        "amazon-vpc-cni-aws-node.yaml",
+        "cilium-cilium.yaml",
+        "csi-driver-nfs-csi-nfs-node.yaml",
+        "kube-prometheus-node-exporter.yaml",
+        "linkerd-cni-linkerd-cni.yaml",
+        "secrets-store-csi-driver-csi-secrets-store.yaml",
+        "aws-ebs-csi-driver-ebs-csi-node.yaml",
+    ] {
+        assert!(
+            findings(&verdict(file), Rule::UntoleratedTaints).is_empty(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn csi_drivers_with_memory_only_limits_are_flagged_for_cpu_only() {
+    for (file, containers) in [
+        (
+            "aws-ebs-csi-driver-ebs-csi-node.yaml",
+            ["ebs-plugin", "node-driver-registrar", "liveness-probe"],
+        ),
+        (
+            "azuredisk-csi-driver-csi-azuredisk-node.yaml",
+            ["liveness-probe", "node-driver-registrar", "azuredisk"],
+        ),
+        (
+            "csi-driver-nfs-csi-nfs-node.yaml",
+            ["liveness-probe", "node-driver-registrar", "nfs"],
+        ),
+    ] {
+        let dsg003 = findings(&verdict(file), Rule::MissingResourceLimits);
+        assert_eq!(dsg003.len(), 3, "{file}: {dsg003:?}");
+        for (finding, container) in dsg003.iter().zip(containers) {
+            assert!(
+                finding
+                    .1
+                    .starts_with(&format!("container \"{container}\" has no cpu limit;")),
+                "{file}: {}",
+                finding.1
+            );
+        }
+    }
+}
+
+#[test]
+fn fully_limited_daemonsets_pass_dsg003() {
+    for file in [
+        "kube-prometheus-node-exporter.yaml",
+        "intel-device-plugins-intel-gpu-plugin.yaml",
+        "istio-ztunnel.yaml",
+        "secrets-store-csi-driver-csi-secrets-store.yaml",
+        "sriov-network-device-plugin-kube-sriov-device-plugin.yaml",
+    ] {
+        assert!(
+            findings(&verdict(file), Rule::MissingResourceLimits).is_empty(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn init_containers_are_judged_unless_configured_off() {
+    let (_, object) = daemonset("multus-kube-multus-ds.yaml");
+    let inventory = corpus_inventory();
+    let dsg003 = findings(
+        &lint_verdict(&object, &inventory, &Config::default()),
+        Rule::MissingResourceLimits,
+    );
+    assert_eq!(dsg003.len(), 1);
+    assert!(
+        dsg003[0]
+            .1
+            .starts_with("init container \"install-multus-binary\""),
+        "{}",
+        dsg003[0].1
+    );
+    let mut config = Config::default();
+    config.rules.missing_resource_limits.include_init_containers = false;
+    assert!(
+        findings(
+            &lint_verdict(&object, &inventory, &config),
+            Rule::MissingResourceLimits
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn ip_masq_agent_gate_label_is_denied_unless_expected() {
+    let v = verdict("kubernetes-addons-ip-masq-agent.yaml");
+    let dsg001 = findings(&v, Rule::SelectorMatchesNoNode);
+    assert_eq!(dsg001[0].0, Severity::Deny);
+    assert!(dsg001[0].1.contains("nodeSelector node.kubernetes.io/masq-agent-ds-ready=true: no node has label node.kubernetes.io/masq-agent-ds-ready"), "{}", dsg001[0].1);
+
+    let (_, object) = daemonset("kubernetes-addons-ip-masq-agent.yaml");
+    let config = Config::from_yaml(
+        "rules:\n  selector-matches-no-node:\n    expectedEmptyLabelKeys: [node.kubernetes.io/masq-agent-ds-ready]\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let v = lint_verdict(&object, &corpus_inventory(), &config);
+    assert_eq!(
+        findings(&v, Rule::SelectorMatchesNoNode)[0].0,
+        Severity::Warn
+    );
+}
+
+#[test]
+fn gpu_and_local_storage_affinities_explain_each_term() {
+    let dsg001 = findings(
+        &verdict("nvidia-k8s-device-plugin-gpu-feature-discovery.yaml"),
+        Rule::SelectorMatchesNoNode,
+    );
+    let message = &dsg001[0].1;
+    for term in ["term 0", "term 1", "term 2"] {
+        assert!(message.contains(term), "{message}");
+    }
+    assert!(
+        message.contains("no node has label nvidia.com/gpu.present"),
+        "{message}"
+    );
+
+    let dsg001 = findings(
+        &verdict("local-static-provisioner-baremetal-affinity.yaml"),
+        Rule::SelectorMatchesNoNode,
+    );
+    assert!(
+        dsg001[0]
+            .1
+            .contains("required node affinity: no node has label pool"),
+        "{}",
+        dsg001[0].1
+    );
+
+    let dsg001 = findings(
+        &verdict("gke-accelerators-nvidia-driver-installer.yaml"),
+        Rule::SelectorMatchesNoNode,
+    );
+    assert!(
+        dsg001[0].1.contains("cloud.google.com/gke-accelerator"),
+        "{}",
+        dsg001[0].1
+    );
+    // The GKE node pool label exists, but is no typo of gke-accelerator.
+    assert_eq!(dsg001[0].0, Severity::Deny);
+}
+
+#[test]
+fn custom_taints_on_some_nodes_are_partial_denials_with_the_toleration_to_add() {
+    let dsg002 = findings(&verdict("kured-kured.yaml"), Rule::UntoleratedTaints);
+    assert_eq!(
+        dsg002.len(),
+        1,
+        "kured tolerates master and control-plane: {dsg002:?}"
+    );
+    let (severity, message) = &dsg002[0];
+    assert_eq!(*severity, Severity::Deny);
+    assert!(
+        message.starts_with("pods cannot run on 3 of 20 targeted nodes"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "- key: kwok.x-k8s.io/node\n  operator: Equal\n  value: fake\n  effect: NoSchedule"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("- key: t2\n"), "{message}");
+}
+
+#[test]
+fn control_plane_exclusions_are_information_not_denials() {
+    // Tolerates the legacy master key only; the corpus masters carry exactly that key.
+    let dsg002 = findings(
+        &verdict("local-static-provisioner-baremetal-tolerations.yaml"),
+        Rule::UntoleratedTaints,
+    );
+    assert!(
+        dsg002
+            .iter()
+            .all(|(s, m)| *s != Severity::Info || m.contains("excluded"))
+    );
+    // No toleration at all: the 4 masters are an intended exclusion (info), the kwok and
+    // custom taints a denial.
+    let dsg002 = findings(
+        &verdict("nginx-ingress-nginx-ingress.yaml"),
+        Rule::UntoleratedTaints,
+    );
+    let info = dsg002
+        .iter()
+        .find(|(s, _)| *s == Severity::Info)
+        .expect("an info finding");
+    assert!(
+        info.1
+            .starts_with("4 targeted nodes are excluded by taints in ignoreTaintKeys"),
+        "{}",
+        info.1
+    );
+    assert!(info.1.contains("3 nodes (e.g. ip-10-0-132-92.us-west-1.compute.internal) in pool m4.xlarge: node-role.kubernetes.io/master:NoSchedule"), "{}", info.1);
+    let deny = dsg002
+        .iter()
+        .find(|(s, _)| *s == Severity::Deny)
+        .expect("a denial");
+    assert!(
+        deny.1.starts_with("pods cannot run on 3 of 20"),
+        "{}",
+        deny.1
+    );
+}
+
+#[test]
+fn user_tolerations_that_replace_the_defaults_block_control_planes_too() {
+    let dsg002 = findings(
+        &verdict("istio-istio-cni-node-tolerations.yaml"),
+        Rule::UntoleratedTaints,
+    );
+    assert!(
+        dsg002
+            .iter()
+            .any(|(s, m)| *s == Severity::Deny && m.contains("of 17 targeted nodes")),
+        "{dsg002:?}"
+    );
+}
+
+#[test]
+fn a_custom_priority_class_is_never_overwritten_and_unknown_ones_warn() {
+    let v = verdict("longhorn-longhorn-manager.yaml");
+    assert!(v.patch.is_empty(), "longhorn-critical must be kept");
+    let dsg004 = findings(&v, Rule::UnknownPriorityClass);
+    assert_eq!(dsg004.len(), 1);
+    assert_eq!(dsg004[0].0, Severity::Warn);
+    assert!(dsg004[0].1.contains("longhorn-critical"));
+}
+
+#[test]
+fn templates_without_a_class_get_the_default_and_null_tolerations_get_an_array() {
+    let (_, object) = daemonset("datadog-agent-datadog.yaml");
+    let config = Config::from_yaml(
+        "mutations:\n  default-tolerations:\n    enabled: true\n    tolerations:\n    - {key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let v = lint_verdict(&object, &corpus_inventory(), &config);
+    let paths: Vec<&str> = v
+        .patch
+        .iter()
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/spec/template/spec/priorityClassName",
+            "/spec/template/spec/tolerations",
+            "/metadata/annotations"
+        ]
+    );
+}
+
+#[test]
+fn a_list_kind_manifest_is_opened() {
+    let manifests = daemonset_manifests("weave-weave-net.yaml");
+    assert_eq!(manifests.len(), 1);
+    let v = verdict("weave-weave-net.yaml");
+    assert!(
+        findings(&v, Rule::UntoleratedTaints).is_empty(),
+        "weave tolerates NoSchedule and NoExecute"
+    );
+    assert_eq!(findings(&v, Rule::MissingResourceLimits).len(), 3);
+}
+
+#[test]
+fn every_corpus_daemonset_evaluates_without_error() {
+    let inventory = corpus_inventory();
+    for (file, _, _) in PLACEMENT {
+        let (_, object) = daemonset(file);
+        let v = lint_verdict(&object, &inventory, &Config::default());
+        for finding in &v.findings {
+            assert!(finding.pointer.starts_with('/'), "{file}: {finding:?}");
+            assert!(!finding.message.is_empty());
+        }
+    }
+}
