@@ -14,7 +14,7 @@ pub struct Cli {
     /// dsguard config file (YAML); defaults apply without one.
     #[arg(long, global = true, env = "DSGUARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Node snapshot: `kubectl get nodes -o yaml` or `-o json`, or Node documents.
+    /// Node snapshot: `kubectl get nodes -o yaml` or `-o json`, Node documents, or a folder of them.
     #[arg(long, global = true, env = "DSGUARD_NODES", value_name = "FILE")]
     pub nodes: Option<PathBuf>,
     /// PriorityClass snapshot (`kubectl get priorityclasses -o yaml`).

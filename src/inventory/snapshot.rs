@@ -20,11 +20,8 @@ use crate::yaml::{self, Position};
 /// A snapshot file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
         path: String,
@@ -94,11 +91,45 @@ struct Located {
     position: Position,
 }
 
-fn read(path: &Path) -> Result<String, SnapshotError> {
-    std::fs::read_to_string(path).map_err(|source| SnapshotError::Io {
+/// The file, or every `.yaml`/`.yml`/`.json` file of a folder (one file per object is a
+/// common way to keep a snapshot), each with its name.
+fn read(path: &Path) -> Result<Vec<(String, String)>, SnapshotError> {
+    let io = |path: &Path, cause| SnapshotError::Io {
         path: path.display().to_string(),
-        source,
-    })
+        cause,
+    };
+    if !path.is_dir() {
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        return Ok(vec![(path.display().to_string(), text)]);
+    }
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+        .map_err(|e| io(path, e))?;
+    files.retain(|f| {
+        f.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+    });
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
+            Ok((file.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// Loads every file of `path` with `parse`.
+fn load_all<T>(
+    path: &Path,
+    parse: fn(&str, &str) -> Result<Vec<T>, SnapshotError>,
+) -> Result<Vec<T>, SnapshotError> {
+    let mut all = Vec::new();
+    for (name, text) in read(path)? {
+        all.extend(parse(&text, &name)?);
+    }
+    Ok(all)
 }
 
 /// Every object in `text`, `List`s and top-level arrays flattened.
@@ -229,8 +260,9 @@ pub fn nodes_from_str(text: &str, path: &str) -> Result<Vec<NodeUpdate>, Snapsho
         .collect())
 }
 
+/// Nodes from a snapshot file, or from every file of a folder.
 pub fn load_nodes(path: &Path) -> Result<Vec<NodeUpdate>, SnapshotError> {
-    nodes_from_str(&read(path)?, &path.display().to_string())
+    load_all(path, nodes_from_str)
 }
 
 pub fn priority_classes_from_str(
@@ -248,7 +280,7 @@ pub fn priority_classes_from_str(
 }
 
 pub fn load_priority_classes(path: &Path) -> Result<Vec<PriorityClass>, SnapshotError> {
-    priority_classes_from_str(&read(path)?, &path.display().to_string())
+    load_all(path, priority_classes_from_str)
 }
 
 /// LimitRanges, with the API server's defaulting applied (`default` ← `max` for
@@ -280,5 +312,5 @@ pub fn limit_ranges_from_str(text: &str, path: &str) -> Result<Vec<LimitRange>, 
 }
 
 pub fn load_limit_ranges(path: &Path) -> Result<Vec<LimitRange>, SnapshotError> {
-    limit_ranges_from_str(&read(path)?, &path.display().to_string())
+    load_all(path, limit_ranges_from_str)
 }

@@ -246,7 +246,7 @@ impl Verdict {
             if already && !finding.atoms.is_empty() {
                 finding.severity = Severity::Warn;
                 finding.message = format!(
-                    "{} (already present before this update, so not denied)",
+                    "already present before this update, so not denied: {}",
                     finding.message
                 );
             }

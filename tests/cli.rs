@@ -1,0 +1,168 @@
+//! The command line: `coverage` output shapes, flags from the environment, and bad input.
+
+mod common;
+
+use assert_cmd::Command;
+use common::corpus;
+use serde_json::Value;
+
+fn dsguard() -> Command {
+    Command::cargo_bin("dsguard").unwrap()
+}
+
+#[test]
+fn coverage_json_has_the_documented_shape() {
+    let output = dsguard()
+        .args(["coverage", "-o", "json", "--nodes"])
+        .arg(corpus("nodes"))
+        .arg(corpus(
+            "daemonsets/intel-device-plugins-intel-gpu-plugin.yaml",
+        ))
+        .arg(corpus("daemonsets/weave-weave-net.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["schemaVersion"], 1);
+    let daemonsets = report["daemonsets"].as_array().unwrap();
+    assert_eq!(daemonsets.len(), 2);
+    let intel = &daemonsets[0];
+    let keys: Vec<&str> = intel
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "namespace",
+            "name",
+            "file",
+            "line",
+            "targeted",
+            "runnable",
+            "blocked"
+        ]
+    );
+    assert_eq!(intel["name"], "intel-gpu-plugin");
+    assert_eq!(intel["line"], 3);
+    assert_eq!(intel["targeted"].as_array().unwrap().len(), 13);
+    assert_eq!(intel["runnable"].as_array().unwrap().len(), 7);
+    let blocked = intel["blocked"].as_array().unwrap();
+    assert_eq!(blocked.len(), 6);
+    let first = &blocked[0];
+    assert!(first["node"].is_string());
+    let taint = &first["taints"][0];
+    assert!(taint["key"].is_string() && taint["value"].is_string() && taint["effect"].is_string());
+    assert_eq!(
+        daemonsets[1]["runnable"].as_array().unwrap().len(),
+        20,
+        "weave tolerates everything"
+    );
+}
+
+#[test]
+fn coverage_table_groups_by_pool_and_reason() {
+    let output = dsguard()
+        .env("DSGUARD_NODES", corpus("nodes"))
+        .arg("coverage")
+        .arg(corpus("daemonsets/metallb-speaker.yaml"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        table.contains("targets 17 of 20 nodes; runs on 14; blocked on 3"),
+        "{table}"
+    );
+    assert!(
+        table.contains("POOL") && table.contains("STATUS"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("m4.xlarge") && l.contains("runs")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("blocked") && l.contains("kwok")),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.contains("not targeted")), "{table}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_message() {
+    let no_nodes = dsguard()
+        .arg("coverage")
+        .arg(corpus("daemonsets/kured-kured.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(no_nodes.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_nodes.stderr).contains("--nodes FILE"));
+
+    let missing = dsguard()
+        .args(["coverage", "--nodes", "/nonexistent/nodes.yaml", "x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("/nonexistent/nodes.yaml: cannot read"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bad-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("dsguard.yaml");
+    std::fs::write(
+        &config,
+        "rules:\n  untolerated-taints:\n    partialAction: dney\n",
+    )
+    .unwrap();
+    let bad = dsguard()
+        .arg("--config")
+        .arg(&config)
+        .args(["review"])
+        .write_stdin("{}")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(
+            "dsguard.yaml:3:5: rules.untolerated-taints.partialAction: unknown action `dney`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_manifest_among_good_ones_is_reported_and_the_rest_covered() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read_to_string(corpus("daemonsets/kured-kured.yaml")).unwrap();
+    std::fs::write(
+        dir.join("mixed.yaml"),
+        format!("kind: DaemonSet\nspec: [broken\n---\n{good}"),
+    )
+    .unwrap();
+    let output = dsguard()
+        .args(["coverage", "-o", "json", "--nodes"])
+        .arg(corpus("nodes"))
+        .arg(dir.join("mixed.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["daemonsets"][0]["name"], "kured");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("mixed.yaml:"));
+}
