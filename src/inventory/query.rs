@@ -40,39 +40,82 @@ impl Placement {
     }
 }
 
-/// `acc &= nodes`, starting from the first set without copying the whole node list.
-fn intersect(acc: &mut Option<RoaringBitmap>, nodes: &RoaringBitmap) {
-    match acc {
-        Some(acc) => *acc &= nodes,
-        None => *acc = Some(nodes.clone()),
+/// A requirement's nodes without copying where it can be avoided: every node, a set held
+/// by the index, or a set computed for this query.
+enum Nodes<'a> {
+    All,
+    Borrowed(&'a RoaringBitmap),
+    Owned(RoaringBitmap),
+}
+
+/// An intersection built up from [`Nodes`]; "every node" until something narrows it.
+#[derive(Default)]
+struct Intersection {
+    acc: Option<RoaringBitmap>,
+}
+
+impl Intersection {
+    fn and(&mut self, nodes: Nodes<'_>) {
+        match (&mut self.acc, nodes) {
+            (_, Nodes::All) => {}
+            (Some(acc), Nodes::Borrowed(set)) => *acc &= set,
+            (Some(acc), Nodes::Owned(set)) => *acc &= set,
+            (None, Nodes::Borrowed(set)) => self.acc = Some(set.clone()),
+            (None, Nodes::Owned(set)) => self.acc = Some(set),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.acc.as_ref().is_some_and(RoaringBitmap::is_empty)
+    }
+
+    fn into_nodes<'a>(self) -> Nodes<'a> {
+        self.acc.map_or(Nodes::All, Nodes::Owned)
     }
 }
 
 impl Inventory {
     /// Every node the selection targets.
     pub fn targeted(&self, selection: &NodeSelection) -> RoaringBitmap {
-        let empty = RoaringBitmap::new();
-        let mut acc: Option<RoaringBitmap> = None;
+        self.materialize(self.selected(selection))
+    }
+
+    fn selected(&self, selection: &NodeSelection) -> Nodes<'_> {
+        let mut acc = Intersection::default();
         if let Some(name) = &selection.node_name {
             let mut node = RoaringBitmap::new();
             if let Some(slot) = self.slot_of(name) {
                 node.insert(slot);
             }
-            acc = Some(node);
+            acc.and(Nodes::Owned(node));
         }
         for (key, value) in &selection.node_selector {
-            intersect(&mut acc, self.label_nodes(key, value).unwrap_or(&empty));
-            if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
-                return RoaringBitmap::new();
+            match self.label_nodes(key, value) {
+                Some(nodes) => acc.and(Nodes::Borrowed(nodes)),
+                None => return Nodes::Owned(RoaringBitmap::new()),
+            }
+            if acc.is_empty() {
+                return Nodes::Owned(RoaringBitmap::new());
             }
         }
         if let Some(terms) = &selection.required_terms {
-            let union = terms.iter().fold(RoaringBitmap::new(), |union, term| {
-                union | self.term_nodes(term)
-            });
-            intersect(&mut acc, &union);
+            let matched = match terms.as_slice() {
+                [term] => self.term(term),
+                terms => Nodes::Owned(terms.iter().fold(RoaringBitmap::new(), |union, term| {
+                    union | self.materialize(self.term(term))
+                })),
+            };
+            acc.and(matched);
         }
-        acc.unwrap_or_else(|| self.live.clone())
+        acc.into_nodes()
+    }
+
+    fn materialize(&self, nodes: Nodes<'_>) -> RoaringBitmap {
+        match nodes {
+            Nodes::All => self.live.clone(),
+            Nodes::Borrowed(set) => set.clone(),
+            Nodes::Owned(set) => set,
+        }
     }
 
     /// The targeted nodes and, among them, the ones `tolerations` do not get onto. The
@@ -116,33 +159,50 @@ impl Inventory {
 
     /// The nodes a term matches (nothing for an empty or invalid term).
     pub fn term_nodes(&self, term: &Term) -> RoaringBitmap {
+        self.materialize(self.term(term))
+    }
+
+    fn term(&self, term: &Term) -> Nodes<'_> {
         let Term::Valid { labels, fields } = term else {
-            return RoaringBitmap::new();
+            return Nodes::Owned(RoaringBitmap::new());
         };
-        let mut acc: Option<RoaringBitmap> = None;
+        let mut acc = Intersection::default();
         for requirement in labels {
-            intersect(&mut acc, &self.requirement_nodes(requirement));
+            acc.and(self.requirement(requirement));
+            if acc.is_empty() {
+                return Nodes::Owned(RoaringBitmap::new());
+            }
         }
         for requirement in fields {
-            intersect(&mut acc, &self.field_nodes(requirement));
+            acc.and(Nodes::Owned(self.field_nodes(requirement)));
         }
-        acc.unwrap_or_else(|| self.live.clone())
+        acc.into_nodes()
     }
 
     /// The nodes one label requirement matches.
     pub fn requirement_nodes(&self, requirement: &LabelRequirement) -> RoaringBitmap {
+        self.materialize(self.requirement(requirement))
+    }
+
+    fn requirement(&self, requirement: &LabelRequirement) -> Nodes<'_> {
         let Some(index) = self.label_index.get(requirement.key.as_str()) else {
             return match requirement.operator {
-                LabelOperator::NotIn(_) | LabelOperator::DoesNotExist => self.live.clone(),
-                _ => RoaringBitmap::new(),
+                LabelOperator::NotIn(_) | LabelOperator::DoesNotExist => Nodes::All,
+                _ => Nodes::Owned(RoaringBitmap::new()),
             };
         };
-        let union_of = |values: &[String]| {
-            values
+        // The sets of the listed values that some node carries.
+        let listed = |values: &[String]| -> Vec<&RoaringBitmap> {
+            let mut sets: Vec<&RoaringBitmap> = values
                 .iter()
                 .filter_map(|v| index.values.get(v.as_str()))
-                .fold(RoaringBitmap::new(), |acc, nodes| acc | nodes)
+                .collect();
+            sets.sort_by_key(|s| std::ptr::from_ref(*s));
+            sets.dedup_by_key(|s| std::ptr::from_ref(*s));
+            sets
         };
+        let union =
+            |sets: &[&RoaringBitmap]| sets.iter().fold(RoaringBitmap::new(), |acc, s| acc | *s);
         let compare = |keep: &dyn Fn(i64) -> bool| {
             index
                 .values
@@ -151,12 +211,24 @@ impl Inventory {
                 .fold(RoaringBitmap::new(), |acc, (_, nodes)| acc | nodes)
         };
         match &requirement.operator {
-            LabelOperator::In(values) => union_of(values),
-            LabelOperator::NotIn(values) => &self.live - union_of(values),
-            LabelOperator::Exists => index.present.clone(),
-            LabelOperator::DoesNotExist => &self.live - &index.present,
-            LabelOperator::Gt(bound) => compare(&|v| v > *bound),
-            LabelOperator::Lt(bound) => compare(&|v| v < *bound),
+            LabelOperator::In(values) => match listed(values).as_slice() {
+                [] => Nodes::Owned(RoaringBitmap::new()),
+                [one] => Nodes::Borrowed(one),
+                // Every value of the key is listed: exactly the nodes that carry it.
+                sets if sets.len() == index.values.len() => Nodes::Borrowed(&index.present),
+                sets => Nodes::Owned(union(sets)),
+            },
+            LabelOperator::NotIn(values) => match listed(values).as_slice() {
+                [] => Nodes::All,
+                sets if sets.len() == index.values.len() => {
+                    Nodes::Owned(&self.live - &index.present)
+                }
+                sets => Nodes::Owned(&self.live - union(sets)),
+            },
+            LabelOperator::Exists => Nodes::Borrowed(&index.present),
+            LabelOperator::DoesNotExist => Nodes::Owned(&self.live - &index.present),
+            LabelOperator::Gt(bound) => Nodes::Owned(compare(&|v| v > *bound)),
+            LabelOperator::Lt(bound) => Nodes::Owned(compare(&|v| v < *bound)),
         }
     }
 
@@ -186,6 +258,51 @@ impl Inventory {
     /// The nodes carrying `key`, whatever its value.
     pub fn label_key_nodes(&self, key: &str) -> Option<&RoaringBitmap> {
         self.label_index.get(key).map(|index| &index.present)
+    }
+
+    /// The values of `key` with the nodes carrying each.
+    pub fn label_value_sets(&self, key: &str) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.label_index.get(key).into_iter().flat_map(|index| {
+            index
+                .values
+                .iter()
+                .map(|(value, nodes)| (value.as_ref(), nodes))
+        })
+    }
+
+    /// Splits `nodes` by pool: the value of the first of `pool_keys` each node carries
+    /// (`None` for nodes with none of them). Bitset work per pool value, not per node.
+    pub fn split_by_pool(
+        &self,
+        nodes: &RoaringBitmap,
+        pool_keys: &[String],
+    ) -> Vec<(Option<String>, RoaringBitmap)> {
+        let mut remaining = nodes.clone();
+        let mut pools: Vec<(Option<String>, RoaringBitmap)> = Vec::new();
+        for key in pool_keys {
+            if remaining.is_empty() {
+                break;
+            }
+            for (value, carriers) in self.label_value_sets(key) {
+                let members = &remaining & carriers;
+                if members.is_empty() {
+                    continue;
+                }
+                remaining -= &members;
+                match pools
+                    .iter_mut()
+                    .find(|(pool, _)| pool.as_deref() == Some(value))
+                {
+                    Some((_, set)) => *set |= members,
+                    None => pools.push((Some(value.to_owned()), members)),
+                }
+            }
+        }
+        if !remaining.is_empty() {
+            pools.push((None, remaining));
+        }
+        pools.sort_by(|a, b| a.0.cmp(&b.0));
+        pools
     }
 
     /// Every label key on some node.

@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use roaring::RoaringBitmap;
-
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity};
 use crate::inventory::{BlockedGroup, Inventory, NodeRecord};
@@ -133,12 +131,7 @@ fn describe(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let mut by_pool: BTreeMap<Option<String>, RoaringBitmap> = BTreeMap::new();
-        for slot in &group.nodes {
-            let pool = pool_of(inventory.node(slot), pool_keys);
-            by_pool.entry(pool).or_default().insert(slot);
-        }
-        for (pool, nodes) in by_pool {
+        for (pool, nodes) in inventory.split_by_pool(&group.nodes, pool_keys) {
             let example = inventory
                 .node(nodes.min().expect("non-empty"))
                 .name

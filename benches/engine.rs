@@ -1,0 +1,222 @@
+//! `cargo bench --bench engine`: selector + taint evaluation for one DaemonSet against
+//! synthetic clusters of 5,000 and 50,000 nodes (SPEC §6), with the naive per-node scan
+//! measured side by side in the same run, and one whole `evaluate` call.
+//!
+//! Reports p50/p99 per call from individually timed calls (`Instant` around each call),
+//! after a warm-up. Figures go to BENCHMARKS.md; nothing here asserts a time.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use dsguard::config::Config;
+use dsguard::inventory::{Inventory, NodeUpdate};
+use dsguard::policy::{self, Context, DaemonSet, Phase};
+use dsguard::scheduling::{NodeSelection, Taint, daemon_pod_tolerations, untolerated_taints};
+use serde_json::json;
+
+/// A cluster with realistic labels: unique hostname, 3 zones, 8 node pools, 12 instance
+/// types, os/arch, and a handful of taint sets (control plane, GPU, dedicated pools,
+/// cordoned and not-ready nodes).
+fn cluster(nodes: usize) -> Inventory {
+    let mut inventory = Inventory::new();
+    let taint_sets: [&[(&str, &str, &str)]; 6] = [
+        &[],
+        &[("node-role.kubernetes.io/control-plane", "", "NoSchedule")],
+        &[("nvidia.com/gpu", "present", "NoSchedule")],
+        &[("dedicated", "ingress", "NoSchedule")],
+        &[("node.kubernetes.io/unschedulable", "", "NoSchedule")],
+        &[
+            ("node.kubernetes.io/not-ready", "", "NoExecute"),
+            ("node.kubernetes.io/unreachable", "", "NoExecute"),
+        ],
+    ];
+    let updates = (0..nodes).map(|i| {
+        let pool = i % 8;
+        let taints = match i % 50 {
+            0..=2 => taint_sets[1],
+            3..=6 => taint_sets[2],
+            7..=8 => taint_sets[3],
+            9 => taint_sets[4],
+            10 => taint_sets[5],
+            _ => taint_sets[0],
+        };
+        let name = format!(
+            "ip-10-{}-{}-{}.eu-west-1.compute.internal",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        );
+        let labels = [
+            ("kubernetes.io/hostname", name.clone()),
+            ("kubernetes.io/os", "linux".to_owned()),
+            (
+                "kubernetes.io/arch",
+                if i % 5 == 0 { "arm64" } else { "amd64" }.to_owned(),
+            ),
+            (
+                "topology.kubernetes.io/zone",
+                format!("eu-west-1{}", ["a", "b", "c"][i % 3]),
+            ),
+            ("topology.kubernetes.io/region", "eu-west-1".to_owned()),
+            ("karpenter.sh/nodepool", format!("pool-{pool}")),
+            (
+                "node.kubernetes.io/instance-type",
+                format!("m6i.{}xlarge", i % 12),
+            ),
+            (
+                "karpenter.sh/capacity-type",
+                if i % 3 == 0 { "spot" } else { "on-demand" }.to_owned(),
+            ),
+            ("node.kubernetes.io/instance-id", format!("i-{i:017x}")),
+        ];
+        NodeUpdate {
+            name,
+            labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+        }
+    });
+    inventory.reset_nodes(updates);
+    inventory.reset_priority_classes([]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+/// A typical agent: linux, not on Fargate-like pools, two keyed tolerations.
+fn daemonset() -> DaemonSet {
+    DaemonSet::from_value(&json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "monitoring"},
+        "spec": {"template": {"spec": {
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [
+                    {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["fargate"]},
+                    {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}
+                ]}]}}},
+            "tolerations": [
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
+                {"key": "dedicated", "operator": "Equal", "value": "ingress", "effect": "NoSchedule"}
+            ],
+            "priorityClassName": "system-node-critical",
+            "containers": [{"name": "agent", "image": "agent:1", "resources": {"limits": {"cpu": "200m", "memory": "128Mi"}}}]
+        }}}
+    }))
+    .expect("bench object decodes")
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn measure(iterations: usize, mut call: impl FnMut()) -> Stats {
+    for _ in 0..iterations / 10 {
+        call();
+    }
+    let mut samples: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            call();
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    Stats {
+        p50: samples[samples.len() / 2],
+        p99: samples[samples.len() * 99 / 100],
+    }
+}
+
+fn report(name: &str, nodes: usize, stats: &Stats) {
+    println!(
+        "{name:<34} {nodes:>6} nodes  p50 {:>9.2?}  p99 {:>9.2?}",
+        stats.p50, stats.p99
+    );
+}
+
+fn main() {
+    let object = daemonset();
+    let selection: NodeSelection = object.selection();
+    let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+    tolerations.extend(daemon_pod_tolerations(false));
+    let config = Config::default();
+    for nodes in [5_000, 50_000] {
+        let inventory = cluster(nodes);
+        let iterations = if nodes > 10_000 { 5_000 } else { 20_000 };
+        let indexed = measure(iterations, || {
+            black_box(inventory.placement(black_box(&selection), black_box(&tolerations), false));
+        });
+        report("indexed selector+taints", nodes, &indexed);
+        breakdown(&inventory, &selection, &tolerations);
+        let naive = measure(iterations / 20, || {
+            let mut runnable = 0usize;
+            for node in inventory.nodes() {
+                if selection.matches(&node.name, |k| node.label(k))
+                    && untolerated_taints(&node.taints, &tolerations, false)
+                        .next()
+                        .is_none()
+                {
+                    runnable += 1;
+                }
+            }
+            black_box(runnable);
+        });
+        report("naive per-node scan (reference)", nodes, &naive);
+        println!(
+            "{:<34} {nodes:>6} nodes  {:.0}x faster at p50",
+            "speed-up",
+            naive.p50.as_secs_f64() / indexed.p50.as_secs_f64()
+        );
+        let whole = measure(iterations, || {
+            let context = Context {
+                inventory: &inventory,
+                config: &config,
+                namespace: "monitoring",
+                phase: Phase::MutateThenValidate,
+                quiet_when_unsynced: false,
+            };
+            black_box(policy::evaluate(black_box(&object), &context));
+        });
+        report("evaluate (all rules, mutation)", nodes, &whole);
+        // A harder shape: subsets of zones and instance types (unions of partial sets).
+        let zonal = DaemonSet::from_value(&json!({
+            "kind": "DaemonSet", "metadata": {"name": "zonal"},
+            "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-1a", "eu-west-1b"]},
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m6i.1xlarge", "m6i.2xlarge", "m6i.3xlarge", "m6i.4xlarge"]}
+                ]},
+                {"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["pool-7"]}]}
+            ]}}}, "containers": []}}}
+        }))
+        .expect("decodes")
+        .selection();
+        let harder = measure(iterations, || {
+            black_box(inventory.placement(black_box(&zonal), black_box(&tolerations), false));
+        });
+        report("indexed, 2 terms of In subsets", nodes, &harder);
+        let placement = inventory.placement(&selection, &tolerations, false);
+        println!(
+            "{:<34} {nodes:>6} nodes  targeted {} runnable {} taint sets {}",
+            "sanity",
+            placement.targeted.len(),
+            placement.runnable().len(),
+            inventory.taint_set_count()
+        );
+    }
+}
+
+fn breakdown(
+    inventory: &Inventory,
+    selection: &NodeSelection,
+    tolerations: &[dsguard::scheduling::Toleration],
+) {
+    let t = measure(20_000, || {
+        black_box(inventory.targeted(black_box(selection)));
+    });
+    report("  targeted only", inventory.node_count(), &t);
+    let targeted = inventory.targeted(selection);
+    let b = measure(20_000, || {
+        black_box(inventory.blocked_groups(black_box(&targeted), tolerations, false));
+    });
+    report("  blocked_groups only", inventory.node_count(), &b);
+}
