@@ -51,6 +51,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = WebhookKind::Both, env = "DSGUARD_WEBHOOK")]
         webhook: WebhookKind,
     },
+    /// CI dry-run: mutate then validate every DaemonSet in the manifests, as the webhook
+    /// would, and report findings at file:line:col. Exit 0 clean or warnings only, 1 a
+    /// denial, 2 usage error or unreadable input.
+    Lint {
+        /// Manifest files or folders (recursively: .yaml, .yml, .json); `-` reads stdin.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print the JSON patch (RFC 6902) for each DaemonSet the mutation changes.
+        #[arg(long, env = "DSGUARD_SHOW_PATCH")]
+        show_patch: bool,
+        /// Write the mutated manifests: in place, or under --out.
+        #[arg(long, env = "DSGUARD_FIX")]
+        fix: bool,
+        /// With --fix, write the fixed files under DIR (their relative paths kept).
+        #[arg(long, value_name = "DIR", requires = "fix", env = "DSGUARD_OUT")]
+        out: Option<PathBuf>,
+    },
     /// For each DaemonSet in the manifests, the nodes it runs on and the ones it does not.
     Coverage {
         /// Manifest files or folders; `-` reads stdin.
@@ -71,4 +88,6 @@ pub enum OutputFormat {
     Text,
     Table,
     Json,
+    Sarif,
+    Junit,
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod coverage;
 pub mod inventory;
+pub mod lint;
 pub mod manifests;
 pub mod policy;
 pub mod scheduling;

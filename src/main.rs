@@ -2,7 +2,7 @@
 //! dispatches to the adapters. The only place errors become exit codes.
 #![forbid(unsafe_code)]
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -13,8 +13,8 @@ use dsguard::cli::{Cli, Command, OutputFormat, WebhookKind};
 use dsguard::config::Config;
 use dsguard::coverage::{self, CoverageReport};
 use dsguard::inventory::{Inventory, snapshot};
-use dsguard::manifests;
 use dsguard::policy::DaemonSet;
+use dsguard::{lint, manifests};
 
 /// Exit codes shared by every command (SPEC §1).
 const EXIT_DENIED: u8 = 1;
@@ -39,6 +39,20 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     let inventory = load_inventory(cli)?;
     match &cli.command {
         Command::Review { webhook } => review(*webhook, &inventory, &config),
+        Command::Lint {
+            paths,
+            show_patch,
+            fix,
+            out,
+        } => lint(
+            cli,
+            paths,
+            *show_patch,
+            *fix,
+            out.as_deref(),
+            &inventory,
+            &config,
+        ),
         Command::Coverage { paths } => {
             if cli.nodes.is_none() {
                 bail!(
@@ -62,6 +76,64 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
         inventory.reset_limit_ranges(snapshot::load_limit_ranges(path)?);
     }
     Ok(inventory)
+}
+
+fn lint(
+    cli: &Cli,
+    paths: &[std::path::PathBuf],
+    show_patch: bool,
+    fix: bool,
+    out: Option<&std::path::Path>,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<ExitCode> {
+    if fix && out.is_none() && paths.iter().any(|p| p.as_os_str() == "-") {
+        bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
+    }
+    let (manifests, errors) = manifests::read_paths(paths);
+    let sources = lint::InventorySources {
+        nodes: cli.nodes.is_some(),
+        priority_classes: cli.priorityclasses.is_some(),
+        limit_ranges: cli.limitranges.is_some(),
+    };
+    let report = lint::lint(&manifests, errors, inventory, config, sources);
+    for notice in &report.notices {
+        eprintln!("dsguard: note: {notice}");
+    }
+    let mut stdout = std::io::stdout().lock();
+    match cli.output.unwrap_or(OutputFormat::Text) {
+        OutputFormat::Text | OutputFormat::Table => {
+            let color = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb");
+            write!(
+                stdout,
+                "{}",
+                lint::to_text(&report, lint::TextOptions { color, show_patch })
+            )?;
+        }
+        OutputFormat::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_json(&report))?
+        )?,
+        OutputFormat::Sarif => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_sarif(&report, config))?
+        )?,
+        OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(&report))?,
+    }
+    if fix {
+        let outcome = lint::fix_files(&report, &manifests, out);
+        for file in &outcome.written {
+            eprintln!("dsguard: fixed {file}");
+        }
+        for why in &outcome.skipped {
+            eprintln!("dsguard: {why}");
+        }
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 fn review(webhook: WebhookKind, inventory: &Inventory, config: &Config) -> Result<ExitCode> {
@@ -126,6 +198,7 @@ fn coverage(
         OutputFormat::Table | OutputFormat::Text => {
             write!(stdout, "{}", report.to_table(inventory.node_count()))?
         }
+        OutputFormat::Sarif | OutputFormat::Junit => bail!("coverage writes -o table or -o json"),
     }
     Ok(if failed {
         ExitCode::from(EXIT_USAGE)

@@ -16,7 +16,12 @@ pub struct Manifest {
     pub file: String,
     pub position: Position,
     pub value: Value,
+    /// Positions by JSON pointer relative to this object.
     pub source_map: SourceMap,
+    /// Which document of its file's stream holds the object (counting unreadable ones).
+    pub document: usize,
+    /// Where in that document the object is (`/items/3` for a `List` item, else empty).
+    pub pointer: String,
 }
 
 impl Manifest {
@@ -118,13 +123,13 @@ pub fn read_text(
     manifests: &mut Vec<Manifest>,
     errors: &mut Vec<ManifestError>,
 ) {
-    for document in yaml::parse_stream(text) {
+    for (index, document) in yaml::parse_stream(text).into_iter().enumerate() {
         match document {
             Ok(document) => open(
                 document.value,
                 document.source_map,
                 document.position,
-                file,
+                (file, index),
                 "",
                 manifests,
             ),
@@ -141,7 +146,7 @@ fn open(
     value: Value,
     source_map: SourceMap,
     position: Position,
-    file: &str,
+    (file, document): (&str, usize),
     prefix: &str,
     out: &mut Vec<Manifest>,
 ) {
@@ -156,6 +161,8 @@ fn open(
             position,
             value,
             source_map,
+            document,
+            pointer: prefix.to_owned(),
         });
         return;
     }
@@ -168,7 +175,14 @@ fn open(
         let item_position = source_map
             .position(&format!("/items/{index}"))
             .unwrap_or(position);
-        open(item, item_map, item_position, file, &pointer, out);
+        open(
+            item,
+            item_map,
+            item_position,
+            (file, document),
+            &pointer,
+            out,
+        );
     }
 }
 

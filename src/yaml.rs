@@ -42,6 +42,32 @@ impl SourceMap {
         }
     }
 
+    /// The direct children of `pointer` (members of a mapping, items of a sequence) with
+    /// their positions, in source order.
+    pub fn children(&self, pointer: &str) -> Vec<(String, Position)> {
+        let prefix = format!("{pointer}/");
+        let mut children: Vec<(String, Position)> = self
+            .positions
+            .iter()
+            .filter_map(|(p, position)| {
+                let rest = p.strip_prefix(&prefix)?;
+                (!rest.contains('/')).then(|| (rest.to_owned(), *position))
+            })
+            .collect();
+        children.sort_by_key(|(_, position)| *position);
+        children
+    }
+
+    /// The last line any node under `pointer` starts on.
+    pub fn last_line(&self, pointer: &str) -> Option<usize> {
+        let prefix = format!("{pointer}/");
+        self.positions
+            .iter()
+            .filter(|(p, _)| p.as_str() == pointer || p.starts_with(&prefix))
+            .map(|(_, position)| position.line)
+            .max()
+    }
+
     /// The same map with every pointer below `prefix` re-rooted at the empty pointer
     /// (one item of a `List` becomes a document of its own).
     pub fn subtree(&self, prefix: &str) -> SourceMap {
@@ -360,6 +386,72 @@ impl Builder {
                 Ok(())
             }
         }
+    }
+}
+
+/// A scalar as YAML: plain where a plain scalar reads back as the same string, else
+/// double-quoted (a JSON string is a valid YAML double-quoted scalar).
+pub fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => {
+            let plain = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+                && !text.starts_with(['-', '.'])
+                && resolve_plain(text).is_some_and(|v| v == Value::String(text.clone()));
+            if plain {
+                text.clone()
+            } else {
+                Value::String(text.clone()).to_string()
+            }
+        }
+        Value::Null => "null".into(),
+        Value::Array(items) if items.is_empty() => "[]".into(),
+        Value::Object(map) if map.is_empty() => "{}".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Block-style YAML lines for a mapping member `key: value` at `indent` spaces; sequences
+/// are written with their dash at `indent + seq_offset`.
+pub fn member_lines(key: &str, value: &Value, indent: usize, seq_offset: usize) -> Vec<String> {
+    let pad = " ".repeat(indent);
+    let key = scalar(&Value::String(key.to_owned()));
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            let mut lines = vec![format!("{pad}{key}:")];
+            for (k, v) in map {
+                lines.extend(member_lines(k, v, indent + 2, seq_offset));
+            }
+            lines
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let mut lines = vec![format!("{pad}{key}:")];
+            lines.extend(
+                items
+                    .iter()
+                    .flat_map(|item| item_lines(item, indent + seq_offset, seq_offset)),
+            );
+            lines
+        }
+        scalar_value => vec![format!("{pad}{key}: {}", scalar(scalar_value))],
+    }
+}
+
+/// Block-style YAML lines for one sequence item whose dash is at `indent`.
+pub fn item_lines(item: &Value, indent: usize, seq_offset: usize) -> Vec<String> {
+    let pad = " ".repeat(indent);
+    match item {
+        Value::Object(map) if !map.is_empty() => {
+            let mut lines = Vec::new();
+            for (k, v) in map {
+                lines.extend(member_lines(k, v, indent + 2, seq_offset));
+            }
+            lines[0] = format!("{pad}- {}", lines[0].trim_start());
+            lines
+        }
+        other => vec![format!("{pad}- {}", scalar(other))],
     }
 }
 

@@ -233,6 +233,11 @@ fn conflict(selection: &NodeSelection, inventory: &Inventory) -> String {
     )
 }
 
+/// Jaro-Winkler similarity above which another key carrying the wanted value is offered.
+const SIMILAR_KEY: f64 = 0.75;
+/// Similarity above which the nearest key is offered even without the wanted value.
+const NEAREST_KEY: f64 = 0.85;
+
 struct Hint {
     text: String,
     typo_of: Option<String>,
@@ -295,11 +300,17 @@ fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
         };
     }
     if let Some(value) = value.filter(|v| !v.is_empty()) {
+        // Another key with the wanted value, if its name is close enough to be the one
+        // meant (`node-type=worker` vs `node-role=worker`); a shared value like `true`
+        // alone says nothing.
         let same_value = keys
             .iter()
             .copied()
             .filter(|k| inventory.label_nodes(k, value).is_some())
-            .max_by(|a, b| strsim::jaro_winkler(key, a).total_cmp(&strsim::jaro_winkler(key, b)));
+            .map(|k| (strsim::jaro_winkler(key, k), k))
+            .filter(|(score, _)| *score >= SIMILAR_KEY)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| k);
         if let Some(other) = same_value {
             let count = inventory
                 .label_nodes(other, value)
@@ -317,7 +328,7 @@ fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
         .iter()
         .copied()
         .map(|k| (strsim::jaro_winkler(key, k), k))
-        .filter(|(score, _)| *score >= 0.85)
+        .filter(|(score, _)| *score >= NEAREST_KEY)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let text = match similar {
         Some((_, other)) => format!(

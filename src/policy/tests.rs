@@ -146,6 +146,29 @@ fn dsg001_names_the_label_the_nodes_do_carry() {
 }
 
 #[test]
+fn dsg001_does_not_suggest_an_unrelated_key_that_shares_a_value() {
+    let object = daemonset(limited(
+        json!({"nodeSelector": {"node.kubernetes.io/masq-agent-ds-ready": "true"}}),
+    ));
+    let f = only(
+        &run(&object, &cluster(), &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    )[0]
+    .clone();
+    assert!(
+        !f.message.contains("nvidia.com/gpu.present"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("no node has label node.kubernetes.io/masq-agent-ds-ready"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
 fn dsg001_lists_existing_values_for_a_known_key() {
     let verdict = run(
         &daemonset(limited(

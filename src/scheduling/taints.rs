@@ -154,29 +154,12 @@ impl Toleration {
 
     /// A YAML list item a user can paste under `tolerations:`.
     pub fn to_yaml_item(&self) -> String {
-        let mut lines = Vec::new();
-        let mut push = |field: &str, value: &str| {
-            let prefix = if lines.is_empty() { "- " } else { "  " };
-            lines.push(format!("{prefix}{field}: {}", yaml_scalar(value)));
-        };
-        if !self.key.is_empty() {
-            push("key", &self.key);
+        let mut shown = self.clone();
+        if shown.operator.is_empty() {
+            shown.operator = "Equal".into();
         }
-        push(
-            "operator",
-            if self.operator.is_empty() {
-                "Equal"
-            } else {
-                &self.operator
-            },
-        );
-        if !self.value.is_empty() {
-            push("value", &self.value);
-        }
-        if !self.effect.is_empty() {
-            push("effect", &self.effect);
-        }
-        lines.join("\n")
+        let value = serde_json::to_value(&shown).expect("a toleration serializes");
+        crate::yaml::item_lines(&value, 0, 2).join("\n")
     }
 }
 
@@ -193,24 +176,6 @@ impl fmt::Display for Toleration {
             "" | "Equal" => write!(f, "{key}={}:{effect}", self.value),
             op => write!(f, "{key} {op} {}:{effect}", self.value),
         }
-    }
-}
-
-/// Quote a YAML scalar when a plain one would be read as something else.
-fn yaml_scalar(value: &str) -> String {
-    let plain_is_safe = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
-        && !value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && !matches!(
-            value.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
-        );
-    if plain_is_safe {
-        value.to_owned()
-    } else {
-        format!("{value:?}")
     }
 }
 

@@ -1,0 +1,157 @@
+//! `lint -o sarif`: SARIF 2.1.0 for code-scanning uploads, with rule metadata (ID, name,
+//! description, help, default level), and one result per finding located at its field.
+//! Unreadable documents are results too (rule `DSG900`), so a broken manifest shows up in
+//! code scanning instead of vanishing.
+
+use serde_json::json;
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, Region,
+    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
+    Tool, ToolComponent,
+};
+
+use super::{LintReport, rule_catalogue};
+use crate::config::{Action, Config};
+use crate::policy::{Rule, Severity};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const UNREADABLE: (&str, &str, &str) = (
+    "DSG900",
+    "unreadable-manifest",
+    "A manifest document could not be parsed or is not a valid DaemonSet.",
+);
+
+fn level_of(severity: Severity) -> ResultLevel {
+    match severity {
+        Severity::Deny => ResultLevel::Error,
+        Severity::Warn => ResultLevel::Warning,
+        Severity::Info => ResultLevel::Note,
+    }
+}
+
+fn default_level(id: &str, config: &Config) -> &'static str {
+    let rules = &config.rules;
+    let action = match Rule::parse(id) {
+        Some(Rule::SelectorMatchesNoNode) => rules.selector_matches_no_node.action,
+        Some(Rule::UntoleratedTaints) => rules.untolerated_taints.action,
+        Some(Rule::MissingResourceLimits) => rules.missing_resource_limits.action,
+        Some(Rule::UnknownPriorityClass) => rules.unknown_priority_class.action,
+        Some(Rule::DefaultPriorityClass | Rule::DefaultTolerations) | None => Action::Warn,
+    };
+    match action {
+        Action::Deny => "error",
+        Action::Warn => "warning",
+        Action::Off => "none",
+    }
+}
+
+/// SARIF paths are URIs relative to the repository root: forward slashes, no `./`.
+fn uri(file: &str) -> String {
+    let file = file.replace('\\', "/");
+    file.strip_prefix("./").unwrap_or(&file).to_owned()
+}
+
+fn location(file: &str, line: usize, column: usize) -> Location {
+    Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri(file)).build())
+                .region(
+                    Region::builder()
+                        .start_line(line.max(1) as i64)
+                        .start_column(column.max(1) as i64)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
+    let mut catalogue = rule_catalogue();
+    catalogue.push(UNREADABLE);
+    let rules: Vec<ReportingDescriptor> = catalogue
+        .iter()
+        .map(|(id, name, summary)| {
+            let level = if *id == UNREADABLE.0 {
+                "error"
+            } else {
+                default_level(id, config)
+            };
+            ReportingDescriptor::builder()
+                .id(*id)
+                .name(*name)
+                .short_description(
+                    MultiformatMessageString::builder()
+                        .text(format!("{id} {name}"))
+                        .build(),
+                )
+                .full_description(MultiformatMessageString::builder().text(*summary).build())
+                .help(
+                    MultiformatMessageString::builder()
+                        .text(format!("{summary} See the dsguard README, rule {id}."))
+                        .build(),
+                )
+                .default_configuration(
+                    ReportingConfiguration::builder()
+                        .level(json!(level))
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let index_of = |id: &str| catalogue.iter().position(|(i, _, _)| *i == id).unwrap_or(0) as i64;
+    let mut results: Vec<SarifResult> = Vec::new();
+    for ds in &report.daemonsets {
+        for finding in &ds.findings {
+            results.push(
+                SarifResult::builder()
+                    .rule_id(finding.rule_id)
+                    .rule_index(index_of(finding.rule_id))
+                    .level(level_of(finding.severity))
+                    .message(
+                        Message::builder()
+                            .text(format!("{}/{}: {}", ds.namespace, ds.name, finding.message))
+                            .build(),
+                    )
+                    .locations(vec![location(
+                        &ds.file,
+                        finding.position.line,
+                        finding.position.column,
+                    )])
+                    .build(),
+            );
+        }
+    }
+    for error in &report.errors {
+        results.push(
+            SarifResult::builder()
+                .rule_id(UNREADABLE.0)
+                .rule_index(index_of(UNREADABLE.0))
+                .level(ResultLevel::Error)
+                .message(Message::builder().text(error.message.clone()).build())
+                .locations(vec![location(
+                    &error.file,
+                    error.position.line,
+                    error.position.column,
+                )])
+                .build(),
+        );
+    }
+    let driver = ToolComponent::builder()
+        .name("dsguard")
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .version(env!("CARGO_PKG_VERSION"))
+        .rules(rules)
+        .build();
+    Sarif::builder()
+        .schema(SCHEMA)
+        .version(json!("2.1.0"))
+        .runs(vec![
+            Run::builder()
+                .tool(Tool::builder().driver(driver).build())
+                .results(results)
+                .build(),
+        ])
+        .build()
+}

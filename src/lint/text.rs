@@ -1,0 +1,149 @@
+//! `lint -o text`: findings grouped by file, `line:col  action  RULE  namespace/name:
+//! message`, continuation lines indented, a summary line. Colour only on a terminal and
+//! never with `NO_COLOR` set (the caller decides).
+
+use std::fmt::Write;
+
+use anstyle::{AnsiColor, Style};
+
+use super::LintReport;
+use crate::policy::Severity;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextOptions {
+    pub color: bool,
+    pub show_patch: bool,
+}
+
+fn paint(options: TextOptions, style: Style, text: &str) -> String {
+    if options.color {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_owned()
+    }
+}
+
+pub fn to_text(report: &LintReport, options: TextOptions) -> String {
+    let bold = Style::new().bold();
+    let dim = Style::new().dimmed();
+    let severity_style = |s: Severity| match s {
+        Severity::Deny => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+        Severity::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold(),
+        Severity::Info => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+    };
+    let mut out = String::new();
+    let mut files: Vec<&str> = report.daemonsets.iter().map(|d| d.file.as_str()).collect();
+    files.extend(report.errors.iter().map(|e| e.file.as_str()));
+    files.dedup();
+    let mut seen = Vec::new();
+    for file in files {
+        if seen.contains(&file) {
+            continue;
+        }
+        seen.push(file);
+        let errors: Vec<_> = report.errors.iter().filter(|e| e.file == file).collect();
+        let daemonsets: Vec<_> = report
+            .daemonsets
+            .iter()
+            .filter(|d| d.file == file)
+            .collect();
+        let has_output = !errors.is_empty()
+            || daemonsets
+                .iter()
+                .any(|d| !d.findings.is_empty() || (options.show_patch && !d.patch.is_empty()));
+        if !has_output {
+            continue;
+        }
+        let _ = writeln!(out, "{}", paint(options, bold, file));
+        for error in errors {
+            let place = format!("{}:{}", error.position.line, error.position.column);
+            let _ = writeln!(
+                out,
+                "  {place:<8} {}  {}",
+                paint(options, severity_style(Severity::Deny), "error"),
+                error.message
+            );
+        }
+        for ds in daemonsets {
+            for finding in &ds.findings {
+                let place = format!("{}:{}", finding.position.line, finding.position.column);
+                let label = match finding.severity {
+                    Severity::Deny => "deny ",
+                    Severity::Warn => "warn ",
+                    Severity::Info => "info ",
+                };
+                let mut lines = finding.message.lines();
+                let first = lines.next().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  {place:<8} {}  {} {}  {}/{}: {first}",
+                    paint(options, severity_style(finding.severity), label),
+                    finding.rule_id,
+                    paint(options, dim, finding.rule_name),
+                    ds.namespace,
+                    ds.name
+                );
+                for line in lines {
+                    let _ = writeln!(out, "  {:<8}        {line}", "");
+                }
+            }
+            if options.show_patch && !ds.patch.is_empty() {
+                let patch = serde_json::to_string_pretty(&ds.patch).expect("patch serializes");
+                let _ = writeln!(
+                    out,
+                    "  {} {}/{} (RFC 6902, from line {}):",
+                    paint(options, bold, "patch"),
+                    ds.namespace,
+                    ds.name,
+                    ds.position.line
+                );
+                for line in patch.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let (deny, warn, info) =
+        report
+            .daemonsets
+            .iter()
+            .flat_map(|d| &d.findings)
+            .fold((0, 0, 0), |(d, w, i), f| match f.severity {
+                Severity::Deny => (d + 1, w, i),
+                Severity::Warn => (d, w + 1, i),
+                Severity::Info => (d, w, i + 1),
+            });
+    let patched = report
+        .daemonsets
+        .iter()
+        .filter(|d| !d.patch.is_empty())
+        .count();
+    let mut summary = format!(
+        "{} DaemonSet{}: {} denied, {} warned; {deny} deny, {warn} warn, {info} info finding{}; {patched} to patch",
+        report.daemonsets.len(),
+        if report.daemonsets.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        report.denied(),
+        report.warned(),
+        if deny + warn + info == 1 { "" } else { "s" },
+    );
+    if !report.errors.is_empty() {
+        let _ = write!(
+            summary,
+            "; {} unreadable document{}",
+            report.errors.len(),
+            if report.errors.len() == 1 { "" } else { "s" }
+        );
+    }
+    let style = if report.denied() > 0 || !report.errors.is_empty() {
+        severity_style(Severity::Deny)
+    } else {
+        bold
+    };
+    let _ = writeln!(out, "{}", paint(options, style, &summary));
+    out
+}
