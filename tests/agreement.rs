@@ -169,3 +169,108 @@ fn tempdir() -> std::path::PathBuf {
     .unwrap();
     dir
 }
+
+#[test]
+fn lint_and_review_binaries_give_the_same_denials_as_the_engine() {
+    let dir = tempdir();
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let classes = dir.join("priorityclasses.yaml");
+    std::fs::write(&classes, "kind: PriorityClass\napiVersion: scheduling.k8s.io/v1\nmetadata: {name: dsguard-default}\nvalue: 1000\n").unwrap();
+    let flags = |command: &mut Command| {
+        command
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--nodes")
+            .arg(corpus("nodes"))
+            .arg("--priorityclasses")
+            .arg(&classes);
+    };
+    let mut lint = Command::cargo_bin("dsguard").unwrap();
+    lint.args(["lint", "-o", "json"]);
+    flags(&mut lint);
+    let output = lint.arg(corpus("daemonsets")).output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["daemonsets"], 56);
+
+    let inventory = corpus_inventory();
+    for file in [
+        "kured-kured.yaml",
+        "antrea-antrea-agent-windows.yaml",
+        "kubernetes-addons-ip-masq-agent.yaml",
+        "multus-kube-multus-ds.yaml",
+        "longhorn-longhorn-manager.yaml",
+    ] {
+        let (manifest, object) = daemonset(file);
+        let engine = lint_verdict(&object, &inventory, &config());
+        let mut engine_denials: Vec<String> = engine
+            .with_severity(dsguard::policy::Severity::Deny)
+            .map(|f| f.headline())
+            .collect();
+        engine_denials.sort();
+        let mut lint_denials: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["file"].as_str().unwrap().ends_with(file) && f["action"] == "deny")
+            .map(|f| {
+                format!(
+                    "{} {}: {}",
+                    f["ruleId"].as_str().unwrap(),
+                    f["rule"].as_str().unwrap(),
+                    f["message"].as_str().unwrap()
+                )
+            })
+            .collect();
+        lint_denials.sort();
+        assert_eq!(lint_denials, engine_denials, "{file}: lint vs engine");
+        let lint_patch = report["patches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["file"].as_str().unwrap().ends_with(file))
+            .map(|p| p["patch"].clone());
+        assert_eq!(
+            lint_patch.unwrap_or(json!([])),
+            json!(engine.patch),
+            "{file}: lint patch vs engine"
+        );
+
+        let mut review = Command::cargo_bin("dsguard").unwrap();
+        review.arg("review");
+        flags(&mut review);
+        let output = review
+            .write_stdin(
+                serde_json::to_vec(&admission_review(&manifest.value, &namespace_of(&object)))
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        let response: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let message = response["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or("");
+        let mut review_denials: Vec<String> = if message.is_empty() {
+            Vec::new()
+        } else {
+            split_denials(message)
+        };
+        review_denials.sort();
+        assert_eq!(review_denials, engine_denials, "{file}: review vs engine");
+    }
+}
+
+/// The deny message joins headlines with newlines; a headline may itself span lines, so
+/// split only where a new rule ID starts a line.
+fn split_denials(message: &str) -> Vec<String> {
+    let mut denials: Vec<String> = Vec::new();
+    for line in message.split('\n') {
+        if line.starts_with("DSG") && line.as_bytes().get(6) == Some(&b' ') {
+            denials.push(line.to_owned());
+        } else if let Some(last) = denials.last_mut() {
+            last.push('\n');
+            last.push_str(line);
+        }
+    }
+    denials
+}

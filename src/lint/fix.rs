@@ -75,10 +75,11 @@ pub fn fix_files(
                 continue;
             }
         };
-        let fixed = if text.trim_start().starts_with(['{', '[']) {
-            fix_json(&text, &patched)
-        } else {
-            fix_yaml(&text, &patched)
+        // JSON is rewritten whole; anything else (flow-style YAML starts with `{` too) is
+        // edited as YAML text.
+        let fixed = match serde_json::from_str::<Value>(&text) {
+            Ok(document) => fix_json(document, &patched),
+            Err(_) => fix_yaml(&text, &patched),
         };
         match fixed {
             Ok(fixed) => {
@@ -124,9 +125,7 @@ fn patched_object(manifest: &Manifest, patch: &[Value]) -> Result<Value, String>
     Ok(object)
 }
 
-fn fix_json(text: &str, patched: &[(&Manifest, &[Value])]) -> Result<String, String> {
-    let mut document: Value =
-        serde_json::from_str(text).map_err(|e| format!("it is not one JSON document ({e})"))?;
+fn fix_json(mut document: Value, patched: &[(&Manifest, &[Value])]) -> Result<String, String> {
     for (manifest, patch) in patched {
         let object = patched_object(manifest, patch)?;
         let slot = document
@@ -204,7 +203,11 @@ fn sequence_offset(map: &SourceMap, parent: &str) -> usize {
         if let Some((_, first)) = map.children(&list).first()
             && first.line > position.line
         {
-            return (first.column - 2).saturating_sub(position.column - 1);
+            // 0-based columns: the dash sits two left of the item's content.
+            return first
+                .column
+                .saturating_sub(3)
+                .saturating_sub(position.column - 1);
         }
     }
     2

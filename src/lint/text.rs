@@ -147,3 +147,60 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
     let _ = writeln!(out, "{}", paint(options, style, &summary));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::{LintedDaemonSet, LocatedFinding};
+    use crate::policy::Verdict;
+    use crate::yaml::Position;
+
+    fn report() -> LintReport {
+        LintReport {
+            daemonsets: vec![LintedDaemonSet {
+                file: "a.yaml".into(),
+                position: Position { line: 1, column: 1 },
+                namespace: "ns".into(),
+                name: "ds".into(),
+                findings: vec![LocatedFinding {
+                    rule_id: "DSG003",
+                    rule_name: "missing-resource-limits",
+                    severity: Severity::Deny,
+                    pointer: "/spec".into(),
+                    position: Position { line: 7, column: 3 },
+                    message: "first line\nsecond line".into(),
+                }],
+                patch: Vec::new(),
+                verdict: Verdict::default(),
+            }],
+            ..LintReport::default()
+        }
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_continuation_lines_are_indented() {
+        let plain = to_text(
+            &report(),
+            TextOptions {
+                color: false,
+                show_patch: false,
+            },
+        );
+        assert!(!plain.contains('\u{1b}'));
+        assert!(plain.contains("  7:3      deny   DSG003 missing-resource-limits  ns/ds: first line\n                  second line\n"), "{plain}");
+        assert!(
+            plain.ends_with(
+                "1 DaemonSet: 1 denied, 0 warned; 1 deny, 0 warn, 0 info finding; 0 to patch\n"
+            ),
+            "{plain}"
+        );
+        let coloured = to_text(
+            &report(),
+            TextOptions {
+                color: true,
+                show_patch: false,
+            },
+        );
+        assert!(coloured.contains("\u{1b}["), "{coloured}");
+    }
+}
