@@ -364,7 +364,7 @@ fn a_broken_document_among_good_ones_is_reported_and_the_run_continues() {
     .unwrap();
     std::fs::write(dir.join("b.yml"), "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: typed}\nspec:\n  template:\n    spec:\n      containers: 5\n").unwrap();
     std::fs::write(dir.join("ignored.txt"), "not: [yaml").unwrap();
-    let (code, report) = json_lint(&[], &[dir.clone()]);
+    let (code, report) = json_lint(&[], std::slice::from_ref(&dir));
     assert_eq!(code, Some(2));
     assert_eq!(
         report["summary"]["daemonsets"], 2,
@@ -513,7 +513,7 @@ fn fix_keeps_comments_and_a_second_fix_changes_nothing() {
             "--priorityclasses",
             examples("priorityclasses.yaml").to_str().unwrap(),
         ],
-        &[dir.clone()],
+        std::slice::from_ref(&dir),
     );
     assert!(report["patches"].as_array().unwrap().is_empty());
 }
