@@ -24,9 +24,12 @@ pub struct Position {
 
 /// Where each node of a document starts, by JSON pointer. A mapping member is placed at
 /// its key (`nodeSelector:`), a sequence item at the item.
+///
+/// Stored as a list in document order: building it is on the hot path of every lint
+/// (one entry per node), looking things up is not (a few per finding).
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {
-    positions: HashMap<String, Position>,
+    positions: Vec<(Box<str>, Position)>,
 }
 
 impl SourceMap {
@@ -35,7 +38,8 @@ impl SourceMap {
     pub fn position(&self, pointer: &str) -> Option<Position> {
         let mut pointer = pointer;
         loop {
-            if let Some(position) = self.positions.get(pointer) {
+            if let Some((_, position)) = self.positions.iter().find(|(p, _)| p.as_ref() == pointer)
+            {
                 return Some(*position);
             }
             pointer = &pointer[..pointer.rfind('/')?];
@@ -50,7 +54,7 @@ impl SourceMap {
             .positions
             .iter()
             .filter_map(|(p, position)| {
-                let rest = p.strip_prefix(&prefix)?;
+                let rest = p.strip_prefix(prefix.as_str())?;
                 (!rest.contains('/')).then(|| (rest.to_owned(), *position))
             })
             .collect();
@@ -63,7 +67,7 @@ impl SourceMap {
         let prefix = format!("{pointer}/");
         self.positions
             .iter()
-            .filter(|(p, _)| p.as_str() == pointer || p.starts_with(&prefix))
+            .filter(|(p, _)| p.as_ref() == pointer || p.starts_with(prefix.as_str()))
             .map(|(_, position)| position.line)
             .max()
     }
@@ -76,7 +80,7 @@ impl SourceMap {
             .iter()
             .filter_map(|(pointer, position)| {
                 let rest = pointer.strip_prefix(prefix)?;
-                (rest.is_empty() || rest.starts_with('/')).then(|| (rest.to_owned(), *position))
+                (rest.is_empty() || rest.starts_with('/')).then(|| (Box::from(rest), *position))
             })
             .collect();
         SourceMap { positions }
@@ -102,9 +106,34 @@ pub struct YamlError {
 
 /// Every document of `text`, each read on its own. Empty documents (only comments or
 /// whitespace, as between two `---` of a Helm render) are skipped.
+///
+/// Large streams (`helm template` of a whole platform) are parsed on every core: documents
+/// are independent, and the result keeps their order.
 pub fn parse_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+    let chunks = split_documents(text);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || text.len() < PARALLEL_THRESHOLD || chunks.len() < 2 {
+        return parse_chunks(&chunks);
+    }
+    let per_thread = chunks.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .chunks(per_thread)
+            .map(|group| scope.spawn(move || parse_chunks(group)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a YAML parse thread does not panic"))
+            .collect()
+    })
+}
+
+/// Below this many bytes a stream is parsed on one thread (spawning costs more).
+const PARALLEL_THRESHOLD: usize = 256 * 1024;
+
+fn parse_chunks(chunks: &[(usize, &str)]) -> Vec<Result<YamlDocument, YamlError>> {
     let mut documents = Vec::new();
-    for (first_line, chunk) in split_documents(text) {
+    for &(first_line, chunk) in chunks {
         match parse_chunk(chunk, first_line) {
             Ok(docs) => documents.extend(docs.into_iter().map(Ok)),
             Err(error) => documents.push(Err(error)),
@@ -232,7 +261,12 @@ impl Builder {
                 self.document_position = position;
                 String::new()
             }
-            Some(Frame::Sequence { items, pointer, .. }) => format!("{pointer}/{}", items.len()),
+            Some(Frame::Sequence { items, pointer, .. }) => {
+                use std::fmt::Write as _;
+                let mut child = String::with_capacity(pointer.len() + 4);
+                let _ = write!(child, "{pointer}/{}", items.len());
+                child
+            }
             Some(Frame::Mapping {
                 pending_key: None, ..
             }) => return Slot::Key,
@@ -240,11 +274,13 @@ impl Builder {
                 pending_key: Some((key, _)),
                 pointer,
                 ..
-            }) => format!("{pointer}/{}", escape_pointer(key)),
+            }) => child_pointer(pointer, key),
         };
         // Mapping members are placed at their key, recorded when the key was read.
         if !matches!(self.stack.last(), Some(Frame::Mapping { .. })) {
-            self.source_map.positions.insert(pointer.clone(), position);
+            self.source_map
+                .positions
+                .push((Box::from(pointer.as_str()), position));
         }
         Slot::Value(pointer)
     }
@@ -320,16 +356,20 @@ impl Builder {
         let key = key_text(&resolved).unwrap_or_else(|| text.to_owned());
         let position = self.position(span);
         if let Some(Frame::Mapping {
+            map,
             pointer,
             pending_key,
             ..
         }) = self.stack.last_mut()
         {
             let is_merge = text == "<<" && resolved == Value::String("<<".into());
-            self.source_map
-                .positions
-                .entry(format!("{pointer}/{}", escape_pointer(&key)))
-                .or_insert(position);
+            // A duplicate key keeps its first position (the value is the last one's).
+            let member = child_pointer(pointer, &key);
+            if !map.contains_key(&key) {
+                self.source_map
+                    .positions
+                    .push((member.into_boxed_str(), position));
+            }
             *pending_key = Some((key, is_merge));
         }
         Ok(())
@@ -457,7 +497,24 @@ pub fn item_lines(item: &Value, indent: usize, seq_offset: usize) -> Vec<String>
 
 /// RFC 6901 escaping of one pointer token.
 pub fn escape_pointer(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1")
+    } else {
+        token.to_owned()
+    }
+}
+
+/// `parent/token`, escaped, in one allocation.
+fn child_pointer(parent: &str, token: &str) -> String {
+    let mut child = String::with_capacity(parent.len() + token.len() + 1);
+    child.push_str(parent);
+    child.push('/');
+    if token.contains(['~', '/']) {
+        child.push_str(&escape_pointer(token));
+    } else {
+        child.push_str(token);
+    }
+    child
 }
 
 fn key_text(value: &Value) -> Option<String> {
@@ -616,6 +673,41 @@ mod tests {
         assert_eq!(
             docs[0].as_ref().unwrap().value,
             json!({"kind": "List", "items": []})
+        );
+    }
+
+    #[test]
+    fn a_large_stream_parsed_in_parallel_equals_the_sequential_parse() {
+        let mut text = String::new();
+        for i in 0..3000 {
+            if i == 1500 {
+                text.push_str("---\nbroken: [\n");
+            }
+            text.push_str(&format!("---\nkind: DaemonSet\nmetadata:\n  name: ds-{i}\n  labels: {{a: b}}\n  annotations: {{note: \"{}\"}}\nspec:\n  x: [1, 2]\n", "x".repeat(60)));
+        }
+        assert!(text.len() > PARALLEL_THRESHOLD);
+        let parallel = parse_stream(&text);
+        let sequential = parse_chunks(&split_documents(&text));
+        assert_eq!(parallel.len(), 3001);
+        assert_eq!(parallel.len(), sequential.len());
+        for (p, s) in parallel.iter().zip(&sequential) {
+            match (p, s) {
+                (Ok(p), Ok(s)) => {
+                    assert_eq!(p.value, s.value);
+                    assert_eq!(p.position, s.position);
+                    assert_eq!(
+                        p.source_map.position("/spec/x/1"),
+                        s.source_map.position("/spec/x/1")
+                    );
+                }
+                (Err(p), Err(s)) => assert_eq!(p, s),
+                _ => panic!("parallel and sequential parses differ"),
+            }
+        }
+        assert!(parallel[1500].is_err());
+        assert_eq!(
+            parallel[2999].as_ref().unwrap().value["metadata"]["name"],
+            "ds-2998"
         );
     }
 

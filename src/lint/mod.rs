@@ -130,22 +130,60 @@ pub fn lint(
     if !sources.limit_ranges && config.rules.missing_resource_limits.honor_limit_range {
         report.notices.push("no LimitRange inventory (--limitranges): DSG003 counts only limits written in the manifests".into());
     }
-    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        if manifest.api_version() != "apps/v1" {
-            continue;
-        }
-        match DaemonSet::from_value(&manifest.value) {
-            Ok(object) => report
-                .daemonsets
-                .push(lint_one(manifest, &object, inventory, config)),
-            Err(error) => report.errors.push(ManifestError {
-                file: manifest.file.clone(),
-                position: manifest.position_of(&error.pointer),
-                message: format!("not a valid DaemonSet: {error}"),
-            }),
+    let daemonsets: Vec<&Manifest> = manifests
+        .iter()
+        .filter(|m| m.is_daemonset() && m.api_version() == "apps/v1")
+        .collect();
+    // Each DaemonSet is judged alone, so large runs use every core; order is kept.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let outcomes: Vec<Result<LintedDaemonSet, ManifestError>> =
+        if threads < 2 || daemonsets.len() < PARALLEL_MIN {
+            daemonsets
+                .iter()
+                .map(|m| lint_manifest(m, inventory, config))
+                .collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = daemonsets
+                    .chunks(daemonsets.len().div_ceil(threads))
+                    .map(|group| {
+                        scope.spawn(move || {
+                            group
+                                .iter()
+                                .map(|m| lint_manifest(m, inventory, config))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a lint thread does not panic"))
+                    .collect()
+            })
+        };
+    for outcome in outcomes {
+        match outcome {
+            Ok(linted) => report.daemonsets.push(linted),
+            Err(error) => report.errors.push(error),
         }
     }
     report
+}
+
+/// Below this many DaemonSets one thread lints them all.
+const PARALLEL_MIN: usize = 64;
+
+fn lint_manifest(
+    manifest: &Manifest,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<LintedDaemonSet, ManifestError> {
+    let object = DaemonSet::from_value(&manifest.value).map_err(|error| ManifestError {
+        file: manifest.file.clone(),
+        position: manifest.position_of(&error.pointer),
+        message: format!("not a valid DaemonSet: {error}"),
+    })?;
+    Ok(lint_one(manifest, &object, inventory, config))
 }
 
 /// One DaemonSet through the engine, exactly as the webhook chain would judge it.
