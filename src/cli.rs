@@ -1,5 +1,6 @@
 //! The command line (clap derive). Every flag can also come from `DSGUARD_<FLAG>`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -68,12 +69,90 @@ pub enum Command {
         #[arg(long, value_name = "DIR", requires = "fix", env = "DSGUARD_OUT")]
         out: Option<PathBuf>,
     },
+    /// Run the HTTPS admission webhook (POST /validate, /mutate; /healthz, /readyz, /metrics).
+    Serve(ServeArgs),
+    /// Write a CA and a serving certificate for the webhook's Service, and print the
+    /// base64 caBundle for the webhook configurations.
+    Certs {
+        /// The webhook's Service name.
+        #[arg(long, default_value = "dsguard", env = "DSGUARD_SERVICE")]
+        service: String,
+        /// The Service's namespace.
+        #[arg(long, default_value = "dsguard-system", env = "DSGUARD_NAMESPACE")]
+        namespace: String,
+        /// Extra IP SANs (repeatable).
+        #[arg(long = "ip", value_name = "IP")]
+        ips: Vec<IpAddr>,
+        /// Extra DNS SANs (repeatable).
+        #[arg(long = "dns", value_name = "NAME")]
+        dns: Vec<String>,
+        /// Folder for ca.crt, ca.key, tls.crt, tls.key.
+        #[arg(
+            long,
+            default_value = ".",
+            value_name = "DIR",
+            env = "DSGUARD_CERTS_OUT"
+        )]
+        out: PathBuf,
+    },
     /// For each DaemonSet in the manifests, the nodes it runs on and the ones it does not.
     Coverage {
         /// Manifest files or folders; `-` reads stdin.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the HTTPS webhook listener.
+    #[arg(long, default_value = "0.0.0.0:8443", env = "DSGUARD_LISTEN")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP health and metrics listener; `off` to serve them on the
+    /// HTTPS listener only.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "DSGUARD_METRICS_LISTEN")]
+    pub metrics_listen: String,
+    /// Serving certificate (PEM chain), reloaded when it changes. Without it (and
+    /// --tls-key), a self-signed certificate for localhost is made at start.
+    #[arg(
+        long,
+        requires = "tls_key",
+        env = "DSGUARD_TLS_CERT",
+        value_name = "FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM), reloaded with the certificate.
+    #[arg(
+        long,
+        requires = "tls_cert",
+        env = "DSGUARD_TLS_KEY",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long, env = "DSGUARD_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Where the self-signed development CA is written when no certificate is given.
+    #[arg(long, env = "DSGUARD_DEV_CA", value_name = "FILE")]
+    pub dev_ca: Option<PathBuf>,
+    /// Largest request body accepted (a review carries object and oldObject).
+    #[arg(long, default_value_t = 8 * 1024 * 1024, env = "DSGUARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: usize,
+    /// How often certificate and config files are checked for changes (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", env = "DSGUARD_RELOAD_INTERVAL")]
+    pub reload_interval: String,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[arg(long, default_value = "30s", env = "DSGUARD_SHUTDOWN_GRACE")]
+    pub shutdown_grace: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "DSGUARD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod coverage;
@@ -16,4 +17,5 @@ pub mod manifests;
 pub mod policy;
 pub mod scheduling;
 pub mod serde_util;
+pub mod server;
 pub mod yaml;

@@ -8,13 +8,16 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
+use base64::Engine;
 use dsguard::admission::{self, Endpoint};
-use dsguard::cli::{Cli, Command, OutputFormat, WebhookKind};
+use dsguard::cli::{Cli, Command, LogFormat, OutputFormat, ServeArgs, WebhookKind};
 use dsguard::config::Config;
 use dsguard::coverage::{self, CoverageReport};
 use dsguard::inventory::{Inventory, snapshot};
 use dsguard::policy::DaemonSet;
+use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_duration};
 use dsguard::{lint, manifests};
+use std::sync::Arc;
 
 /// Exit codes shared by every command (SPEC §1).
 const EXIT_DENIED: u8 = 1;
@@ -39,6 +42,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     let inventory = load_inventory(cli)?;
     match &cli.command {
         Command::Review { webhook } => review(*webhook, &inventory, &config),
+        Command::Serve(args) => serve(cli, args, config, inventory),
+        Command::Certs {
+            service,
+            namespace,
+            ips,
+            dns,
+            out,
+        } => certs(service, namespace, ips, dns, out),
         Command::Lint {
             paths,
             show_patch,
@@ -62,6 +73,116 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             coverage(paths, cli.output, &inventory, &config)
         }
     }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs, config: Config, inventory: Inventory) -> Result<ExitCode> {
+    init_logging(args.log_format);
+    if cli.nodes.is_none() {
+        bail!(
+            "serve needs a node inventory: --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
+        );
+    }
+    let certificate = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => CertificateSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertificateSource::SelfSigned {
+            ca_path: args
+                .dev_ca
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("dsguard-dev").join("ca.crt")),
+        },
+    };
+    let duration = |flag: &str, text: &str| {
+        parse_duration(text)
+            .with_context(|| format!("--{flag} {text:?} is not a duration like 2s or 500ms"))
+    };
+    let options = ServeOptions {
+        listen: args.listen,
+        metrics_listen: match args.metrics_listen.as_str() {
+            "off" | "" => None,
+            address => Some(
+                address
+                    .parse()
+                    .with_context(|| format!("--metrics-listen {address:?} is not an address"))?,
+            ),
+        },
+        certificate,
+        client_ca: args.client_ca.clone(),
+        config_path: cli.config.clone(),
+        max_body_bytes: args.max_body_bytes,
+        reload_interval: duration("reload-interval", &args.reload_interval)?,
+        shutdown_grace: duration("shutdown-grace", &args.shutdown_grace)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let state = Arc::new(AppState::new(inventory, config, options.max_body_bytes));
+        let running = server::start(options, state).await?;
+        server::termination_signal().await;
+        tracing::info!("SIGTERM: shutting down");
+        running.shutdown().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn certs(
+    service: &str,
+    namespace: &str,
+    ips: &[std::net::IpAddr],
+    dns: &[String],
+    out: &std::path::Path,
+) -> Result<ExitCode> {
+    let mut names = dsguard::certs::service_names(service, namespace);
+    names.extend(dns.iter().cloned());
+    let generated = dsguard::certs::generate(service, &names, ips)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, content, private) in [
+        ("ca.crt", &generated.ca_cert, false),
+        ("ca.key", &generated.ca_key, true),
+        ("tls.crt", &generated.cert, false),
+        ("tls.key", &generated.key, true),
+    ] {
+        let path = out.join(name);
+        write_file(&path, content, private)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("dsguard: wrote {}", path.display());
+    }
+    println!(
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(&generated.ca_cert)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a file; private keys are readable by their owner only.
+fn write_file(path: &std::path::Path, content: &str, private: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if private {
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(content.as_bytes())
 }
 
 fn load_inventory(cli: &Cli) -> Result<Inventory> {

@@ -1,0 +1,285 @@
+//! The routes: `POST /validate` and `POST /mutate` (AdmissionReview in, AdmissionReview out,
+//! through [`admission::review`]), `/healthz`, `/readyz`, `/metrics`. Bad requests get a JSON
+//! error with the right status (400 malformed, 413 too large, 408 over the time budget);
+//! nothing here panics on input, and every answered review carries its request's uid.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+
+use super::AppState;
+use super::metrics::{EndpointLabels, RuleLabels, SourceLabels};
+use crate::admission::{self, Endpoint};
+use crate::policy::Severity;
+
+/// Every route, for the TLS listener.
+pub fn webhook_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .merge(probe_router())
+        .with_state(state)
+}
+
+/// Health, readiness and metrics, for the plain-HTTP listener too.
+pub fn probe_router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+pub fn plain_router(state: Arc<AppState>) -> Router {
+    probe_router().with_state(state)
+}
+
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    admit(&state, Endpoint::Validate, "validate", &uri, &headers, body).await
+}
+
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    admit(&state, Endpoint::Mutate, "mutate", &uri, &headers, body).await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": message, "code": status.as_u16()}).to_string(),
+    )
+        .into_response()
+}
+
+/// The API server's `?timeout=10s` (the webhook's `timeoutSeconds`), less a margin to
+/// answer in; 10 s when absent.
+pub fn time_budget(query: Option<&str>) -> Duration {
+    let timeout = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("timeout="))
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(10));
+    timeout
+        .saturating_sub(Duration::from_millis(100))
+        .max(Duration::from_millis(50))
+}
+
+/// A Go-style duration as the API server writes it: `10s`, `1m30s`, `500ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit] {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return None,
+        };
+        total += Duration::try_from_secs_f64(seconds).ok()?;
+        rest = &rest[unit..];
+    }
+    (!text.is_empty()).then_some(total)
+}
+
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the {limit}-byte limit (--max-body-bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+async fn admit(
+    state: &AppState,
+    endpoint: Endpoint,
+    name: &'static str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let budget = time_budget(uri.query());
+    let metrics = &state.metrics;
+    let bytes = match tokio::time::timeout(budget, read_body(headers, body, state.body_limit)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(response)) => {
+            metrics.count_request(name, "error");
+            return response;
+        }
+        Err(_) => {
+            metrics.count_request(name, "error");
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within the {budget:?} budget of ?timeout="
+                ),
+            );
+        }
+    };
+    let inventory = state.inventory.load();
+    let config = state.config.load();
+    let decision = match admission::review(&bytes, endpoint, &inventory, &config) {
+        Ok(decision) => decision,
+        Err(e) => {
+            metrics.count_request(name, "error");
+            tracing::warn!(endpoint = name, error = %e, "malformed admission request");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let response = decision.to_response().to_string();
+    let elapsed = started.elapsed();
+    let outcome = match (&decision.skipped, decision.allowed) {
+        (Some(_), _) => "skipped",
+        (None, true) => "allowed",
+        (None, false) => "denied",
+    };
+    metrics.count_request(name, outcome);
+    metrics
+        .latency
+        .get_or_create(&EndpointLabels {
+            endpoint: name.into(),
+        })
+        .observe(elapsed.as_secs_f64());
+    let mut rules = Vec::new();
+    if let Some(verdict) = &decision.verdict {
+        for finding in verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+        {
+            let action = if finding.severity == Severity::Deny && !decision.allowed {
+                "deny"
+            } else {
+                "warn"
+            };
+            metrics
+                .rule_hits
+                .get_or_create(&RuleLabels {
+                    rule: finding.rule.id().into(),
+                    action: action.into(),
+                })
+                .inc();
+            rules.push(finding.rule.id());
+        }
+        for exemption in &verdict.exemptions {
+            metrics
+                .exemptions
+                .get_or_create(&SourceLabels {
+                    source: exemption.source.as_str().into(),
+                })
+                .inc();
+        }
+    }
+    rules.dedup();
+    tracing::info!(
+        uid = %decision.uid,
+        endpoint = name,
+        operation = %decision.operation,
+        namespace = %decision.namespace,
+        name = %decision.name,
+        allowed = decision.allowed,
+        outcome,
+        rules = %rules.join(","),
+        warnings = decision.warnings.len(),
+        patch_bytes = if decision.patch.is_empty() { 0 } else { serde_json::to_vec(&decision.patch).map_or(0, |p| p.len()) },
+        latency_us = elapsed.as_micros() as u64,
+        "admission decision"
+    );
+    ([(header::CONTENT_TYPE, "application/json")], response).into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.not_ready() {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(why) => error(StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.refresh_inventory_gauges();
+    let _ = state.certificates_ready.load(Ordering::Relaxed);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_the_api_server_writes_them() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        for bad in ["", "10", "s", "10x", "-1s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(
+            time_budget(Some("timeout=10s")),
+            Duration::from_millis(9900)
+        );
+        assert_eq!(
+            time_budget(Some("a=b&timeout=1s")),
+            Duration::from_millis(900)
+        );
+        assert_eq!(time_budget(None), Duration::from_millis(9900));
+        assert_eq!(time_budget(Some("timeout=10ms")), Duration::from_millis(50));
+    }
+}

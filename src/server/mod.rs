@@ -1,0 +1,437 @@
+//! `dsguard serve`: the HTTPS admission webhook (SPEC §3, §5).
+//!
+//! A TLS listener (rustls, HTTP/1.1 keep-alive as the API server uses it, and HTTP/2 for
+//! other clients, TCP_NODELAY) serves the admission routes; an optional plain-HTTP listener
+//! serves health, readiness and metrics to probes and scrapers. The inventory and the
+//! config sit behind atomic pointers: a request reads one consistent snapshot of each,
+//! and a reload or relist swaps them without making a request wait. Certificate and config
+//! files are polled and replaced only by a new version that loads; a bad file is logged,
+//! counted and ignored. SIGTERM stops accepting, lets in-flight requests finish, and exits.
+
+mod http;
+pub mod metrics;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub use http::{parse_duration, time_budget};
+use metrics::{KindLabels, Metrics};
+use tls::{CertificateFiles, RotatingCertificate};
+
+use crate::config::Config;
+use crate::inventory::Inventory;
+
+/// What `serve` needs to know beyond the config file.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// Plain-HTTP health/readiness/metrics; `None` to serve them on the TLS port only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where the serving certificate comes from.
+    pub certificate: CertificateSource,
+    pub client_ca: Option<PathBuf>,
+    /// The config file to poll for changes (the initial config is passed separately).
+    pub config_path: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    /// How often certificate and config files are checked for changes.
+    pub reload_interval: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum CertificateSource {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// A self-signed pair for localhost made at start; the CA is written to `ca_path`.
+    SelfSigned {
+        ca_path: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {address}: {cause}")]
+    Listen {
+        address: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("{0}")]
+    Certificates(#[from] crate::certs::CertError),
+    #[error("cannot write the development CA to {path}: {cause}")]
+    WriteCa { path: String, cause: std::io::Error },
+}
+
+/// What every request reads.
+pub struct AppState {
+    pub inventory: ArcSwap<Inventory>,
+    /// When the inventory last changed or was confirmed current, for its age metric.
+    inventory_seen: Mutex<Instant>,
+    pub config: ArcSwap<Config>,
+    pub metrics: Metrics,
+    pub certificates_ready: AtomicBool,
+    pub body_limit: usize,
+}
+
+impl AppState {
+    pub fn new(inventory: Inventory, config: Config, body_limit: usize) -> Self {
+        Self {
+            inventory: ArcSwap::from_pointee(inventory),
+            inventory_seen: Mutex::new(Instant::now()),
+            config: ArcSwap::from_pointee(config),
+            metrics: Metrics::default(),
+            certificates_ready: AtomicBool::new(false),
+            body_limit,
+        }
+    }
+
+    /// Swaps in a new inventory view (a relist, or a snapshot reload).
+    pub fn replace_inventory(&self, inventory: Inventory) {
+        self.inventory.store(Arc::new(inventory));
+        self.mark_inventory_current();
+    }
+
+    pub fn mark_inventory_current(&self) {
+        *self
+            .inventory_seen
+            .lock()
+            .expect("the lock is never poisoned") = Instant::now();
+    }
+
+    /// Why the server is not ready yet, if it is not.
+    pub fn not_ready(&self) -> Option<String> {
+        if !self.certificates_ready.load(Ordering::Acquire) {
+            return Some("the serving certificate is not loaded".into());
+        }
+        if !self.inventory.load().synced().nodes {
+            return Some("the node inventory has not completed its first full sync".into());
+        }
+        None
+    }
+
+    fn refresh_inventory_gauges(&self) {
+        let inventory = self.inventory.load();
+        let set = |kind: &str, count: usize| {
+            self.metrics
+                .inventory_objects
+                .get_or_create(&KindLabels { kind: kind.into() })
+                .set(count as i64);
+        };
+        set("nodes", inventory.node_count());
+        set("taint_sets", inventory.taint_set_count());
+        set("priority_classes", inventory.priority_class_count());
+        set("limit_ranges", inventory.limit_range_count());
+        let age = self
+            .inventory_seen
+            .lock()
+            .expect("the lock is never poisoned")
+            .elapsed();
+        self.metrics.inventory_age_seconds.set(age.as_secs_f64());
+    }
+}
+
+/// A started server: its bound addresses, and how to stop it.
+pub struct RunningServer {
+    pub webhook_address: SocketAddr,
+    pub metrics_address: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish (up to the grace period), and
+    /// returns when every listener is closed.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds the listeners and starts serving; returns once they accept connections.
+pub async fn start(
+    options: ServeOptions,
+    state: Arc<AppState>,
+) -> Result<RunningServer, ServeError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (certificate, files) = match &options.certificate {
+        CertificateSource::Files { cert, key } => {
+            let files = CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            let (cert_pem, key_pem) = files.read()?;
+            (
+                RotatingCertificate::new(tls::certified_key(&cert_pem, &key_pem)?),
+                Some((files, cert_pem, key_pem)),
+            )
+        }
+        CertificateSource::SelfSigned { ca_path } => {
+            let names = vec!["localhost".to_owned()];
+            let ips = [
+                "127.0.0.1".parse().expect("an IP"),
+                "::1".parse().expect("an IP"),
+            ];
+            let generated = crate::certs::generate("dsguard-dev", &names, &ips)?;
+            if let Some(dir) = ca_path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            std::fs::write(ca_path, &generated.ca_cert).map_err(|cause| ServeError::WriteCa {
+                path: ca_path.display().to_string(),
+                cause,
+            })?;
+            tracing::info!(ca = %ca_path.display(), "self-signed development certificate for localhost; trust this CA file");
+            (
+                RotatingCertificate::new(tls::certified_key(
+                    generated.cert.as_bytes(),
+                    generated.key.as_bytes(),
+                )?),
+                None,
+            )
+        }
+    };
+    let tls_config = tls::server_config(certificate.clone(), options.client_ca.as_deref())?;
+    state.certificates_ready.store(true, Ordering::Release);
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|cause| ServeError::Listen {
+            address: options.listen,
+            cause,
+        })?;
+    let webhook_address = listener.local_addr().map_err(|cause| ServeError::Listen {
+        address: options.listen,
+        cause,
+    })?;
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(serve_tls(
+        listener,
+        TlsAcceptor::from(Arc::new(tls_config)),
+        http::webhook_router(state.clone()),
+        shutdown_rx.clone(),
+        options.shutdown_grace,
+    )));
+    tracing::info!(address = %webhook_address, "webhook listening (HTTPS: /validate, /mutate, /healthz, /readyz, /metrics)");
+
+    let mut metrics_address = None;
+    if let Some(address) = options.metrics_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|cause| ServeError::Listen { address, cause })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|cause| ServeError::Listen { address, cause })?;
+        metrics_address = Some(bound);
+        let router = http::plain_router(state.clone());
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopped(&mut stop).await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the health and metrics listener failed");
+            }
+        }));
+        tracing::info!(address = %bound, "health and metrics listening (HTTP: /healthz, /readyz, /metrics)");
+    }
+
+    if let Some((files, cert_pem, key_pem)) = files {
+        tokio::spawn(poll_certificate(
+            files,
+            (cert_pem, key_pem),
+            certificate,
+            state.clone(),
+            options.reload_interval,
+            shutdown_rx.clone(),
+        ));
+    }
+    if let Some(path) = options.config_path.clone() {
+        let initial = std::fs::read(&path).unwrap_or_default();
+        tokio::spawn(poll_config(
+            path,
+            initial,
+            state.clone(),
+            options.reload_interval,
+            shutdown_rx.clone(),
+        ));
+    }
+    Ok(RunningServer {
+        webhook_address,
+        metrics_address,
+        state,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Resolves once shutdown is requested (the guard `wait_for` returns is not `Send`).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopped| *stopped).await;
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(router.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let mut builder = Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(true);
+                    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+                    let connection = watcher.watch(builder.serve_connection(TokioIo::new(tls), service).into_owned());
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%peer, error = %e, "connection closed with an error");
+                    }
+                });
+            }
+            _ = stopped(&mut shutdown) => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("stopped accepting; finishing in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "in-flight requests did not finish within the grace period"
+        );
+    }
+}
+
+async fn poll_certificate(
+    files: CertificateFiles,
+    mut last: (Vec<u8>, Vec<u8>),
+    certificate: Arc<RotatingCertificate>,
+    state: Arc<AppState>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        let current = match files.read() {
+            Ok(current) => current,
+            // Mid-swap (the symlink briefly missing): try again next round.
+            Err(_) => continue,
+        };
+        if current == last {
+            continue;
+        }
+        match tls::certified_key(&current.0, &current.1) {
+            Ok(key) => {
+                certificate.replace(key);
+                Metrics::count_reload(&state.metrics.certificate_reloads, true);
+                tracing::info!(cert = %files.cert.display(), "serving certificate reloaded");
+            }
+            Err(e) => {
+                Metrics::count_reload(&state.metrics.certificate_reloads, false);
+                tracing::error!(cert = %files.cert.display(), error = %e, "new serving certificate rejected; the previous one keeps serving");
+            }
+        }
+        last = current;
+    }
+}
+
+async fn poll_config(
+    path: PathBuf,
+    mut last: Vec<u8>,
+    state: Arc<AppState>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        let Ok(current) = std::fs::read(&path) else {
+            continue;
+        };
+        if current == last {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&current);
+        match Config::from_yaml(&text, &path.display().to_string()) {
+            Ok(config) => {
+                state.config.store(Arc::new(config));
+                Metrics::count_reload(&state.metrics.config_reloads, true);
+                tracing::info!(config = %path.display(), "config reloaded");
+            }
+            Err(e) => {
+                Metrics::count_reload(&state.metrics.config_reloads, false);
+                tracing::error!(error = %e, "new config rejected; the last good config stays in force");
+            }
+        }
+        last = current;
+    }
+}
