@@ -1,0 +1,124 @@
+//! `dsguard certs`: the files, their modes, the caBundle, and SANs that really work: the
+//! server is started with the written certificate and reached by every Service name.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use base64::Engine;
+use dsguard::server::{self, AppState, CertificateSource, ServeOptions};
+
+#[tokio::test]
+async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::cargo_bin("dsguard")
+        .unwrap()
+        .args([
+            "certs",
+            "--service",
+            "dsguard",
+            "--namespace",
+            "platform",
+            "--ip",
+            "10.96.0.15",
+            "--dns",
+            "dsguard.example.com",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
+        assert!(dir.join(file).exists(), "{file}");
+    }
+    for key in ["ca.key", "tls.key"] {
+        assert_eq!(
+            std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{key}"
+        );
+    }
+    let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
+    let bundle = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(bundle.trim())
+            .unwrap(),
+        ca.as_bytes(),
+        "the printed caBundle is ca.crt"
+    );
+
+    let options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        certificate: CertificateSource::Files {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        },
+        client_ca: None,
+        config_path: None,
+        max_body_bytes: 1 << 20,
+        reload_interval: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let state = Arc::new(AppState::new(
+        common::corpus_inventory(),
+        Default::default(),
+        1 << 20,
+    ));
+    let running = server::start(options, state).await.unwrap();
+    let address = running.webhook_address;
+    for name in [
+        "dsguard",
+        "dsguard.platform",
+        "dsguard.platform.svc",
+        "dsguard.platform.svc.cluster.local",
+        "dsguard.example.com",
+    ] {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .resolve(name, address)
+            .build()
+            .unwrap();
+        let response = client
+            .get(format!("https://{name}:{}/healthz", address.port()))
+            .send()
+            .await;
+        assert!(response.is_ok_and(|r| r.status().is_success()), "{name}");
+    }
+    let wrong = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .resolve("other.platform.svc", address)
+        .build()
+        .unwrap();
+    assert!(
+        wrong
+            .get(format!(
+                "https://other.platform.svc:{}/healthz",
+                address.port()
+            ))
+            .send()
+            .await
+            .is_err(),
+        "no SAN for other names"
+    );
+    running.shutdown().await;
+}
