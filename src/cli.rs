@@ -29,6 +29,10 @@ pub struct Cli {
     /// LimitRange snapshot (`kubectl get limitranges -A -o yaml`).
     #[arg(long, global = true, env = "DSGUARD_LIMITRANGES", value_name = "FILE")]
     pub limitranges: Option<PathBuf>,
+    /// Read the inventory from the cluster of the current kubeconfig context (or the
+    /// in-cluster service account): `serve` watches it, other commands list it once.
+    #[arg(long, global = true, env = "DSGUARD_CLUSTER", conflicts_with = "nodes")]
+    pub cluster: bool,
     /// Output format.
     #[arg(
         short = 'o',

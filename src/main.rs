@@ -13,7 +13,7 @@ use dsguard::admission::{self, Endpoint};
 use dsguard::cli::{Cli, Command, LogFormat, OutputFormat, ServeArgs, WebhookKind};
 use dsguard::config::Config;
 use dsguard::coverage::{self, CoverageReport};
-use dsguard::inventory::{Inventory, snapshot};
+use dsguard::inventory::{Inventory, Synced, snapshot};
 use dsguard::policy::DaemonSet;
 use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_duration};
 use dsguard::{lint, manifests};
@@ -39,10 +39,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if let Command::Serve(args) = &cli.command {
+        return serve(cli, args, config);
+    }
     let inventory = load_inventory(cli)?;
     match &cli.command {
         Command::Review { webhook } => review(*webhook, &inventory, &config),
-        Command::Serve(args) => serve(cli, args, config, inventory),
+        Command::Serve(_) => unreachable!("serve returned above"),
         Command::Certs {
             service,
             namespace,
@@ -65,9 +68,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             &config,
         ),
         Command::Coverage { paths } => {
-            if cli.nodes.is_none() {
+            if cli.nodes.is_none() && !cli.cluster {
                 bail!(
-                    "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`)"
+                    "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`) or --cluster"
                 );
             }
             coverage(paths, cli.output, &inventory, &config)
@@ -75,13 +78,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     }
 }
 
-fn serve(cli: &Cli, args: &ServeArgs, config: Config, inventory: Inventory) -> Result<ExitCode> {
+fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
     init_logging(args.log_format);
-    if cli.nodes.is_none() {
+    if cli.nodes.is_none() && !cli.cluster {
         bail!(
-            "serve needs a node inventory: --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
+            "serve needs an inventory: --cluster (watch the cluster) or --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
         );
     }
+    let inventory = if cli.cluster {
+        Inventory::new()
+    } else {
+        load_inventory(cli)?
+    };
     let certificate = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => CertificateSource::Files {
             cert: cert.clone(),
@@ -118,8 +126,22 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config, inventory: Inventory) -> R
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let cluster = cli.cluster;
     runtime.block_on(async move {
-        let state = Arc::new(AppState::new(inventory, config, options.max_body_bytes));
+        let mut state = AppState::new(inventory, config, options.max_body_bytes);
+        if cluster {
+            // Ready only once every watcher has completed its first full list.
+            state = state.require_synced(Synced {
+                nodes: true,
+                priority_classes: true,
+                limit_ranges: true,
+            });
+        }
+        let state = Arc::new(state);
+        if cluster {
+            let client = dsguard::cluster::client().await?;
+            dsguard::cluster::spawn_watchers(client, state.clone());
+        }
         let running = server::start(options, state).await?;
         server::termination_signal().await;
         tracing::info!("SIGTERM: shutting down");
@@ -186,6 +208,23 @@ fn write_file(path: &std::path::Path, content: &str, private: bool) -> std::io::
 }
 
 fn load_inventory(cli: &Cli) -> Result<Inventory> {
+    if cli.cluster {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut inventory = runtime.block_on(async {
+            let client = dsguard::cluster::client().await?;
+            dsguard::cluster::list_inventory(&client).await
+        })?;
+        // Files given beside --cluster override the listed view of their kind.
+        if let Some(path) = &cli.priorityclasses {
+            inventory.reset_priority_classes(snapshot::load_priority_classes(path)?);
+        }
+        if let Some(path) = &cli.limitranges {
+            inventory.reset_limit_ranges(snapshot::load_limit_ranges(path)?);
+        }
+        return Ok(inventory);
+    }
     let mut inventory = Inventory::new();
     if let Some(path) = &cli.nodes {
         inventory.reset_nodes(snapshot::load_nodes(path)?);
@@ -213,9 +252,9 @@ fn lint(
     }
     let (manifests, errors) = manifests::read_paths(paths);
     let sources = lint::InventorySources {
-        nodes: cli.nodes.is_some(),
-        priority_classes: cli.priorityclasses.is_some(),
-        limit_ranges: cli.limitranges.is_some(),
+        nodes: cli.nodes.is_some() || cli.cluster,
+        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
+        limit_ranges: cli.limitranges.is_some() || cli.cluster,
     };
     let report = lint::lint(&manifests, errors, inventory, config, sources);
     for notice in &report.notices {

@@ -597,7 +597,13 @@ async fn readiness_waits_for_the_inventory_and_metrics_report_it() {
     );
     let response = reqwest::get(format!("{plain}/readyz")).await.unwrap();
     assert_eq!(response.status(), 503);
-    assert!(response.text().await.unwrap().contains("first full sync"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("first full sync of nodes")
+    );
     assert_eq!(
         reqwest::get(format!("{plain}/healthz"))
             .await

@@ -72,11 +72,12 @@ struct RawSpec {
     #[serde(default, deserialize_with = "null_as_default")]
     taints: Vec<Taint>,
     #[serde(default, deserialize_with = "null_as_default")]
-    limits: Vec<RawLimitItem>,
+    limits: Vec<LimitRangeItem>,
 }
 
-#[derive(Deserialize, Default)]
-struct RawLimitItem {
+/// One `spec.limits` item of a LimitRange, reduced to what defaulting needs.
+#[derive(Clone, Debug, Deserialize, Default)]
+pub struct LimitRangeItem {
     #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     kind: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -283,20 +284,23 @@ pub fn load_priority_classes(path: &Path) -> Result<Vec<PriorityClass>, Snapshot
     load_all(path, priority_classes_from_str)
 }
 
+/// The container resources a LimitRange's items give a default limit to: `type: Container`
+/// `default`, filled from `max` as the API server's defaulting does.
+pub fn container_default_limits(items: Vec<LimitRangeItem>) -> BTreeSet<String> {
+    items
+        .into_iter()
+        .filter(|item| item.kind == "Container")
+        .flat_map(|item| item.default.into_keys().chain(item.max.into_keys()))
+        .collect()
+}
+
 /// LimitRanges, with the API server's defaulting applied (`default` ← `max` for
 /// `type: Container`), so a file written by hand means what the stored object would.
 pub fn limit_ranges_from_str(text: &str, path: &str) -> Result<Vec<LimitRange>, SnapshotError> {
     Ok(of_kind(text, path, "LimitRange", "limitranges")?
         .into_iter()
         .map(|l| {
-            let default_limits: BTreeSet<String> = l
-                .object
-                .spec
-                .limits
-                .into_iter()
-                .filter(|item| item.kind == "Container")
-                .flat_map(|item| item.default.into_keys().chain(item.max.into_keys()))
-                .collect();
+            let default_limits = container_default_limits(l.object.spec.limits);
             let namespace = if l.object.metadata.namespace.is_empty() {
                 "default".to_owned()
             } else {

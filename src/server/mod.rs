@@ -33,7 +33,7 @@ use metrics::{KindLabels, Metrics};
 use tls::{CertificateFiles, RotatingCertificate};
 
 use crate::config::Config;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Synced};
 
 /// What `serve` needs to know beyond the config file.
 #[derive(Clone, Debug)]
@@ -83,6 +83,11 @@ pub enum ServeError {
 /// What every request reads.
 pub struct AppState {
     pub inventory: ArcSwap<Inventory>,
+    /// Serializes writers (one watcher per kind): each update is a copy-on-write of the
+    /// current view, so readers never wait and never see a half-applied change.
+    inventory_writer: Mutex<()>,
+    /// Which inventory parts must be synced before `/readyz` turns ready.
+    required: Synced,
     /// When the inventory last changed or was confirmed current, for its age metric.
     inventory_seen: Mutex<Instant>,
     pub config: ArcSwap<Config>,
@@ -95,6 +100,12 @@ impl AppState {
     pub fn new(inventory: Inventory, config: Config, body_limit: usize) -> Self {
         Self {
             inventory: ArcSwap::from_pointee(inventory),
+            inventory_writer: Mutex::new(()),
+            required: Synced {
+                nodes: true,
+                priority_classes: false,
+                limit_ranges: false,
+            },
             inventory_seen: Mutex::new(Instant::now()),
             config: ArcSwap::from_pointee(config),
             metrics: Metrics::default(),
@@ -103,10 +114,41 @@ impl AppState {
         }
     }
 
+    /// Readiness also waits for these inventory parts (every watcher, in cluster mode).
+    pub fn require_synced(mut self, required: Synced) -> Self {
+        self.required = required;
+        self
+    }
+
     /// Swaps in a new inventory view (a relist, or a snapshot reload).
     pub fn replace_inventory(&self, inventory: Inventory) {
+        let _writer = self
+            .inventory_writer
+            .lock()
+            .expect("the lock is never poisoned");
         self.inventory.store(Arc::new(inventory));
         self.mark_inventory_current();
+    }
+
+    /// Applies `change` to a copy of the current view and swaps the copy in. Requests keep
+    /// reading the previous view until the swap.
+    pub fn update_inventory(&self, change: impl FnOnce(&mut Inventory)) {
+        let _writer = self
+            .inventory_writer
+            .lock()
+            .expect("the lock is never poisoned");
+        let mut next = Inventory::clone(&self.inventory.load());
+        change(&mut next);
+        self.inventory.store(Arc::new(next));
+        self.mark_inventory_current();
+    }
+
+    /// Seconds since the inventory last heard from its source.
+    pub fn inventory_age(&self) -> Duration {
+        self.inventory_seen
+            .lock()
+            .expect("the lock is never poisoned")
+            .elapsed()
     }
 
     pub fn mark_inventory_current(&self) {
@@ -121,10 +163,27 @@ impl AppState {
         if !self.certificates_ready.load(Ordering::Acquire) {
             return Some("the serving certificate is not loaded".into());
         }
-        if !self.inventory.load().synced().nodes {
-            return Some("the node inventory has not completed its first full sync".into());
-        }
-        None
+        let synced = self.inventory.load().synced();
+        let missing: Vec<&str> = [
+            (self.required.nodes && !synced.nodes, "nodes"),
+            (
+                self.required.priority_classes && !synced.priority_classes,
+                "priorityclasses",
+            ),
+            (
+                self.required.limit_ranges && !synced.limit_ranges,
+                "limitranges",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(missing, kind)| missing.then_some(kind))
+        .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the inventory has not completed its first full sync of {}",
+                missing.join(", ")
+            )
+        })
     }
 
     fn refresh_inventory_gauges(&self) {

@@ -1,0 +1,460 @@
+//! The live cluster: kube-runtime watchers for Nodes, PriorityClasses and LimitRanges that
+//! feed the inventory, and a one-shot list for `lint --cluster` / `coverage --cluster`.
+//!
+//! Objects are decoded into slim types: a Node is its name, labels, resourceVersion and
+//! taints; `status` (conditions, the image list), `managedFields` and everything else are
+//! skipped by the decoder and never built, so a 20 KB Node on the wire costs a few hundred
+//! bytes for the moment it takes to become a compact record. Lists come in pages.
+//!
+//! Consistency: a watcher's initial list (and every relist after a `410 Gone` or a lost
+//! watch) is buffered until its `InitDone` and then swapped in whole, so a request never
+//! sees a half-filled inventory; meanwhile requests are served from the last complete view.
+//! Readiness waits for every watcher's first `InitDone`. A Node update that changes neither
+//! labels nor taints (the usual status heartbeat) changes nothing.
+//!
+//! RBAC: exactly `get`, `list`, `watch` on `nodes` (core), `priorityclasses`
+//! (`scheduling.k8s.io`) and `limitranges` (core, all namespaces), as in
+//! `deploy/base/rbac.yaml`:
+//!
+//! ```yaml
+//! rules:
+//! - apiGroups: [""]
+//!   resources: [nodes, limitranges]
+//!   verbs: [get, list, watch]
+//! - apiGroups: [scheduling.k8s.io]
+//!   resources: [priorityclasses]
+//!   verbs: [get, list, watch]
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::inventory::snapshot::{LimitRangeItem, container_default_limits};
+use crate::inventory::{Inventory, LimitRange, NodeUpdate, PriorityClass};
+use crate::scheduling::Taint;
+use crate::serde_util::null_as_default;
+use crate::server::AppState;
+
+/// Objects per list page: a relist holds at most one page of slim objects in flight.
+pub const PAGE_SIZE: u32 = 250;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot reach the cluster (kubeconfig or in-cluster config): {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot list {kind}: {source}")]
+    List {
+        kind: &'static str,
+        source: kube::Error,
+    },
+}
+
+/// Only the metadata fields dsguard reads; the rest (managedFields above all) is skipped.
+fn slim_metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Slim {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        uid: Option<String>,
+        #[serde(default)]
+        resource_version: Option<String>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        labels: BTreeMap<String, String>,
+    }
+    let slim = Slim::deserialize(deserializer)?;
+    Ok(ObjectMeta {
+        name: slim.name,
+        namespace: slim.namespace,
+        uid: slim.uid,
+        resource_version: slim.resource_version,
+        labels: (!slim.labels.is_empty()).then_some(slim.labels),
+        ..ObjectMeta::default()
+    })
+}
+
+macro_rules! slim_resource {
+    ($type:ident, $kind:literal, $group:literal, $version:literal, $plural:literal, $scope:ty) => {
+        impl Resource for $type {
+            type DynamicType = ();
+            type Scope = $scope;
+            fn kind(_: &()) -> Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                $version.into()
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+/// A Node as dsguard decodes it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlimNode {
+    #[serde(deserialize_with = "slim_metadata")]
+    metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: SlimNodeSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct SlimNodeSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    taints: Vec<Taint>,
+}
+
+/// A PriorityClass as dsguard decodes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimPriorityClass {
+    #[serde(deserialize_with = "slim_metadata")]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    value: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    global_default: bool,
+}
+
+/// A LimitRange as dsguard decodes it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlimLimitRange {
+    #[serde(deserialize_with = "slim_metadata")]
+    metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: SlimLimitRangeSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct SlimLimitRangeSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    limits: Vec<LimitRangeItem>,
+}
+
+slim_resource!(
+    SlimNode,
+    "Node",
+    "",
+    "v1",
+    "nodes",
+    k8s_openapi::ClusterResourceScope
+);
+slim_resource!(
+    SlimPriorityClass,
+    "PriorityClass",
+    "scheduling.k8s.io",
+    "v1",
+    "priorityclasses",
+    k8s_openapi::ClusterResourceScope
+);
+slim_resource!(
+    SlimLimitRange,
+    "LimitRange",
+    "",
+    "v1",
+    "limitranges",
+    k8s_openapi::NamespaceResourceScope
+);
+
+/// How one kind of object feeds the inventory.
+trait InventoryKind:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    type Record: Send + Sync + 'static;
+    const NAME: &'static str;
+    fn record(self) -> Self::Record;
+    /// True when applying `record` would change nothing (a status-only Node update).
+    fn unchanged(_inventory: &Inventory, _record: &Self::Record) -> bool {
+        false
+    }
+    fn apply(inventory: &mut Inventory, record: Self::Record);
+    fn delete(inventory: &mut Inventory, record: &Self::Record);
+    fn reset(inventory: &mut Inventory, records: Vec<Self::Record>);
+}
+
+impl InventoryKind for SlimNode {
+    type Record = NodeUpdate;
+    const NAME: &'static str = "nodes";
+    fn record(self) -> NodeUpdate {
+        NodeUpdate {
+            name: self.metadata.name.unwrap_or_default(),
+            labels: self.metadata.labels.unwrap_or_default(),
+            taints: self.spec.taints,
+        }
+    }
+    fn unchanged(inventory: &Inventory, record: &NodeUpdate) -> bool {
+        inventory.node_by_name(&record.name).is_some_and(|current| {
+            let mut taints = record.taints.clone();
+            taints.sort();
+            taints.dedup();
+            current.taints.as_ref() == taints.as_slice()
+                && current.labels().count() == record.labels.len()
+                && current
+                    .labels()
+                    .all(|(k, v)| record.labels.get(k).map(String::as_str) == Some(v))
+        })
+    }
+    fn apply(inventory: &mut Inventory, record: NodeUpdate) {
+        inventory.apply_node(record);
+    }
+    fn delete(inventory: &mut Inventory, record: &NodeUpdate) {
+        inventory.delete_node(&record.name);
+    }
+    fn reset(inventory: &mut Inventory, records: Vec<NodeUpdate>) {
+        inventory.reset_nodes(records);
+    }
+}
+
+impl InventoryKind for SlimPriorityClass {
+    type Record = PriorityClass;
+    const NAME: &'static str = "priorityclasses";
+    fn record(self) -> PriorityClass {
+        PriorityClass {
+            name: self.metadata.name.unwrap_or_default(),
+            value: self.value,
+            global_default: self.global_default,
+        }
+    }
+    fn apply(inventory: &mut Inventory, record: PriorityClass) {
+        inventory.apply_priority_class(record);
+    }
+    fn delete(inventory: &mut Inventory, record: &PriorityClass) {
+        inventory.delete_priority_class(&record.name);
+    }
+    fn reset(inventory: &mut Inventory, records: Vec<PriorityClass>) {
+        inventory.reset_priority_classes(records);
+    }
+}
+
+impl InventoryKind for SlimLimitRange {
+    type Record = LimitRange;
+    const NAME: &'static str = "limitranges";
+    fn record(self) -> LimitRange {
+        LimitRange {
+            namespace: self.metadata.namespace.unwrap_or_else(|| "default".into()),
+            name: self.metadata.name.unwrap_or_default(),
+            default_limits: container_default_limits(self.spec.limits),
+        }
+    }
+    fn apply(inventory: &mut Inventory, record: LimitRange) {
+        inventory.apply_limit_range(record);
+    }
+    fn delete(inventory: &mut Inventory, record: &LimitRange) {
+        inventory.delete_limit_range(&record.namespace, &record.name);
+    }
+    fn reset(inventory: &mut Inventory, records: Vec<LimitRange>) {
+        inventory.reset_limit_ranges(records);
+    }
+}
+
+/// A client from the in-cluster service account, or else the current kubeconfig context.
+pub async fn client() -> Result<Client, ClusterError> {
+    Client::try_default().await.map_err(ClusterError::Client)
+}
+
+/// Starts one watcher per kind feeding `state`; they run until the runtime stops.
+pub fn spawn_watchers(client: Client, state: Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(watch::<SlimNode>(Api::all(client.clone()), state.clone())),
+        tokio::spawn(watch::<SlimPriorityClass>(
+            Api::all(client.clone()),
+            state.clone(),
+        )),
+        tokio::spawn(watch::<SlimLimitRange>(Api::all(client), state)),
+    ]
+}
+
+/// Events handled in one copy of the inventory when they arrive together.
+const MAX_BATCH: usize = 1024;
+
+enum Change<R> {
+    Apply(R),
+    Delete(R),
+}
+
+async fn watch<K: InventoryKind>(api: Api<K>, state: Arc<AppState>) {
+    let config = watcher::Config::default().page_size(PAGE_SIZE);
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures::pin_mut!(stream);
+    let mut relist: Option<Vec<K::Record>> = None;
+    let mut failing_since: Option<std::time::Instant> = None;
+    while let Some(first) = stream.next().await {
+        // Take whatever else is already waiting, so a burst costs one inventory copy.
+        let mut items = vec![first];
+        while items.len() < MAX_BATCH {
+            match stream.next().now_or_never() {
+                Some(Some(item)) => items.push(item),
+                _ => break,
+            }
+        }
+        let mut changes: Vec<Change<K::Record>> = Vec::new();
+        let mut completed: Option<Vec<K::Record>> = None;
+        let mut healthy = false;
+        for item in items {
+            match item {
+                Ok(event) => {
+                    healthy = true;
+                    match event {
+                        Event::Init => relist = Some(Vec::new()),
+                        Event::InitApply(object) => {
+                            relist.get_or_insert_with(Vec::new).push(object.record())
+                        }
+                        Event::InitDone => {
+                            // A relist replaces the view: changes seen before it are in it.
+                            changes.clear();
+                            completed = Some(relist.take().unwrap_or_default());
+                        }
+                        Event::Apply(object) => changes.push(Change::Apply(object.record())),
+                        Event::Delete(object) => changes.push(Change::Delete(object.record())),
+                    }
+                }
+                Err(error) => {
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    tracing::warn!(
+                        kind = K::NAME,
+                        error = %error,
+                        failing_for_seconds = since.elapsed().as_secs(),
+                        inventory_age_seconds = state.inventory_age().as_secs(),
+                        "watch failed; retrying with backoff and serving the last complete view"
+                    );
+                }
+            }
+        }
+        if healthy && failing_since.take().is_some() {
+            tracing::info!(kind = K::NAME, "watch recovered");
+        }
+        if let Some(records) = completed {
+            let count = records.len();
+            state.update_inventory(|inventory| {
+                K::reset(inventory, records);
+                apply_changes::<K>(inventory, std::mem::take(&mut changes));
+            });
+            tracing::info!(kind = K::NAME, objects = count, "full list synced");
+        }
+        let current = state.inventory.load();
+        changes.retain(
+            |change| !matches!(change, Change::Apply(record) if K::unchanged(&current, record)),
+        );
+        drop(current);
+        if !changes.is_empty() {
+            state.update_inventory(|inventory| apply_changes::<K>(inventory, changes));
+        } else if healthy {
+            state.mark_inventory_current();
+        }
+    }
+}
+
+fn apply_changes<K: InventoryKind>(inventory: &mut Inventory, changes: Vec<Change<K::Record>>) {
+    for change in changes {
+        match change {
+            Change::Apply(record) => K::apply(inventory, record),
+            Change::Delete(record) => K::delete(inventory, &record),
+        }
+    }
+}
+
+/// Every object of one kind, page by page.
+async fn list_all<K: InventoryKind>(api: &Api<K>) -> Result<Vec<K::Record>, ClusterError> {
+    let mut records = Vec::new();
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|source| ClusterError::List {
+                kind: K::NAME,
+                source,
+            })?;
+        records.extend(page.items.into_iter().map(K::record));
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(records),
+        }
+    }
+}
+
+/// The whole inventory, listed once (for `lint --cluster` and `coverage --cluster`).
+pub async fn list_inventory(client: &Client) -> Result<Inventory, ClusterError> {
+    let (nodes_api, classes_api, ranges_api) = (
+        Api::all(client.clone()),
+        Api::all(client.clone()),
+        Api::all(client.clone()),
+    );
+    let (nodes, classes, ranges) = tokio::try_join!(
+        list_all::<SlimNode>(&nodes_api),
+        list_all::<SlimPriorityClass>(&classes_api),
+        list_all::<SlimLimitRange>(&ranges_api),
+    )?;
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes(nodes);
+    inventory.reset_priority_classes(classes);
+    inventory.reset_limit_ranges(ranges);
+    Ok(inventory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_node_decodes_to_name_labels_and_taints_only() {
+        let node = json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "n1", "resourceVersion": "42", "labels": {"a": "b"},
+                         "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]},
+            "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}], "podCIDR": "10.0.0.0/24"},
+            "status": {"images": [{"names": ["x"], "sizeBytes": 1}], "conditions": []}
+        });
+        let slim: SlimNode = serde_json::from_value(node).unwrap();
+        assert_eq!(slim.metadata.resource_version.as_deref(), Some("42"));
+        assert!(slim.metadata.managed_fields.is_none());
+        let record = slim.record();
+        assert_eq!(record.name, "n1");
+        assert_eq!(record.labels["a"], "b");
+        assert_eq!(record.taints, [Taint::new("k", "", "NoSchedule")]);
+    }
+
+    #[test]
+    fn status_only_updates_change_nothing() {
+        let mut inventory = Inventory::new();
+        let node = NodeUpdate {
+            name: "n".into(),
+            labels: [("a".to_string(), "b".to_string())].into(),
+            taints: vec![Taint::new("t", "", "NoSchedule")],
+        };
+        inventory.apply_node(node.clone());
+        assert!(SlimNode::unchanged(&inventory, &node));
+        let mut relabelled = node.clone();
+        relabelled.labels.insert("c".into(), "d".into());
+        assert!(!SlimNode::unchanged(&inventory, &relabelled));
+        let mut untainted = node;
+        untainted.taints.clear();
+        assert!(!SlimNode::unchanged(&inventory, &untainted));
+    }
+}

@@ -1,0 +1,423 @@
+//! The live inventory against a local server that speaks the Kubernetes list+watch
+//! protocol (tests/support/fake_apiserver.rs), reached through a generated kubeconfig:
+//! readiness after every full initial list, watch events changing the next admission
+//! decision, an atomic relist after 410 Gone, recovery from a dropped watch, bookmarks,
+//! and `lint --cluster` / `coverage --cluster`.
+
+#[path = "support/fake_apiserver.rs"]
+mod fake_apiserver;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsguard::config::Config;
+use dsguard::inventory::{Inventory, Synced};
+use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
+use fake_apiserver::{FakeApiServer, LIMIT_RANGES, NODES, PRIORITY_CLASSES, synthetic_node};
+use serde_json::{Value, json};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn node(name: &str, labels: Value, taints: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": {"taints": taints},
+           "status": {"images": [{"names": ["big-image"], "sizeBytes": 1}]}})
+}
+
+struct Cluster {
+    api: FakeApiServer,
+    server: RunningServer,
+    ca: String,
+}
+
+async fn start(name: &str, api: FakeApiServer) -> Cluster {
+    let dir = scratch(name);
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let state = Arc::new(
+        AppState::new(Inventory::new(), Config::default(), 1 << 20).require_synced(Synced {
+            nodes: true,
+            priority_classes: true,
+            limit_ranges: true,
+        }),
+    );
+    dsguard::cluster::spawn_watchers(client, state.clone());
+    let ca_path = dir.join("ca.crt");
+    let options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        certificate: CertificateSource::SelfSigned {
+            ca_path: ca_path.clone(),
+        },
+        client_ca: None,
+        config_path: None,
+        max_body_bytes: 1 << 20,
+        reload_interval: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let server = server::start(options, state).await.unwrap();
+    let ca = std::fs::read_to_string(ca_path).unwrap();
+    Cluster { api, server, ca }
+}
+
+impl Cluster {
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "https://localhost:{}{path}",
+            self.server.webhook_address.port()
+        )
+    }
+
+    async fn ready(&self) -> bool {
+        self.client()
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    }
+
+    fn node_count(&self) -> usize {
+        self.server.state.inventory.load().node_count()
+    }
+
+    async fn decide(&self, pod: Value) -> Value {
+        let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "cluster-test", "kind": {"group": "apps", "version": "v1", "kind": "DaemonSet"}, "namespace": "team", "operation": "CREATE",
+            "object": {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "team"},
+                       "spec": {"template": {"spec": pod}}}}});
+        let response = self
+            .client()
+            .post(self.url("/validate"))
+            .json(&review)
+            .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["response"].clone()
+    }
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn limited(extra: Value) -> Value {
+    let mut pod = json!({"priorityClassName": "system-node-critical",
+        "containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]});
+    pod.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    pod
+}
+
+#[tokio::test]
+async fn readiness_waits_for_every_full_initial_list_and_never_shows_a_partial_one() {
+    let api = FakeApiServer::start().await;
+    api.preload(NODES, (0..600).map(|i| synthetic_node(i, &[])));
+    api.preload(PRIORITY_CLASSES, [json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "dsguard-default"}, "value": 1000})]);
+    api.set_list_page_delay(Duration::from_millis(150));
+    let cluster = start("readiness", api).await;
+    assert!(
+        !cluster.ready().await,
+        "not ready before the lists complete"
+    );
+    let mut seen = Vec::new();
+    eventually("ready", async || {
+        seen.push(cluster.node_count());
+        cluster.ready().await
+    })
+    .await;
+    assert!(
+        seen.iter().all(|count| *count == 0 || *count == 600),
+        "a partial list was visible: {seen:?}"
+    );
+    assert!(
+        seen.contains(&0),
+        "readiness was observed before the sync finished"
+    );
+    assert_eq!(cluster.node_count(), 600);
+    assert!(
+        cluster.api.list_requests() >= 5,
+        "600 nodes come in 3 pages of 250, plus one list per other kind"
+    );
+    let inventory = cluster.server.state.inventory.load();
+    assert!(inventory.synced().priority_classes && inventory.synced().limit_ranges);
+    assert!(inventory.priority_class_exists("dsguard-default"));
+}
+
+#[tokio::test]
+async fn a_node_relabelled_or_tainted_in_the_watch_changes_the_next_decision() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        (0..5).map(|i| {
+            node(
+                &format!("n{i}"),
+                json!({"kubernetes.io/os": "linux"}),
+                json!([]),
+            )
+        }),
+    );
+    let cluster = start("events", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    let pod = limited(json!({"nodeSelector": {"example.com/pool": "special"}}));
+    let before = cluster.decide(pod.clone()).await;
+    assert_eq!(before["allowed"], false);
+    assert!(
+        before["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("DSG001")
+    );
+
+    cluster.api.upsert(
+        NODES,
+        node(
+            "n0",
+            json!({"kubernetes.io/os": "linux", "example.com/pool": "special"}),
+            json!([]),
+        ),
+    );
+    eventually("relabel applied", async || {
+        cluster.decide(pod.clone()).await["allowed"] == true
+    })
+    .await;
+
+    cluster.api.upsert(
+        NODES,
+        node(
+            "n0",
+            json!({"kubernetes.io/os": "linux", "example.com/pool": "special"}),
+            json!([{"key": "maintenance", "value": "true", "effect": "NoSchedule"}]),
+        ),
+    );
+    eventually("taint applied", async || {
+        let response = cluster.decide(pod.clone()).await;
+        response["allowed"] == false
+            && response["status"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("DSG002")
+    })
+    .await;
+
+    cluster.api.delete(NODES, "n0");
+    eventually("delete applied", async || cluster.node_count() == 4).await;
+    assert!(
+        cluster.decide(pod).await["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("DSG001")
+    );
+}
+
+#[tokio::test]
+async fn a_relist_after_410_gone_replaces_the_view_atomically() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        (0..300).map(|i| node(&format!("old-{i:03}"), json!({"gen": "old"}), json!([]))),
+    );
+    let cluster = start("relist", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    let lists_before = cluster.api.list_requests();
+
+    cluster.api.set_list_page_delay(Duration::from_millis(150));
+    cluster.api.change_while_disconnected(NODES, |objects| {
+        objects.retain(|name, _| name.as_str() >= "old-100");
+        for i in 0..50 {
+            objects.insert(
+                format!("new-{i:02}"),
+                node(&format!("new-{i:02}"), json!({"gen": "new"}), json!([])),
+            );
+        }
+    });
+    let mut seen = Vec::new();
+    eventually("relist applied", async || {
+        let inventory = cluster.server.state.inventory.load();
+        seen.push(inventory.node_count());
+        inventory.node_by_name("new-00").is_some()
+    })
+    .await;
+    let inventory = cluster.server.state.inventory.load();
+    assert_eq!(inventory.node_count(), 250);
+    assert!(
+        inventory.node_by_name("old-000").is_none() && inventory.node_by_name("old-299").is_some()
+    );
+    assert!(
+        seen.iter().all(|count| *count == 300 || *count == 250),
+        "a half-filled view was visible: {seen:?}"
+    );
+    assert!(
+        cluster.api.list_requests() > lists_before,
+        "410 Gone forced a relist"
+    );
+    assert!(cluster.ready().await, "requests were served throughout");
+}
+
+#[tokio::test]
+async fn a_dropped_watch_recovers_without_losing_events() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        (0..3).map(|i| node(&format!("n{i}"), json!({}), json!([]))),
+    );
+    let cluster = start("dropped", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    let watches = cluster.api.watch_requests();
+    cluster.api.drop_watches();
+    eventually("the watcher reconnected", async || {
+        cluster.api.watch_requests() > watches
+    })
+    .await;
+    cluster
+        .api
+        .upsert(NODES, node("n9", json!({"pool": "late"}), json!([])));
+    eventually("an event after the drop arrives", async || {
+        cluster.node_count() == 4
+    })
+    .await;
+    // Bookmarks only move the resourceVersion on.
+    cluster.api.bookmark(NODES);
+    cluster.api.upsert(NODES, node("n10", json!({}), json!([])));
+    eventually("events after a bookmark arrive", async || {
+        cluster.node_count() == 5
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn priority_classes_and_limit_ranges_follow_the_cluster() {
+    let api = FakeApiServer::start().await;
+    api.preload(NODES, [node("n0", json!({}), json!([]))]);
+    let cluster = start("classes", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    let pod = json!({"priorityClassName": "team-critical", "containers": [{"name": "c", "image": "i", "resources": {"limits": {"memory": "1Gi"}}}]});
+    let response = cluster.decide(pod.clone()).await;
+    assert_eq!(response["allowed"], false, "no cpu limit");
+    assert!(
+        response["warnings"].to_string().contains("DSG004"),
+        "{response}"
+    );
+
+    cluster.api.upsert(PRIORITY_CLASSES, json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "team-critical"}, "value": 100000}));
+    cluster.api.upsert(LIMIT_RANGES, json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults", "namespace": "team"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}}));
+    eventually("class and LimitRange applied", async || {
+        let response = cluster.decide(pod.clone()).await;
+        response["allowed"] == true && !response["warnings"].to_string().contains("DSG004")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lint_and_coverage_list_the_cluster_once() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        (0..260).map(|i| {
+            node(
+                &format!("n{i:03}"),
+                json!({"kubernetes.io/os": if i < 250 { "linux" } else { "windows" }}),
+                if i % 100 == 0 {
+                    json!([{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+                } else {
+                    json!([])
+                },
+            )
+        }),
+    );
+    let dir = scratch("cli");
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let manifest = dir.join("ds.yaml");
+    std::fs::write(&manifest, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: team}\nspec:\n  template:\n    spec:\n      nodeSelector: {kubernetes.io/os: linux}\n      priorityClassName: system-node-critical\n      containers:\n      - name: c\n        image: i\n        resources:\n          limits: {cpu: 100m, memory: 64Mi}\n").unwrap();
+    let run = |args: &[&str]| {
+        let manifest = manifest.clone();
+        let kubeconfig = kubeconfig.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+                    .args(&args)
+                    .arg("--cluster")
+                    .arg(&manifest)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env_remove("KUBERNETES_SERVICE_HOST")
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let coverage = run(&["coverage", "-o", "json"]).await;
+    assert!(
+        coverage.status.success(),
+        "{}",
+        String::from_utf8_lossy(&coverage.stderr)
+    );
+    let report: Value = serde_json::from_slice(&coverage.stdout).unwrap();
+    assert_eq!(
+        report["daemonsets"][0]["targeted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        250,
+        "paged list of 260 nodes, 250 linux"
+    );
+    assert_eq!(
+        report["daemonsets"][0]["blocked"].as_array().unwrap().len(),
+        3
+    );
+
+    let lint = run(&["lint", "-o", "json"]).await;
+    assert_eq!(
+        lint.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let report: Value = serde_json::from_slice(&lint.stdout).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["ruleId"] == "DSG002")
+    );
+    assert!(
+        !String::from_utf8_lossy(&lint.stderr).contains("no node inventory"),
+        "the cluster is the inventory"
+    );
+}

@@ -1,0 +1,444 @@
+//! A small HTTP server that speaks the Kubernetes list+watch protocol for nodes,
+//! priorityclasses and limitranges, for tests and measurements without a cluster:
+//! paginated lists (`limit`, `continue`, `resourceVersion`), chunked watch streams of
+//! ADDED / MODIFIED / DELETED / BOOKMARK events replayed from a history, `410 Gone` once
+//! the history is expired, and dropped connections on demand. Objects are kept as
+//! serialized JSON so 50,000 realistic nodes fit.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// The resources served, by URL path.
+pub const NODES: &str = "/api/v1/nodes";
+pub const PRIORITY_CLASSES: &str = "/apis/scheduling.k8s.io/v1/priorityclasses";
+pub const LIMIT_RANGES: &str = "/api/v1/limitranges";
+
+fn list_kind(path: &str) -> (&'static str, &'static str) {
+    match path {
+        NODES => ("v1", "NodeList"),
+        PRIORITY_CLASSES => ("scheduling.k8s.io/v1", "PriorityClassList"),
+        _ => ("v1", "LimitRangeList"),
+    }
+}
+
+#[derive(Clone)]
+enum Signal {
+    Event {
+        path: &'static str,
+        resource_version: u64,
+        line: Arc<str>,
+    },
+    /// Every open watch ends (a dropped connection).
+    DropWatches,
+}
+
+#[derive(Default)]
+struct Resource {
+    /// name (or namespace/name) → serialized object.
+    objects: BTreeMap<String, Arc<str>>,
+    /// (resourceVersion, watch event line) in order.
+    history: Vec<(u64, Arc<str>)>,
+    /// Watches from before this resourceVersion get 410 Gone.
+    expired_before: u64,
+}
+
+struct Shared {
+    resources: Mutex<HashMap<&'static str, Resource>>,
+    resource_version: AtomicU64,
+    signals: broadcast::Sender<Signal>,
+    list_requests: AtomicUsize,
+    watch_requests: AtomicUsize,
+    list_page_delay: Mutex<Duration>,
+}
+
+/// A running fake API server.
+#[derive(Clone)]
+pub struct FakeApiServer {
+    pub address: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    watch: Option<String>,
+    limit: Option<usize>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+    resource_version: Option<String>,
+    timeout_seconds: Option<u64>,
+}
+
+impl FakeApiServer {
+    pub async fn start() -> Self {
+        let (signals, _) = broadcast::channel(65_536);
+        let shared = Arc::new(Shared {
+            resources: Mutex::new(
+                [NODES, PRIORITY_CLASSES, LIMIT_RANGES]
+                    .into_iter()
+                    .map(|p| (p, Resource::default()))
+                    .collect(),
+            ),
+            resource_version: AtomicU64::new(1),
+            signals,
+            list_requests: AtomicUsize::new(0),
+            watch_requests: AtomicUsize::new(0),
+            list_page_delay: Mutex::new(Duration::ZERO),
+        });
+        let router = Router::new()
+            .route(NODES, get(|s, q| serve(s, q, NODES)))
+            .route(PRIORITY_CLASSES, get(|s, q| serve(s, q, PRIORITY_CLASSES)))
+            .route(LIMIT_RANGES, get(|s, q| serve(s, q, LIMIT_RANGES)))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { address, shared }
+    }
+
+    /// A kubeconfig whose current context points at this server (plain HTTP, no auth).
+    pub fn write_kubeconfig(&self, path: &Path) {
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n",
+            self.address
+        );
+        std::fs::write(path, config).unwrap();
+    }
+
+    fn next_version(&self) -> u64 {
+        self.shared.resource_version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn key(object: &Value) -> String {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("objects have names");
+        match object["metadata"]["namespace"].as_str() {
+            Some(namespace) => format!("{namespace}/{name}"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// Adds or replaces an object, as a watch event.
+    pub fn upsert(&self, path: &'static str, mut object: Value) {
+        let version = self.next_version();
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let key = Self::key(&object);
+        let serialized: Arc<str> = Arc::from(object.to_string());
+        let mut resources = self.shared.resources.lock().unwrap();
+        let resource = resources.get_mut(path).unwrap();
+        let kind = if resource.objects.insert(key, serialized.clone()).is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        let line: Arc<str> =
+            Arc::from(format!("{{\"type\":\"{kind}\",\"object\":{serialized}}}\n"));
+        resource.history.push((version, line.clone()));
+        drop(resources);
+        let _ = self.shared.signals.send(Signal::Event {
+            path,
+            resource_version: version,
+            line,
+        });
+    }
+
+    /// Adds many objects at once without watch events (the initial state).
+    pub fn preload(&self, path: &'static str, objects: impl IntoIterator<Item = Value>) {
+        let mut resources = self.shared.resources.lock().unwrap();
+        let resource = resources.get_mut(path).unwrap();
+        for mut object in objects {
+            let version = self.shared.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+            resource
+                .objects
+                .insert(Self::key(&object), Arc::from(object.to_string()));
+        }
+        resource.expired_before = self.shared.resource_version.load(Ordering::SeqCst);
+    }
+
+    pub fn delete(&self, path: &'static str, key: &str) {
+        let version = self.next_version();
+        let mut resources = self.shared.resources.lock().unwrap();
+        let resource = resources.get_mut(path).unwrap();
+        let Some(object) = resource.objects.remove(key) else {
+            return;
+        };
+        let mut object: Value = serde_json::from_str(&object).unwrap();
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let line: Arc<str> = Arc::from(format!("{{\"type\":\"DELETED\",\"object\":{object}}}\n"));
+        resource.history.push((version, line.clone()));
+        drop(resources);
+        let _ = self.shared.signals.send(Signal::Event {
+            path,
+            resource_version: version,
+            line,
+        });
+    }
+
+    /// Changes the stored objects with no watch event (what a watcher misses while its
+    /// connection is down), then expires the history so the next watch gets 410 Gone and
+    /// must relist, and drops the open watches.
+    pub fn change_while_disconnected(
+        &self,
+        path: &'static str,
+        change: impl FnOnce(&mut BTreeMap<String, Value>),
+    ) {
+        let mut resources = self.shared.resources.lock().unwrap();
+        let resource = resources.get_mut(path).unwrap();
+        let mut objects: BTreeMap<String, Value> = resource
+            .objects
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap()))
+            .collect();
+        change(&mut objects);
+        let version = self.shared.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+        resource.objects = objects
+            .into_iter()
+            .map(|(k, mut v)| {
+                v["metadata"]["resourceVersion"] = json!(version.to_string());
+                (k, Arc::from(v.to_string()))
+            })
+            .collect();
+        resource.history.clear();
+        resource.expired_before = version + 1;
+        drop(resources);
+        self.drop_watches();
+    }
+
+    /// Expires every resource's history: the next watch of each gets 410 Gone.
+    pub fn expire_history(&self) {
+        let now = self.shared.resource_version.load(Ordering::SeqCst) + 1;
+        for resource in self.shared.resources.lock().unwrap().values_mut() {
+            resource.history.clear();
+            resource.expired_before = now;
+        }
+    }
+
+    /// Ends every open watch stream abruptly.
+    pub fn drop_watches(&self) {
+        let _ = self.shared.signals.send(Signal::DropWatches);
+    }
+
+    /// Sends a BOOKMARK to the open watches of `path`.
+    pub fn bookmark(&self, path: &'static str) {
+        let version = self.shared.resource_version.load(Ordering::SeqCst);
+        let (api_version, list) = list_kind(path);
+        let kind = list.trim_end_matches("List");
+        let line: Arc<str> = Arc::from(format!(
+            "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{{\"resourceVersion\":\"{version}\"}}}}}}\n"
+        ));
+        // A bookmark always reaches the open watches, whatever they have seen.
+        let _ = self.shared.signals.send(Signal::Event {
+            path,
+            resource_version: u64::MAX,
+            line,
+        });
+    }
+
+    /// Slows every list page down (to observe a sync in progress).
+    pub fn set_list_page_delay(&self, delay: Duration) {
+        *self.shared.list_page_delay.lock().unwrap() = delay;
+    }
+
+    pub fn list_requests(&self) -> usize {
+        self.shared.list_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn watch_requests(&self) -> usize {
+        self.shared.watch_requests.load(Ordering::SeqCst)
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
+}
+
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<Params>,
+    path: &'static str,
+) -> Response {
+    if params.watch.as_deref() == Some("true") || params.watch.as_deref() == Some("1") {
+        return watch(shared, params, path).await;
+    }
+    shared.list_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *shared.list_page_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let resources = shared.resources.lock().unwrap();
+    let resource = &resources[path];
+    let offset: usize = params
+        .continue_token
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let limit = params.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let items: Vec<&Arc<str>> = resource.objects.values().skip(offset).take(limit).collect();
+    let more = offset + items.len() < resource.objects.len();
+    let version = shared.resource_version.load(Ordering::SeqCst);
+    let (api_version, kind) = list_kind(path);
+    let mut body = format!(
+        "{{\"apiVersion\":\"{api_version}\",\"kind\":\"{kind}\",\"metadata\":{{\"resourceVersion\":\"{version}\""
+    );
+    if more {
+        body.push_str(&format!(",\"continue\":\"{}\"", offset + items.len()));
+    }
+    body.push_str("},\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("]}");
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn watch(shared: Arc<Shared>, params: Params, path: &'static str) -> Response {
+    shared.watch_requests.fetch_add(1, Ordering::SeqCst);
+    let from: u64 = params
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // Subscribe before reading the history, so nothing falls between the two; events
+    // already in the backlog are skipped on the live side by their resourceVersion.
+    let receiver = shared.signals.subscribe();
+    let (backlog, expired) = {
+        let resources = shared.resources.lock().unwrap();
+        let resource = &resources[path];
+        let expired = from < resource.expired_before;
+        let backlog: Vec<(u64, Arc<str>)> = resource
+            .history
+            .iter()
+            .filter(|(v, _)| *v > from)
+            .cloned()
+            .collect();
+        (backlog, expired)
+    };
+    if expired {
+        // As the API server does for a watch from a compacted resourceVersion.
+        let line = format!(
+            "{{\"type\":\"ERROR\",\"object\":{}}}\n",
+            status(410, "Expired", "too old resource version")
+        );
+        return ([(header::CONTENT_TYPE, "application/json")], line).into_response();
+    }
+    let last = backlog.last().map_or(from, |(v, _)| *v);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(params.timeout_seconds.unwrap_or(290));
+    let backlog = futures::stream::iter(
+        backlog
+            .into_iter()
+            .map(|(_, l)| Ok::<Bytes, Infallible>(Bytes::from(l.as_bytes().to_vec()))),
+    );
+    let live = futures::stream::unfold(receiver, move |mut receiver| async move {
+        loop {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Ok(Signal::Event {
+                    path: p,
+                    resource_version,
+                    line,
+                })) if p == path && resource_version > last => {
+                    return Some((
+                        Ok::<Bytes, Infallible>(Bytes::from(line.as_bytes().to_vec())),
+                        receiver,
+                    ));
+                }
+                Ok(Ok(Signal::Event { .. })) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    continue;
+                }
+                // A dropped connection, the watch timeout, or the server going away.
+                _ => return None,
+            }
+        }
+    });
+    let body = Body::from_stream(futures::StreamExt::chain(backlog, live));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(body)
+        .unwrap()
+}
+
+/// A realistic Node: typical cloud labels, annotations, managedFields, conditions,
+/// addresses and an image list, about 20 KB of JSON.
+pub fn synthetic_node(index: usize, taints: &[(&str, &str, &str)]) -> Value {
+    let name = format!(
+        "ip-10-{}-{}-{}.eu-west-1.compute.internal",
+        index / 65536,
+        (index / 256) % 256,
+        index % 256
+    );
+    let zone = ["eu-west-1a", "eu-west-1b", "eu-west-1c"][index % 3];
+    let images: Vec<Value> = (0..45)
+        .map(|i| json!({"names": [format!("registry.example.com/team-{}/service-{i}@sha256:{:064x}", i % 7, index * 100 + i), format!("registry.example.com/team-{}/service-{i}:v1.{i}.{}", i % 7, index % 10)], "sizeBytes": 50_000_000 + i * 1_000_000}))
+        .collect();
+    let managed: Vec<Value> = ["kubelet", "kube-controller-manager", "karpenter", "kube-proxy"]
+        .iter()
+        .map(|manager| json!({"manager": manager, "operation": "Update", "apiVersion": "v1", "time": "2026-11-01T10:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:node.alpha.kubernetes.io/ttl": {}, "f:volumes.kubernetes.io/controller-managed-attach-detach": {}}, "f:labels": {".": {}, "f:kubernetes.io/arch": {}, "f:kubernetes.io/hostname": {}, "f:kubernetes.io/os": {}, "f:node.kubernetes.io/instance-type": {}, "f:topology.kubernetes.io/region": {}, "f:topology.kubernetes.io/zone": {}}},
+                         "f:status": {"f:conditions": {"k:{\"type\":\"DiskPressure\"}": {"f:lastHeartbeatTime": {}}, "k:{\"type\":\"MemoryPressure\"}": {"f:lastHeartbeatTime": {}}, "k:{\"type\":\"PIDPressure\"}": {"f:lastHeartbeatTime": {}}, "k:{\"type\":\"Ready\"}": {"f:lastHeartbeatTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}}}, "f:images": {}, "f:nodeInfo": {"f:bootID": {}}}}}))
+        .collect();
+    let conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+        .iter()
+        .map(|t| json!({"type": t, "status": if *t == "Ready" { "True" } else { "False" }, "lastHeartbeatTime": "2026-11-01T10:00:00Z", "lastTransitionTime": "2026-10-01T10:00:00Z", "reason": format!("Kubelet{t}"), "message": format!("kubelet has {t} condition as expected")}))
+        .collect();
+    let mut spec = json!({"providerID": format!("aws:///{zone}/i-{index:017x}"), "podCIDR": format!("10.{}.{}.0/24", 100 + index / 65536, (index / 256) % 256)});
+    if !taints.is_empty() {
+        spec["taints"] = json!(
+            taints
+                .iter()
+                .map(|(k, v, e)| json!({"key": k, "value": v, "effect": e}))
+                .collect::<Vec<_>>()
+        );
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": name,
+            "uid": format!("{index:08x}-0000-4000-8000-{index:012x}"),
+            "creationTimestamp": "2026-10-01T10:00:00Z",
+            "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": if index % 5 == 0 { "arm64" } else { "amd64" },
+                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/instance-type": format!("m6i.{}xlarge", index % 12),
+                "node.kubernetes.io/instance-type": format!("m6i.{}xlarge", index % 12), "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "eu-west-1",
+                "failure-domain.beta.kubernetes.io/zone": zone, "karpenter.sh/nodepool": format!("pool-{}", index % 8), "karpenter.sh/capacity-type": if index % 3 == 0 { "spot" } else { "on-demand" },
+                "karpenter.k8s.aws/instance-family": "m6i", "karpenter.k8s.aws/instance-cpu": format!("{}", 4 * (1 + index % 4)), "node.kubernetes.io/instance-id": format!("i-{index:017x}")
+            },
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+                "karpenter.sh/nodepool-hash": format!("{:020}", index * 7919), "alpha.kubernetes.io/provided-node-ip": format!("10.0.{}.{}", (index / 256) % 256, index % 256)
+            },
+            "managedFields": managed
+        },
+        "spec": spec,
+        "status": {
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+            "allocatable": {"cpu": "15890m", "memory": "61Gi", "pods": "110", "ephemeral-storage": "92Gi"},
+            "conditions": conditions,
+            "addresses": [{"type": "InternalIP", "address": format!("10.0.{}.{}", (index / 256) % 256, index % 256)}, {"type": "Hostname", "address": name}, {"type": "InternalDNS", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"machineID": format!("{index:032x}"), "systemUUID": format!("ec2{index:029x}"), "bootID": format!("{index:032x}"), "kernelVersion": "6.1.112-122.189.amzn2023.x86_64", "osImage": "Amazon Linux 2023", "containerRuntimeVersion": "containerd://1.7.22", "kubeletVersion": "v1.31.2-eks-94953ac", "kubeProxyVersion": "v1.31.2-eks-94953ac", "operatingSystem": "linux", "architecture": "amd64"},
+            "images": images
+        }
+    })
+}
