@@ -27,7 +27,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -41,13 +41,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::inventory::snapshot::{LimitRangeItem, container_default_limits};
-use crate::inventory::{Inventory, LimitRange, NodeUpdate, PriorityClass};
+use crate::inventory::{Inventory, LimitRange, NodeIndex, NodeUpdate, PriorityClass};
 use crate::scheduling::Taint;
 use crate::serde_util::null_as_default;
 use crate::server::AppState;
 
 /// Objects per list page: a relist holds at most one page of slim objects in flight.
-pub const PAGE_SIZE: u32 = 250;
+pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -186,6 +186,8 @@ trait InventoryKind:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
 {
     type Record: Send + Sync + 'static;
+    /// What a list accumulates until `InitDone`.
+    type Relist: Send;
     const NAME: &'static str;
     fn record(self) -> Self::Record;
     /// True when applying `record` would change nothing (a status-only Node update).
@@ -194,11 +196,27 @@ trait InventoryKind:
     }
     fn apply(inventory: &mut Inventory, record: Self::Record);
     fn delete(inventory: &mut Inventory, record: &Self::Record);
-    fn reset(inventory: &mut Inventory, records: Vec<Self::Record>);
+    fn relist_start(current: &Inventory) -> Self::Relist;
+    fn relist_add(relist: &mut Self::Relist, record: Self::Record, current: &Inventory);
+    fn relist_finish(inventory: &mut Inventory, relist: Self::Relist);
+}
+
+/// A node list in progress. The first one builds the index directly, compact and interned
+/// as the pages arrive. A relist (after `410 Gone` or a lost watch) compares each listed
+/// node with the index as it arrives and keeps only what differs: at `InitDone` the
+/// difference is applied in one swap, so a relist that finds the cluster unchanged (the
+/// usual case) never builds a second index next to the one serving requests.
+pub enum NodeList {
+    Fresh(NodeIndex),
+    Diff {
+        unchanged: HashSet<Arc<str>>,
+        changed: Vec<NodeUpdate>,
+    },
 }
 
 impl InventoryKind for SlimNode {
     type Record = NodeUpdate;
+    type Relist = NodeList;
     const NAME: &'static str = "nodes";
     fn record(self) -> NodeUpdate {
         NodeUpdate {
@@ -225,13 +243,51 @@ impl InventoryKind for SlimNode {
     fn delete(inventory: &mut Inventory, record: &NodeUpdate) {
         inventory.delete_node(&record.name);
     }
-    fn reset(inventory: &mut Inventory, records: Vec<NodeUpdate>) {
-        inventory.reset_nodes(records);
+    fn relist_start(current: &Inventory) -> NodeList {
+        if current.synced().nodes {
+            NodeList::Diff {
+                unchanged: HashSet::new(),
+                changed: Vec::new(),
+            }
+        } else {
+            NodeList::Fresh(NodeIndex::default())
+        }
+    }
+    fn relist_add(relist: &mut NodeList, record: NodeUpdate, current: &Inventory) {
+        match relist {
+            NodeList::Fresh(index) => index.apply_node(record),
+            NodeList::Diff { unchanged, changed } => match current.node_by_name(&record.name) {
+                Some(node) if Self::unchanged(current, &record) => {
+                    unchanged.insert(node.name.clone());
+                }
+                _ => changed.push(record),
+            },
+        }
+    }
+    fn relist_finish(inventory: &mut Inventory, relist: NodeList) {
+        match relist {
+            NodeList::Fresh(index) => inventory.replace_nodes(index),
+            NodeList::Diff { unchanged, changed } => {
+                let listed: HashSet<&str> = changed.iter().map(|r| r.name.as_str()).collect();
+                let gone: Vec<String> = inventory
+                    .nodes()
+                    .filter(|n| !unchanged.contains(&n.name) && !listed.contains(n.name.as_ref()))
+                    .map(|n| n.name.to_string())
+                    .collect();
+                for name in gone {
+                    inventory.delete_node(&name);
+                }
+                for record in changed {
+                    inventory.apply_node(record);
+                }
+            }
+        }
     }
 }
 
 impl InventoryKind for SlimPriorityClass {
     type Record = PriorityClass;
+    type Relist = Vec<PriorityClass>;
     const NAME: &'static str = "priorityclasses";
     fn record(self) -> PriorityClass {
         PriorityClass {
@@ -246,13 +302,20 @@ impl InventoryKind for SlimPriorityClass {
     fn delete(inventory: &mut Inventory, record: &PriorityClass) {
         inventory.delete_priority_class(&record.name);
     }
-    fn reset(inventory: &mut Inventory, records: Vec<PriorityClass>) {
-        inventory.reset_priority_classes(records);
+    fn relist_start(_: &Inventory) -> Vec<PriorityClass> {
+        Vec::new()
+    }
+    fn relist_add(relist: &mut Vec<PriorityClass>, record: PriorityClass, _: &Inventory) {
+        relist.push(record);
+    }
+    fn relist_finish(inventory: &mut Inventory, relist: Vec<PriorityClass>) {
+        inventory.reset_priority_classes(relist);
     }
 }
 
 impl InventoryKind for SlimLimitRange {
     type Record = LimitRange;
+    type Relist = Vec<LimitRange>;
     const NAME: &'static str = "limitranges";
     fn record(self) -> LimitRange {
         LimitRange {
@@ -267,8 +330,14 @@ impl InventoryKind for SlimLimitRange {
     fn delete(inventory: &mut Inventory, record: &LimitRange) {
         inventory.delete_limit_range(&record.namespace, &record.name);
     }
-    fn reset(inventory: &mut Inventory, records: Vec<LimitRange>) {
-        inventory.reset_limit_ranges(records);
+    fn relist_start(_: &Inventory) -> Vec<LimitRange> {
+        Vec::new()
+    }
+    fn relist_add(relist: &mut Vec<LimitRange>, record: LimitRange, _: &Inventory) {
+        relist.push(record);
+    }
+    fn relist_finish(inventory: &mut Inventory, relist: Vec<LimitRange>) {
+        inventory.reset_limit_ranges(relist);
     }
 }
 
@@ -301,7 +370,7 @@ async fn watch<K: InventoryKind>(api: Api<K>, state: Arc<AppState>) {
     let config = watcher::Config::default().page_size(PAGE_SIZE);
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
-    let mut relist: Option<Vec<K::Record>> = None;
+    let mut relist: Option<K::Relist> = None;
     let mut failing_since: Option<std::time::Instant> = None;
     while let Some(first) = stream.next().await {
         // Take whatever else is already waiting, so a burst costs one inventory copy.
@@ -312,22 +381,28 @@ async fn watch<K: InventoryKind>(api: Api<K>, state: Arc<AppState>) {
                 _ => break,
             }
         }
+        // The view the list in progress is compared with. A kind's list only overlaps
+        // other kinds' changes, never its own, so this stays accurate for the whole batch.
+        let current = state.inventory.load_full();
         let mut changes: Vec<Change<K::Record>> = Vec::new();
-        let mut completed: Option<Vec<K::Record>> = None;
+        let mut completed: Option<K::Relist> = None;
         let mut healthy = false;
         for item in items {
             match item {
                 Ok(event) => {
                     healthy = true;
                     match event {
-                        Event::Init => relist = Some(Vec::new()),
-                        Event::InitApply(object) => {
-                            relist.get_or_insert_with(Vec::new).push(object.record())
-                        }
+                        Event::Init => relist = Some(K::relist_start(&current)),
+                        Event::InitApply(object) => K::relist_add(
+                            relist.get_or_insert_with(|| K::relist_start(&current)),
+                            object.record(),
+                            &current,
+                        ),
                         Event::InitDone => {
                             // A relist replaces the view: changes seen before it are in it.
                             changes.clear();
-                            completed = Some(relist.take().unwrap_or_default());
+                            completed =
+                                Some(relist.take().unwrap_or_else(|| K::relist_start(&current)));
                         }
                         Event::Apply(object) => changes.push(Change::Apply(object.record())),
                         Event::Delete(object) => changes.push(Change::Delete(object.record())),
@@ -348,13 +423,19 @@ async fn watch<K: InventoryKind>(api: Api<K>, state: Arc<AppState>) {
         if healthy && failing_since.take().is_some() {
             tracing::info!(kind = K::NAME, "watch recovered");
         }
-        if let Some(records) = completed {
-            let count = records.len();
+        if let Some(fresh) = completed {
             state.update_inventory(|inventory| {
-                K::reset(inventory, records);
+                K::relist_finish(inventory, fresh);
                 apply_changes::<K>(inventory, std::mem::take(&mut changes));
             });
-            tracing::info!(kind = K::NAME, objects = count, "full list synced");
+            let inventory = state.inventory.load();
+            tracing::info!(
+                kind = K::NAME,
+                nodes = inventory.node_count(),
+                priority_classes = inventory.priority_class_count(),
+                limit_ranges = inventory.limit_range_count(),
+                "full list synced"
+            );
         }
         let current = state.inventory.load();
         changes.retain(

@@ -90,29 +90,42 @@ struct LabelKeyIndex {
     values: HashMap<Arc<str>, RoaringBitmap>,
 }
 
-/// Nodes, priority classes and limit ranges, indexed for evaluation.
+/// The nodes, indexed: compact records in numbered slots, a bitset of slots per
+/// `label=value`, and interned taint sets with the slots that carry them.
 #[derive(Default, Clone, Debug)]
-pub struct Inventory {
+pub struct NodeIndex {
     slots: Vec<Option<NodeRecord>>,
     free_slots: Vec<u32>,
     by_name: HashMap<Arc<str>, u32>,
     live: RoaringBitmap,
     label_index: HashMap<Arc<str>, LabelKeyIndex>,
     taint_sets: HashMap<Arc<[Taint]>, RoaringBitmap>,
+}
+
+/// Nodes, priority classes and limit ranges, indexed for evaluation.
+///
+/// The node index sits behind an `Arc`: copying an inventory (every copy-on-write update
+/// does) copies the small parts and shares the nodes, and a node change copies the index
+/// only when someone still reads the old one. A relist builds a fresh index and moves it
+/// in ([`Inventory::replace_nodes`]) without copying the old one. Read the nodes through
+/// `Deref` (`inventory.targeted(...)`).
+#[derive(Default, Clone, Debug)]
+pub struct Inventory {
+    nodes: Arc<NodeIndex>,
     priority_classes: BTreeMap<String, PriorityClass>,
     limit_ranges: BTreeMap<(String, String), LimitRange>,
     synced: Synced,
 }
 
-impl Inventory {
-    pub fn new() -> Self {
-        Self::default()
-    }
+impl std::ops::Deref for Inventory {
+    type Target = NodeIndex;
 
-    pub fn synced(&self) -> Synced {
-        self.synced
+    fn deref(&self) -> &NodeIndex {
+        &self.nodes
     }
+}
 
+impl NodeIndex {
     pub fn node_count(&self) -> usize {
         self.by_name.len()
     }
@@ -204,20 +217,6 @@ impl Inventory {
         }
     }
 
-    /// Replaces every node with `nodes` and marks the node view complete.
-    pub fn reset_nodes(&mut self, nodes: impl IntoIterator<Item = NodeUpdate>) {
-        self.slots.clear();
-        self.free_slots.clear();
-        self.by_name.clear();
-        self.live.clear();
-        self.label_index.clear();
-        self.taint_sets.clear();
-        for node in nodes {
-            self.apply_node(node);
-        }
-        self.synced.nodes = true;
-    }
-
     fn unindex(&mut self, slot: u32) {
         let Some(record) = self.slots[slot as usize].take() else {
             return;
@@ -242,6 +241,48 @@ impl Inventory {
                 self.taint_sets.remove(&record.taints);
             }
         }
+    }
+
+    /// Number of distinct taint sets among the nodes.
+    pub fn taint_set_count(&self) -> usize {
+        self.taint_sets.len()
+    }
+}
+
+impl Inventory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn synced(&self) -> Synced {
+        self.synced
+    }
+
+    /// Adds a node or replaces the one of the same name.
+    pub fn apply_node(&mut self, update: NodeUpdate) {
+        Arc::make_mut(&mut self.nodes).apply_node(update);
+    }
+
+    /// Removes a node; unknown names are ignored (a delete may race a relist).
+    pub fn delete_node(&mut self, name: &str) {
+        if self.nodes.slot_of(name).is_some() {
+            Arc::make_mut(&mut self.nodes).delete_node(name);
+        }
+    }
+
+    /// Replaces every node with `nodes` and marks the node view complete.
+    pub fn reset_nodes(&mut self, nodes: impl IntoIterator<Item = NodeUpdate>) {
+        let mut index = NodeIndex::default();
+        for node in nodes {
+            index.apply_node(node);
+        }
+        self.replace_nodes(index);
+    }
+
+    /// Moves in a node index built elsewhere (a relist) and marks the node view complete.
+    pub fn replace_nodes(&mut self, index: NodeIndex) {
+        self.nodes = Arc::new(index);
+        self.synced.nodes = true;
     }
 
     pub fn apply_priority_class(&mut self, class: PriorityClass) {
@@ -299,11 +340,6 @@ impl Inventory {
             .range((namespace.to_owned(), String::new())..)
             .take_while(move |((ns, _), _)| ns == namespace)
             .map(|(_, range)| range)
-    }
-
-    /// Number of distinct taint sets among the nodes.
-    pub fn taint_set_count(&self) -> usize {
-        self.taint_sets.len()
     }
 
     pub fn priority_class_count(&self) -> usize {

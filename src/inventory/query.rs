@@ -5,7 +5,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::Inventory;
+use super::NodeIndex;
 use crate::scheduling::selector::{
     FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD, parse_go_int64,
 };
@@ -74,7 +74,7 @@ impl Intersection {
     }
 }
 
-impl Inventory {
+impl NodeIndex {
     /// Every node the selection targets.
     pub fn targeted(&self, selection: &NodeSelection) -> RoaringBitmap {
         self.materialize(self.selected(selection))
