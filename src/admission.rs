@@ -194,10 +194,9 @@ pub fn review(
         }
     };
     decision.name = object.name().to_owned();
-    let namespace = match (request.namespace.as_str(), object.namespace()) {
-        ("", Some(ns)) => ns.to_owned(),
-        ("", None) => "default".to_owned(),
-        (ns, _) => ns.to_owned(),
+    let namespace = match request.namespace.as_str() {
+        "" => object.namespace_or_default().to_owned(),
+        ns => ns.to_owned(),
     };
     decision.namespace = namespace.clone();
     let is_update = request.operation == "UPDATE";

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::inventory::Inventory;
-use crate::policy::{self, Context, DaemonSet, Phase, pool_of};
+use crate::policy::{self, Context, DaemonSet, pool_of};
 use crate::scheduling::Taint;
 
 /// `coverage -o json`, schema version 1 (SPEC §1).
@@ -57,14 +57,8 @@ pub fn cover(
     inventory: &Inventory,
     config: &Config,
 ) -> DaemonSetCoverage {
-    let namespace = object.namespace().unwrap_or("default").to_owned();
-    let context = Context {
-        inventory,
-        config,
-        namespace: &namespace,
-        phase: Phase::MutateThenValidate,
-        quiet_when_unsynced: true,
-    };
+    let namespace = object.namespace_or_default().to_owned();
+    let context = Context::offline(inventory, config, &namespace);
     let placement = policy::placement(object, &context);
     let pools = &config.rules.untolerated_taints.pool_label_keys;
     let pool =

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::manifests::{Manifest, ManifestError};
-use crate::policy::{self, Context, DaemonSet, Phase, Rule, Severity, Verdict};
+use crate::policy::{self, Context, DaemonSet, Rule, Severity, Verdict};
 use crate::yaml::{Position, escape_pointer};
 
 pub use fix::{FixOutcome, fix_files};
@@ -193,14 +193,8 @@ pub fn lint_one(
     inventory: &Inventory,
     config: &Config,
 ) -> LintedDaemonSet {
-    let namespace = object.namespace().unwrap_or("default").to_owned();
-    let context = Context {
-        inventory,
-        config,
-        namespace: &namespace,
-        phase: Phase::MutateThenValidate,
-        quiet_when_unsynced: true,
-    };
+    let namespace = object.namespace_or_default().to_owned();
+    let context = Context::offline(inventory, config, &namespace);
     let verdict = policy::evaluate(object, &context);
     let mut findings: Vec<LocatedFinding> = verdict
         .findings

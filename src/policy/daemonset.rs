@@ -165,6 +165,11 @@ impl DaemonSet {
         }
     }
 
+    /// The namespace a manifest without one is applied to (`kubectl apply` without `-n`).
+    pub fn namespace_or_default(&self) -> &str {
+        self.namespace().unwrap_or("default")
+    }
+
     pub fn namespace(&self) -> Option<&str> {
         self.metadata
             .as_ref()

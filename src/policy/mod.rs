@@ -186,6 +186,21 @@ pub struct Context<'a> {
     pub quiet_when_unsynced: bool,
 }
 
+impl<'a> Context<'a> {
+    /// How `lint` and `coverage` judge a manifest: the mutation then the validation, as
+    /// the webhook chain would, with inventory parts that were not given skipped quietly
+    /// (the adapter says so once).
+    pub fn offline(inventory: &'a Inventory, config: &'a Config, namespace: &'a str) -> Self {
+        Context {
+            inventory,
+            config,
+            namespace,
+            phase: Phase::MutateThenValidate,
+            quiet_when_unsynced: true,
+        }
+    }
+}
+
 /// The outcome for one DaemonSet.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Verdict {

@@ -93,7 +93,7 @@ fn run(object: &Value, inventory: &Inventory, config: &Config) -> Verdict {
 
 fn run_phase(object: &Value, inventory: &Inventory, config: &Config, phase: Phase) -> Verdict {
     let ds = DaemonSet::from_value(object).expect("test object decodes");
-    let namespace = ds.namespace().unwrap_or("default").to_owned();
+    let namespace = ds.namespace_or_default().to_owned();
     evaluate(
         &ds,
         &Context {

@@ -425,61 +425,62 @@ async fn serve_tls(
     }
 }
 
-async fn poll_certificate(
-    files: CertificateFiles,
-    mut last: (Vec<u8>, Vec<u8>),
-    certificate: Arc<RotatingCertificate>,
-    state: Arc<AppState>,
+/// Every `interval` until shutdown, reads with `read` and calls `changed` when the result
+/// differs from the last one. A failed read (a file caught mid-swap) is retried next round;
+/// a changed file is judged once, so a bad one is reported once, not every poll.
+async fn on_change<T: PartialEq>(
+    mut last: T,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
+    read: impl Fn() -> Option<T>,
+    mut changed: impl FnMut(&T),
 ) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stopped(&mut shutdown) => return,
         }
-        let current = match files.read() {
-            Ok(current) => current,
-            // Mid-swap (the symlink briefly missing): try again next round.
-            Err(_) => continue,
-        };
-        if current == last {
-            continue;
+        let Some(current) = read() else { continue };
+        if current != last {
+            changed(&current);
+            last = current;
         }
-        match tls::certified_key(&current.0, &current.1) {
-            Ok(key) => {
-                certificate.replace(key);
-                Metrics::count_reload(&state.metrics.certificate_reloads, true);
-                tracing::info!(cert = %files.cert.display(), "serving certificate reloaded");
-            }
-            Err(e) => {
-                Metrics::count_reload(&state.metrics.certificate_reloads, false);
-                tracing::error!(cert = %files.cert.display(), error = %e, "new serving certificate rejected; the previous one keeps serving");
-            }
-        }
-        last = current;
     }
+}
+
+async fn poll_certificate(
+    files: CertificateFiles,
+    last: (Vec<u8>, Vec<u8>),
+    certificate: Arc<RotatingCertificate>,
+    state: Arc<AppState>,
+    interval: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let read = || files.read().ok();
+    on_change(last, interval, shutdown, read, |(cert, key)| match tls::certified_key(cert, key) {
+        Ok(key) => {
+            certificate.replace(key);
+            Metrics::count_reload(&state.metrics.certificate_reloads, true);
+            tracing::info!(cert = %files.cert.display(), "serving certificate reloaded");
+        }
+        Err(e) => {
+            Metrics::count_reload(&state.metrics.certificate_reloads, false);
+            tracing::error!(cert = %files.cert.display(), error = %e, "new serving certificate rejected; the previous one keeps serving");
+        }
+    })
+    .await;
 }
 
 async fn poll_config(
     path: PathBuf,
-    mut last: Vec<u8>,
+    last: Vec<u8>,
     state: Arc<AppState>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stopped(&mut shutdown) => return,
-        }
-        let Ok(current) = std::fs::read(&path) else {
-            continue;
-        };
-        if current == last {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&current);
+    let read = || std::fs::read(&path).ok();
+    on_change(last, interval, shutdown, read, |current| {
+        let text = String::from_utf8_lossy(current);
         match Config::from_yaml(&text, &path.display().to_string()) {
             Ok(config) => {
                 state.config.store(Arc::new(config));
@@ -491,6 +492,6 @@ async fn poll_config(
                 tracing::error!(error = %e, "new config rejected; the last good config stays in force");
             }
         }
-        last = current;
-    }
+    })
+    .await;
 }

@@ -56,7 +56,7 @@ pub fn daemonset(file: &str) -> (Manifest, DaemonSet) {
 }
 
 pub fn namespace_of(object: &DaemonSet) -> String {
-    object.namespace().unwrap_or("default").to_owned()
+    object.namespace_or_default().to_owned()
 }
 
 /// What `lint` computes for a manifest: mutation, then validation.
