@@ -194,6 +194,41 @@ fn main() {
             black_box(inventory.placement(black_box(&zonal), black_box(&tolerations), false));
         });
         report("indexed, 2 terms of In subsets", nodes, &harder);
+        // A whole admission decision on the 41 KB UPDATE review the load generator sends.
+        let review = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/update-41k.json"
+        ))
+        .unwrap();
+        for endpoint in [
+            dsguard::admission::Endpoint::Validate,
+            dsguard::admission::Endpoint::Mutate,
+        ] {
+            let decided = measure(iterations / 4, || {
+                black_box(
+                    dsguard::admission::review(black_box(&review), endpoint, &inventory, &config)
+                        .unwrap(),
+                );
+            });
+            report(
+                &format!("admission::review 41 KB UPDATE {endpoint:?}"),
+                nodes,
+                &decided,
+            );
+        }
+        let null = measure(iterations / 4, || {
+            #[derive(serde::Deserialize)]
+            struct Review {
+                request: Uid,
+            }
+            #[derive(serde::Deserialize)]
+            struct Uid {
+                #[allow(dead_code)]
+                uid: String,
+            }
+            black_box(serde_json::from_slice::<Review>(black_box(&review)).unwrap());
+        });
+        report("uid only (what the null webhook parses)", nodes, &null);
         let placement = inventory.placement(&selection, &tolerations, false);
         println!(
             "{:<34} {nodes:>6} nodes  targeted {} runnable {} taint sets {}",

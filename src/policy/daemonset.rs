@@ -122,11 +122,17 @@ impl DaemonSet {
     fn checked<E: std::fmt::Display>(
         result: Result<Self, serde_path_to_error::Error<E>>,
     ) -> Result<Self, DecodeError> {
-        let daemonset = result.map_err(|e| DecodeError {
-            pointer: pointer_of(e.path()),
-            message: e.inner().to_string(),
-        })?;
-        if daemonset
+        result
+            .map_err(|e| DecodeError {
+                pointer: pointer_of(e.path()),
+                message: e.inner().to_string(),
+            })?
+            .with_pod_spec()
+    }
+
+    /// The object, if it has the pod template spec every rule reads.
+    pub fn with_pod_spec(self) -> Result<Self, DecodeError> {
+        if self
             .spec
             .template
             .as_ref()
@@ -138,7 +144,7 @@ impl DaemonSet {
                 message: "missing: a DaemonSet needs spec.template.spec".into(),
             });
         }
-        Ok(daemonset)
+        Ok(self)
     }
 
     pub fn pod(&self) -> &PodSpec {
@@ -191,6 +197,28 @@ impl DaemonSet {
             .map(String::as_str)
     }
 
+    /// True when every input the rules read is the same in both objects: the pod-spec
+    /// view, the labels (exemption selector) and the `dsguard.io/` annotations. Two such
+    /// objects get the same verdict, so an UPDATE that changes only other fields (an image,
+    /// a label no selector reads) need not be judged twice.
+    pub fn same_rule_inputs(&self, other: &DaemonSet) -> bool {
+        let dsguard_annotations = |d: &DaemonSet| -> Vec<(String, String)> {
+            d.metadata
+                .as_ref()
+                .and_then(|m| m.annotations.as_ref())
+                .map(|a| {
+                    a.iter()
+                        .filter(|(k, _)| k.starts_with("dsguard.io/"))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        self.pod() == other.pod()
+            && self.labels() == other.labels()
+            && dsguard_annotations(self) == dsguard_annotations(other)
+    }
+
     /// True for `apps/v1` `DaemonSet`.
     pub fn is_apps_v1_daemonset(&self) -> bool {
         self.api_version == "apps/v1" && self.kind == "DaemonSet"
@@ -232,6 +260,37 @@ mod tests {
             DaemonSet::from_json(value.to_string().as_bytes()).unwrap(),
             ds
         );
+    }
+
+    #[test]
+    fn rule_inputs_ignore_what_no_rule_reads() {
+        let base = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "x", "labels": {"a": "b"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1", "resources": {"limits": {"cpu": "1"}}}]}}}});
+        let same = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut other = base.clone();
+            change(&mut other);
+            DaemonSet::from_value(&base)
+                .unwrap()
+                .same_rule_inputs(&DaemonSet::from_value(&other).unwrap())
+        };
+        assert!(same(
+            &|o| o["spec"]["template"]["spec"]["containers"][0]["image"] = json!("i:2")
+        ));
+        assert!(same(
+            &|o| o["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+                json!("{\"x\":1}")
+        ));
+        assert!(!same(&|o| o["spec"]["template"]["spec"]["containers"][0]
+            ["resources"]["limits"]["memory"] =
+            json!("1Gi")));
+        assert!(!same(&|o| o["metadata"]["labels"]["tier"] = json!("system")));
+        assert!(!same(
+            &|o| o["metadata"]["annotations"]["dsguard.io/exempt"] = json!("DSG003")
+        ));
+        assert!(!same(
+            &|o| o["spec"]["template"]["spec"]["nodeSelector"] = json!({"k": "v"})
+        ));
     }
 
     #[test]

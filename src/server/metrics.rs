@@ -14,36 +14,38 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub endpoint: String,
+    pub endpoint: &'static str,
     /// allowed, denied, skipped (not judged), or error (400/413/408).
-    pub decision: String,
+    pub decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
-    pub rule: String,
-    pub action: String,
+    pub rule: &'static str,
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
-    pub endpoint: String,
+    pub endpoint: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    pub result: String,
+    pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
-    pub source: String,
+    pub source: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
-    pub kind: String,
+    pub kind: &'static str,
 }
+
+// Label values are static strings: counting a request allocates nothing.
 
 /// Every metric dsguard exports.
 pub struct Metrics {
@@ -138,7 +140,7 @@ impl Metrics {
         text
     }
 
-    pub fn count_request(&self, endpoint: &str, decision: &str) {
+    pub fn count_request(&self, endpoint: &'static str, decision: &'static str) {
         self.requests
             .get_or_create(&RequestLabels {
                 endpoint: endpoint.into(),

@@ -188,10 +188,10 @@ impl AppState {
 
     fn refresh_inventory_gauges(&self) {
         let inventory = self.inventory.load();
-        let set = |kind: &str, count: usize| {
+        let set = |kind: &'static str, count: usize| {
             self.metrics
                 .inventory_objects
-                .get_or_create(&KindLabels { kind: kind.into() })
+                .get_or_create(&KindLabels { kind })
                 .set(count as i64);
         };
         set("nodes", inventory.node_count());
@@ -231,6 +231,18 @@ impl RunningServer {
 pub async fn start(
     options: ServeOptions,
     state: Arc<AppState>,
+) -> Result<RunningServer, ServeError> {
+    let router = http::webhook_router(state.clone());
+    start_with_router(options, state, router).await
+}
+
+/// [`start`] with another router on the same TLS listener and connection handling: how
+/// the load generator measures the stack itself (a "null webhook" that answers without
+/// evaluating) side by side with dsguard.
+pub async fn start_with_router(
+    options: ServeOptions,
+    state: Arc<AppState>,
+    router: axum::Router,
 ) -> Result<RunningServer, ServeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (certificate, files) = match &options.certificate {
@@ -287,7 +299,7 @@ pub async fn start(
     tasks.push(tokio::spawn(serve_tls(
         listener,
         TlsAcceptor::from(Arc::new(tls_config)),
-        http::webhook_router(state.clone()),
+        router,
         shutdown_rx.clone(),
         options.shutdown_grace,
     )));

@@ -1,0 +1,424 @@
+//! `cargo bench --bench webhook_load`: the webhook under load over TLS on loopback, side
+//! by side with a "null webhook" (the same TLS listener, connection handling and router
+//! stack, answering `allowed` from the uid alone without evaluating), in one run.
+//!
+//! The request is a 41 KB UPDATE AdmissionReview (the captured kube-apiserver request with
+//! realistic managedFields) against 5,000 synthetic nodes. Modes, as SPEC §6 names them:
+//! - HTTP/1.1 keep-alive over 25 connections, as the API server (ALPN `http/1.1` only);
+//! - HTTP/2, 25 concurrent streams on one connection;
+//! - a new TLS connection per request;
+//! - HTTP/1.1 at half of dsguard's saturation rate, for latency under ordinary load, with
+//!   the server-side p99 read from dsguard's own latency histogram.
+//! Client and server share the machine's 2 cores, for both servers alike.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dsguard::config::Config;
+use dsguard::inventory::{Inventory, NodeUpdate};
+use dsguard::scheduling::Taint;
+use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const CONNECTIONS: usize = 25;
+const SECONDS: u64 = 5;
+
+fn inventory(nodes: usize) -> Inventory {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes((0..nodes).map(|i| {
+        NodeUpdate {
+            name: format!("node-{i}"),
+            labels: [
+                ("kubernetes.io/os".to_string(), "linux".to_string()),
+                ("kubernetes.io/hostname".to_string(), format!("node-{i}")),
+                (
+                    "topology.kubernetes.io/zone".to_string(),
+                    format!("zone-{}", i % 3),
+                ),
+                (
+                    "karpenter.sh/nodepool".to_string(),
+                    format!("pool-{}", i % 8),
+                ),
+                ("research/role".to_string(), "worker".to_string()),
+            ]
+            .into(),
+            taints: if i % 20 == 0 {
+                vec![Taint::new("dedicated", "gpu", "NoSchedule")]
+            } else {
+                Vec::new()
+            },
+        }
+    }));
+    inventory.reset_priority_classes([]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+/// The null webhook: reads the body, answers `allowed` for its uid, judges nothing.
+fn null_router() -> axum::Router {
+    #[derive(serde::Deserialize)]
+    struct Review {
+        request: Request_,
+    }
+    #[derive(serde::Deserialize)]
+    struct Request_ {
+        uid: String,
+    }
+    axum::Router::new().route(
+        "/validate",
+        axum::routing::post(|body: Bytes| async move {
+            let uid = serde_json::from_slice::<Review>(&body).map(|r| r.request.uid).unwrap_or_default();
+            axum::Json(serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}}))
+        }),
+    )
+}
+
+async fn start(null: bool, ca_path: &std::path::Path) -> RunningServer {
+    let options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        certificate: CertificateSource::SelfSigned {
+            ca_path: ca_path.to_owned(),
+        },
+        client_ca: None,
+        config_path: None,
+        max_body_bytes: 8 << 20,
+        reload_interval: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let state = Arc::new(AppState::new(inventory(5_000), Config::default(), 8 << 20));
+    if null {
+        server::start_with_router(options, state, null_router())
+            .await
+            .unwrap()
+    } else {
+        server::start(options, state).await.unwrap()
+    }
+}
+
+fn connector(ca: &[u8], alpn: &[u8]) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
+async fn tls(
+    connector: &TlsConnector,
+    address: std::net::SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(address).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+fn request(body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post("/validate?timeout=10s")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, */*")
+        .header("user-agent", "kube-apiserver-admission")
+        .body(Full::new(body.clone()))
+        .unwrap()
+}
+
+#[derive(Default)]
+struct Run {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile(&mut self, q: f64) -> Duration {
+        self.latencies.sort();
+        self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
+    }
+
+    fn report(&mut self, name: &str) {
+        let (p50, p99, p999) = (
+            self.quantile(0.5),
+            self.quantile(0.99),
+            self.quantile(0.999),
+        );
+        println!(
+            "{name:<44} {:>8.0} req/s  client p50 {:>8.1?}  p99 {:>8.1?}  p99.9 {:>8.1?}  ({} requests)",
+            self.throughput(),
+            p50,
+            p99,
+            p999,
+            self.latencies.len()
+        );
+    }
+}
+
+/// HTTP/1.1 keep-alive: `connections` connections, each one request at a time, for
+/// `SECONDS`; `interval` spaces each connection's requests (None: as fast as possible).
+async fn http1(
+    address: std::net::SocketAddr,
+    ca: &[u8],
+    body: &Bytes,
+    connections: usize,
+    interval: Option<Duration>,
+) -> Run {
+    let connector = connector(ca, b"http/1.1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let stream = tls(&connector, address).await;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let (body, stop) = (body.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += interval;
+                }
+                let sent = Instant::now();
+                let response = sender.send_request(request(&body)).await.unwrap();
+                assert!(response.status().is_success());
+                response.into_body().collect().await.unwrap();
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run::default();
+    for task in tasks {
+        run.latencies.extend(task.await.unwrap());
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// HTTP/2: `streams` concurrent requests on one connection.
+async fn http2(address: std::net::SocketAddr, ca: &[u8], body: &Bytes, streams: usize) -> Run {
+    let stream = tls(&connector(ca, b"h2"), address).await;
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..streams)
+        .map(|_| {
+            let (mut sender, body, stop) = (sender.clone(), body.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let response = sender.send_request(request(&body)).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run::default();
+    for task in tasks {
+        run.latencies.extend(task.await.unwrap());
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// A new TLS connection (full handshake) for every request, `parallel` at a time.
+async fn new_connections(
+    address: std::net::SocketAddr,
+    ca: &[u8],
+    body: &Bytes,
+    parallel: usize,
+) -> Run {
+    let connector = connector(ca, b"http/1.1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..parallel)
+        .map(|_| {
+            let (connector, body, stop) = (connector.clone(), body.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let stream = tls(&connector, address).await;
+                    let (mut sender, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .unwrap();
+                    tokio::spawn(connection);
+                    let response = sender.send_request(request(&body)).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run::default();
+    for task in tasks {
+        run.latencies.extend(task.await.unwrap());
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// Server-side quantile from dsguard's own histogram (upper bucket bound).
+async fn server_side_quantile(metrics: std::net::SocketAddr, q: f64) -> String {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with("dsguard_admission_duration_seconds_bucket{"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let count = l.rsplit(' ').next()?.parse().ok()?;
+            Some((
+                if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                },
+                count,
+            ))
+        })
+        .collect();
+    let total = buckets.iter().map(|b| b.1).fold(0.0, f64::max);
+    let bound = buckets
+        .iter()
+        .find(|(_, count)| *count >= total * q)
+        .map_or(f64::INFINITY, |b| b.0);
+    format!("≤ {:.0} µs ({} requests)", bound * 1e6, total)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = Bytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/update-41k.json"
+        ))
+        .unwrap(),
+    );
+    println!(
+        "request: {} bytes (UPDATE AdmissionReview), 5,000 nodes, {CONNECTIONS} connections, {SECONDS} s per run\n",
+        body.len()
+    );
+    let dir = std::env::temp_dir().join(format!("dsguard-load-{}", std::process::id()));
+    let (dsguard, null) = (
+        start(false, &dir.join("dsguard-ca.crt")).await,
+        start(true, &dir.join("null-ca.crt")).await,
+    );
+    let dsguard_ca = std::fs::read(dir.join("dsguard-ca.crt")).unwrap();
+    let null_ca = std::fs::read(dir.join("null-ca.crt")).unwrap();
+
+    // Warm-up, then the saturation runs, alternating servers.
+    http1(
+        dsguard.webhook_address,
+        &dsguard_ca,
+        &body,
+        CONNECTIONS,
+        None,
+    )
+    .await;
+    let mut null_h1 = http1(null.webhook_address, &null_ca, &body, CONNECTIONS, None).await;
+    let mut dsguard_h1 = http1(
+        dsguard.webhook_address,
+        &dsguard_ca,
+        &body,
+        CONNECTIONS,
+        None,
+    )
+    .await;
+    null_h1.report("null webhook, HTTP/1.1 keep-alive");
+    dsguard_h1.report("dsguard, HTTP/1.1 keep-alive");
+    println!(
+        "{:<44} {:>8.1}% of the null webhook\n",
+        "saturation throughput",
+        100.0 * dsguard_h1.throughput() / null_h1.throughput()
+    );
+
+    let mut null_h2 = http2(null.webhook_address, &null_ca, &body, CONNECTIONS).await;
+    let mut dsguard_h2 = http2(dsguard.webhook_address, &dsguard_ca, &body, CONNECTIONS).await;
+    null_h2.report("null webhook, HTTP/2 (25 streams, 1 connection)");
+    dsguard_h2.report("dsguard, HTTP/2 (25 streams, 1 connection)");
+    println!(
+        "{:<44} {:>8.1}% of the null webhook\n",
+        "saturation throughput",
+        100.0 * dsguard_h2.throughput() / null_h2.throughput()
+    );
+
+    let mut null_new = new_connections(null.webhook_address, &null_ca, &body, 8).await;
+    let mut dsguard_new = new_connections(dsguard.webhook_address, &dsguard_ca, &body, 8).await;
+    null_new.report("null webhook, new TLS connection per request");
+    dsguard_new.report("dsguard, new TLS connection per request");
+    println!(
+        "{:<44} {:>8.1}% of the null webhook\n",
+        "saturation throughput",
+        100.0 * dsguard_new.throughput() / null_new.throughput()
+    );
+
+    // Half load: each connection paced so the total is half of the saturation rate.
+    let half = dsguard_h1.throughput() / 2.0;
+    let interval = Duration::from_secs_f64(CONNECTIONS as f64 / half);
+    let metrics = dsguard.metrics_address.unwrap();
+    let before = server_side_quantile(metrics, 0.99).await;
+    let _ = before;
+    let fresh = start(false, &dir.join("half-ca.crt")).await;
+    let fresh_ca = std::fs::read(dir.join("half-ca.crt")).unwrap();
+    let mut paced = http1(
+        fresh.webhook_address,
+        &fresh_ca,
+        &body,
+        CONNECTIONS,
+        Some(interval),
+    )
+    .await;
+    paced.report(&format!("dsguard, HTTP/1.1 at half load ({half:.0} req/s)"));
+    println!(
+        "{:<44} p50 {}  p99 {}",
+        "  server side (dsguard's histogram)",
+        server_side_quantile(fresh.metrics_address.unwrap(), 0.5).await,
+        server_side_quantile(fresh.metrics_address.unwrap(), 0.99).await
+    );
+    for server in [dsguard, null, fresh] {
+        server.shutdown().await;
+    }
+}
