@@ -9,6 +9,7 @@
 //! - a new TLS connection per request;
 //! - HTTP/1.1 at half of dsguard's saturation rate, for latency under ordinary load, with
 //!   the server-side p99 read from dsguard's own latency histogram.
+//!
 //! Client and server share the machine's 2 cores, for both servers alike.
 
 use std::sync::Arc;

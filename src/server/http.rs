@@ -186,9 +186,7 @@ async fn admit(
     metrics.count_request(name, outcome);
     metrics
         .latency
-        .get_or_create(&EndpointLabels {
-            endpoint: name.into(),
-        })
+        .get_or_create(&EndpointLabels { endpoint: name })
         .observe(elapsed.as_secs_f64());
     let mut rules = Vec::new();
     if let Some(verdict) = &decision.verdict {
@@ -205,8 +203,8 @@ async fn admit(
             metrics
                 .rule_hits
                 .get_or_create(&RuleLabels {
-                    rule: finding.rule.id().into(),
-                    action: action.into(),
+                    rule: finding.rule.id(),
+                    action,
                 })
                 .inc();
             rules.push(finding.rule.id());
@@ -215,7 +213,7 @@ async fn admit(
             metrics
                 .exemptions
                 .get_or_create(&SourceLabels {
-                    source: exemption.source.as_str().into(),
+                    source: exemption.source.as_str(),
                 })
                 .inc();
         }

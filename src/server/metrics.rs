@@ -142,17 +142,14 @@ impl Metrics {
 
     pub fn count_request(&self, endpoint: &'static str, decision: &'static str) {
         self.requests
-            .get_or_create(&RequestLabels {
-                endpoint: endpoint.into(),
-                decision: decision.into(),
-            })
+            .get_or_create(&RequestLabels { endpoint, decision })
             .inc();
     }
 
     pub fn count_reload(family: &Family<ResultLabels, Counter>, ok: bool) {
         family
             .get_or_create(&ResultLabels {
-                result: if ok { "ok" } else { "failed" }.into(),
+                result: if ok { "ok" } else { "failed" },
             })
             .inc();
     }
