@@ -45,3 +45,59 @@ pub fn field_path(pointer: &str) -> String {
     }
     path
 }
+
+/// `metadata.annotations`, keeping only dsguard's own (`dsguard.io/…`): the rules and the
+/// patch read nothing else, and a DaemonSet's other annotations (kubectl's
+/// last-applied-configuration above all) can be kilobytes that would otherwise be copied
+/// out of every admission request twice. `None` when the field is absent or null, so the
+/// patch still knows whether the map exists.
+pub fn dsguard_annotations<'de, D>(
+    deserializer: D,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+
+    struct Annotations;
+
+    impl<'de> Visitor<'de> for Annotations {
+        type Value = Option<BTreeMap<String, String>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(Annotations)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key.starts_with("dsguard.io/") {
+                    kept.insert(key.into_owned(), map.next_value::<String>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(kept))
+        }
+    }
+
+    deserializer.deserialize_option(Annotations)
+}

@@ -12,7 +12,7 @@ use serde::de::IgnoredAny;
 
 use crate::scheduling::selector::Affinity;
 use crate::scheduling::{NodeSelection, Toleration};
-use crate::serde_util::{field_path, null_as_default, pointer_of};
+use crate::serde_util::{dsguard_annotations, field_path, null_as_default, pointer_of};
 
 pub const TEMPLATE_SPEC: &str = "/spec/template/spec";
 
@@ -42,8 +42,9 @@ pub struct Metadata {
     pub namespace: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
-    /// `None` when absent or null: the patch adds the whole map then.
-    #[serde(default)]
+    /// Only the `dsguard.io/` annotations (nothing else is read); `None` when the map is
+    /// absent or null: the patch adds the whole map then.
+    #[serde(default, deserialize_with = "dsguard_annotations")]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -253,6 +254,27 @@ mod tests {
         assert_eq!(ds.name(), "x");
         assert_eq!(ds.namespace(), Some("ns"));
         assert!(ds.metadata.as_ref().unwrap().annotations.is_none());
+        let annotated = json!({"kind": "DaemonSet", "metadata": {"annotations": {"other": "x", "dsguard.io/exempt": "DSG003", "a\\/b": "y"}},
+                               "spec": {"template": {"spec": {}}}});
+        let kept = DaemonSet::from_value(&annotated)
+            .unwrap()
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap();
+        assert_eq!(
+            kept.into_iter().collect::<Vec<_>>(),
+            [("dsguard.io/exempt".to_string(), "DSG003".to_string())]
+        );
+        let empty = json!({"kind": "DaemonSet", "metadata": {"annotations": {}}, "spec": {"template": {"spec": {}}}});
+        assert_eq!(
+            DaemonSet::from_value(&empty)
+                .unwrap()
+                .metadata
+                .unwrap()
+                .annotations,
+            Some(BTreeMap::new())
+        );
         assert!(ds.pod().tolerations.is_none());
         assert!(ds.pod().host_network);
         assert_eq!(ds.pod().containers[0].resources.limits.len(), 2);
