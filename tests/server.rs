@@ -365,7 +365,7 @@ async fn certificate_rotation_by_symlink_swap_keeps_keep_alive_clients_working()
     write_secret_volume(&harness.dir, "data-2", &next);
     let new_client = client(&next.ca_cert, false);
     let mut rotated = false;
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if new_client.get(harness.url("/healthz")).send().await.is_ok() {
             rotated = true;
@@ -402,7 +402,7 @@ async fn certificate_rotation_by_symlink_swap_keeps_keep_alive_clients_working()
     std::os::unix::fs::symlink("data-3", &staging).unwrap();
     std::fs::rename(&staging, harness.dir.join("..data")).unwrap();
     let mut failed = false;
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let metrics = reqwest::get(harness.metrics_url())
             .await
@@ -546,7 +546,7 @@ async fn a_config_reload_applies_and_a_bad_one_is_rejected() {
     )
     .unwrap();
     let mut applied = false;
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if post(&client, &harness.url("/validate"), &review).await.2["response"]["allowed"] == true
         {
@@ -562,7 +562,7 @@ async fn a_config_reload_applies_and_a_bad_one_is_rejected() {
     )
     .unwrap();
     let mut rejected = false;
-    for _ in 0..50 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let metrics = reqwest::get(harness.metrics_url())
             .await
