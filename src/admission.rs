@@ -37,20 +37,22 @@ const MAX_WARNING: usize = 256;
 #[error("{0}")]
 pub struct AdmissionError(pub String);
 
+/// An AdmissionReview, with its objects as `O`: raw JSON for the careful path, DaemonSet
+/// views for the fast one.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
+struct ReviewIn<O> {
     #[serde(default, deserialize_with = "null_as_default")]
     api_version: String,
     #[serde(default, deserialize_with = "null_as_default")]
     kind: String,
-    #[serde(borrow, default)]
-    request: Option<RequestIn<'a>>,
+    #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
+    request: Option<RequestIn<O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
+struct RequestIn<O> {
     #[serde(default, deserialize_with = "null_as_default")]
     uid: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -61,10 +63,15 @@ struct RequestIn<'a> {
     namespace: String,
     #[serde(default, deserialize_with = "null_as_default")]
     operation: String,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    old_object: Option<&'a RawValue>,
+    #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
+    object: Option<O>,
+    #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
+    old_object: Option<O>,
+}
+
+/// `Option::default` without requiring `O: Default`.
+fn none<T>() -> Option<T> {
+    None
 }
 
 #[derive(Deserialize, Default)]
@@ -128,37 +135,6 @@ struct Parsed {
     old_object: Option<DaemonSet>,
 }
 
-/// The envelope with both objects decoded as DaemonSet views, in one pass over the body.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypedReview {
-    #[serde(default, deserialize_with = "null_as_default")]
-    api_version: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    kind: String,
-    #[serde(default)]
-    request: Option<TypedRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypedRequest {
-    #[serde(default, deserialize_with = "null_as_default")]
-    uid: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    kind: GroupVersionKind,
-    #[serde(default, deserialize_with = "null_as_default")]
-    sub_resource: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    namespace: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    operation: String,
-    #[serde(default)]
-    object: Option<DaemonSet>,
-    #[serde(default)]
-    old_object: Option<DaemonSet>,
-}
-
 fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
     if !matches!(
         api_version,
@@ -176,11 +152,11 @@ fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
 /// case, and the fast one: a 41 KB UPDATE is scanned once); anything unusual takes the
 /// careful path, which keeps the objects raw and reports exactly where one is wrong.
 fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
-    if let Ok(TypedReview {
+    if let Ok(ReviewIn {
         api_version,
         kind,
         request: Some(request),
-    }) = serde_json::from_slice::<TypedReview>(body)
+    }) = serde_json::from_slice::<ReviewIn<DaemonSet>>(body)
         && check_envelope(&api_version, &kind).is_ok()
         && !request.uid.is_empty()
         && let Some(Ok(object)) = request.object.map(DaemonSet::with_pod_spec)
@@ -196,7 +172,7 @@ fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
             old_object: request.old_object.and_then(|o| o.with_pod_spec().ok()),
         });
     }
-    let review: ReviewIn<'_> = serde_json::from_slice(body)
+    let review: ReviewIn<&RawValue> = serde_json::from_slice(body)
         .map_err(|e| AdmissionError(format!("the body is not an AdmissionReview: {e}")))?;
     check_envelope(&review.api_version, &review.kind)?;
     let request = review
@@ -229,7 +205,7 @@ fn template_unchanged(body: &[u8]) -> bool {
     let Ok(ReviewIn {
         request: Some(request),
         ..
-    }) = serde_json::from_slice::<ReviewIn<'_>>(body)
+    }) = serde_json::from_slice::<ReviewIn<&RawValue>>(body)
     else {
         return false;
     };
