@@ -89,10 +89,7 @@ async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
         "dsguard.platform.svc.cluster.local",
         "dsguard.example.com",
     ] {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        let client = common::trusting(&ca)
             .resolve(name, address)
             .build()
             .unwrap();
@@ -102,10 +99,7 @@ async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
             .await;
         assert!(response.is_ok_and(|r| r.status().is_success()), "{name}");
     }
-    let wrong = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+    let wrong = common::trusting(&ca)
         .resolve("other.platform.svc", address)
         .build()
         .unwrap();

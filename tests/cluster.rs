@@ -4,6 +4,8 @@
 //! decision, an atomic relist after 410 Gone, recovery from a dropped watch, bookmarks,
 //! and `lint --cluster` / `coverage --cluster`.
 
+mod common;
+
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
 
@@ -75,12 +77,7 @@ async fn start(name: &str, api: FakeApiServer) -> Cluster {
 
 impl Cluster {
     fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.as_bytes()).unwrap())
-            .build()
-            .unwrap()
+        common::trusting(&self.ca).build().unwrap()
     }
 
     fn url(&self, path: &str) -> String {

@@ -106,11 +106,7 @@ async fn start(name: &str) -> Harness {
 }
 
 fn client(ca: &str, http2: bool) -> reqwest::Client {
-    let builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
-        .pool_max_idle_per_host(4);
+    let builder = common::trusting(ca).pool_max_idle_per_host(4);
     let builder = if http2 {
         builder.http2_prior_knowledge()
     } else {
@@ -489,10 +485,7 @@ async fn client_certificates_are_required_when_a_client_ca_is_set() {
         anonymous.get(harness.url("/healthz")).send().await.is_err(),
         "no client certificate: refused"
     );
-    let authenticated = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(harness.ca.as_bytes()).unwrap())
+    let authenticated = common::trusting(&harness.ca)
         .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
         .http1_only()
         .build()
@@ -507,10 +500,7 @@ async fn client_certificates_are_required_when_a_client_ca_is_set() {
     assert_eq!(body["response"]["allowed"], false);
     // A certificate from another CA is refused too.
     let (_, stranger) = client_identity();
-    let stranger = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(harness.ca.as_bytes()).unwrap())
+    let stranger = common::trusting(&harness.ca)
         .identity(reqwest::Identity::from_pem(stranger.as_bytes()).unwrap())
         .build()
         .unwrap();

@@ -73,3 +73,11 @@ pub fn lint_verdict(object: &DaemonSet, inventory: &Inventory, config: &Config) 
         },
     )
 }
+
+/// An HTTPS client that trusts exactly `ca` (no system roots), as a builder to finish.
+pub fn trusting(ca: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+}
