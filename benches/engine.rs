@@ -216,6 +216,25 @@ fn main() {
                 &decided,
             );
         }
+        // The same decision's parts: decoding the object alone, and evaluating it alone.
+        let parsed: serde_json::Value = serde_json::from_slice(&review).unwrap();
+        let object_json = serde_json::to_vec(&parsed["request"]["object"]).unwrap();
+        let decoded = measure(iterations / 4, || {
+            black_box(DaemonSet::from_json(black_box(&object_json)).unwrap());
+        });
+        report("  decode the object (20 KB) alone", nodes, &decoded);
+        let object = DaemonSet::from_json(&object_json).unwrap();
+        let evaluated = measure(iterations / 4, || {
+            let context = Context {
+                inventory: &inventory,
+                config: &config,
+                namespace: "default",
+                phase: Phase::Validate,
+                quiet_when_unsynced: false,
+            };
+            black_box(policy::evaluate(black_box(&object), &context));
+        });
+        report("  evaluate it alone (validate)", nodes, &evaluated);
         let null = measure(iterations / 4, || {
             #[derive(serde::Deserialize)]
             struct Review {

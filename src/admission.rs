@@ -7,9 +7,9 @@
 //! the warning format. `dryRun` changes nothing: the webhook has no side effects.
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::inventory::Inventory;
@@ -103,22 +103,70 @@ pub struct Decision {
     pub verdict: Option<Verdict>,
 }
 
+/// The AdmissionReview response, serialized straight from the decision (no JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// The RFC 6902 patch, base64-encoded as the API expects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    code: u16,
+    reason: &'static str,
+    message: &'a str,
+}
+
 impl Decision {
-    /// The AdmissionReview response body.
+    fn out(&self) -> ReviewOut<'_> {
+        let patch = (self.allowed && !self.patch.is_empty()).then(|| {
+            let patch = serde_json::to_vec(&self.patch).expect("a patch serializes");
+            base64::engine::general_purpose::STANDARD.encode(patch)
+        });
+        ReviewOut {
+            api_version: &self.api_version,
+            kind: "AdmissionReview",
+            response: ResponseOut {
+                uid: &self.uid,
+                allowed: self.allowed,
+                status: self.message.as_deref().map(|message| StatusOut {
+                    code: 403,
+                    reason: "Forbidden",
+                    message,
+                }),
+                warnings: &self.warnings,
+                patch_type: patch.is_some().then_some("JSONPatch"),
+                patch,
+            },
+        }
+    }
+
+    /// The AdmissionReview response body, as JSON bytes (what the webhook sends).
+    pub fn to_response_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.out()).expect("a response serializes")
+    }
+
+    /// The AdmissionReview response body, as a JSON value (for `review` and tests).
     pub fn to_response(&self) -> Value {
-        let mut response = json!({"uid": self.uid, "allowed": self.allowed});
-        if let Some(message) = &self.message {
-            response["status"] = json!({"code": 403, "reason": "Forbidden", "message": message});
-        }
-        if !self.warnings.is_empty() {
-            response["warnings"] = json!(self.warnings);
-        }
-        if self.allowed && !self.patch.is_empty() {
-            let patch = serde_json::to_vec(&self.patch).expect("patch serializes");
-            response["patchType"] = json!("JSONPatch");
-            response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
-        }
-        json!({"apiVersion": self.api_version, "kind": "AdmissionReview", "response": response})
+        serde_json::to_value(self.out()).expect("a response serializes")
     }
 }
 

@@ -175,7 +175,7 @@ async fn admit(
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    let response = decision.to_response().to_string();
+    let response = decision.to_response_bytes();
     let elapsed = started.elapsed();
     let outcome = match (&decision.skipped, decision.allowed) {
         (Some(_), _) => "skipped",
