@@ -79,7 +79,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
-    init_logging(args.log_format);
+    let (_flush_logs_on_exit, dropped_log_lines) = init_logging(args.log_format);
     if cli.nodes.is_none() && !cli.cluster {
         bail!(
             "serve needs an inventory: --cluster (watch the cluster) or --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
@@ -128,7 +128,8 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         .build()?;
     let cluster = cli.cluster;
     runtime.block_on(async move {
-        let mut state = AppState::new(inventory, config, options.max_body_bytes);
+        let mut state = AppState::new(inventory, config, options.max_body_bytes)
+            .count_dropped_log_lines(move || dropped_log_lines.dropped_lines());
         if cluster {
             // Ready only once every watcher has completed its first full list.
             state = state.require_synced(Synced {
@@ -151,12 +152,24 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Decision logs go to stderr through a writer thread: a stalled log pipe (a wedged
+/// collector) must never stall admission requests, so when the buffer is full lines are
+/// dropped, and counted in `dsguard_log_lines_dropped`. The guard flushes on exit.
+fn init_logging(
+    format: LogFormat,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    tracing_appender::non_blocking::ErrorCounter,
+) {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder
             .json()
@@ -165,6 +178,7 @@ fn init_logging(format: LogFormat) {
             .init(),
         LogFormat::Pretty => builder.init(),
     }
+    (guard, dropped)
 }
 
 fn certs(

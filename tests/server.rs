@@ -643,6 +643,7 @@ async fn readiness_waits_for_the_inventory_and_metrics_report_it() {
         metrics.contains("dsguard_inventory_age_seconds"),
         "{metrics}"
     );
+    assert!(metrics.contains("dsguard_log_lines_dropped"), "{metrics}");
     assert!(
         metrics.contains("dsguard_admission_duration_seconds_bucket{le=\"0.001\""),
         "{metrics}"

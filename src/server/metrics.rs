@@ -58,6 +58,7 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabels, Counter>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub exemptions: Family<SourceLabels, Counter>,
+    pub log_lines_dropped: Gauge,
 }
 
 /// Latency buckets in seconds: 50 µs to 5 s, finer than 5 ms where answers fall.
@@ -118,6 +119,12 @@ impl Default for Metrics {
             "Exemptions that changed a decision, by source",
             exemptions.clone(),
         );
+        let log_lines_dropped = Gauge::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the log writer could not keep up (requests never wait for logs)",
+            log_lines_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -128,6 +135,7 @@ impl Default for Metrics {
             config_reloads,
             certificate_reloads,
             exemptions,
+            log_lines_dropped,
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub certificates_ready: AtomicBool,
     pub body_limit: usize,
+    /// How many log lines the non-blocking log writer had to drop, if one is in use.
+    dropped_log_lines: Option<Box<dyn Fn() -> usize + Send + Sync>>,
 }
 
 impl AppState {
@@ -111,7 +113,17 @@ impl AppState {
             metrics: Metrics::default(),
             certificates_ready: AtomicBool::new(false),
             body_limit,
+            dropped_log_lines: None,
         }
+    }
+
+    /// Reports the log writer's dropped lines as `dsguard_log_lines_dropped`.
+    pub fn count_dropped_log_lines(
+        mut self,
+        dropped: impl Fn() -> usize + Send + Sync + 'static,
+    ) -> Self {
+        self.dropped_log_lines = Some(Box::new(dropped));
+        self
     }
 
     /// Readiness also waits for these inventory parts (every watcher, in cluster mode).
