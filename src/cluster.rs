@@ -51,13 +51,29 @@ pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot reach the cluster (kubeconfig or in-cluster config): {0}")]
-    Client(#[source] kube::Error),
-    #[error("cannot list {kind}: {source}")]
+    #[error("no cluster configuration: {} (set KUBECONFIG or a current context, or run in a pod with a service account)", causes(.0))]
+    Client(kube::Error),
+    #[error("cannot list {kind} from the cluster: {} (check `kubectl config current-context` and that it can list {kind})", causes(.cause))]
     List {
         kind: &'static str,
-        source: kube::Error,
+        cause: kube::Error,
     },
+}
+
+/// An error and its causes, each said once: kube's errors repeat their causes in their
+/// own messages, and a cause already said adds nothing.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Only the metadata fields dsguard reads; the rest (managedFields above all) is skipped.
@@ -467,9 +483,9 @@ async fn list_all<K: InventoryKind>(api: &Api<K>) -> Result<Vec<K::Record>, Clus
         let page = api
             .list(&params)
             .await
-            .map_err(|source| ClusterError::List {
+            .map_err(|cause| ClusterError::List {
                 kind: K::NAME,
-                source,
+                cause,
             })?;
         records.extend(page.items.into_iter().map(K::record));
         match page.metadata.continue_.filter(|token| !token.is_empty()) {

@@ -418,3 +418,29 @@ async fn lint_and_coverage_list_the_cluster_once() {
         "the cluster is the inventory"
     );
 }
+
+#[test]
+fn an_unreachable_cluster_is_a_clear_usage_error() {
+    let dir = scratch("unreachable");
+    let kubeconfig = dir.join("kubeconfig");
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster: {server: \"http://127.0.0.1:1\"}\nusers:\n- name: x\n  user: {}\ncontexts:\n- name: x\n  context: {cluster: x, user: x}\ncurrent-context: x\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+        .args(["lint", "--cluster", "-"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("from the cluster") && stderr.contains("kubectl config current-context"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Connection refused").count(),
+        1,
+        "each cause said once: {stderr}"
+    );
+}
