@@ -166,3 +166,38 @@ fn a_broken_manifest_among_good_ones_is_reported_and_the_rest_covered() {
     assert_eq!(report["daemonsets"][0]["name"], "kured");
     assert!(String::from_utf8_lossy(&output.stderr).contains("mixed.yaml:"));
 }
+
+#[test]
+fn serve_refuses_a_broken_certificate_at_start_naming_the_files() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bad-cert");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tls.crt"), "not a certificate\n").unwrap();
+    std::fs::write(dir.join("tls.key"), "not a key\n").unwrap();
+    let output = dsguard()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--nodes",
+        ])
+        .arg(corpus("nodes"))
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tls.crt with") && stderr.contains("holds no certificate"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("holds no certificate").count(),
+        1,
+        "said once: {stderr}"
+    );
+}

@@ -67,14 +67,14 @@ pub enum CertificateSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {address}: {cause}")]
     Listen {
         address: SocketAddr,
         cause: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Certificates(#[from] crate::certs::CertError),
     #[error("cannot write the development CA to {path}: {cause}")]
     WriteCa { path: String, cause: std::io::Error },
@@ -265,7 +265,13 @@ pub async fn start_with_router(
             };
             let (cert_pem, key_pem) = files.read()?;
             (
-                RotatingCertificate::new(tls::certified_key(&cert_pem, &key_pem)?),
+                RotatingCertificate::new(tls::certified_key(&cert_pem, &key_pem).map_err(|e| {
+                    tls::TlsError::Invalid(format!(
+                        "{} with {}: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?),
                 Some((files, cert_pem, key_pem)),
             )
         }
