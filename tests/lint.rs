@@ -609,3 +609,44 @@ fn fix_refuses_stdin() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot rewrite stdin"));
 }
+
+/// Runs `dsguard lint` on a real pseudo-terminal (util-linux `script`, from Debian's
+/// essential bsdutils) and returns what the terminal showed.
+fn on_a_terminal(env: &[(&str, &str)]) -> String {
+    let command = format!(
+        "{} lint --nodes {} {}",
+        env!("CARGO_BIN_EXE_dsguard"),
+        examples("nodes.yaml").display(),
+        examples("daemonsets/log-shipper.yaml").display()
+    );
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color");
+    for (key, value) in env {
+        script.env(key, value);
+    }
+    let output = script.output().expect("util-linux script is installed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let coloured = on_a_terminal(&[]);
+    assert!(coloured.contains("DSG003"), "{coloured}");
+    assert!(
+        coloured.contains("\u{1b}["),
+        "a terminal gets colour: {coloured:?}"
+    );
+    let plain = on_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(
+        plain.contains("DSG003") && !plain.contains("\u{1b}["),
+        "NO_COLOR is honoured: {plain:?}"
+    );
+    let dumb = on_a_terminal(&[("TERM", "dumb")]);
+    assert!(
+        dumb.contains("DSG003") && !dumb.contains("\u{1b}["),
+        "TERM=dumb gets none: {dumb:?}"
+    );
+}
