@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use roaring::RoaringBitmap;
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::inventory::Inventory;
-use crate::policy::{self, Context, DaemonSet, pool_of};
+use crate::policy::{self, Context, DaemonSet};
 use crate::scheduling::Taint;
 
 /// `coverage -o json`, schema version 1 (SPEC §1).
@@ -60,9 +61,15 @@ pub fn cover(
     let namespace = object.namespace_or_default().to_owned();
     let context = Context::offline(inventory, config, &namespace);
     let placement = policy::placement(object, &context);
-    let pools = &config.rules.untolerated_taints.pool_label_keys;
-    let pool =
-        |slot: u32| pool_of(inventory.node(slot), pools).unwrap_or_else(|| NO_POOL.to_owned());
+    let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
+    // Node counts per pool, by the same first-pool-label rule DSG002 reports with.
+    let by_pool = |nodes: &RoaringBitmap| -> Vec<(String, u64)> {
+        inventory
+            .split_by_pool(nodes, pool_keys)
+            .into_iter()
+            .map(|(pool, members)| (pool.unwrap_or_else(|| NO_POOL.to_owned()), members.len()))
+            .collect()
+    };
     let name_of = |slot: u32| inventory.node(slot).name.to_string();
     let sorted = |mut names: Vec<String>| {
         names.sort();
@@ -72,31 +79,20 @@ pub fn cover(
     let mut blocked = Vec::new();
     let mut blocked_by_pool = BTreeMap::new();
     for group in &placement.blocked {
-        let taints = group
-            .untolerated
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        for slot in &group.nodes {
-            blocked.push(BlockedNode {
-                node: name_of(slot),
-                taints: group.untolerated.clone(),
-            });
-            *blocked_by_pool
-                .entry((pool(slot), taints.clone()))
-                .or_insert(0) += 1;
+        let taints = group.taint_list();
+        blocked.extend(group.nodes.iter().map(|slot| BlockedNode {
+            node: name_of(slot),
+            taints: group.untolerated.clone(),
+        }));
+        for (pool, count) in by_pool(&group.nodes) {
+            *blocked_by_pool.entry((pool, taints.clone())).or_insert(0) += count;
         }
     }
     blocked.sort_by(|a, b| a.node.cmp(&b.node));
-    let mut runnable_by_pool = BTreeMap::new();
-    for slot in &runnable {
-        *runnable_by_pool.entry(pool(slot)).or_insert(0) += 1;
-    }
-    let mut not_targeted_by_pool = BTreeMap::new();
-    for slot in inventory.all_nodes() - &placement.targeted {
-        *not_targeted_by_pool.entry(pool(slot)).or_insert(0) += 1;
-    }
+    let runnable_by_pool = by_pool(&runnable).into_iter().collect();
+    let not_targeted_by_pool = by_pool(&(inventory.all_nodes() - &placement.targeted))
+        .into_iter()
+        .collect();
     DaemonSetCoverage {
         namespace,
         name: object.name().to_owned(),

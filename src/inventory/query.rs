@@ -27,6 +27,17 @@ pub struct Placement {
     pub blocked: Vec<BlockedGroup>,
 }
 
+impl BlockedGroup {
+    /// The untolerated taints as users write them: `key=value:Effect, …`.
+    pub fn taint_list(&self) -> String {
+        self.untolerated
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl Placement {
     pub fn blocked_nodes(&self) -> RoaringBitmap {
         self.blocked

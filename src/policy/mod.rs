@@ -27,7 +27,6 @@ use crate::scheduling::{Toleration, daemon_pod_tolerations};
 
 pub use daemonset::{DaemonSet, DecodeError};
 pub use exemptions::ExemptionUse;
-pub use untolerated_taints::pool_of;
 
 /// Every rule and mutation, with its stable ID and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,18 +11,11 @@ use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity};
-use crate::inventory::{BlockedGroup, Inventory, NodeRecord};
+use crate::inventory::{BlockedGroup, Inventory};
 use crate::scheduling::{NodeSelection, Taint, Toleration};
 
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
-
-/// The pool a node belongs to: the value of the first pool label it carries.
-pub fn pool_of(node: &NodeRecord, pool_label_keys: &[String]) -> Option<String> {
-    pool_label_keys
-        .iter()
-        .find_map(|key| node.label(key).map(str::to_owned))
-}
 
 pub(crate) fn check(
     object: &DaemonSet,
@@ -125,12 +118,7 @@ fn describe(
     // (pool, taints) -> node count; nodes without a pool label are grouped by taint set.
     let mut lines: BTreeMap<(Option<String>, String), (u64, String)> = BTreeMap::new();
     for group in groups {
-        let taints = group
-            .untolerated
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let taints = group.taint_list();
         for (pool, nodes) in inventory.split_by_pool(&group.nodes, pool_keys) {
             let example = inventory
                 .node(nodes.min().expect("non-empty"))
