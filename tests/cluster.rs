@@ -11,8 +11,9 @@ mod fake_apiserver;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::eventually;
 use dsguard::config::Config;
 use dsguard::inventory::{Inventory, Synced};
 use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
@@ -115,17 +116,6 @@ impl Cluster {
             .unwrap();
         response.json::<Value>().await.unwrap()["response"].clone()
     }
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn limited(extra: Value) -> Value {

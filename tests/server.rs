@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{corpus, corpus_inventory};
+use common::{corpus, corpus_inventory, eventually};
 use dsguard::certs::{self, WebhookCertificates};
 use dsguard::config::Config;
 use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
@@ -121,6 +121,15 @@ impl Harness {
             "https://localhost:{}{path}",
             self.server.webhook_address.port()
         )
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(self.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     fn metrics_url(&self) -> String {
@@ -330,12 +339,7 @@ async fn malformed_and_oversized_bodies_get_json_errors() {
     )
     .await;
     assert_eq!(status, 200);
-    let metrics = reqwest::get(harness.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = harness.metrics().await;
     assert!(
         metrics.contains(
             "dsguard_admission_requests_total{endpoint=\"validate\",decision=\"error\"} 4"
@@ -360,15 +364,10 @@ async fn certificate_rotation_by_symlink_swap_keeps_keep_alive_clients_working()
     let next = localhost_certs();
     write_secret_volume(&harness.dir, "data-2", &next);
     let new_client = client(&next.ca_cert, false);
-    let mut rotated = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if new_client.get(harness.url("/healthz")).send().await.is_ok() {
-            rotated = true;
-            break;
-        }
-    }
-    assert!(rotated, "new connections get the new certificate");
+    eventually("new connections get the new certificate", async || {
+        new_client.get(harness.url("/healthz")).send().await.is_ok()
+    })
+    .await;
     // The keep-alive connection opened before the rotation still works.
     assert_eq!(
         post(&old_client, &harness.url("/validate"), &review)
@@ -397,25 +396,21 @@ async fn certificate_rotation_by_symlink_swap_keeps_keep_alive_clients_working()
     let staging = harness.dir.join("..data_tmp");
     std::os::unix::fs::symlink("data-3", &staging).unwrap();
     std::fs::rename(&staging, harness.dir.join("..data")).unwrap();
-    let mut failed = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let metrics = reqwest::get(harness.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("dsguard_certificate_reloads_total{result=\"failed\"} 1") {
-            assert!(
-                metrics.contains("dsguard_certificate_reloads_total{result=\"ok\"} 1"),
-                "{metrics}"
-            );
-            failed = true;
-            break;
-        }
-    }
-    assert!(failed, "the bad certificate was counted as a failed reload");
+    eventually(
+        "the bad certificate is counted as a failed reload",
+        async || {
+            harness
+                .metrics()
+                .await
+                .contains("dsguard_certificate_reloads_total{result=\"failed\"} 1")
+        },
+    )
+    .await;
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("dsguard_certificate_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
     assert!(
         client(&next.ca_cert, false)
             .get(harness.url("/healthz"))
@@ -428,24 +423,16 @@ async fn certificate_rotation_by_symlink_swap_keeps_keep_alive_clients_working()
     let other = localhost_certs();
     std::fs::write(data.join("tls.crt"), &next.cert).unwrap();
     std::fs::write(data.join("tls.key"), &other.key).unwrap();
-    let mut refused_again = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let metrics = reqwest::get(harness.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("dsguard_certificate_reloads_total{result=\"failed\"} 2") {
-            refused_again = true;
-            break;
-        }
-    }
-    assert!(
-        refused_again,
-        "a key that does not match its certificate is refused and counted"
-    );
+    eventually(
+        "a key that does not match its certificate is refused and counted",
+        async || {
+            harness
+                .metrics()
+                .await
+                .contains("dsguard_certificate_reloads_total{result=\"failed\"} 2")
+        },
+    )
+    .await;
     assert!(
         client(&next.ca_cert, false)
             .get(harness.url("/healthz"))
@@ -542,41 +529,31 @@ async fn a_config_reload_applies_and_a_bad_one_is_rejected() {
         "rules:\n  selector-matches-no-node: {action: warn}\n  missing-resource-limits: {action: warn}\n",
     )
     .unwrap();
-    let mut applied = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if post(&client, &harness.url("/validate"), &review).await.2["response"]["allowed"] == true
-        {
-            applied = true;
-            break;
-        }
-    }
-    assert!(applied, "the new config took effect without a restart");
+    eventually(
+        "the new config takes effect without a restart",
+        async || {
+            post(&client, &harness.url("/validate"), &review).await.2["response"]["allowed"] == true
+        },
+    )
+    .await;
 
     std::fs::write(
         harness.dir.join("config.yaml"),
         "rules:\n  missing-resource-limits: {action: block}\n",
     )
     .unwrap();
-    let mut rejected = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let metrics = reqwest::get(harness.metrics_url())
+    eventually("the bad config is counted as a failed reload", async || {
+        harness
+            .metrics()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("dsguard_config_reloads_total{result=\"failed\"} 1") {
-            assert!(
-                metrics.contains("dsguard_config_reloads_total{result=\"ok\"} 1"),
-                "{metrics}"
-            );
-            rejected = true;
-            break;
-        }
-    }
-    assert!(rejected);
+            .contains("dsguard_config_reloads_total{result=\"failed\"} 1")
+    })
+    .await;
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("dsguard_config_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
     let body = post(&client, &harness.url("/validate"), &review).await.2;
     assert_eq!(
         body["response"]["allowed"], true,
@@ -659,12 +636,7 @@ async fn requests_and_exemptions_are_counted_by_rule_and_source() {
     review["request"]["object"]["metadata"]["annotations"] =
         json!({"dsguard.io/exempt": "DSG003", "dsguard.io/exempt-reason": "test"});
     post(&client, &harness.url("/validate"), &review).await;
-    let metrics = reqwest::get(harness.metrics_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = harness.metrics().await;
     assert!(
         metrics.contains("dsguard_rule_hits_total{rule=\"DSG001\",action=\"deny\"} 1"),
         "{metrics}"

@@ -81,3 +81,15 @@ pub fn trusting(ca: &str) -> reqwest::ClientBuilder {
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
 }
+
+/// Waits (up to 30 s, checking every 25 ms) for `check` to hold; panics naming `what`.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
