@@ -6,11 +6,10 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use assert_cmd::Command;
 use base64::Engine;
-use dsguard::server::{self, AppState, CertificateSource, ServeOptions};
+use dsguard::server::{self, AppState, CertificateSource};
 
 #[tokio::test]
 async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
@@ -62,19 +61,10 @@ async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
         "the printed caBundle is ca.crt"
     );
 
-    let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics_listen: None,
-        certificate: CertificateSource::Files {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-        },
-        client_ca: None,
-        config_path: None,
-        max_body_bytes: 1 << 20,
-        reload_interval: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-    };
+    let options = common::loopback_options(CertificateSource::Files {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    });
     let state = Arc::new(AppState::new(
         common::corpus_inventory(),
         Default::default(),

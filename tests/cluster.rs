@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::eventually;
 use dsguard::config::Config;
 use dsguard::inventory::{Inventory, Synced};
-use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
+use dsguard::server::{self, AppState, CertificateSource, RunningServer};
 use fake_apiserver::{FakeApiServer, LIMIT_RANGES, NODES, PRIORITY_CLASSES, synthetic_node};
 use serde_json::{Value, json};
 
@@ -59,18 +59,9 @@ async fn start(name: &str, api: FakeApiServer) -> Cluster {
     );
     dsguard::cluster::spawn_watchers(client, state.clone());
     let ca_path = dir.join("ca.crt");
-    let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics_listen: None,
-        certificate: CertificateSource::SelfSigned {
-            ca_path: ca_path.clone(),
-        },
-        client_ca: None,
-        config_path: None,
-        max_body_bytes: 1 << 20,
-        reload_interval: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-    };
+    let options = common::loopback_options(CertificateSource::SelfSigned {
+        ca_path: ca_path.clone(),
+    });
     let server = server::start(options, state).await.unwrap();
     let ca = std::fs::read_to_string(ca_path).unwrap();
     Cluster { api, server, ca }

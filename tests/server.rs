@@ -80,17 +80,16 @@ async fn start_with(
         .map(|text| Config::from_yaml(text, "config.yaml").unwrap())
         .unwrap_or_default();
     let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-        certificate: CertificateSource::Files {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-        },
         client_ca: client_ca_path,
         config_path,
         max_body_bytes: 64 * 1024,
         reload_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(5),
+        ..common::loopback_options(CertificateSource::Files {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        })
     };
     let state = Arc::new(AppState::new(inventory, initial, options.max_body_bytes));
     let server = server::start(options, state).await.unwrap();

@@ -146,21 +146,12 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
 
 #[tokio::test]
 async fn a_body_slower_than_the_timeout_budget_gets_408() {
-    use dsguard::server::{self, AppState, CertificateSource, ServeOptions};
+    use dsguard::server::{self, AppState, CertificateSource};
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("budget-{}", std::process::id()));
     let ca_path = dir.join("ca.crt");
-    let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics_listen: None,
-        certificate: CertificateSource::SelfSigned {
-            ca_path: ca_path.clone(),
-        },
-        client_ca: None,
-        config_path: None,
-        max_body_bytes: 1024 * 1024,
-        reload_interval: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(1),
-    };
+    let options = common::loopback_options(CertificateSource::SelfSigned {
+        ca_path: ca_path.clone(),
+    });
     let state = Arc::new(AppState::new(
         common::corpus_inventory(),
         Default::default(),

@@ -93,3 +93,20 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// A webhook on a free loopback port: no metrics listener, no client CA, no config file,
+/// 1 MiB bodies, files checked every minute, 1 s shutdown grace.
+pub fn loopback_options(
+    certificate: dsguard::server::CertificateSource,
+) -> dsguard::server::ServeOptions {
+    dsguard::server::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        certificate,
+        client_ca: None,
+        config_path: None,
+        max_body_bytes: 1 << 20,
+        reload_interval: std::time::Duration::from_secs(60),
+        shutdown_grace: std::time::Duration::from_secs(1),
+    }
+}
