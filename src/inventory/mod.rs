@@ -30,6 +30,21 @@ pub struct NodeUpdate {
     pub taints: Vec<Taint>,
 }
 
+#[cfg(test)]
+impl NodeUpdate {
+    /// A node from literals, for tests: `(key, value)` labels, `(key, value, effect)` taints.
+    pub(crate) fn of(name: &str, labels: &[(&str, &str)], taints: &[(&str, &str, &str)]) -> Self {
+        Self {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+        }
+    }
+}
+
 /// A node as the inventory keeps it.
 #[derive(Clone, Debug)]
 pub struct NodeRecord {

@@ -10,17 +10,6 @@ use super::*;
 use crate::scheduling::selector::{Affinity, NodeSelector};
 use crate::scheduling::{NodeSelection, Toleration, daemon_pod_tolerations, untolerated_taints};
 
-fn node(name: &str, labels: &[(&str, &str)], taints: &[(&str, &str, &str)]) -> NodeUpdate {
-    NodeUpdate {
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
-    }
-}
-
 fn names(inventory: &Inventory, nodes: &RoaringBitmap) -> Vec<String> {
     let mut names: Vec<String> = nodes
         .iter()
@@ -89,7 +78,7 @@ fn indexed_selection_agrees_with_the_per_node_reference() {
             ],
             _ => &[],
         };
-        inventory.apply_node(node(&format!("n{i}"), &labels, taints));
+        inventory.apply_node(NodeUpdate::of(&format!("n{i}"), &labels, taints));
     }
     for round in 0..400 {
         let mut terms = Vec::new();
@@ -134,11 +123,23 @@ fn indexed_selection_agrees_with_the_per_node_reference() {
 #[test]
 fn blocked_nodes_agree_with_per_node_taint_checks() {
     let mut inventory = Inventory::new();
-    inventory.apply_node(node("a", &[], &[]));
-    inventory.apply_node(node("b", &[], &[("dedicated", "gpu", "NoSchedule")]));
-    inventory.apply_node(node("c", &[], &[("dedicated", "gpu", "NoSchedule")]));
-    inventory.apply_node(node("d", &[], &[("soft", "", "PreferNoSchedule")]));
-    inventory.apply_node(node(
+    inventory.apply_node(NodeUpdate::of("a", &[], &[]));
+    inventory.apply_node(NodeUpdate::of(
+        "b",
+        &[],
+        &[("dedicated", "gpu", "NoSchedule")],
+    ));
+    inventory.apply_node(NodeUpdate::of(
+        "c",
+        &[],
+        &[("dedicated", "gpu", "NoSchedule")],
+    ));
+    inventory.apply_node(NodeUpdate::of(
+        "d",
+        &[],
+        &[("soft", "", "PreferNoSchedule")],
+    ));
+    inventory.apply_node(NodeUpdate::of(
         "e",
         &[],
         &[
@@ -175,8 +176,12 @@ fn blocked_nodes_agree_with_per_node_taint_checks() {
 #[test]
 fn relabel_retaint_and_delete_update_every_index() {
     let mut inventory = Inventory::new();
-    inventory.apply_node(node("a", &[("pool", "x")], &[]));
-    inventory.apply_node(node("b", &[("pool", "x")], &[("t", "", "NoSchedule")]));
+    inventory.apply_node(NodeUpdate::of("a", &[("pool", "x")], &[]));
+    inventory.apply_node(NodeUpdate::of(
+        "b",
+        &[("pool", "x")],
+        &[("t", "", "NoSchedule")],
+    ));
     let pool = |value: &str| {
         NodeSelection::new(
             None,
@@ -189,7 +194,11 @@ fn relabel_retaint_and_delete_update_every_index() {
         ["a", "b"]
     );
 
-    inventory.apply_node(node("a", &[("pool", "y")], &[("t", "", "NoSchedule")]));
+    inventory.apply_node(NodeUpdate::of(
+        "a",
+        &[("pool", "y")],
+        &[("t", "", "NoSchedule")],
+    ));
     assert_eq!(names(&inventory, &inventory.targeted(&pool("x"))), ["b"]);
     assert_eq!(names(&inventory, &inventory.targeted(&pool("y"))), ["a"]);
     assert_eq!(
@@ -208,13 +217,13 @@ fn relabel_retaint_and_delete_update_every_index() {
             .all(|(v, _)| *v == "y")
     );
     // The freed slot is reused and starts clean.
-    inventory.apply_node(node("c", &[], &[]));
+    inventory.apply_node(NodeUpdate::of("c", &[], &[]));
     assert_eq!(inventory.node_count(), 2);
     assert!(inventory.targeted(&pool("x")).is_empty());
     assert_eq!(inventory.node_by_name("c").unwrap().taints.len(), 0);
 
     assert!(!inventory.synced().nodes);
-    inventory.reset_nodes([node("z", &[("pool", "x")], &[])]);
+    inventory.reset_nodes([NodeUpdate::of("z", &[("pool", "x")], &[])]);
     assert!(inventory.synced().nodes);
     assert_eq!(names(&inventory, &inventory.targeted(&pool("x"))), ["z"]);
     assert_eq!(inventory.node_count(), 1);
@@ -318,7 +327,7 @@ fn priority_classes_and_limit_ranges_load_with_api_defaults() {
 #[test]
 fn required_terms_with_null_list_select_nothing_in_the_index() {
     let mut inventory = Inventory::new();
-    inventory.apply_node(node("a", &[], &[]));
+    inventory.apply_node(NodeUpdate::of("a", &[], &[]));
     let selection = NodeSelection::new(None, None, Some(&NodeSelector::default()));
     assert!(inventory.targeted(&selection).is_empty());
     assert_eq!(inventory.targeted(&NodeSelection::default()).len(), 1);

@@ -6,18 +6,6 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::Config;
 use crate::inventory::{Inventory, LimitRange, NodeUpdate, PriorityClass};
-use crate::scheduling::Taint;
-
-fn node(name: &str, labels: &[(&str, &str)], taints: &[(&str, &str, &str)]) -> NodeUpdate {
-    NodeUpdate {
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
-    }
-}
 
 /// 12 workers in two pools, 3 tainted control-plane nodes, 1 GPU node.
 fn cluster() -> Inventory {
@@ -25,7 +13,7 @@ fn cluster() -> Inventory {
     let mut nodes = Vec::new();
     for i in 0..12 {
         let pool = if i < 8 { "general" } else { "highmem" };
-        nodes.push(node(
+        nodes.push(NodeUpdate::of(
             &format!("worker-{i}"),
             &[
                 ("kubernetes.io/os", "linux"),
@@ -36,7 +24,7 @@ fn cluster() -> Inventory {
         ));
     }
     for i in 0..3 {
-        nodes.push(node(
+        nodes.push(NodeUpdate::of(
             &format!("cp-{i}"),
             &[
                 ("kubernetes.io/os", "linux"),
@@ -45,7 +33,7 @@ fn cluster() -> Inventory {
             &[("node-role.kubernetes.io/control-plane", "", "NoSchedule")],
         ));
     }
-    nodes.push(node(
+    nodes.push(NodeUpdate::of(
         "gpu-0",
         &[
             ("kubernetes.io/os", "linux"),
@@ -477,7 +465,7 @@ fn dsg002_tolerations_that_cover_everything_or_partial_action_warn() {
 fn dsg002_controller_tolerations_and_prefer_no_schedule_never_block() {
     let mut inventory = Inventory::new();
     inventory.reset_nodes([
-        node(
+        NodeUpdate::of(
             "a",
             &[],
             &[
@@ -485,8 +473,8 @@ fn dsg002_controller_tolerations_and_prefer_no_schedule_never_block() {
                 ("node.kubernetes.io/unschedulable", "", "NoSchedule"),
             ],
         ),
-        node("b", &[], &[("soft", "", "PreferNoSchedule")]),
-        node(
+        NodeUpdate::of("b", &[], &[("soft", "", "PreferNoSchedule")]),
+        NodeUpdate::of(
             "c",
             &[],
             &[("node.kubernetes.io/network-unavailable", "", "NoSchedule")],
@@ -515,8 +503,8 @@ fn dsg002_controller_tolerations_and_prefer_no_schedule_never_block() {
 fn dsg002_comparison_operators_need_the_gate() {
     let mut inventory = Inventory::new();
     inventory.reset_nodes([
-        node("a", &[], &[("gen", "5", "NoSchedule")]),
-        node("b", &[], &[]),
+        NodeUpdate::of("a", &[], &[("gen", "5", "NoSchedule")]),
+        NodeUpdate::of("b", &[], &[]),
     ]);
     let object = daemonset(limited(
         json!({"tolerations": [{"key": "gen", "operator": "Lt", "value": "9", "effect": "NoSchedule"}]}),
