@@ -9,6 +9,12 @@
 //!
 //! The stream is split at `---` lines first and each document parsed alone, so one broken
 //! document is reported with its line and the others are still read.
+//!
+//! Hostile input is bounded here, at the edge (docs/decisions.md, "Limits on input"):
+//! alias expansion follows go-yaml v2's own "excessive aliasing" rule, so a "billion laughs"
+//! document is refused before anything is copied, exactly where `kubectl` refuses it; and
+//! nesting deeper than [`MAX_DEPTH`] is refused, since nothing downstream (serde, the
+//! webhook's JSON reader) reads deeper.
 
 use std::collections::HashMap;
 
@@ -166,7 +172,7 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
 }
 
 fn parse_chunk(chunk: &str, line_offset: usize) -> Result<Vec<YamlDocument>, YamlError> {
-    let mut builder = Builder::new(line_offset);
+    let mut builder = Builder::new(line_offset, chunk.len());
     for event in Parser::new_from_str(chunk) {
         let (event, span) = event.map_err(|e| {
             let line = e.marker().line() + line_offset;
@@ -197,11 +203,36 @@ fn parse_chunk(chunk: &str, line_offset: usize) -> Result<Vec<YamlDocument>, Yam
     Ok(builder.documents)
 }
 
+/// How deeply collections may nest: serde_json's own recursion limit, so that whatever
+/// this reader accepts, the webhook's JSON reader would accept too.
+pub const MAX_DEPTH: usize = 128;
+
+/// go-yaml v2 (`decode.go`, `allowedAliasRatio`): the share of decoded nodes that may come
+/// from alias expansion, 99% up to 400,000 nodes, falling to 10% at 4,000,000.
+fn allowed_alias_ratio(decoded: u64) -> f64 {
+    const LOW: u64 = 400_000;
+    const HIGH: u64 = 4_000_000;
+    match decoded {
+        d if d <= LOW => 0.99,
+        d if d >= HIGH => 0.10,
+        d => 0.99 - 0.89 * ((d - LOW) as f64 / (HIGH - LOW) as f64),
+    }
+}
+
+/// go-yaml v2's "document contains excessive aliasing" test, over node counts.
+fn excessive_aliasing(decoded: u64, aliased: u64) -> bool {
+    aliased > 100
+        && decoded > 1000
+        && aliased as f64 / decoded as f64 > allowed_alias_ratio(decoded)
+}
+
 enum Frame {
     Sequence {
         items: Vec<Value>,
         pointer: String,
         anchor: usize,
+        /// Nodes in this collection, itself included (what an alias to it expands to).
+        nodes: u64,
     },
     Mapping {
         map: Map<String, Value>,
@@ -209,14 +240,32 @@ enum Frame {
         anchor: usize,
         /// The key read, waiting for its value; and whether it was a `<<` merge key.
         pending_key: Option<(String, bool)>,
+        nodes: u64,
     },
+}
+
+impl Frame {
+    fn nodes(&mut self) -> &mut u64 {
+        match self {
+            Frame::Sequence { nodes, .. } | Frame::Mapping { nodes, .. } => nodes,
+        }
+    }
 }
 
 struct Builder {
     line_offset: usize,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their node counts.
+    anchors: HashMap<usize, (Value, u64)>,
+    /// Nodes decoded in this document, and how many of them came from alias expansion.
+    decoded: u64,
+    aliased: u64,
     source_map: SourceMap,
+    /// Pointer bytes the source map may still hold for this chunk. Every node's pointer
+    /// repeats its ancestors' keys, so a long key above many siblings would multiply the
+    /// input; past the budget, positions are no longer recorded and lookups fall back to
+    /// the nearest recorded ancestor (a real manifest uses a few percent of it).
+    position_budget: usize,
     document_position: Position,
     documents: Vec<YamlDocument>,
 }
@@ -228,11 +277,14 @@ enum Slot {
 }
 
 impl Builder {
-    fn new(line_offset: usize) -> Self {
+    fn new(line_offset: usize, chunk_len: usize) -> Self {
         Self {
+            position_budget: chunk_len.saturating_mul(64).max(1 << 16),
             line_offset,
             stack: Vec::new(),
             anchors: HashMap::new(),
+            decoded: 0,
+            aliased: 0,
             source_map: SourceMap::default(),
             document_position: Position::default(),
             documents: Vec::new(),
@@ -278,9 +330,7 @@ impl Builder {
         };
         // Mapping members are placed at their key, recorded when the key was read.
         if !matches!(self.stack.last(), Some(Frame::Mapping { .. })) {
-            self.source_map
-                .positions
-                .push((Box::from(pointer.as_str()), position));
+            self.record(Box::from(pointer.as_str()), position);
         }
         Slot::Value(pointer)
     }
@@ -290,14 +340,17 @@ impl Builder {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
             Event::DocumentStart(_) => {
                 self.anchors.clear();
+                self.decoded = 0;
+                self.aliased = 0;
                 self.source_map = SourceMap::default();
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let slot = self.next_slot(&span);
                 let value = resolve_scalar(&text, style, tag.as_deref())
                     .map_err(|why| self.error(&span, why))?;
+                self.count(1);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchors.insert(anchor, (value.clone(), 1));
                 }
                 match slot {
                     Slot::Key => self.set_key(&text, value, &span)?,
@@ -306,11 +359,27 @@ impl Builder {
             }
             Event::Alias(anchor) => {
                 let slot = self.next_slot(&span);
-                let value = self
+                let nodes = self
                     .anchors
                     .get(&anchor)
-                    .cloned()
+                    .map(|(_, nodes)| *nodes)
                     .ok_or_else(|| self.error(&span, "alias to an unknown anchor"))?;
+                // Judged before anything is copied: the expansion is refused, not built.
+                self.decoded += nodes;
+                self.aliased += nodes;
+                if excessive_aliasing(self.decoded, self.aliased) {
+                    return Err(self.error(
+                        &span,
+                        format!(
+                            "the document contains excessive aliasing: expanding its aliases would make more than {} nodes (the limit Kubernetes' own YAML reader applies)",
+                            self.decoded
+                        ),
+                    ));
+                }
+                if let Some(parent) = self.stack.last_mut() {
+                    *parent.nodes() += nodes;
+                }
+                let value = self.anchors[&anchor].0.clone();
                 match slot {
                     Slot::Key => {
                         let text = key_text(&value)
@@ -322,32 +391,69 @@ impl Builder {
             }
             Event::SequenceStart(anchor, _) => match self.next_slot(&span) {
                 Slot::Key => return Err(self.error(&span, "a mapping key must be a scalar")),
-                Slot::Value(pointer) => self.stack.push(Frame::Sequence {
-                    items: Vec::new(),
-                    pointer,
-                    anchor,
-                }),
+                Slot::Value(pointer) => {
+                    self.check_depth(&span)?;
+                    self.stack.push(Frame::Sequence {
+                        items: Vec::new(),
+                        pointer,
+                        anchor,
+                        nodes: 1,
+                    });
+                }
             },
             Event::MappingStart(anchor, _) => match self.next_slot(&span) {
                 Slot::Key => return Err(self.error(&span, "a mapping key must be a scalar")),
-                Slot::Value(pointer) => self.stack.push(Frame::Mapping {
-                    map: Map::new(),
-                    pointer,
-                    anchor,
-                    pending_key: None,
-                }),
+                Slot::Value(pointer) => {
+                    self.check_depth(&span)?;
+                    self.stack.push(Frame::Mapping {
+                        map: Map::new(),
+                        pointer,
+                        anchor,
+                        pending_key: None,
+                        nodes: 1,
+                    });
+                }
             },
             Event::SequenceEnd | Event::MappingEnd => {
-                let (value, anchor) = match self.stack.pop() {
-                    Some(Frame::Sequence { items, anchor, .. }) => (Value::Array(items), anchor),
-                    Some(Frame::Mapping { map, anchor, .. }) => (Value::Object(map), anchor),
+                let (value, anchor, nodes) = match self.stack.pop() {
+                    Some(Frame::Sequence {
+                        items,
+                        anchor,
+                        nodes,
+                        ..
+                    }) => (Value::Array(items), anchor, nodes),
+                    Some(Frame::Mapping {
+                        map, anchor, nodes, ..
+                    }) => (Value::Object(map), anchor, nodes),
                     None => return Err(self.error(&span, "unbalanced end of collection")),
                 };
+                self.decoded += 1;
+                if let Some(parent) = self.stack.last_mut() {
+                    *parent.nodes() += nodes;
+                }
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchors.insert(anchor, (value.clone(), nodes));
                 }
                 self.complete(value, &span)?;
             }
+        }
+        Ok(())
+    }
+
+    /// One scalar decoded, as part of the collection being built.
+    fn count(&mut self, nodes: u64) {
+        self.decoded += nodes;
+        if let Some(parent) = self.stack.last_mut() {
+            *parent.nodes() += nodes;
+        }
+    }
+
+    fn check_depth(&self, span: &Span) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error(
+                span,
+                format!("collections nest more than {MAX_DEPTH} levels deep"),
+            ));
         }
         Ok(())
     }
@@ -365,14 +471,20 @@ impl Builder {
             let is_merge = text == "<<" && resolved == Value::String("<<".into());
             // A duplicate key keeps its first position (the value is the last one's).
             let member = child_pointer(pointer, &key);
-            if !map.contains_key(&key) {
-                self.source_map
-                    .positions
-                    .push((member.into_boxed_str(), position));
-            }
+            let first = !map.contains_key(&key);
             *pending_key = Some((key, is_merge));
+            if first {
+                self.record(member.into_boxed_str(), position);
+            }
         }
         Ok(())
+    }
+
+    fn record(&mut self, pointer: Box<str>, position: Position) {
+        if let Some(left) = self.position_budget.checked_sub(pointer.len()) {
+            self.position_budget = left;
+            self.source_map.positions.push((pointer, position));
+        }
     }
 
     /// A node is finished: it becomes a sequence item, a mapping value, or the document.
@@ -720,5 +832,105 @@ mod tests {
                 .is_some()
         );
         assert_eq!(escape_pointer("a~b/c"), "a~0b~1c");
+    }
+
+    /// The classic "billion laughs": 9 anchors, each a list of 9 aliases to the previous.
+    pub(crate) fn billion_laughs() -> String {
+        let mut text = String::from("a0: &a0 [lol]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            let items = [previous.as_str(); 9].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn a_billion_laughs_is_refused_before_it_expands() {
+        let docs = parse_stream(&billion_laughs());
+        let error = docs[0].as_ref().expect_err("refused");
+        assert!(error.message.contains("excessive aliasing"), "{error}");
+        // Refused at the first level whose expansion crosses go-yaml's ratio, not at the end.
+        assert!(error.position.line <= 6, "{error}");
+        // The same bomb in one document of a stream leaves the others readable.
+        let stream = format!("a: 1\n---\n{}---\nb: 2\n", billion_laughs());
+        let docs = parse_stream(&stream);
+        assert_eq!(docs.len(), 3);
+        assert!(docs[0].is_ok() && docs[1].is_err() && docs[2].is_ok());
+    }
+
+    #[test]
+    fn aliasing_within_go_yamls_ratio_is_read() {
+        // go-yaml allows anything until 100 aliased nodes and 1,000 decoded nodes.
+        let mut text = String::from("base: &b [1, 2, 3, 4, 5, 6, 7, 8, 9]\nuses:\n");
+        for _ in 0..10 {
+            text.push_str("- *b\n");
+        }
+        let doc = one(&text);
+        assert_eq!(doc.value["uses"].as_array().unwrap().len(), 10);
+        // 99% aliased is still allowed at 1,001+ decoded nodes: 10 plain nodes, then a
+        // 100-node anchor used 9 times (one anchor defining, 900 aliased of ~1,012).
+        let items = ["x"; 99].join(", ");
+        let mut text = format!("base: &b [{items}]\nuses:\n");
+        for _ in 0..9 {
+            text.push_str("- *b\n");
+        }
+        assert_eq!(one(&text).value["uses"][8].as_array().unwrap().len(), 99);
+    }
+
+    #[test]
+    fn the_alias_ratio_follows_go_yaml() {
+        assert!(!excessive_aliasing(1000, 990));
+        assert!(!excessive_aliasing(1001, 100));
+        assert!(excessive_aliasing(1001, 992));
+        assert!(!excessive_aliasing(400_000, 396_000));
+        assert!(excessive_aliasing(400_000, 396_001));
+        // Halfway through the range: 0.99 - 0.89 / 2 = 0.545.
+        assert!(!excessive_aliasing(2_200_000, 1_198_000));
+        assert!(excessive_aliasing(2_200_000, 1_200_000));
+        assert!(excessive_aliasing(5_000_000, 500_001));
+        assert!(!excessive_aliasing(5_000_000, 500_000));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_stream(&deep)[0].is_ok());
+        let deeper = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let error = parse_stream(&deeper).remove(0).expect_err("too deep");
+        assert!(error.message.contains("nest more than 128"), "{error}");
+        let very_deep = "- ".repeat(100_000);
+        assert!(parse_stream(&very_deep)[0].is_err());
+    }
+
+    #[test]
+    fn positions_stop_growing_past_their_budget_but_the_value_is_whole() {
+        // A 1,000-byte key (YAML's longest implicit key is 1,024) above 80,000 siblings:
+        // each sibling's pointer repeats the key, 100 times the bytes of its line.
+        let key = "k".repeat(1000);
+        let mut text = format!("{key}:\n");
+        for i in 0..80_000 {
+            text.push_str(&format!("  s{i}: 1\n"));
+        }
+        let doc = one(&text);
+        assert_eq!(doc.value[&key].as_object().unwrap().len(), 80_000);
+        let stored: usize = doc.source_map.positions.iter().map(|(p, _)| p.len()).sum();
+        assert!(stored <= text.len() * 64, "{stored} bytes of pointers");
+        // A sibling past the budget is placed at its nearest recorded ancestor.
+        assert_eq!(
+            doc.source_map
+                .position(&format!("/{key}/s79999"))
+                .unwrap()
+                .line,
+            1
+        );
+        assert_eq!(
+            doc.source_map.position(&format!("/{key}/s1")).unwrap().line,
+            3
+        );
     }
 }
