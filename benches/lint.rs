@@ -36,7 +36,9 @@ fn main() {
         }
     }
     let mut inventory = Inventory::new();
-    inventory.reset_nodes(snapshot::load_nodes(&root.join("nodes")).unwrap());
+    inventory.reset_nodes(
+        snapshot::load_nodes(&root.join("nodes"), dsguard::input::DEFAULT_MAX_FILE_BYTES).unwrap(),
+    );
     let config = Config::default();
     let sources = InventorySources {
         nodes: true,

@@ -41,12 +41,49 @@ pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
+/// Checks a DNS SAN: a DNS-1123 subdomain (lowercase letters, digits, `-` and `.`,
+/// labels of 1-63 characters starting and ending alphanumeric, 253 in all), optionally
+/// behind one `*.` wildcard label. The API server verifies the serving certificate
+/// against the Service's DNS name, so anything else can never match and is a typo.
+pub fn validate_dns_name(name: &str) -> Result<(), CertError> {
+    let bad = |why: &str| {
+        Err(CertError(format!(
+            "--dns {name:?} is not a DNS name: {why}"
+        )))
+    };
+    let body = name.strip_prefix("*.").unwrap_or(name);
+    if body.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    for label in body.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return bad("each dot-separated label must have 1 to 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return bad("only lowercase letters, digits, '-' and '.' are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label must start and end with a letter or digit");
+        }
+    }
+    Ok(())
+}
+
 /// Makes a CA and a serving certificate for `dns_names` and `ips`.
 pub fn generate(
     common_name: &str,
     dns_names: &[String],
     ips: &[IpAddr],
 ) -> Result<WebhookCertificates, CertError> {
+    for name in dns_names {
+        validate_dns_name(name)?;
+    }
     let now = OffsetDateTime::now_utc();
     // A little slack for clocks that lag this machine's.
     let not_before = now - Duration::hours(1);
@@ -94,6 +131,37 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_names_are_checked() {
+        for good in [
+            "dsguard",
+            "a.b.svc",
+            "x-1.example.com",
+            "*.example.com",
+            "1.2.3",
+        ] {
+            assert!(validate_dns_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a b",
+            "",
+            "*.",
+            "A.example",
+            "-a",
+            "a-",
+            "a..b",
+            "a_b",
+            "a/b",
+            "é",
+        ] {
+            let error = validate_dns_name(bad).unwrap_err().to_string();
+            assert!(error.contains("is not a DNS name"), "{bad}: {error}");
+        }
+        assert!(validate_dns_name(&"a".repeat(64)).is_err());
+        assert!(validate_dns_name(&["a"; 130].join(".")).is_err());
+        assert!(generate("x", &["a b".into()], &[]).is_err());
+    }
 
     #[test]
     fn service_names_cover_every_form_the_api_server_dials() {

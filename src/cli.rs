@@ -33,6 +33,15 @@ pub struct Cli {
     /// in-cluster service account): `serve` watches it, other commands list it once.
     #[arg(long, global = true, env = "DSGUARD_CLUSTER", conflicts_with = "nodes")]
     pub cluster: bool,
+    /// Largest input file read (manifests, snapshots, config, stdin), in bytes.
+    #[arg(
+        long,
+        global = true,
+        env = "DSGUARD_MAX_FILE_BYTES",
+        default_value_t = crate::input::DEFAULT_MAX_FILE_BYTES,
+        value_name = "BYTES"
+    )]
+    pub max_file_bytes: u64,
     /// Output format.
     #[arg(
         short = 'o',
@@ -90,6 +99,10 @@ pub enum Command {
         /// Extra DNS SANs (repeatable).
         #[arg(long = "dns", value_name = "NAME")]
         dns: Vec<String>,
+        /// Replace ca.crt, ca.key, tls.crt and tls.key if they exist (a new CA breaks
+        /// every caBundle made from the old one).
+        #[arg(long, env = "DSGUARD_FORCE")]
+        force: bool,
         /// Folder for ca.crt, ca.key, tls.crt, tls.key.
         #[arg(
             long,
@@ -145,6 +158,18 @@ pub struct ServeArgs {
     /// How often certificate and config files are checked for changes (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", env = "DSGUARD_RELOAD_INTERVAL")]
     pub reload_interval: String,
+    /// Most connections served at once on the webhook listener; further ones wait to be
+    /// accepted. The health and metrics listener has its own small allowance.
+    #[arg(long, default_value_t = 1024, env = "DSGUARD_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first complete request headers.
+    #[arg(long, default_value = "10s", env = "DSGUARD_HEADER_TIMEOUT")]
+    pub header_timeout: String,
+    /// How long a keep-alive connection may stay idle between requests. Longer than the
+    /// API server's own 90 s idle timeout, so the server never closes a connection the
+    /// client is about to reuse.
+    #[arg(long, default_value = "120s", env = "DSGUARD_IDLE_TIMEOUT")]
+    pub idle_timeout: String,
     /// How long in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value = "30s", env = "DSGUARD_SHUTDOWN_GRACE")]
     pub shutdown_grace: String,

@@ -273,8 +273,11 @@ impl LabelSelector {
 /// A config file that cannot be used. Displayed as `file:line:col: field: problem`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the config: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    #[error("{path}: the config file {cause}")]
+    Io {
+        path: String,
+        cause: crate::input::InputError,
+    },
     #[error("{path}:{line}:{column}: {field}{sep}{message}", sep = if field.is_empty() { "" } else { ": " })]
     Invalid {
         path: String,
@@ -286,10 +289,13 @@ pub enum ConfigError {
 }
 
 impl Config {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
-            path: path.display().to_string(),
-            cause,
+    /// Reads and validates the config file (a regular file of at most `max_file_bytes`).
+    pub fn load(path: &Path, max_file_bytes: u64) -> Result<Self, ConfigError> {
+        let text = crate::input::read_text_file(path, max_file_bytes).map_err(|cause| {
+            ConfigError::Io {
+                path: path.display().to_string(),
+                cause,
+            }
         })?;
         Self::from_yaml(&text, &path.display().to_string())
     }
@@ -312,8 +318,15 @@ impl Config {
                 "a config file holds one YAML document".into(),
             ));
         }
+        // An empty file is refused rather than read as "every default": a ConfigMap key
+        // emptied by a bad apply or a truncated write would otherwise silently weaken the
+        // policy of a running webhook. `{}` asks for the defaults explicitly.
         let Some(document) = documents.pop() else {
-            return Ok(Self::default());
+            return Err(invalid(
+                yaml::Position { line: 1, column: 1 },
+                "",
+                "the config file holds no YAML document; write `{}` to use every default".into(),
+            ));
         };
         let document = document.map_err(|e| invalid(e.position, "", e.message))?;
         let config: Config = serde_path_to_error::deserialize(&document.value).map_err(|e| {
@@ -493,8 +506,12 @@ mod tests {
     }
 
     #[test]
-    fn no_file_and_an_empty_file_give_the_defaults() {
-        let empty = Config::from_yaml("# nothing\n", "c.yaml").unwrap();
+    fn an_explicit_empty_mapping_gives_the_defaults_and_an_empty_file_is_refused() {
+        for text in ["", "# nothing\n", "\n\n", "---\n"] {
+            let error = error(text);
+            assert!(error.contains("write `{}`"), "{text:?}: {error}");
+        }
+        let empty = Config::from_yaml("{}\n", "c.yaml").unwrap();
         assert_eq!(empty, Config::default());
         assert_eq!(empty.rules.untolerated_taints.partial_action, Action::Deny);
         assert_eq!(empty.rules.unknown_priority_class.action, Action::Warn);

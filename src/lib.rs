@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod coverage;
+pub mod input;
 pub mod inventory;
 pub mod lint;
 pub mod manifests;

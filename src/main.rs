@@ -2,7 +2,7 @@
 //! dispatches to the adapters. The only place errors become exit codes.
 #![forbid(unsafe_code)]
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -36,23 +36,32 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<ExitCode> {
     let config = match &cli.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => Config::load(path, cli.max_file_bytes)?,
         None => Config::default(),
     };
     if let Command::Serve(args) = &cli.command {
         return serve(cli, args, config);
     }
+    // One-shot commands: the library's warnings (a special file skipped in a snapshot
+    // folder, a list that had to be retried) go to stderr, plainly.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .without_time()
+        .with_target(false)
+        .init();
     let inventory = load_inventory(cli)?;
     match &cli.command {
-        Command::Review { webhook } => review(*webhook, &inventory, &config),
+        Command::Review { webhook } => review(*webhook, cli.max_file_bytes, &inventory, &config),
         Command::Serve(_) => unreachable!("serve returned above"),
         Command::Certs {
             service,
             namespace,
             ips,
             dns,
+            force,
             out,
-        } => certs(service, namespace, ips, dns, out),
+        } => certs(service, namespace, ips, dns, out, *force),
         Command::Lint {
             paths,
             show_patch,
@@ -73,7 +82,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`) or --cluster"
                 );
             }
-            coverage(paths, cli.output, &inventory, &config)
+            coverage(paths, cli, &inventory, &config)
         }
     }
 }
@@ -187,10 +196,24 @@ fn certs(
     ips: &[std::net::IpAddr],
     dns: &[String],
     out: &std::path::Path,
+    force: bool,
 ) -> Result<ExitCode> {
     let mut names = dsguard::certs::service_names(service, namespace);
     names.extend(dns.iter().cloned());
     let generated = dsguard::certs::generate(service, &names, ips)?;
+    let files = ["ca.crt", "ca.key", "tls.crt", "tls.key"];
+    let existing: Vec<String> = files
+        .iter()
+        .map(|name| out.join(name))
+        .filter(|path| path.symlink_metadata().is_ok())
+        .map(|path| path.display().to_string())
+        .collect();
+    if !existing.is_empty() && !force {
+        bail!(
+            "{} already exist(s); nothing was written. A new CA breaks every caBundle made from the old one: pass --force to replace them and then update the caBundle of both webhook configurations, or choose another --out",
+            existing.join(", ")
+        );
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, content, private) in [
         ("ca.crt", &generated.ca_cert, false),
@@ -232,22 +255,24 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
         })?;
         // Files given beside --cluster override the listed view of their kind.
         if let Some(path) = &cli.priorityclasses {
-            inventory.reset_priority_classes(snapshot::load_priority_classes(path)?);
+            inventory
+                .reset_priority_classes(snapshot::load_priority_classes(path, cli.max_file_bytes)?);
         }
         if let Some(path) = &cli.limitranges {
-            inventory.reset_limit_ranges(snapshot::load_limit_ranges(path)?);
+            inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
         }
         return Ok(inventory);
     }
     let mut inventory = Inventory::new();
     if let Some(path) = &cli.nodes {
-        inventory.reset_nodes(snapshot::load_nodes(path)?);
+        inventory.reset_nodes(snapshot::load_nodes(path, cli.max_file_bytes)?);
     }
     if let Some(path) = &cli.priorityclasses {
-        inventory.reset_priority_classes(snapshot::load_priority_classes(path)?);
+        inventory
+            .reset_priority_classes(snapshot::load_priority_classes(path, cli.max_file_bytes)?);
     }
     if let Some(path) = &cli.limitranges {
-        inventory.reset_limit_ranges(snapshot::load_limit_ranges(path)?);
+        inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
     }
     Ok(inventory)
 }
@@ -264,7 +289,14 @@ fn lint(
     if fix && out.is_none() && paths.iter().any(|p| p.as_os_str() == "-") {
         bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
     }
-    let (manifests, errors) = manifests::read_paths(paths);
+    let manifests::ReadPaths {
+        manifests,
+        errors,
+        notices,
+    } = manifests::read_paths(paths, cli.max_file_bytes);
+    for notice in &notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
     let sources = lint::InventorySources {
         nodes: cli.nodes.is_some() || cli.cluster,
         priority_classes: cli.priorityclasses.is_some() || cli.cluster,
@@ -272,7 +304,7 @@ fn lint(
     };
     let report = lint::lint(&manifests, errors, inventory, config, sources);
     for notice in &report.notices {
-        eprintln!("dsguard: note: {notice}");
+        eprintln!("dsguard: note: {}", lint::printable(notice));
     }
     let mut stdout = std::io::stdout().lock();
     match cli.output.unwrap_or(OutputFormat::Text) {
@@ -301,19 +333,28 @@ fn lint(
     if fix {
         let outcome = lint::fix_files(&report, &manifests, out);
         for file in &outcome.written {
-            eprintln!("dsguard: fixed {file}");
+            eprintln!("dsguard: fixed {}", lint::printable(file));
         }
         for why in &outcome.skipped {
-            eprintln!("dsguard: {why}");
+            eprintln!("dsguard: {}", lint::printable(why));
+        }
+        for why in &outcome.failed {
+            eprintln!("dsguard: error: {}", lint::printable(why));
+        }
+        if !outcome.failed.is_empty() {
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
     }
     Ok(ExitCode::from(report.exit_code()))
 }
 
-fn review(webhook: WebhookKind, inventory: &Inventory, config: &Config) -> Result<ExitCode> {
-    let mut body = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut body)
+fn review(
+    webhook: WebhookKind,
+    max_file_bytes: u64,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<ExitCode> {
+    let body = dsguard::input::read_stdin(max_file_bytes)
         .context("reading the AdmissionReview from stdin")?;
     let endpoint = match webhook {
         WebhookKind::Validate => Endpoint::Validate,
@@ -333,14 +374,22 @@ fn review(webhook: WebhookKind, inventory: &Inventory, config: &Config) -> Resul
 
 fn coverage(
     paths: &[std::path::PathBuf],
-    output: Option<OutputFormat>,
+    cli: &Cli,
     inventory: &Inventory,
     config: &Config,
 ) -> Result<ExitCode> {
-    let (manifests, errors) = manifests::read_paths(paths);
+    let output = cli.output;
+    let manifests::ReadPaths {
+        manifests,
+        errors,
+        notices,
+    } = manifests::read_paths(paths, cli.max_file_bytes);
     let mut failed = !errors.is_empty();
+    for notice in &notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
     for error in &errors {
-        eprintln!("dsguard: {error}");
+        eprintln!("dsguard: {}", lint::printable(&error.to_string()));
     }
     let mut daemonsets = Vec::new();
     for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
@@ -355,8 +404,11 @@ fn coverage(
             Err(error) => {
                 let at = manifest.position_of(&error.pointer);
                 eprintln!(
-                    "dsguard: {}:{}:{}: {error}",
-                    manifest.file, at.line, at.column
+                    "dsguard: {}",
+                    lint::printable(&format!(
+                        "{}:{}:{}: {error}",
+                        manifest.file, at.line, at.column
+                    ))
                 );
                 failed = true;
             }
@@ -370,7 +422,10 @@ fn coverage(
             writeln!(stdout)?;
         }
         OutputFormat::Table | OutputFormat::Text => {
-            write!(stdout, "{}", report.to_table(inventory.node_count()))?
+            // Names and pool values come from the input: no raw control characters.
+            for line in report.to_table(inventory.node_count()).lines() {
+                writeln!(stdout, "{}", lint::printable(line))?;
+            }
         }
         OutputFormat::Sarif | OutputFormat::Junit => bail!("coverage writes -o table or -o json"),
     }

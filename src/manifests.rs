@@ -1,13 +1,14 @@
 //! Reads Kubernetes manifests from files, folders (recursively: `.yaml`, `.yml`, `.json`)
 //! and stdin (`-`), keeping where each object starts and where each of its fields is, so
 //! a report can say `file:line:col`. `List` kinds are opened into their items. A document
-//! that cannot be parsed is reported with its line and the others are still read.
+//! that cannot be parsed is reported with its line and the others are still read. Files
+//! are found and read within the bounds of [`crate::input`].
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::input::{self, MANIFEST_EXTENSIONS, Walk};
 use crate::yaml::{self, Position, SourceMap};
 
 /// One object of a manifest file.
@@ -55,65 +56,61 @@ pub struct ManifestError {
     pub message: String,
 }
 
-/// Every object under `paths`, and every problem met on the way.
-pub fn read_paths(paths: &[PathBuf]) -> (Vec<Manifest>, Vec<ManifestError>) {
-    let mut manifests = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => read_text(&text, "<stdin>", &mut manifests, &mut errors),
-                Err(e) => errors.push(io_error("<stdin>", &e)),
-            }
-            continue;
-        }
-        let mut files = Vec::new();
-        if let Err(e) = collect_files(path, &mut files) {
-            errors.push(io_error(&path.display().to_string(), &e));
-        }
-        for file in files {
-            let name = file.display().to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => read_text(&text, &name, &mut manifests, &mut errors),
-                Err(e) => errors.push(io_error(&name, &e)),
-            }
-        }
-    }
-    (manifests, errors)
+/// What reading some paths gave.
+#[derive(Debug, Default)]
+pub struct ReadPaths {
+    pub manifests: Vec<Manifest>,
+    /// Files and documents that could not be read (exit code 2).
+    pub errors: Vec<ManifestError>,
+    /// Entries passed over on purpose while walking folders (special files, link loops).
+    pub notices: Vec<String>,
 }
 
-fn io_error(file: &str, error: &std::io::Error) -> ManifestError {
+/// Every object under `paths`, and every problem met on the way. No file is read past
+/// `max_file_bytes`.
+pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
+    let mut read = ReadPaths::default();
+    let mut walk = Walk::default();
+    let mut sources = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            sources.push(None);
+        } else {
+            let before = walk.files.len();
+            walk.add(path, MANIFEST_EXTENSIONS);
+            sources.extend(walk.files[before..].iter().cloned().map(Some));
+        }
+    }
+    for (folder, error) in &walk.errors {
+        read.errors
+            .push(io_error(&folder.display().to_string(), &error.to_string()));
+    }
+    read.notices = walk.notices;
+    for source in sources {
+        let (name, text) = match &source {
+            None => (
+                "<stdin>".to_owned(),
+                input::read_stdin(max_file_bytes).and_then(input::into_text),
+            ),
+            Some(file) => (
+                file.display().to_string(),
+                input::read_text_file(file, max_file_bytes),
+            ),
+        };
+        match text {
+            Ok(text) => read_text(&text, &name, &mut read.manifests, &mut read.errors),
+            Err(e) => read.errors.push(io_error(&name, &e.to_string())),
+        }
+    }
+    read
+}
+
+fn io_error(file: &str, error: &str) -> ManifestError {
     ManifestError {
         file: file.to_owned(),
         position: Position { line: 1, column: 1 },
-        message: format!("cannot read: {error}"),
+        message: error.to_owned(),
     }
-}
-
-/// A folder's manifest files in name order (deterministic reports), or the path itself.
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        std::fs::metadata(path)?;
-        files.push(path.to_owned());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_files(&entry, files)?;
-        } else if entry
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-        {
-            files.push(entry);
-        }
-    }
-    Ok(())
 }
 
 /// Reads one stream of documents.

@@ -8,10 +8,12 @@ use dsguard::manifests::{self, Manifest};
 use serde_json::{Value, json};
 
 fn objects(dir: &str) -> Vec<Manifest> {
-    let (manifests, errors) =
-        manifests::read_paths(&[Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)]);
-    assert!(errors.is_empty(), "{errors:?}");
-    manifests
+    let read = manifests::read_paths(
+        &[Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)],
+        dsguard::input::DEFAULT_MAX_FILE_BYTES,
+    );
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    read.manifests
 }
 
 fn find<'a>(objects: &'a [Manifest], kind: &str, name: &str) -> &'a Value {

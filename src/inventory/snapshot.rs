@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::{LimitRange, NodeUpdate, PriorityClass};
+use crate::input::{self, MANIFEST_EXTENSIONS, Walk};
 use crate::scheduling::Taint;
 use crate::serde_util::{field_path, null_as_default, pointer_of};
 use crate::yaml::{self, Position};
@@ -20,8 +21,8 @@ use crate::yaml::{self, Position};
 /// A snapshot file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{path}: cannot read: {cause}")]
-    Io { path: String, cause: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: String },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
         path: String,
@@ -93,29 +94,28 @@ struct Located {
 }
 
 /// The file, or every `.yaml`/`.yml`/`.json` file of a folder (one file per object is a
-/// common way to keep a snapshot), each with its name.
-fn read(path: &Path) -> Result<Vec<(String, String)>, SnapshotError> {
-    let io = |path: &Path, cause| SnapshotError::Io {
-        path: path.display().to_string(),
-        cause,
-    };
-    if !path.is_dir() {
-        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-        return Ok(vec![(path.display().to_string(), text)]);
+/// common way to keep a snapshot), each with its name; within the bounds of
+/// [`crate::input`] (regular files only, `max_file_bytes` each, link loops skipped).
+fn read(path: &Path, max_file_bytes: u64) -> Result<Vec<(String, String)>, SnapshotError> {
+    let mut walk = Walk::default();
+    walk.add(path, MANIFEST_EXTENSIONS);
+    if let Some((folder, cause)) = walk.errors.into_iter().next() {
+        return Err(SnapshotError::Io {
+            path: folder.display().to_string(),
+            cause: cause.to_string(),
+        });
     }
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(path)
-        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
-        .map_err(|e| io(path, e))?;
-    files.retain(|f| {
-        f.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-    });
-    files.sort();
-    files
+    for notice in &walk.notices {
+        tracing::warn!("{notice}");
+    }
+    walk.files
         .into_iter()
         .map(|file| {
-            let text = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
+            let text =
+                input::read_text_file(&file, max_file_bytes).map_err(|e| SnapshotError::Io {
+                    path: file.display().to_string(),
+                    cause: e.to_string(),
+                })?;
             Ok((file.display().to_string(), text))
         })
         .collect()
@@ -124,10 +124,11 @@ fn read(path: &Path) -> Result<Vec<(String, String)>, SnapshotError> {
 /// Loads every file of `path` with `parse`.
 fn load_all<T>(
     path: &Path,
+    max_file_bytes: u64,
     parse: fn(&str, &str) -> Result<Vec<T>, SnapshotError>,
 ) -> Result<Vec<T>, SnapshotError> {
     let mut all = Vec::new();
-    for (name, text) in read(path)? {
+    for (name, text) in read(path, max_file_bytes)? {
         all.extend(parse(&text, &name)?);
     }
     Ok(all)
@@ -262,8 +263,8 @@ pub fn nodes_from_str(text: &str, path: &str) -> Result<Vec<NodeUpdate>, Snapsho
 }
 
 /// Nodes from a snapshot file, or from every file of a folder.
-pub fn load_nodes(path: &Path) -> Result<Vec<NodeUpdate>, SnapshotError> {
-    load_all(path, nodes_from_str)
+pub fn load_nodes(path: &Path, max_file_bytes: u64) -> Result<Vec<NodeUpdate>, SnapshotError> {
+    load_all(path, max_file_bytes, nodes_from_str)
 }
 
 pub fn priority_classes_from_str(
@@ -280,8 +281,11 @@ pub fn priority_classes_from_str(
         .collect())
 }
 
-pub fn load_priority_classes(path: &Path) -> Result<Vec<PriorityClass>, SnapshotError> {
-    load_all(path, priority_classes_from_str)
+pub fn load_priority_classes(
+    path: &Path,
+    max_file_bytes: u64,
+) -> Result<Vec<PriorityClass>, SnapshotError> {
+    load_all(path, max_file_bytes, priority_classes_from_str)
 }
 
 /// The container resources a LimitRange's items give a default limit to: `type: Container`
@@ -315,6 +319,9 @@ pub fn limit_ranges_from_str(text: &str, path: &str) -> Result<Vec<LimitRange>, 
         .collect())
 }
 
-pub fn load_limit_ranges(path: &Path) -> Result<Vec<LimitRange>, SnapshotError> {
-    load_all(path, limit_ranges_from_str)
+pub fn load_limit_ranges(
+    path: &Path,
+    max_file_bytes: u64,
+) -> Result<Vec<LimitRange>, SnapshotError> {
+    load_all(path, max_file_bytes, limit_ranges_from_str)
 }

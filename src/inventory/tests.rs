@@ -235,7 +235,8 @@ fn every_corpus_node_file_loads() {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).expect("tests/corpus/nodes exists") {
         let path = entry.unwrap().path();
-        let nodes = snapshot::load_nodes(&path).unwrap_or_else(|e| panic!("{e}"));
+        let nodes = snapshot::load_nodes(&path, crate::input::DEFAULT_MAX_FILE_BYTES)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!nodes.is_empty(), "{}", path.display());
         total += nodes.len();
     }

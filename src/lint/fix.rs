@@ -7,6 +7,10 @@
 //! byte. The edited file is then parsed again and must equal the JSON-patched objects; if
 //! it does not (flow-style YAML, a layout this does not handle), the file is left alone and
 //! the user is told to apply the patch `--show-patch` prints. JSON files are rewritten whole.
+//! New lines take the file's own line ending (CRLF stays CRLF). A file is replaced by a
+//! complete new copy renamed over it, never truncated and rewritten in place, so a failed
+//! write leaves the original whole; any failure to write is reported and makes the run
+//! exit 2.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -22,8 +26,10 @@ use crate::yaml::{self, SourceMap};
 pub struct FixOutcome {
     /// Files written.
     pub written: Vec<String>,
-    /// Why some files were left alone.
+    /// Why some files were left alone on purpose (a layout it cannot edit safely).
     pub skipped: Vec<String>,
+    /// Files that should have been written and could not be (exit code 2).
+    pub failed: Vec<String>,
 }
 
 /// One text edit, by 1-based line.
@@ -70,7 +76,7 @@ pub fn fix_files(
             Ok(text) => text,
             Err(e) => {
                 outcome
-                    .skipped
+                    .failed
                     .push(format!("{file}: cannot read it back: {e}"));
                 continue;
             }
@@ -88,11 +94,11 @@ pub fn fix_files(
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(&target, fixed));
+                    .and_then(|()| replace_file(&target, fixed.as_bytes()));
                 match written {
                     Ok(()) => outcome.written.push(target.display().to_string()),
                     Err(e) => outcome
-                        .skipped
+                        .failed
                         .push(format!("{}: cannot write: {e}", target.display())),
                 }
             }
@@ -102,6 +108,30 @@ pub fn fix_files(
         }
     }
     outcome
+}
+
+/// Writes `bytes` to a new file beside `target` and renames it over `target`, keeping the
+/// permissions `target` had: readers never see half a file, and a failure (disk full, a
+/// read-only folder) leaves `target` as it was.
+fn replace_file(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file path"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".dsguard-{}", std::process::id()));
+    let temporary = target.with_file_name(temporary_name);
+    let result = std::fs::write(&temporary, bytes)
+        .and_then(|()| match std::fs::metadata(target) {
+            Ok(metadata) => std::fs::set_permissions(&temporary, metadata.permissions()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .and_then(|()| std::fs::rename(&temporary, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
 }
 
 /// `file` under `out_dir` (its relative path kept, `..` and roots dropped), or `file`.
@@ -139,6 +169,11 @@ fn fix_json(mut document: Value, patched: &[(&Manifest, &[Value])]) -> Result<St
 }
 
 fn fix_yaml(text: &str, patched: &[(&Manifest, &[Value])]) -> Result<String, String> {
+    // New lines end as the file's first line does.
+    let eol = match text.find('\n') {
+        Some(end) if text[..end].ends_with('\r') => "\r\n",
+        _ => "\n",
+    };
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut edits = Vec::new();
     for (manifest, patch) in patched {
@@ -151,16 +186,16 @@ fn fix_yaml(text: &str, patched: &[(&Manifest, &[Value])]) -> Result<String, Str
     indexed.sort_by(|(ai, a), (bi, b)| b.line().cmp(&a.line()).then(bi.cmp(ai)));
     let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     if out.last().is_some_and(|l| !l.ends_with('\n')) {
-        out.last_mut().expect("non-empty").push('\n');
+        out.last_mut().expect("non-empty").push_str(eol);
     }
     for (_, edit) in indexed {
         match edit {
             Edit::InsertBefore(line, new) => {
                 let at = (line - 1).min(out.len());
-                out.splice(at..at, new.into_iter().map(|l| l + "\n"));
+                out.splice(at..at, new.into_iter().map(|l| l + eol));
             }
             Edit::Replace(line, new) => {
-                out.splice(line - 1..line, new.into_iter().map(|l| l + "\n"));
+                out.splice(line - 1..line, new.into_iter().map(|l| l + eol));
             }
         }
     }

@@ -22,7 +22,7 @@ pub use fix::{FixOutcome, fix_files};
 pub use json::to_json;
 pub use junit::to_junit;
 pub use sarif::to_sarif;
-pub use text::{TextOptions, to_text};
+pub use text::{TextOptions, printable, to_text};
 
 /// A reported problem, placed in its file. Exemptions and notes about the object, which
 /// no rule produces, carry [`DSG000`] ("exemption").

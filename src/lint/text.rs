@@ -1,7 +1,10 @@
 //! `lint -o text`: findings grouped by file, `line:col  action  RULE  namespace/name:
 //! message`, continuation lines indented, a summary line. Colour only on a terminal and
-//! never with `NO_COLOR` set (the caller decides).
+//! never with `NO_COLOR` set (the caller decides). Everything that comes from the input
+//! (file names, object names, messages quoting manifest values) is passed through
+//! [`printable`], so a manifest cannot write escape sequences or fake lines into a CI log.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
@@ -13,6 +16,28 @@ use crate::policy::Severity;
 pub struct TextOptions {
     pub color: bool,
     pub show_patch: bool,
+}
+
+/// `text` with control characters (and the Unicode bidirectional overrides that can make
+/// a line read differently than it is) written as `\u{..}` escapes. Newlines included:
+/// callers split multi-line messages into lines first.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 fn paint(options: TextOptions, style: Style, text: &str) -> String {
@@ -54,14 +79,14 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
         if !has_output {
             continue;
         }
-        let _ = writeln!(out, "{}", paint(options, bold, file));
+        let _ = writeln!(out, "{}", paint(options, bold, &printable(file)));
         for error in errors {
             let place = format!("{}:{}", error.position.line, error.position.column);
             let _ = writeln!(
                 out,
                 "  {place:<8} {}  {}",
                 paint(options, severity_style(Severity::Deny), "error"),
-                error.message
+                printable(&error.message)
             );
         }
         for ds in daemonsets {
@@ -76,15 +101,16 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
                 let first = lines.next().unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  {place:<8} {}  {} {}  {}/{}: {first}",
+                    "  {place:<8} {}  {} {}  {}/{}: {}",
                     paint(options, severity_style(finding.severity), label),
                     finding.rule_id,
                     paint(options, dim, finding.rule_name),
-                    ds.namespace,
-                    ds.name
+                    printable(&ds.namespace),
+                    printable(&ds.name),
+                    printable(first)
                 );
                 for line in lines {
-                    let _ = writeln!(out, "  {:<8}        {line}", "");
+                    let _ = writeln!(out, "  {:<8}        {}", "", printable(line));
                 }
             }
             if options.show_patch && !ds.patch.is_empty() {
@@ -93,8 +119,8 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
                     out,
                     "  {} {}/{} (RFC 6902, from line {}):",
                     paint(options, bold, "patch"),
-                    ds.namespace,
-                    ds.name,
+                    printable(&ds.namespace),
+                    printable(&ds.name),
                     ds.position.line
                 );
                 for line in patch.lines() {

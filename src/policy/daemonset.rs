@@ -115,9 +115,22 @@ impl DaemonSet {
     }
 
     /// Decodes from raw JSON bytes (admission: no intermediate tree).
+    ///
+    /// A member written twice (`"nodeSelector"` twice) is read as Kubernetes and `lint`
+    /// read it, the last one winning: a struct decoder refuses duplicates, so that case
+    /// goes through a JSON tree, whose maps keep the last value.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        Self::checked(serde_path_to_error::deserialize(&mut deserializer))
+        let direct = Self::checked(serde_path_to_error::deserialize(&mut deserializer));
+        match direct {
+            Err(error) if error.message.starts_with("duplicate field") => {
+                match serde_json::from_slice::<serde_json::Value>(bytes) {
+                    Ok(tree) => Self::from_value(&tree),
+                    Err(_) => Err(error),
+                }
+            }
+            other => other,
+        }
     }
 
     fn checked<E: std::fmt::Display>(

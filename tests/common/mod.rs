@@ -23,7 +23,7 @@ pub fn corpus_inventory() -> Inventory {
         .collect();
     files.sort();
     for file in files {
-        nodes.extend(snapshot::load_nodes(&file).unwrap());
+        nodes.extend(snapshot::load_nodes(&file, dsguard::input::DEFAULT_MAX_FILE_BYTES).unwrap());
     }
     let mut inventory = Inventory::new();
     inventory.reset_nodes(nodes);
@@ -38,9 +38,12 @@ pub fn corpus_inventory() -> Inventory {
 
 /// The DaemonSet documents of one corpus manifest file.
 pub fn daemonset_manifests(file: &str) -> Vec<Manifest> {
-    let (manifests, errors) = manifests::read_paths(&[corpus(&format!("daemonsets/{file}"))]);
-    assert!(errors.is_empty(), "{errors:?}");
-    manifests
+    let read = manifests::read_paths(
+        &[corpus(&format!("daemonsets/{file}"))],
+        dsguard::input::DEFAULT_MAX_FILE_BYTES,
+    );
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    read.manifests
         .into_iter()
         .filter(Manifest::is_daemonset)
         .collect()
