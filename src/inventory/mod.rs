@@ -19,6 +19,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::scheduling::Taint;
+use crate::scheduling::selector::parse_go_int64;
 
 pub use query::{BlockedGroup, Placement};
 
@@ -103,6 +104,9 @@ pub struct Synced {
 struct LabelKeyIndex {
     present: RoaringBitmap,
     values: HashMap<Arc<str>, RoaringBitmap>,
+    /// The values that read as integers (`Gt`/`Lt` parse them with Go's `ParseInt`), by
+    /// number: a `Gt`/`Lt` requirement is a range of this tree, not a parse of every value.
+    numeric: BTreeSet<(i64, Arc<str>)>,
 }
 
 /// The nodes, indexed: compact records in numbered slots, a bitset of slots per
@@ -197,7 +201,13 @@ impl NodeIndex {
             index.present.insert(slot);
             let value = match index.values.get_key_value(value.as_str()) {
                 Some((interned, _)) => interned.clone(),
-                None => Arc::from(value),
+                None => {
+                    let value: Arc<str> = Arc::from(value);
+                    if let Some(number) = parse_go_int64(&value) {
+                        index.numeric.insert((number, value.clone()));
+                    }
+                    value
+                }
             };
             index.values.entry(value.clone()).or_default().insert(slot);
             labels.push((key, value));
@@ -243,6 +253,9 @@ impl NodeIndex {
                     nodes.remove(slot);
                     if nodes.is_empty() {
                         index.values.remove(value);
+                        if let Some(number) = parse_go_int64(value) {
+                            index.numeric.remove(&(number, value.clone()));
+                        }
                     }
                 }
                 if index.present.is_empty() {

@@ -3,11 +3,15 @@
 //! [`NodeSelection::matches`] and [`crate::scheduling::untolerated_taints`]; the tests check
 //! both give the same nodes.
 
-use roaring::RoaringBitmap;
+use std::collections::HashSet;
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
+use std::sync::Arc;
+
+use roaring::{MultiOps, RoaringBitmap};
 
 use super::NodeIndex;
 use crate::scheduling::selector::{
-    FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD, parse_go_int64,
+    FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
 };
 use crate::scheduling::{NodeSelection, Taint, Term, Toleration, untolerated_taints};
 
@@ -112,9 +116,18 @@ impl NodeIndex {
         if let Some(terms) = &selection.required_terms {
             let matched = match terms.as_slice() {
                 [term] => self.term(term),
-                terms => Nodes::Owned(terms.iter().fold(RoaringBitmap::new(), |union, term| {
-                    union | self.materialize(self.term(term))
-                })),
+                terms => {
+                    // A term written many times is evaluated once: the cost of a selector
+                    // follows what it says, not how often it says it.
+                    let mut seen = HashSet::with_capacity(terms.len());
+                    Nodes::Owned(
+                        terms
+                            .iter()
+                            .filter(|term| seen.insert(*term))
+                            .map(|term| self.materialize(self.term(term)))
+                            .union(),
+                    )
+                }
             };
             acc.and(matched);
         }
@@ -178,8 +191,37 @@ impl NodeIndex {
             return Nodes::Owned(RoaringBitmap::new());
         };
         let mut acc = Intersection::default();
+        // `Gt`/`Lt` on one key narrow one integer range, looked up once: a term like
+        // `Gt 5, Lt 3` is empty before any set is touched.
+        let mut ranges: Vec<(&str, i64, i64)> = Vec::new();
         for requirement in labels {
-            acc.and(self.requirement(requirement));
+            let (lowest, highest) = match requirement.operator {
+                LabelOperator::Gt(bound) => match bound.checked_add(1) {
+                    Some(lowest) => (lowest, i64::MAX),
+                    None => return Nodes::Owned(RoaringBitmap::new()),
+                },
+                LabelOperator::Lt(bound) => match bound.checked_sub(1) {
+                    Some(highest) => (i64::MIN, highest),
+                    None => return Nodes::Owned(RoaringBitmap::new()),
+                },
+                _ => {
+                    acc.and(self.requirement(requirement));
+                    if acc.is_empty() {
+                        return Nodes::Owned(RoaringBitmap::new());
+                    }
+                    continue;
+                }
+            };
+            match ranges.iter_mut().find(|(key, ..)| *key == requirement.key) {
+                Some((_, low, high)) => {
+                    *low = (*low).max(lowest);
+                    *high = (*high).min(highest);
+                }
+                None => ranges.push((&requirement.key, lowest, highest)),
+            }
+        }
+        for (key, lowest, highest) in ranges {
+            acc.and(Nodes::Owned(self.integer_range(key, lowest, highest)));
             if acc.is_empty() {
                 return Nodes::Owned(RoaringBitmap::new());
             }
@@ -212,15 +254,10 @@ impl NodeIndex {
             sets.dedup_by_key(|s| std::ptr::from_ref(*s));
             sets
         };
-        let union =
-            |sets: &[&RoaringBitmap]| sets.iter().fold(RoaringBitmap::new(), |acc, s| acc | *s);
-        let compare = |keep: &dyn Fn(i64) -> bool| {
-            index
-                .values
-                .iter()
-                .filter(|(value, _)| parse_go_int64(value).is_some_and(keep))
-                .fold(RoaringBitmap::new(), |acc, (_, nodes)| acc | nodes)
-        };
+        // Many-way unions through `MultiOps`: folding set after set into one growing
+        // array container re-merges it every time (quadratic in the number of sets).
+        let union = |sets: &[&RoaringBitmap]| sets.iter().copied().union();
+
         match &requirement.operator {
             LabelOperator::In(values) => match listed(values).as_slice() {
                 [] => Nodes::Owned(RoaringBitmap::new()),
@@ -238,9 +275,41 @@ impl NodeIndex {
             },
             LabelOperator::Exists => Nodes::Borrowed(&index.present),
             LabelOperator::DoesNotExist => Nodes::Owned(&self.live - &index.present),
-            LabelOperator::Gt(bound) => Nodes::Owned(compare(&|v| v > *bound)),
-            LabelOperator::Lt(bound) => Nodes::Owned(compare(&|v| v < *bound)),
+            LabelOperator::Gt(bound) => match bound.checked_add(1) {
+                Some(lowest) => {
+                    Nodes::Owned(self.integer_range(&requirement.key, lowest, i64::MAX))
+                }
+                None => Nodes::Owned(RoaringBitmap::new()),
+            },
+            LabelOperator::Lt(bound) => match bound.checked_sub(1) {
+                Some(highest) => {
+                    Nodes::Owned(self.integer_range(&requirement.key, i64::MIN, highest))
+                }
+                None => Nodes::Owned(RoaringBitmap::new()),
+            },
         }
+    }
+
+    /// The nodes whose `key` reads as an integer from `lowest` to `highest`, both included:
+    /// a range of the key's numeric index (log n to find), one union over the values in it.
+    fn integer_range(&self, key: &str, lowest: i64, highest: i64) -> RoaringBitmap {
+        let Some(index) = self.label_index.get(key) else {
+            return RoaringBitmap::new();
+        };
+        if lowest > highest {
+            return RoaringBitmap::new();
+        }
+        // `(n, "")` sorts before every value that reads as n.
+        let start: Bound<(i64, Arc<str>)> = Included((lowest, Arc::from("")));
+        let end = match highest.checked_add(1) {
+            Some(after) => Excluded((after, Arc::from(""))),
+            None => Unbounded,
+        };
+        index
+            .numeric
+            .range((start, end))
+            .filter_map(|(_, value)| index.values.get(value))
+            .union()
     }
 
     /// The nodes one `matchFields` requirement matches.

@@ -59,7 +59,20 @@ impl Lcg {
 #[test]
 fn indexed_selection_agrees_with_the_per_node_reference() {
     let keys = ["zone", "pool", "cores", "gpu", "kubernetes.io/os"];
-    let values = ["a", "b", "c", "4", "8", "016", "", "linux"];
+    let values = [
+        "a",
+        "b",
+        "c",
+        "4",
+        "8",
+        "016",
+        "",
+        "linux",
+        "-3",
+        "+4",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ];
     let ops = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Bogus"];
     let mut rng = Lcg(7);
     let mut inventory = Inventory::new();
@@ -171,6 +184,38 @@ fn blocked_nodes_agree_with_per_node_taint_checks() {
     let placement = inventory.placement(&NodeSelection::default(), &tolerations, false);
     assert!(placement.blocked.is_empty());
     assert_eq!(placement.runnable().len(), 5);
+}
+
+#[test]
+fn numeric_requirements_follow_relabels_and_deletes() {
+    let gt = |bound: i64| {
+        selection_of(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "cores", "operator": "Gt", "values": [bound.to_string()]}]}]}}}}),
+        )
+    };
+    let mut inventory = Inventory::new();
+    inventory.apply_node(NodeUpdate::of("a", &[("cores", "8")], &[]));
+    inventory.apply_node(NodeUpdate::of("b", &[("cores", "008")], &[]));
+    inventory.apply_node(NodeUpdate::of("c", &[("cores", "16")], &[]));
+    assert_eq!(
+        names(&inventory, &inventory.targeted(&gt(7))),
+        ["a", "b", "c"]
+    );
+    assert_eq!(names(&inventory, &inventory.targeted(&gt(8))), ["c"]);
+    // "008" leaves the index with its last node; "8" stays for a.
+    inventory.apply_node(NodeUpdate::of("b", &[("cores", "x")], &[]));
+    assert_eq!(names(&inventory, &inventory.targeted(&gt(7))), ["a", "c"]);
+    inventory.delete_node("c");
+    assert!(inventory.targeted(&gt(8)).is_empty());
+    assert!(inventory.targeted(&gt(i64::MAX)).is_empty());
+    // Many copies of one term cost one evaluation and mean the same.
+    let one = json!({"matchExpressions": [{"key": "cores", "operator": "Lt", "values": ["9"]}]});
+    let many = selection_of(
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": vec![one; 5000]}}}}),
+    );
+    assert_eq!(names(&inventory, &inventory.targeted(&many)), ["a"]);
+    assert_eq!(reference(&inventory, &many), ["a"]);
 }
 
 #[test]

@@ -145,7 +145,9 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
     if any_term_matches {
         return clauses;
     }
-    for (i, term) in terms.iter().enumerate() {
+    // Each explained term costs a hint search over the labels; a deny message holds 1 KiB,
+    // so only the first few are explained, whatever the number of terms.
+    for (i, term) in terms.iter().enumerate().take(MAX_EXPLAINED_TERMS) {
         let pointer = format!("{AFFINITY_TERMS}/{i}");
         let label = if terms.len() > 1 {
             format!("required node affinity term {i}")
@@ -203,6 +205,17 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
             }
         }
     }
+    if terms.len() > MAX_EXPLAINED_TERMS {
+        clauses.push(Clause {
+            pointer: format!("{AFFINITY_TERMS}/{MAX_EXPLAINED_TERMS}"),
+            text: format!(
+                "required node affinity terms {MAX_EXPLAINED_TERMS} to {}: none matches a node either",
+                terms.len() - 1
+            ),
+            key: None,
+            typo_of: None,
+        });
+    }
     clauses
 }
 
@@ -232,6 +245,9 @@ fn conflict(selection: &NodeSelection, inventory: &Inventory) -> String {
         parts.join(", ")
     )
 }
+
+/// How many required node affinity terms a DSG001 message explains one by one.
+const MAX_EXPLAINED_TERMS: usize = 8;
 
 /// Jaro-Winkler similarity above which another key carrying the wanted value is offered.
 const SIMILAR_KEY: f64 = 0.75;

@@ -70,7 +70,7 @@ impl Affinity {
 }
 
 /// The operator of a parsed label requirement, with its validated operands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LabelOperator {
     In(Vec<String>),
     NotIn(Vec<String>),
@@ -81,7 +81,7 @@ pub enum LabelOperator {
 }
 
 /// One parsed `matchExpressions` entry (`labels.Requirement`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LabelRequirement {
     pub key: String,
     pub operator: LabelOperator,
@@ -170,7 +170,7 @@ pub fn parse_go_int64(text: &str) -> Option<i64> {
 /// One parsed `matchFields` entry: a field selector term on the node's fields. Only
 /// `metadata.name` exists on the node side; any other key reads as the empty string,
 /// as `fields.Set.Get` does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldRequirement {
     pub key: String,
     pub value: String,
@@ -217,7 +217,7 @@ impl FieldRequirement {
 }
 
 /// A parsed term; an invalid one matches nothing but leaves the other terms counting.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Term {
     Valid {
         labels: Vec<LabelRequirement>,
