@@ -95,6 +95,8 @@ async fn start(null: bool, ca_path: &std::path::Path) -> RunningServer {
         max_body_bytes: 8 << 20,
         reload_interval: Duration::from_secs(60),
         shutdown_grace: Duration::from_secs(1),
+        connections: dsguard::server::ConnectionLimits::default(),
+        max_file_bytes: dsguard::input::DEFAULT_MAX_FILE_BYTES,
     };
     let state = Arc::new(AppState::new(inventory(5_000), Config::default(), 8 << 20));
     if null {

@@ -391,6 +391,44 @@ pub fn review(
     Ok(decision)
 }
 
+/// The answer when evaluating the request would take longer than `budget`: validation
+/// denies (the API server would fail the call at its timeout anyway, and allowing would
+/// let a selector built to be slow bypass the policy), mutation allows without a patch.
+/// Only the envelope and the uid are read.
+pub fn over_budget(
+    body: &[u8],
+    endpoint: Endpoint,
+    budget: std::time::Duration,
+) -> Result<Decision, AdmissionError> {
+    let review: ReviewIn<serde::de::IgnoredAny> = serde_json::from_slice(body)
+        .map_err(|e| AdmissionError(format!("the body is not an AdmissionReview: {e}")))?;
+    check_envelope(&review.api_version, &review.kind)?;
+    let request = review
+        .request
+        .filter(|r| !r.uid.is_empty())
+        .ok_or_else(|| AdmissionError("the AdmissionReview request has no uid".into()))?;
+    let why = format!(
+        "DSG000 evaluation-budget: dsguard could not judge this object within {budget:?} (its node selection is unusually costly: thousands of distinct terms?); simplify the selector, or run `dsguard lint` on it"
+    );
+    let allowed = endpoint == Endpoint::Mutate;
+    Ok(Decision {
+        api_version: review.api_version,
+        uid: request.uid,
+        operation: request.operation,
+        namespace: request.namespace,
+        name: String::new(),
+        allowed,
+        message: (!allowed).then(|| truncate(&why, MAX_DENY_MESSAGE)),
+        warnings: allowed
+            .then(|| truncate(&why, MAX_WARNING))
+            .into_iter()
+            .collect(),
+        patch: Vec::new(),
+        skipped: None,
+        verdict: None,
+    })
+}
+
 /// `spec.template` of a raw object, as a value, for the UPDATE comparison.
 fn pod_template(raw: &RawValue) -> Option<Value> {
     #[derive(Deserialize)]

@@ -131,6 +131,13 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         reload_interval: duration("reload-interval", &args.reload_interval)?,
         shutdown_grace: duration("shutdown-grace", &args.shutdown_grace)?,
+        connections: server::ConnectionLimits {
+            max_connections: args.max_connections,
+            first_request_timeout: duration("header-timeout", &args.header_timeout)?,
+            idle_timeout: duration("idle-timeout", &args.idle_timeout)?,
+            ..server::ConnectionLimits::default()
+        },
+        max_file_bytes: cli.max_file_bytes,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -86,6 +86,8 @@ async fn start_with(
         max_body_bytes: 64 * 1024,
         reload_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(5),
+        connections: dsguard::server::ConnectionLimits::default(),
+        max_file_bytes: dsguard::input::DEFAULT_MAX_FILE_BYTES,
         ..common::loopback_options(CertificateSource::Files {
             cert: dir.join("tls.crt"),
             key: dir.join("tls.key"),

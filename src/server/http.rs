@@ -69,15 +69,20 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The API server's `?timeout=10s` (the webhook's `timeoutSeconds`), less a margin to
-/// answer in; 10 s when absent.
+/// The longest `timeoutSeconds` Kubernetes allows a webhook (admissionregistration
+/// validation): a longer `?timeout=` is not from an API server, and is not honoured.
+pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The API server's `?timeout=10s` (the webhook's `timeoutSeconds`), at most 30 s, less a
+/// margin to answer in; 10 s when absent.
 pub fn time_budget(query: Option<&str>) -> Duration {
     let timeout = query
         .into_iter()
         .flat_map(|q| q.split('&'))
         .find_map(|pair| pair.strip_prefix("timeout="))
         .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(10));
+        .unwrap_or(Duration::from_secs(10))
+        .min(MAX_WEBHOOK_TIMEOUT);
     timeout
         .saturating_sub(Duration::from_millis(100))
         .max(Duration::from_millis(50))
@@ -137,6 +142,51 @@ async fn read_body(
     }
 }
 
+/// Bodies up to this size are judged on the request's own task: a real DaemonSet review
+/// (object and oldObject) is 5 to 50 KB, and an object this small cannot hold enough
+/// selector terms to be slow. Larger ones are judged apart (see [`evaluate_apart`]).
+const INLINE_EVALUATION_BYTES: usize = 64 * 1024;
+
+/// Judges a large request on the blocking pool, never on the threads that serve
+/// connections, at most [`AppState::costly_evaluations`] at once, within `budget`: past
+/// it, the documented over-budget answer ([`admission::over_budget`]) is sent and
+/// counted, and the evaluation finishes on its own thread, still holding its place.
+async fn evaluate_apart(
+    state: &AppState,
+    bytes: bytes::Bytes,
+    endpoint: Endpoint,
+    name: &'static str,
+    budget: Duration,
+) -> Result<admission::Decision, admission::AdmissionError> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let inventory = state.inventory.load_full();
+    let config = state.config.load_full();
+    let body = bytes.clone();
+    let places = state.costly_evaluations.clone();
+    let work = async move {
+        let place = places.acquire_owned().await.expect("never closed");
+        tokio::task::spawn_blocking(move || {
+            let _place = place;
+            admission::review(&body, endpoint, &inventory, &config)
+        })
+        .await
+    };
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(decision)) => decision,
+        Ok(Err(failed)) => Err(admission::AdmissionError(format!(
+            "the evaluation failed: {failed}"
+        ))),
+        Err(_) => {
+            state
+                .metrics
+                .evaluation_timeouts
+                .get_or_create(&EndpointLabels { endpoint: name })
+                .inc();
+            admission::over_budget(&bytes, endpoint, budget)
+        }
+    }
+}
+
 async fn admit(
     state: &AppState,
     endpoint: Endpoint,
@@ -165,9 +215,15 @@ async fn admit(
             );
         }
     };
-    let inventory = state.inventory.load();
-    let config = state.config.load();
-    let decision = match admission::review(&bytes, endpoint, &inventory, &config) {
+    let remaining = budget.saturating_sub(started.elapsed());
+    let decision = if bytes.len() <= INLINE_EVALUATION_BYTES {
+        let inventory = state.inventory.load();
+        let config = state.config.load();
+        admission::review(&bytes, endpoint, &inventory, &config)
+    } else {
+        evaluate_apart(state, bytes, endpoint, name, remaining).await
+    };
+    let decision = match decision {
         Ok(decision) => decision,
         Err(e) => {
             metrics.count_request(name, "error");
@@ -277,5 +333,14 @@ mod tests {
         );
         assert_eq!(time_budget(None), Duration::from_millis(9900));
         assert_eq!(time_budget(Some("timeout=10ms")), Duration::from_millis(50));
+        // Kubernetes' maximum timeoutSeconds is 30: an hour is not honoured.
+        assert_eq!(
+            time_budget(Some("timeout=3600s")),
+            Duration::from_millis(29_900)
+        );
+        assert_eq!(
+            time_budget(Some("timeout=1h")),
+            Duration::from_millis(29_900)
+        );
     }
 }

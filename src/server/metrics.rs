@@ -59,6 +59,8 @@ pub struct Metrics {
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub exemptions: Family<SourceLabels, Counter>,
     pub log_lines_dropped: Gauge,
+    /// Requests whose evaluation did not finish within their time budget.
+    pub evaluation_timeouts: Family<EndpointLabels, Counter>,
 }
 
 /// Latency buckets in seconds: 50 µs to 5 s, finer than 5 ms where answers fall.
@@ -125,8 +127,15 @@ impl Default for Metrics {
             "Log lines dropped because the log writer could not keep up (requests never wait for logs)",
             log_lines_dropped.clone(),
         );
+        let evaluation_timeouts = Family::<EndpointLabels, Counter>::default();
+        registry.register(
+            "evaluation_timeouts",
+            "Admission requests whose evaluation exceeded the time budget (validate denies them, mutate allows them unpatched)",
+            evaluation_timeouts.clone(),
+        );
         Self {
             registry,
+            evaluation_timeouts,
             requests,
             rule_hits,
             latency,

@@ -23,9 +23,8 @@ use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 pub use http::{parse_duration, time_budget};
@@ -51,6 +50,37 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Connection limits and timeouts (see [`ConnectionLimits`]).
+    pub connections: ConnectionLimits,
+    /// The largest config file read on reload.
+    pub max_file_bytes: u64,
+}
+
+/// Bounds on connections, so that clients that connect and say nothing, or never leave,
+/// cannot take the server's descriptors or memory.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Webhook connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Health and metrics connections served at once, on their own listener, so a flood
+    /// of webhook connections never hides the probes.
+    pub max_probe_connections: usize,
+    /// How long a new connection may take to send its first complete request (TLS
+    /// handshake included).
+    pub first_request_timeout: Duration,
+    /// How long a connection may sit idle between requests (no request in flight).
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_probe_connections: 64,
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -94,6 +124,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub certificates_ready: AtomicBool,
     pub body_limit: usize,
+    /// Places for evaluations judged apart from the serving threads (large requests):
+    /// half the cores, so costly requests can never take every core from cheap ones.
+    pub costly_evaluations: Arc<Semaphore>,
     /// How many log lines the non-blocking log writer had to drop, if one is in use.
     dropped_log_lines: Option<Box<dyn Fn() -> usize + Send + Sync>>,
 }
@@ -113,6 +146,9 @@ impl AppState {
             metrics: Metrics::default(),
             certificates_ready: AtomicBool::new(false),
             body_limit,
+            costly_evaluations: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
             dropped_log_lines: None,
         }
     }
@@ -314,10 +350,12 @@ pub async fn start_with_router(
         cause,
     })?;
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(serve_tls(
+    tasks.push(tokio::spawn(serve_connections(
         listener,
-        TlsAcceptor::from(Arc::new(tls_config)),
+        Some(TlsAcceptor::from(Arc::new(tls_config))),
         router,
+        options.connections.max_connections,
+        options.connections,
         shutdown_rx.clone(),
         options.shutdown_grace,
     )));
@@ -332,15 +370,15 @@ pub async fn start_with_router(
             .local_addr()
             .map_err(|cause| ServeError::Listen { address, cause })?;
         metrics_address = Some(bound);
-        let router = http::plain_router(state.clone());
-        let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopped(&mut stop).await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the health and metrics listener failed");
-            }
-        }));
+        tasks.push(tokio::spawn(serve_connections(
+            listener,
+            None,
+            http::plain_router(state.clone()),
+            options.connections.max_probe_connections,
+            options.connections,
+            shutdown_rx.clone(),
+            options.shutdown_grace,
+        )));
         tracing::info!(address = %bound, "health and metrics listening (HTTP: /healthz, /readyz, /metrics)");
     }
 
@@ -355,9 +393,11 @@ pub async fn start_with_router(
         ));
     }
     if let Some(path) = options.config_path.clone() {
-        let initial = std::fs::read(&path).unwrap_or_default();
+        let limit = options.max_file_bytes;
+        let initial = read_config_file(&path, limit);
         tokio::spawn(poll_config(
             path,
+            limit,
             initial,
             state.clone(),
             options.reload_interval,
@@ -394,53 +434,63 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stopped| *stopped).await;
 }
 
-async fn serve_tls(
+/// Accepts connections (TLS when `acceptor` is given) and serves `router` on each, at
+/// most `max_connections` at once: at the cap, accepting pauses and new connections wait
+/// in the kernel's backlog until one closes (timeouts below make sure one does).
+async fn serve_connections(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     router: axum::Router,
+    max_connections: usize,
+    limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let service = TowerToHyperService::new(router.clone());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let mut builder = Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(true);
-                    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
-                    let connection = watcher.watch(builder.serve_connection(TokioIo::new(tls), service).into_owned());
-                    if let Err(e) = connection.await {
-                        tracing::debug!(%peer, error = %e, "connection closed with an error");
-                    }
-                });
-            }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             _ = stopped(&mut shutdown) => break,
-        }
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let started = Instant::now();
+            let deadline = tokio::time::Instant::from_std(started + limits.first_request_timeout);
+            let Some(acceptor) = acceptor else {
+                serve_connection(tcp, None, router, limits, started, watcher, peer).await;
+                return;
+            };
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            serve_connection(tls, alpn, router, limits, started, watcher, peer).await;
+        });
     }
     drop(listener);
     tracing::info!("stopped accepting; finishing in-flight requests");
@@ -452,6 +502,121 @@ async fn serve_tls(
             ?grace,
             "in-flight requests did not finish within the grace period"
         );
+    }
+}
+
+/// What a connection is doing, for its idle timer: requests in flight, requests begun,
+/// and when it last became idle.
+struct Activity {
+    state: Mutex<(usize, u64, Instant)>,
+}
+
+/// A request in flight on a connection; the connection is idle again when it drops.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        let mut state = self.state.lock().expect("never poisoned");
+        state.0 += 1;
+        state.1 += 1;
+        InFlight(self.clone())
+    }
+
+    /// Since when the connection has had nothing in flight, and whether it ever had.
+    fn idle(&self) -> Option<(Instant, bool)> {
+        let state = self.state.lock().expect("never poisoned");
+        (state.0 == 0).then_some((state.2, state.1 > 0))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().expect("never poisoned");
+        state.0 -= 1;
+        state.2 = Instant::now();
+    }
+}
+
+/// Serves one connection: HTTP/2 or HTTP/1.1 as ALPN chose (without ALPN, the version
+/// is read from the first bytes), closed when no first request arrives within
+/// `first_request_timeout` of `started` or no request is in flight for `idle_timeout`.
+/// Hyper's own header timeout bounds a request's headers; the handler bounds its body.
+async fn serve_connection<IO>(
+    io: IO,
+    alpn: Option<Vec<u8>>,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    started: Instant,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        state: Mutex::new((0, 0, started)),
+    });
+    let tracked = activity.clone();
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let in_flight = tracked.begin();
+            let response = tower::ServiceExt::oneshot(router.clone(), request);
+            async move {
+                let response = response.await;
+                drop(in_flight);
+                response
+            }
+        });
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Hyper restarts this timer while a keep-alive connection waits for its next
+        // request, so it must not be shorter than the idle timeout: the API server keeps
+        // idle connections for 90 s and a server that closes one first can fail a POST.
+        // First requests and idle connections are bounded by the timer below instead.
+        .header_read_timeout(limits.idle_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30));
+    // The version sniff of an unnegotiated connection waits for bytes with no timer of
+    // its own; the idle timer below bounds it.
+    let builder = match alpn.as_deref() {
+        Some(b"h2") => builder.http2_only(),
+        Some(b"http/1.1") => builder.http1_only(),
+        _ => builder,
+    };
+    let connection = watcher.watch(
+        builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned(),
+    );
+    tokio::pin!(connection);
+    loop {
+        let wake = match activity.idle() {
+            Some((since, true)) => since + limits.idle_timeout,
+            Some((since, false)) => since + limits.first_request_timeout,
+            None => Instant::now() + limits.first_request_timeout,
+        };
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection closed with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                let expired = activity.idle().is_some_and(|(since, used)| {
+                    let limit = if used { limits.idle_timeout } else { limits.first_request_timeout };
+                    since.elapsed() >= limit
+                });
+                if expired {
+                    tracing::debug!(%peer, "closing a connection with no request in flight");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -501,17 +666,31 @@ async fn poll_certificate(
     .await;
 }
 
+/// The config file's bytes, or why it cannot be read, as compared between polls: a file
+/// that goes missing or unreadable is one change, reported once.
+fn read_config_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    crate::input::read_file(path, limit).map_err(|e| e.to_string())
+}
+
 async fn poll_config(
     path: PathBuf,
-    last: Vec<u8>,
+    limit: u64,
+    last: Result<Vec<u8>, String>,
     state: Arc<AppState>,
     interval: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
-    let read = || std::fs::read(&path).ok();
+    let read = || Some(read_config_file(&path, limit));
     on_change(last, interval, shutdown, read, |current| {
-        let text = String::from_utf8_lossy(current);
-        match Config::from_yaml(&text, &path.display().to_string()) {
+        let loaded = match current {
+            Ok(bytes) => Config::from_yaml(
+                &String::from_utf8_lossy(bytes),
+                &path.display().to_string(),
+            )
+            .map_err(|e| e.to_string()),
+            Err(why) => Err(format!("{}: the config file {why}", path.display())),
+        };
+        match loaded {
             Ok(config) => {
                 state.config.store(Arc::new(config));
                 Metrics::count_reload(&state.metrics.config_reloads, true);

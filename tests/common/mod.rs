@@ -111,5 +111,25 @@ pub fn loopback_options(
         max_body_bytes: 1 << 20,
         reload_interval: std::time::Duration::from_secs(60),
         shutdown_grace: std::time::Duration::from_secs(1),
+        connections: dsguard::server::ConnectionLimits::default(),
+        max_file_bytes: dsguard::input::DEFAULT_MAX_FILE_BYTES,
     }
+}
+
+/// A raw TLS client that trusts exactly `ca_pem` and offers ALPN `http/1.1` only, as the
+/// API server does: for tests that must stop halfway or say nothing at all.
+#[allow(dead_code)]
+pub fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
