@@ -148,6 +148,33 @@ fn parse_chunks(chunks: &[(usize, &str)]) -> Vec<Result<YamlDocument, YamlError>
     documents
 }
 
+/// The lines of `text` as YAML counts them, each with its line break: a break is `\n`,
+/// `\r\n` or a lone `\r` (YAML 1.2 §5.4; editors agree). The parser numbers lines this
+/// way, so the splitter must too, or every position after a lone `\r` is off.
+pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let mut end = start;
+        while end < bytes.len() && bytes[end] != b'\n' && bytes[end] != b'\r' {
+            end += 1;
+        }
+        if end < bytes.len() {
+            end += if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+        }
+        let line = &text[start..end];
+        start = end;
+        Some(line)
+    })
+}
+
 /// Splits at lines starting with `---` (a document marker: block content at column 0
 /// cannot start with it). Returns each chunk with its first line number (0-based offset).
 fn split_documents(text: &str) -> Vec<(usize, &str)> {
@@ -155,7 +182,7 @@ fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let mut start = 0;
     let mut start_line = 0;
     let mut offset = 0;
-    for (line_number, line) in text.split_inclusive('\n').enumerate() {
+    for (line_number, line) in yaml_lines(text).enumerate() {
         let is_marker =
             line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
         if is_marker && offset > start {
@@ -177,8 +204,7 @@ fn parse_chunk(chunk: &str, line_offset: usize) -> Result<Vec<YamlDocument>, Yam
         let (event, span) = event.map_err(|e| {
             let line = e.marker().line() + line_offset;
             // The first line with content, which is where a reader looks for the document.
-            let start = chunk
-                .lines()
+            let start = yaml_lines(chunk)
                 .position(|l| {
                     !l.trim().is_empty()
                         && !l.starts_with("---")
@@ -821,6 +847,21 @@ mod tests {
             parallel[2999].as_ref().unwrap().value["metadata"]["name"],
             "ds-2998"
         );
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_a_line_break_as_the_parser_counts_it() {
+        // Found by fuzzing: positions after a lone CR were off by one per CR.
+        let text = "a: 1\rb: 2\r\n---\rc: [\r";
+        let lines: Vec<&str> = yaml_lines(text).collect();
+        assert_eq!(lines, ["a: 1\r", "b: 2\r\n", "---\r", "c: [\r"]);
+        let docs = parse_stream(text);
+        assert_eq!(docs.len(), 2);
+        let first = docs[0].as_ref().unwrap();
+        assert_eq!(first.source_map.position("/b").unwrap().line, 2);
+        let error = docs[1].as_ref().unwrap_err();
+        assert!(error.position.line <= 5, "{error}");
+        assert!(error.message.contains("starting at line 4"), "{error}");
     }
 
     #[test]
