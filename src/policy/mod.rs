@@ -352,7 +352,7 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                     context,
                     &mut findings,
                 );
-                untolerated_taints::check(object, &selection, &tolerations, context, &mut findings);
+                untolerated_taints::check(object, targeted, &tolerations, context, &mut findings);
             }
             None if !context.quiet_when_unsynced => {
                 let why = if context.inventory.synced().nodes {

@@ -12,25 +12,32 @@ use std::collections::BTreeMap;
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity};
 use crate::inventory::{BlockedGroup, Inventory};
-use crate::scheduling::{NodeSelection, Taint, Toleration};
+use roaring::RoaringBitmap;
+
+use crate::scheduling::{Taint, Toleration};
 
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
 
+/// `targeted` is what `evaluate` already computed for the selection (computing it is the
+/// costly part of a many-term selector, so it is done once).
 pub(crate) fn check(
     object: &DaemonSet,
-    selection: &NodeSelection,
+    targeted: &RoaringBitmap,
     tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
     let inventory = context.inventory;
     let settings = &context.config.rules.untolerated_taints;
-    let placement = inventory.placement(
-        selection,
-        tolerations,
-        context.config.toleration_comparison_operators,
-    );
+    let placement = crate::inventory::Placement {
+        targeted: targeted.clone(),
+        blocked: inventory.blocked_groups(
+            targeted,
+            tolerations,
+            context.config.toleration_comparison_operators,
+        ),
+    };
     if placement.targeted.is_empty() || placement.blocked.is_empty() {
         return;
     }
