@@ -2,6 +2,9 @@
 //! synthetic clusters of 5,000 and 50,000 nodes (SPEC §6), with the naive per-node scan
 //! measured side by side in the same run, and one whole `evaluate` call.
 //!
+//! Then selectors built to be slow (thousands of numeric, duplicated or windowed terms)
+//! against 5,000 nodes that each carry a distinct integer label: the whole `evaluate`.
+//!
 //! Reports p50/p99 per call from individually timed calls (`Instant` around each call),
 //! after a warm-up. Figures go to BENCHMARKS.md; nothing here asserts a time.
 
@@ -133,7 +136,55 @@ fn report(name: &str, nodes: usize, stats: &Stats) {
     );
 }
 
+/// Selectors an attacker could write, each in an object the API server would store.
+fn hostile_selectors() {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes((0..5_000).map(|i| {
+        NodeUpdate {
+            name: format!("n{i}"),
+            labels: [
+                ("node-id".to_owned(), i.to_string()),
+                ("kubernetes.io/os".to_owned(), "linux".to_owned()),
+            ]
+            .into(),
+            taints: Vec::new(),
+        }
+    }));
+    inventory.reset_priority_classes([]);
+    inventory.reset_limit_ranges([]);
+    let config = Config::default();
+    let gt =
+        |bound: i64| json!({"key": "node-id", "operator": "Gt", "values": [bound.to_string()]});
+    let lt =
+        |bound: i64| json!({"key": "node-id", "operator": "Lt", "values": [bound.to_string()]});
+    let shapes: Vec<(&str, Vec<serde_json::Value>)> = vec![
+        ("10,000 Gt terms above every value", (0..10_000).map(|k| json!({"matchExpressions": [gt(100_000 + k)]})).collect()),
+        ("10,000 copies of one term", (0..10_000).map(|_| json!({"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]})).collect()),
+        ("10,000 empty Gt/Lt windows", (0..10_000).map(|k| json!({"matchExpressions": [gt(k % 5_000), lt(k % 5_000 - 1)]})).collect()),
+        ("5,000 distinct wide Gt terms (worst)", (0..5_000).map(|k| json!({"matchExpressions": [gt(k)]})).collect()),
+    ];
+    for (name, terms) in shapes {
+        let object = DaemonSet::from_value(&json!({
+            "kind": "DaemonSet", "metadata": {"name": "hostile"},
+            "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}, "containers": []}}}
+        }))
+        .expect("decodes");
+        let stats = measure(10, || {
+            let context = Context {
+                inventory: &inventory,
+                config: &config,
+                namespace: "default",
+                phase: Phase::Validate,
+                quiet_when_unsynced: false,
+            };
+            black_box(policy::evaluate(black_box(&object), &context));
+        });
+        report(&format!("evaluate: {name}"), 5_000, &stats);
+    }
+}
+
 fn main() {
+    hostile_selectors();
     let object = daemonset();
     let selection: NodeSelection = object.selection();
     let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();

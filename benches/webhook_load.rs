@@ -11,6 +11,11 @@
 //!   the server-side p99 read from dsguard's own latency histogram.
 //!
 //! Client and server share the machine's 2 cores, for both servers alike.
+//!
+//! `cargo bench --bench webhook_load -- soak [SECONDS] [RATE]` is the soak instead: the
+//! real `dsguard serve` binary (so its RSS is the server's alone) at a steady RATE
+//! requests/s (default 500) for SECONDS (default 600) over HTTP/1.1 keep-alive, plus one
+//! new TLS connection per second, with its RSS sampled every 10 s and every error counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,33 +40,36 @@ const SECONDS: u64 = 5;
 
 fn inventory(nodes: usize) -> Inventory {
     let mut inventory = Inventory::new();
-    inventory.reset_nodes((0..nodes).map(|i| {
-        NodeUpdate {
-            name: format!("node-{i}"),
-            labels: [
-                ("kubernetes.io/os".to_string(), "linux".to_string()),
-                ("kubernetes.io/hostname".to_string(), format!("node-{i}")),
-                (
-                    "topology.kubernetes.io/zone".to_string(),
-                    format!("zone-{}", i % 3),
-                ),
-                (
-                    "karpenter.sh/nodepool".to_string(),
-                    format!("pool-{}", i % 8),
-                ),
-                ("research/role".to_string(), "worker".to_string()),
-            ]
-            .into(),
-            taints: if i % 20 == 0 {
-                vec![Taint::new("dedicated", "gpu", "NoSchedule")]
-            } else {
-                Vec::new()
-            },
-        }
-    }));
+    inventory.reset_nodes(node_updates(nodes));
     inventory.reset_priority_classes([]);
     inventory.reset_limit_ranges([]);
     inventory
+}
+
+/// The synthetic nodes: 3 zones, 8 pools, every 20th node tainted for GPUs.
+fn node_updates(nodes: usize) -> impl Iterator<Item = NodeUpdate> {
+    (0..nodes).map(|i| NodeUpdate {
+        name: format!("node-{i}"),
+        labels: [
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ("kubernetes.io/hostname".to_string(), format!("node-{i}")),
+            (
+                "topology.kubernetes.io/zone".to_string(),
+                format!("zone-{}", i % 3),
+            ),
+            (
+                "karpenter.sh/nodepool".to_string(),
+                format!("pool-{}", i % 8),
+            ),
+            ("research/role".to_string(), "worker".to_string()),
+        ]
+        .into(),
+        taints: if i % 20 == 0 {
+            vec![Taint::new("dedicated", "gpu", "NoSchedule")]
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 /// The null webhook: reads the body, answers `allowed` for its uid, judges nothing.
@@ -372,6 +380,16 @@ async fn server_side_quantile(metrics: std::net::SocketAddr, q: f64) -> String {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("soak") {
+        let number =
+            |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+        soak(number(1, 600), number(2, 500)).await;
+        return;
+    }
     let body = Bytes::from(
         std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -451,4 +469,200 @@ async fn main() {
     for server in [dsguard, null, fresh] {
         server.shutdown().await;
     }
+}
+
+/// The RSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The soak: a steady load on the real binary for `seconds`, RSS every 10 s, errors
+/// counted (a failed connection, a failed request or a non-2xx answer), never a panic.
+async fn soak(seconds: u64, rate: u64) {
+    let dir = std::env::temp_dir().join(format!("dsguard-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nodes = dir.join("nodes.json");
+    let items: Vec<serde_json::Value> = node_updates(5_000)
+        .map(|node| {
+            serde_json::json!({"kind": "Node", "metadata": {"name": node.name, "labels": node.labels},
+                "spec": {"taints": node.taints}})
+        })
+        .collect();
+    std::fs::write(
+        &nodes,
+        serde_json::json!({"kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let ca_path = dir.join("ca.crt");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+        .args(["serve", "--log-format", "json", "--nodes"])
+        .arg(&nodes)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-ca")
+        .arg(&ca_path)
+        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let ready = format!("http://127.0.0.1:{metrics_port}/readyz");
+    let client = reqwest_free_ready(&ready).await;
+    assert!(client, "the server did not become ready");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ca = std::fs::read(&ca_path).unwrap();
+    let body = Bytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/update-41k.json"
+        ))
+        .unwrap(),
+    );
+    println!(
+        "soak: dsguard serve (pid {}), 5,000 nodes, 41 KB UPDATE reviews at {rate} req/s over {CONNECTIONS} keep-alive connections plus 1 new connection/s, {seconds} s",
+        server.id()
+    );
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let connector = connector(&ca, b"http/1.1");
+    let interval = Duration::from_secs_f64(CONNECTIONS as f64 / rate as f64);
+    let mut tasks = Vec::new();
+    for i in 0..=CONNECTIONS {
+        let (connector, body, stop, errors, done) = (
+            connector.clone(),
+            body.clone(),
+            stop.clone(),
+            errors.clone(),
+            done.clone(),
+        );
+        // Task CONNECTIONS churns: a new connection for each request, once a second.
+        let churn = i == CONNECTIONS;
+        let pace = if churn {
+            Duration::from_secs(1)
+        } else {
+            interval
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut next = Instant::now();
+            let mut sender = None;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep_until(next.into()).await;
+                next += pace;
+                if sender.is_none() || churn {
+                    let Ok(tcp) = TcpStream::connect(address).await else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    let _ = tcp.set_nodelay(true);
+                    let Ok(stream) = connector
+                        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                        .await
+                    else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    let Ok((handle, connection)) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+                    else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    tokio::spawn(connection);
+                    sender = Some(handle);
+                }
+                let handle = sender.as_mut().expect("connected above");
+                let ok = match handle.send_request(request(&body)).await {
+                    Ok(response) => {
+                        let success = response.status().is_success();
+                        success && response.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    sender = None;
+                }
+            }
+        }));
+    }
+    let pid = server.id();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rss = rss_kib(pid);
+        samples.push(rss);
+        println!(
+            "t={:>4}s  rss {:>7.1} MiB  requests {:>8}  errors {}",
+            started.elapsed().as_secs(),
+            rss as f64 / 1024.0,
+            done.load(Ordering::Relaxed),
+            errors.load(Ordering::Relaxed)
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    // Growth judged after the first minute (allocator and caches warm up).
+    let settled: Vec<u64> = samples.iter().copied().skip(6).collect();
+    if let (Some(first), Some(max), Some(last)) =
+        (settled.first(), settled.iter().max(), settled.last())
+    {
+        println!(
+            "soak: {} requests, {} errors; RSS after 1 min {:.1} MiB, max {:.1} MiB, last {:.1} MiB ({:+.1}% first to last)",
+            done.load(Ordering::Relaxed),
+            errors.load(Ordering::Relaxed),
+            *first as f64 / 1024.0,
+            *max as f64 / 1024.0,
+            *last as f64 / 1024.0,
+            100.0 * (*last as f64 - *first as f64) / *first as f64
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Polls a plain-HTTP readiness URL (up to 60 s) with a bare hyper client.
+async fn reqwest_free_ready(url: &str) -> bool {
+    let uri: hyper::Uri = url.parse().unwrap();
+    let address = format!("{}:{}", uri.host().unwrap(), uri.port_u16().unwrap());
+    for _ in 0..600 {
+        if let Ok(tcp) = TcpStream::connect(&address).await
+            && let Ok((mut sender, connection)) =
+                hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+        {
+            tokio::spawn(connection);
+            let request = Request::get(uri.path())
+                .header("host", "localhost")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            if let Ok(response) = sender.send_request(request).await
+                && response.status().is_success()
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
