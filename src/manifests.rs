@@ -166,12 +166,13 @@ fn open(
     let Some(Value::Array(items)) = value.get("items").cloned() else {
         return;
     };
+    // Each item's positions, split off in one pass (per-item lookups would scan the
+    // whole map once per item: quadratic in a `kubectl get -A -o yaml` of thousands).
+    let mut item_maps = source_map.subtrees("/items");
     for (index, item) in items.into_iter().enumerate() {
         let pointer = format!("{prefix}/items/{index}");
-        let item_map = source_map.subtree(&format!("/items/{index}"));
-        let item_position = source_map
-            .position(&format!("/items/{index}"))
-            .unwrap_or(position);
+        let item_map = item_maps.remove(&index.to_string()).unwrap_or_default();
+        let item_position = item_map.position("").unwrap_or(position);
         open(
             item,
             item_map,

@@ -78,18 +78,26 @@ impl SourceMap {
             .max()
     }
 
-    /// The same map with every pointer below `prefix` re-rooted at the empty pointer
-    /// (one item of a `List` becomes a document of its own).
-    pub fn subtree(&self, prefix: &str) -> SourceMap {
-        let positions = self
-            .positions
-            .iter()
-            .filter_map(|(pointer, position)| {
-                let rest = pointer.strip_prefix(prefix)?;
-                (rest.is_empty() || rest.starts_with('/')).then(|| (Box::from(rest), *position))
-            })
-            .collect();
-        SourceMap { positions }
+    /// Every child of `parent` as a map of its own (each item of a `List` becomes a
+    /// document), keyed by the child's token: one pass over the map, however many
+    /// children there are.
+    pub fn subtrees(&self, parent: &str) -> HashMap<String, SourceMap> {
+        let mut children: HashMap<String, SourceMap> = HashMap::new();
+        for (pointer, position) in &self.positions {
+            let Some(rest) = pointer
+                .strip_prefix(parent)
+                .and_then(|rest| rest.strip_prefix('/'))
+            else {
+                continue;
+            };
+            let (token, below) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            children
+                .entry(token.to_owned())
+                .or_default()
+                .positions
+                .push((Box::from(below), *position));
+        }
+        children
     }
 }
 

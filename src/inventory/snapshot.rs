@@ -175,6 +175,10 @@ fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
                 serde_json::Value::Array(items) => items,
                 other => vec![other],
             };
+            // Where each top-level item starts, found in one pass over the source map (a
+            // lookup per item would scan it once per item: quadratic in a plain list).
+            let item_positions: std::collections::HashMap<String, Position> =
+                document.source_map.children("").into_iter().collect();
             for (index, value) in top.into_iter().enumerate() {
                 let object: RawObject = serde_path_to_error::deserialize(&value).map_err(|e| {
                     let pointer = pointer_of(e.path());
@@ -184,9 +188,9 @@ fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
                         .unwrap_or(document.position);
                     invalid(position, format!("{}: {}", field_path(&pointer), e.inner()))
                 })?;
-                let position = document
-                    .source_map
-                    .position(&format!("/{index}"))
+                let position = item_positions
+                    .get(&index.to_string())
+                    .copied()
                     .unwrap_or(document.position);
                 found.push(Located { object, position });
             }
