@@ -136,6 +136,18 @@ fn report(name: &str, nodes: usize, stats: &Stats) {
     );
 }
 
+/// One `evaluate` of `object` in `default`, validation only.
+fn validate_once(inventory: &Inventory, config: &Config, object: &DaemonSet) {
+    let context = Context {
+        inventory,
+        config,
+        namespace: "default",
+        phase: Phase::Validate,
+        quiet_when_unsynced: false,
+    };
+    black_box(policy::evaluate(black_box(object), &context));
+}
+
 /// Selectors an attacker could write, each in an object the API server would store.
 fn hostile_selectors() {
     let mut inventory = Inventory::new();
@@ -169,16 +181,7 @@ fn hostile_selectors() {
             "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}, "containers": []}}}
         }))
         .expect("decodes");
-        let stats = measure(10, || {
-            let context = Context {
-                inventory: &inventory,
-                config: &config,
-                namespace: "default",
-                phase: Phase::Validate,
-                quiet_when_unsynced: false,
-            };
-            black_box(policy::evaluate(black_box(&object), &context));
-        });
+        let stats = measure(10, || validate_once(&inventory, &config, &object));
         report(&format!("evaluate: {name}"), 5_000, &stats);
     }
 }
@@ -276,14 +279,7 @@ fn main() {
         report("  decode the object (20 KB) alone", nodes, &decoded);
         let object = DaemonSet::from_json(&object_json).unwrap();
         let evaluated = measure(iterations / 4, || {
-            let context = Context {
-                inventory: &inventory,
-                config: &config,
-                namespace: "default",
-                phase: Phase::Validate,
-                quiet_when_unsynced: false,
-            };
-            black_box(policy::evaluate(black_box(&object), &context));
+            validate_once(&inventory, &config, &object);
         });
         report("  evaluate it alone (validate)", nodes, &evaluated);
         let null = measure(iterations / 4, || {

@@ -390,13 +390,7 @@ async fn main() {
         soak(number(1, 600), number(2, 500)).await;
         return;
     }
-    let body = Bytes::from(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/update-41k.json"
-        ))
-        .unwrap(),
-    );
+    let body = update_review();
     println!(
         "request: {} bytes (UPDATE AdmissionReview), 5,000 nodes, {CONNECTIONS} connections, {SECONDS} s per run\n",
         body.len()
@@ -471,6 +465,17 @@ async fn main() {
     }
 }
 
+/// The 41 KB UPDATE AdmissionReview every mode sends.
+fn update_review() -> Bytes {
+    Bytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/update-41k.json"
+        ))
+        .unwrap(),
+    )
+}
+
 /// The RSS of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -526,13 +531,7 @@ async fn soak(seconds: u64, rate: u64) {
     assert!(client, "the server did not become ready");
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ca = std::fs::read(&ca_path).unwrap();
-    let body = Bytes::from(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/update-41k.json"
-        ))
-        .unwrap(),
-    );
+    let body = update_review();
     println!(
         "soak: dsguard serve (pid {}), 5,000 nodes, 41 KB UPDATE reviews at {rate} req/s over {CONNECTIONS} keep-alive connections plus 1 new connection/s, {seconds} s",
         server.id()

@@ -9,7 +9,7 @@ mod common;
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,11 +21,7 @@ use fake_apiserver::{FakeApiServer, LIMIT_RANGES, NODES, PRIORITY_CLASSES, synth
 use serde_json::{Value, json};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cluster-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("cluster", name)
 }
 
 fn node(name: &str, labels: Value, taints: Value) -> Value {

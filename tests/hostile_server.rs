@@ -18,11 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hostile-server-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("hostile-server", name)
 }
 
 struct Harness {
@@ -48,6 +44,17 @@ impl Harness {
     fn client(&self) -> reqwest::Client {
         common::trusting(&self.ca).http1_only().build().unwrap()
     }
+
+    async fn metrics(&self) -> String {
+        let response = reqwest::get(self.probe_url("/metrics")).await.unwrap();
+        response.text().await.unwrap()
+    }
+}
+
+/// POSTs `body` as JSON and reads the JSON answer.
+async fn post(client: &reqwest::Client, url: String, body: &Value) -> Value {
+    let response = client.post(url).json(body).send().await.unwrap();
+    response.json().await.unwrap()
 }
 
 async fn start(
@@ -194,30 +201,12 @@ async fn a_costly_selector_is_answered_within_its_budget_and_never_delays_others
     let costly = {
         let client = client.clone();
         let url = harness.url("/validate?timeout=200ms");
-        tokio::spawn(async move {
-            let answer: Value = client
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            answer
-        })
+        tokio::spawn(async move { post(&client, url, &body).await })
     };
     // Cheap requests sent meanwhile are answered; none waits for the costly one.
     for _ in 0..5 {
-        let answer: Value = client
-            .post(harness.url("/validate"))
-            .json(&review(daemonset(json!({"containers": []}))))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cheap = review(daemonset(json!({"containers": []})));
+        let answer = post(&client, harness.url("/validate"), &cheap).await;
         assert_eq!(answer["response"]["uid"], "7c3a-hostile");
     }
     let answer = costly.await.unwrap();
@@ -225,12 +214,7 @@ async fn a_costly_selector_is_answered_within_its_budget_and_never_delays_others
     assert_eq!(answer["response"]["allowed"], false, "{answer}");
     let message = answer["response"]["status"]["message"].as_str().unwrap();
     assert!(message.starts_with("DSG000 evaluation-budget"), "{message}");
-    let metrics = reqwest::get(harness.probe_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = harness.metrics().await;
     assert!(
         metrics.contains("evaluation_timeouts_total{endpoint=\"validate\"} 1"),
         "{metrics}"
@@ -333,13 +317,9 @@ async fn a_config_emptied_deleted_or_bombed_keeps_the_last_good_one() {
     )
     .await;
     let failed = || async {
-        let metrics = reqwest::get(harness.probe_url("/metrics"))
+        harness
+            .metrics()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
             .lines()
             .find(|l| l.starts_with("dsguard_config_reloads_total{result=\"failed\"}"))
             .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -376,16 +356,8 @@ async fn a_config_emptied_deleted_or_bombed_keeps_the_last_good_one() {
         );
     }
     // The webhook still answers.
-    let answer: Value = harness
-        .client()
-        .post(harness.url("/validate"))
-        .json(&review(daemonset(json!({"containers": [{"name": "a"}]}))))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limitless = review(daemonset(json!({"containers": [{"name": "a"}]})));
+    let answer = post(&harness.client(), harness.url("/validate"), &limitless).await;
     assert_eq!(answer["response"]["allowed"], false);
     harness.server.shutdown().await;
 }

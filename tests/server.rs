@@ -16,11 +16,7 @@ use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOpt
 use serde_json::{Value, json};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("server-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("server", name)
 }
 
 fn localhost_certs() -> WebhookCertificates {

@@ -133,3 +133,12 @@ pub fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
+
+/// A fresh, empty folder for one test: `CARGO_TARGET_TMPDIR/{suite}-{name}-{pid}`.
+pub fn scratch_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
