@@ -89,6 +89,23 @@ impl Intersection {
     }
 }
 
+/// Up to this many sets (terms, listed values) are united one by one, duplicates and all:
+/// cheaper than hashing terms or setting up a multi-way union.
+const FEW: usize = 8;
+
+/// The union of `sets`. A few are folded one into the next; many go through roaring's
+/// `MultiOps`, because folding set after set into one growing array container re-merges
+/// it every time (quadratic in the number of sets).
+fn union_of<'a>(sets: impl Iterator<Item = &'a RoaringBitmap>) -> RoaringBitmap {
+    let sets: Vec<&RoaringBitmap> = sets.collect();
+    if sets.len() <= FEW {
+        sets.into_iter()
+            .fold(RoaringBitmap::new(), |acc, s| acc | s)
+    } else {
+        sets.into_iter().union()
+    }
+}
+
 impl NodeIndex {
     /// Every node the selection targets.
     pub fn targeted(&self, selection: &NodeSelection) -> RoaringBitmap {
@@ -116,6 +133,11 @@ impl NodeIndex {
         if let Some(terms) = &selection.required_terms {
             let matched = match terms.as_slice() {
                 [term] => self.term(term),
+                terms if terms.len() <= FEW => {
+                    Nodes::Owned(terms.iter().fold(RoaringBitmap::new(), |union, term| {
+                        union | self.materialize(self.term(term))
+                    }))
+                }
                 terms => {
                     // A term written many times is evaluated once: the cost of a selector
                     // follows what it says, not how often it says it.
@@ -254,9 +276,7 @@ impl NodeIndex {
             sets.dedup_by_key(|s| std::ptr::from_ref(*s));
             sets
         };
-        // Many-way unions through `MultiOps`: folding set after set into one growing
-        // array container re-merges it every time (quadratic in the number of sets).
-        let union = |sets: &[&RoaringBitmap]| sets.iter().copied().union();
+        let union = |sets: &[&RoaringBitmap]| union_of(sets.iter().copied());
 
         match &requirement.operator {
             LabelOperator::In(values) => match listed(values).as_slice() {
@@ -305,11 +325,12 @@ impl NodeIndex {
             Some(after) => Excluded((after, Arc::from(""))),
             None => Unbounded,
         };
-        index
-            .numeric
-            .range((start, end))
-            .filter_map(|(_, value)| index.values.get(value))
-            .union()
+        union_of(
+            index
+                .numeric
+                .range((start, end))
+                .filter_map(|(_, value)| index.values.get(value)),
+        )
     }
 
     /// The nodes one `matchFields` requirement matches.
