@@ -19,7 +19,7 @@ use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_dur
 use dsguard::{lint, manifests};
 use std::sync::Arc;
 
-/// Exit codes shared by every command (SPEC §1).
+/// Exit codes shared by every command (README "Commands").
 const EXIT_DENIED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
@@ -284,6 +284,19 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
     Ok(inventory)
 }
 
+/// The manifests under `paths`, and what could not be read; the walk's notices (special
+/// files and link loops skipped) go to stderr.
+fn read_manifests(
+    paths: &[std::path::PathBuf],
+    cli: &Cli,
+) -> (Vec<manifests::Manifest>, Vec<manifests::ManifestError>) {
+    let read = manifests::read_paths(paths, cli.max_file_bytes);
+    for notice in &read.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    (read.manifests, read.errors)
+}
+
 fn lint(
     cli: &Cli,
     paths: &[std::path::PathBuf],
@@ -296,14 +309,7 @@ fn lint(
     if fix && out.is_none() && paths.iter().any(|p| p.as_os_str() == "-") {
         bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
     }
-    let manifests::ReadPaths {
-        manifests,
-        errors,
-        notices,
-    } = manifests::read_paths(paths, cli.max_file_bytes);
-    for notice in &notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
+    let (manifests, errors) = read_manifests(paths, cli);
     let sources = lint::InventorySources {
         nodes: cli.nodes.is_some() || cli.cluster,
         priority_classes: cli.priorityclasses.is_some() || cli.cluster,
@@ -386,15 +392,8 @@ fn coverage(
     config: &Config,
 ) -> Result<ExitCode> {
     let output = cli.output;
-    let manifests::ReadPaths {
-        manifests,
-        errors,
-        notices,
-    } = manifests::read_paths(paths, cli.max_file_bytes);
+    let (manifests, errors) = read_manifests(paths, cli);
     let mut failed = !errors.is_empty();
-    for notice in &notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
     for error in &errors {
         eprintln!("dsguard: {}", lint::printable(&error.to_string()));
     }

@@ -106,6 +106,24 @@ fn union_of<'a>(sets: impl Iterator<Item = &'a RoaringBitmap>) -> RoaringBitmap 
     }
 }
 
+/// The integers a `Gt`/`Lt` requirement admits, both ends included (`lowest > highest`
+/// when none: `Gt` of the largest int64, `Lt` of the smallest); `None` for other operators.
+fn integer_bounds(operator: &LabelOperator) -> Option<(i64, i64)> {
+    match *operator {
+        LabelOperator::Gt(bound) => Some(
+            bound
+                .checked_add(1)
+                .map_or((i64::MAX, i64::MIN), |lowest| (lowest, i64::MAX)),
+        ),
+        LabelOperator::Lt(bound) => Some(
+            bound
+                .checked_sub(1)
+                .map_or((i64::MAX, i64::MIN), |highest| (i64::MIN, highest)),
+        ),
+        _ => None,
+    }
+}
+
 impl NodeIndex {
     /// Every node the selection targets.
     pub fn targeted(&self, selection: &NodeSelection) -> RoaringBitmap {
@@ -217,22 +235,12 @@ impl NodeIndex {
         // `Gt 5, Lt 3` is empty before any set is touched.
         let mut ranges: Vec<(&str, i64, i64)> = Vec::new();
         for requirement in labels {
-            let (lowest, highest) = match requirement.operator {
-                LabelOperator::Gt(bound) => match bound.checked_add(1) {
-                    Some(lowest) => (lowest, i64::MAX),
-                    None => return Nodes::Owned(RoaringBitmap::new()),
-                },
-                LabelOperator::Lt(bound) => match bound.checked_sub(1) {
-                    Some(highest) => (i64::MIN, highest),
-                    None => return Nodes::Owned(RoaringBitmap::new()),
-                },
-                _ => {
-                    acc.and(self.requirement(requirement));
-                    if acc.is_empty() {
-                        return Nodes::Owned(RoaringBitmap::new());
-                    }
-                    continue;
+            let Some((lowest, highest)) = integer_bounds(&requirement.operator) else {
+                acc.and(self.requirement(requirement));
+                if acc.is_empty() {
+                    return Nodes::Owned(RoaringBitmap::new());
                 }
+                continue;
             };
             match ranges.iter_mut().find(|(key, ..)| *key == requirement.key) {
                 Some((_, low, high)) => {
@@ -295,18 +303,11 @@ impl NodeIndex {
             },
             LabelOperator::Exists => Nodes::Borrowed(&index.present),
             LabelOperator::DoesNotExist => Nodes::Owned(&self.live - &index.present),
-            LabelOperator::Gt(bound) => match bound.checked_add(1) {
-                Some(lowest) => {
-                    Nodes::Owned(self.integer_range(&requirement.key, lowest, i64::MAX))
-                }
-                None => Nodes::Owned(RoaringBitmap::new()),
-            },
-            LabelOperator::Lt(bound) => match bound.checked_sub(1) {
-                Some(highest) => {
-                    Nodes::Owned(self.integer_range(&requirement.key, i64::MIN, highest))
-                }
-                None => Nodes::Owned(RoaringBitmap::new()),
-            },
+            LabelOperator::Gt(_) | LabelOperator::Lt(_) => {
+                let (lowest, highest) =
+                    integer_bounds(&requirement.operator).expect("Gt and Lt have bounds");
+                Nodes::Owned(self.integer_range(&requirement.key, lowest, highest))
+            }
         }
     }
 
