@@ -1,5 +1,5 @@
 //! `cargo bench --bench engine`: selector + taint evaluation for one DaemonSet against
-//! synthetic clusters of 5,000 and 50,000 nodes (SPEC §6), with the naive per-node scan
+//! synthetic clusters of 5,000 and 50,000 nodes (goals in BENCHMARKS.md), with the naive per-node scan
 //! measured side by side in the same run, and one whole `evaluate` call.
 //!
 //! Last, selectors built to be slow (thousands of numeric, duplicated or windowed terms)

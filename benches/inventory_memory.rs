@@ -1,7 +1,7 @@
 //! `cargo bench --bench inventory_memory`: resident memory of `dsguard serve --cluster`
 //! holding 5,000 and 50,000 realistic Nodes (about 20 KB each on the wire: cloud labels,
 //! annotations, managedFields, conditions, an image list; a few taint sets), served by the
-//! local list+watch server of the tests. SPEC §6: under 48 MiB at 5,000 nodes, under
+//! local list+watch server of the tests. Goals (BENCHMARKS.md): under 48 MiB at 5,000 nodes, under
 //! 160 MiB at 50,000, and a relist peak under 1.5x the steady state.
 //!
 //! Steady = VmRSS once ready and settled. Relist peak = VmHWM after the peak counter is

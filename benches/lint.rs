@@ -1,4 +1,4 @@
-//! `cargo bench --bench lint`: YAML DaemonSet documents linted per second (SPEC §6 asks
+//! `cargo bench --bench lint`: YAML DaemonSet documents linted per second (BENCHMARKS.md asks
 //! for at least 7,000 on this 2-core machine). The input is the 56 real corpus DaemonSets
 //! repeated into one multi-document stream of 11,200 documents (as `helm template` or
 //! `kustomize build` would pipe them), linted against the 20 corpus nodes: parse with

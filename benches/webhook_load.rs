@@ -3,7 +3,7 @@
 //! stack, answering `allowed` from the uid alone without evaluating), in one run.
 //!
 //! The request is a 41 KB UPDATE AdmissionReview (the captured kube-apiserver request with
-//! realistic managedFields) against 5,000 synthetic nodes. Modes, as SPEC §6 names them:
+//! realistic managedFields) against 5,000 synthetic nodes. Modes, as BENCHMARKS.md names them:
 //! - HTTP/1.1 keep-alive over 25 connections, as the API server (ALPN `http/1.1` only);
 //! - HTTP/2, 25 concurrent streams on one connection;
 //! - a new TLS connection per request;

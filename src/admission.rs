@@ -1,4 +1,4 @@
-//! AdmissionReview bytes ⇄ [`policy::evaluate`] ⇄ AdmissionResponse (SPEC §3).
+//! AdmissionReview bytes ⇄ [`policy::evaluate`] ⇄ AdmissionResponse (docs/decisions.md "Admission").
 //!
 //! Owns what is specific to admission: which requests are judged at all (only `apps/v1`
 //! DaemonSets on CREATE/UPDATE, never subresources), the `uid` and `apiVersion` echo,
@@ -28,7 +28,7 @@ pub enum Endpoint {
     Both,
 }
 
-/// The deny message limit (SPEC §3) and Kubernetes' advice for one warning.
+/// The deny message limit (1 KiB, docs/decisions.md "Admission") and Kubernetes' advice for one warning.
 const MAX_DENY_MESSAGE: usize = 1024;
 const MAX_WARNING: usize = 256;
 

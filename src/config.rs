@@ -1,4 +1,4 @@
-//! The typed, validated dsguard configuration (SPEC §4). Every field has a default, so no
+//! The typed, validated dsguard configuration (README "Config"). Every field has a default, so no
 //! file at all is a working setup; a file is checked strictly (unknown fields, bad actions,
 //! invalid tolerations and label keys are errors naming the field and its line), because
 //! a typo in a policy file must never silently turn a rule off. [`Config::load`] is the

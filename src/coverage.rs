@@ -13,7 +13,7 @@ use crate::inventory::Inventory;
 use crate::policy::{self, Context, DaemonSet};
 use crate::scheduling::Taint;
 
-/// `coverage -o json`, schema version 1 (SPEC §1).
+/// `coverage -o json`, schema version 1 (README "Commands").
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CoverageReport {

@@ -1,5 +1,5 @@
 //! deploy/ stays consistent with the code: the RBAC is exactly what the watchers use, the
-//! webhooks have the settings SPEC §5 names, the Deployment is hardened and runs what the
+//! webhooks have the settings README "Deploying" names, the Deployment is hardened and runs what the
 //! CLI accepts, and the shipped config is one dsguard accepts.
 
 use std::path::Path;

@@ -1,7 +1,7 @@
-//! Bad input never panics and is never answered without the uid (SPEC §7). Deterministic
+//! Bad input never panics and is never answered without the uid (docs/decisions.md, "Limits on input and connections"). Deterministic
 //! mutation testing over the real captured AdmissionReview and a real manifest: every
 //! truncation point (strided), random byte flips, and every JSON value of the review
-//! replaced by each other JSON type. Plus the sizes SPEC §7 names: a 100,000-node
+//! replaced by each other JSON type. Plus the sizes docs/decisions.md names: a 100,000-node
 //! snapshot, huge labels, 500 containers.
 
 mod common;

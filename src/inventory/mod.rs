@@ -4,7 +4,7 @@
 //! `label=value` has a bitset of the slots that carry it, and identical taint sets are
 //! interned with a bitset of their nodes. A selector is then a handful of bitset ANDs and
 //! ORs, and tolerations are checked once per distinct taint set (a cluster has few), never
-//! once per node: SPEC §6 asks for microseconds at 5,000 nodes.
+//! once per node: the goal is microseconds at 5,000 nodes (BENCHMARKS.md).
 //!
 //! The inventory is built from events (`apply`, `delete`, `reset`) so that the cluster
 //! watch and the snapshot loader feed it the same way. Label strings are interned: the
@@ -92,7 +92,7 @@ pub struct LimitRange {
 }
 
 /// Which parts of the inventory hold a complete view. A rule that depends on a part that
-/// is not synced does not deny (SPEC DSG001: not evaluated while not synced).
+/// is not synced does not deny (DSG001 is not evaluated while the inventory is not synced).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Synced {
     pub nodes: bool,

@@ -1,4 +1,4 @@
-//! `lint -o json`: the documented, versioned shape of SPEC §1 (`schemaVersion: 1`).
+//! `lint -o json`: the documented, versioned shape (`schemaVersion: 1`, README "Commands").
 
 use serde_json::{Value, json};
 

@@ -84,7 +84,7 @@ impl LintReport {
             .count()
     }
 
-    /// SPEC §1: 2 for unreadable input, else 1 for a denial, else 0.
+    /// 2 for unreadable input, else 1 for a denial, else 0 (README "Commands").
     pub fn exit_code(&self) -> u8 {
         if !self.errors.is_empty() {
             2

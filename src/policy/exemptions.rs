@@ -1,4 +1,4 @@
-//! Exemptions (SPEC §3): whole namespaces and a label selector on the DaemonSet (config),
+//! Exemptions (README "Rules"): whole namespaces and a label selector on the DaemonSet (config),
 //! and per-rule exemptions by annotation, which must give a reason. Every exemption that
 //! changes an outcome is reported, so an exemption is never silent.
 

@@ -1,4 +1,4 @@
-//! dsguard's rules and mutations (SPEC §2): [`evaluate`] takes a decoded DaemonSet, the
+//! dsguard's rules and mutations (README "Rules"): [`evaluate`] takes a decoded DaemonSet, the
 //! inventory and the config, and returns a [`Verdict`] — every finding at once (a denial
 //! lists every problem), the RFC 6902 patch, and the exemptions used. Violations are data,
 //! never errors. No IO, no async, no kube client: the webhook, `lint`, `review` and

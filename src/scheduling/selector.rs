@@ -1,6 +1,6 @@
 //! Which nodes a pod template targets: `nodeName`, `nodeSelector` and the required node
 //! affinity, with the semantics of `component-helpers/scheduling/corev1/nodeaffinity` and
-//! `apimachinery/pkg/labels` (see `shared/KUBERNETES-SEMANTICS.md` §1).
+//! `apimachinery/pkg/labels`.
 //!
 //! The manifest shapes (`NodeSelectorTerm`, ...) are parsed once into a [`NodeSelection`]
 //! whose parts are also what the inventory evaluates with bitsets; [`NodeSelection::matches`]

@@ -1,5 +1,5 @@
 //! Taints, tolerations, and the tolerations the DaemonSet controller adds to every daemon
-//! pod (`shared/KUBERNETES-SEMANTICS.md` §2: `core/v1/toleration.go`, `daemonset_util.go`).
+//! pod (Kubernetes `staging/src/k8s.io/api/core/v1/toleration.go` and `pkg/controller/daemon/util/daemonset_util.go`).
 
 use std::fmt;
 

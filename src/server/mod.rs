@@ -1,4 +1,4 @@
-//! `dsguard serve`: the HTTPS admission webhook (SPEC §3, §5).
+//! `dsguard serve`: the HTTPS admission webhook (README "Commands"; docs/decisions.md "serve").
 //!
 //! A TLS listener (rustls, HTTP/1.1 keep-alive as the API server uses it, and HTTP/2 for
 //! other clients, TCP_NODELAY) serves the admission routes; an optional plain-HTTP listener
