@@ -1,16 +1,21 @@
 //! Kubernetes scheduling semantics and nothing else: label requirements, node affinity,
-//! taints and tolerations, and what the DaemonSet controller adds to daemon pods. Pure
+//! taints and tolerations, what the DaemonSet controller adds to daemon pods, and the
+//! nodes an autoscaler template can make. Pure
 //! functions over small structs, so that every rule above agrees with Kubernetes rather
 //! than with itself. No dsguard policy lives here.
 
 pub mod labels;
 pub mod selector;
 pub mod taints;
+pub mod templates;
 
 #[cfg(test)]
 mod selector_tests;
 #[cfg(test)]
 mod taint_tests;
+#[cfg(test)]
+mod template_tests;
 
 pub use selector::{NodeSelection, NodeSelector, NodeSelectorTerm, Term};
 pub use taints::{Taint, Toleration, daemon_pod_tolerations, untolerated_taints};
+pub use templates::{NodeTemplate, TemplateKind, TemplateQuery};
