@@ -18,6 +18,15 @@ pub struct Cli {
     /// Node snapshot: `kubectl get nodes -o yaml` or `-o json`, Node documents, or a folder of them.
     #[arg(long, global = true, env = "DSGUARD_NODES", value_name = "FILE")]
     pub nodes: Option<PathBuf>,
+    /// Autoscaler templates, nodes that do not exist yet: Karpenter NodePools and Cluster
+    /// API MachineDeployments/MachineSets scaled from zero (a file or a folder).
+    #[arg(
+        long,
+        global = true,
+        env = "DSGUARD_NODE_TEMPLATES",
+        value_name = "FILE|DIR"
+    )]
+    pub node_templates: Option<PathBuf>,
     /// PriorityClass snapshot (`kubectl get priorityclasses -o yaml`).
     #[arg(
         long,

@@ -33,6 +33,8 @@ pub struct DaemonSetCoverage {
     pub runnable: Vec<String>,
     /// The other targeted nodes, with the taints not tolerated.
     pub blocked: Vec<BlockedNode>,
+    /// Every autoscaler template: nodes that do not exist yet.
+    pub templates: Vec<TemplateCoverage>,
     /// Pool → count of nodes not targeted, for the table.
     #[serde(skip)]
     not_targeted_by_pool: BTreeMap<String, u64>,
@@ -40,6 +42,28 @@ pub struct DaemonSetCoverage {
     runnable_by_pool: BTreeMap<String, u64>,
     #[serde(skip)]
     blocked_by_pool: BTreeMap<(String, String), u64>,
+}
+
+/// One autoscaler template, as `coverage -o json` shows it.
+#[derive(Debug, Serialize)]
+pub struct TemplateCoverage {
+    /// `NodePool`, `MachineDeployment` or `MachineSet`.
+    pub kind: &'static str,
+    /// Cluster API objects are namespaced; NodePools are not (no field).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    pub name: String,
+    /// Some node it can make is selected.
+    pub targeted: bool,
+    /// Targeted, and its taints are all tolerated.
+    pub runnable: bool,
+    /// Its taints the pods do not tolerate, `key=value:Effect`.
+    pub untolerated: Vec<String>,
+    /// For the table: its node count now and untolerated startup taints.
+    #[serde(skip)]
+    nodes_now: String,
+    #[serde(skip)]
+    untolerated_startup: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,7 +117,29 @@ pub fn cover(
     let not_targeted_by_pool = by_pool(&(inventory.all_nodes() - &placement.targeted))
         .into_iter()
         .collect();
+    let templates = placement
+        .templates
+        .iter()
+        .map(|p| {
+            let template = &inventory.templates()[p.index];
+            let texts = |taints: &[Taint]| taints.iter().map(ToString::to_string).collect();
+            TemplateCoverage {
+                kind: template.kind.as_str(),
+                namespace: template.namespace.clone(),
+                name: template.name.clone(),
+                targeted: p.targeted,
+                runnable: p.runnable(),
+                untolerated: texts(&p.untolerated),
+                nodes_now: match inventory.template_nodes_now(template) {
+                    Some(count) => format!("{count} now"),
+                    None => "?".into(),
+                },
+                untolerated_startup: texts(&p.untolerated_startup),
+            }
+        })
+        .collect();
     DaemonSetCoverage {
+        templates,
         namespace,
         name: object.name().to_owned(),
         file: file.to_owned(),
@@ -131,6 +177,15 @@ impl CoverageReport {
                 ds.runnable.len(),
                 ds.blocked.len()
             );
+            if !ds.templates.is_empty() {
+                let targeted = ds.templates.iter().filter(|t| t.targeted).count();
+                let runnable = ds.templates.iter().filter(|t| t.runnable).count();
+                let _ = writeln!(
+                    out,
+                    "  targets {targeted} of {} autoscaler templates; would run on the nodes of {runnable}",
+                    ds.templates.len()
+                );
+            }
             let mut rows: Vec<[String; 4]> = Vec::new();
             for (pool, count) in &ds.runnable_by_pool {
                 rows.push([
@@ -155,6 +210,33 @@ impl CoverageReport {
                     "not targeted".into(),
                     "nodeSelector/affinity/nodeName".into(),
                 ]);
+            }
+            for template in &ds.templates {
+                let name = if template.namespace.is_empty() {
+                    format!("{} {}", template.kind, template.name)
+                } else {
+                    format!("{} {}/{}", template.kind, template.namespace, template.name)
+                };
+                let (status, mut reason) = if !template.targeted {
+                    ("not targeted", "nodeSelector/affinity/nodeName".to_owned())
+                } else if template.runnable {
+                    ("would run", String::new())
+                } else {
+                    (
+                        "would be blocked",
+                        format!("untolerated {}", template.untolerated.join(", ")),
+                    )
+                };
+                if template.targeted && !template.untolerated_startup.is_empty() {
+                    if !reason.is_empty() {
+                        reason.push_str("; ");
+                    }
+                    reason.push_str(&format!(
+                        "startupTaints {} (removed once ready, not counted)",
+                        template.untolerated_startup.join(", ")
+                    ));
+                }
+                rows.push([name, template.nodes_now.clone(), status.into(), reason]);
             }
             let header = [
                 "POOL".to_owned(),

@@ -15,6 +15,7 @@ use dsguard::config::Config;
 use dsguard::coverage::{self, CoverageReport};
 use dsguard::inventory::{Inventory, Synced, snapshot};
 use dsguard::policy::DaemonSet;
+use dsguard::scheduling::TemplateKind;
 use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_duration};
 use dsguard::{lint, manifests};
 use std::sync::Arc;
@@ -268,6 +269,7 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
         if let Some(path) = &cli.limitranges {
             inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
         }
+        load_templates(cli, &mut inventory)?;
         return Ok(inventory);
     }
     let mut inventory = Inventory::new();
@@ -281,7 +283,31 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
     if let Some(path) = &cli.limitranges {
         inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
     }
+    load_templates(cli, &mut inventory)?;
     Ok(inventory)
+}
+
+/// `--node-templates`: replaces whatever templates were listed from the cluster, like the
+/// other files given beside `--cluster`; what was left out is said on stderr.
+fn load_templates(cli: &Cli, inventory: &mut Inventory) -> Result<()> {
+    let Some(path) = &cli.node_templates else {
+        return Ok(());
+    };
+    let loaded = snapshot::load_templates(path, cli.max_file_bytes)?;
+    for notice in &loaded.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    for kind in [
+        TemplateKind::NodePool,
+        TemplateKind::MachineDeployment,
+        TemplateKind::MachineSet,
+    ] {
+        inventory.reset_templates(
+            kind,
+            loaded.templates.iter().filter(|t| t.kind == kind).cloned(),
+        );
+    }
+    Ok(())
 }
 
 /// The manifests under `paths`, and what could not be read; the walk's notices (special

@@ -12,16 +12,18 @@
 
 mod query;
 pub mod snapshot;
+pub mod templates;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::scheduling::Taint;
 use crate::scheduling::selector::parse_go_int64;
+use crate::scheduling::{NodeTemplate, Taint};
 
 pub use query::{BlockedGroup, Placement};
+pub use templates::TemplatePlacement;
 
 /// A node as events describe it: what the rules read, nothing else.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,7 +123,7 @@ pub struct NodeIndex {
     taint_sets: HashMap<Arc<[Taint]>, RoaringBitmap>,
 }
 
-/// Nodes, priority classes and limit ranges, indexed for evaluation.
+/// Nodes, autoscaler templates, priority classes and limit ranges, indexed for evaluation.
 ///
 /// The node index sits behind an `Arc`: copying an inventory (every copy-on-write update
 /// does) copies the small parts and shares the nodes, and a node change copies the index
@@ -131,6 +133,8 @@ pub struct NodeIndex {
 #[derive(Default, Clone, Debug)]
 pub struct Inventory {
     nodes: Arc<NodeIndex>,
+    /// Sorted by kind, namespace and name; shared between copies like the nodes.
+    templates: Arc<Vec<NodeTemplate>>,
     priority_classes: BTreeMap<String, PriorityClass>,
     limit_ranges: BTreeMap<(String, String), LimitRange>,
     synced: Synced,

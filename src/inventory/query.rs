@@ -24,11 +24,13 @@ pub struct BlockedGroup {
 }
 
 /// Where a pod template's pods go: the nodes its selector targets, and among them the
-/// ones it is kept off by taints, grouped by taint set.
+/// ones it is kept off by taints, grouped by taint set; and the same for every autoscaler
+/// template.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Placement {
     pub targeted: RoaringBitmap,
     pub blocked: Vec<BlockedGroup>,
+    pub templates: Vec<super::TemplatePlacement>,
 }
 
 impl BlockedGroup {
@@ -192,7 +194,11 @@ impl NodeIndex {
     ) -> Placement {
         let targeted = self.targeted(selection);
         let blocked = self.blocked_groups(&targeted, tolerations, comparison_operators);
-        Placement { targeted, blocked }
+        Placement {
+            targeted,
+            blocked,
+            templates: Vec::new(),
+        }
     }
 
     /// Among `targeted`, the nodes `tolerations` do not get onto, one group per taint set.

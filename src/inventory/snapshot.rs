@@ -1,6 +1,7 @@
 //! Reads the inventory from files: `kubectl get nodes -o yaml` / `-o json` output (a
 //! `List`), multi-document YAML, a plain JSON or YAML list of objects, and the same for
-//! PriorityClasses and LimitRanges.
+//! PriorityClasses, LimitRanges and autoscaler templates (NodePools, MachineDeployments,
+//! MachineSets).
 //!
 //! Only the fields the rules need are decoded (a real Node carries ~20 KB of status and
 //! image lists the rules never read), and JSON is streamed straight into those small
@@ -12,8 +13,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::templates::{Decoded, TemplateObject};
 use super::{LimitRange, NodeUpdate, PriorityClass};
 use crate::input::{self, MANIFEST_EXTENSIONS, Walk};
+use crate::scheduling::NodeTemplate;
 use crate::scheduling::Taint;
 use crate::serde_util::{field_path, null_as_default, pointer_of};
 use crate::yaml::{self, Position};
@@ -88,9 +91,42 @@ pub struct LimitRangeItem {
 }
 
 /// An object with where it starts, for messages.
-struct Located {
-    object: RawObject,
+struct Located<T = RawObject> {
+    object: T,
     position: Position,
+}
+
+/// A decoded snapshot object that may be a `List` of more of its kind.
+trait SnapshotObject: serde::de::DeserializeOwned + Sized {
+    fn kind(&self) -> &str;
+    fn take_items(&mut self) -> Option<Vec<Self>>;
+}
+
+impl SnapshotObject for RawObject {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn take_items(&mut self) -> Option<Vec<Self>> {
+        self.items.take()
+    }
+}
+
+/// A template source object (`kubectl get nodepools -o yaml` gives a `List` of them).
+#[derive(Deserialize)]
+struct RawTemplateDocument {
+    #[serde(flatten)]
+    object: TemplateObject,
+    #[serde(default)]
+    items: Option<Vec<RawTemplateDocument>>,
+}
+
+impl SnapshotObject for RawTemplateDocument {
+    fn kind(&self) -> &str {
+        &self.object.kind
+    }
+    fn take_items(&mut self) -> Option<Vec<Self>> {
+        self.items.take()
+    }
 }
 
 /// The file, or every `.yaml`/`.yml`/`.json` file of a folder (one file per object is a
@@ -135,7 +171,7 @@ fn load_all<T>(
 }
 
 /// Every object in `text`, `List`s and top-level arrays flattened.
-fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
+fn objects<T: SnapshotObject>(text: &str, path: &str) -> Result<Vec<Located<T>>, SnapshotError> {
     let invalid = |position: Position, message: String| SnapshotError::Invalid {
         path: path.to_owned(),
         line: position.line,
@@ -155,13 +191,13 @@ fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
             )
         };
         if trimmed.starts_with('[') {
-            let list: Vec<RawObject> = serde_json::from_str(text).map_err(json_error)?;
+            let list: Vec<T> = serde_json::from_str(text).map_err(json_error)?;
             found.extend(list.into_iter().map(|object| Located {
                 object,
                 position: Position::default(),
             }));
         } else {
-            for object in serde_json::Deserializer::from_str(text).into_iter::<RawObject>() {
+            for object in serde_json::Deserializer::from_str(text).into_iter::<T>() {
                 found.push(Located {
                     object: object.map_err(json_error)?,
                     position: Position::default(),
@@ -180,7 +216,7 @@ fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
             let item_positions: std::collections::HashMap<String, Position> =
                 document.source_map.children("").into_iter().collect();
             for (index, value) in top.into_iter().enumerate() {
-                let object: RawObject = serde_path_to_error::deserialize(&value).map_err(|e| {
+                let object: T = serde_path_to_error::deserialize(&value).map_err(|e| {
                     let pointer = pointer_of(e.path());
                     let position = document
                         .source_map
@@ -203,13 +239,14 @@ fn objects(text: &str, path: &str) -> Result<Vec<Located>, SnapshotError> {
     Ok(flat)
 }
 
-fn flatten(located: Located, into: &mut Vec<Located>) {
+fn flatten<T: SnapshotObject>(located: Located<T>, into: &mut Vec<Located<T>>) {
     let Located {
         mut object,
         position,
     } = located;
-    match object.items.take() {
-        Some(items) if object.kind.ends_with("List") || object.kind.is_empty() => {
+    let is_list = object.kind().ends_with("List") || object.kind().is_empty();
+    match object.take_items() {
+        Some(items) if is_list => {
             for item in items {
                 flatten(
                     Located {
@@ -230,7 +267,7 @@ fn of_kind(
     kind: &'static str,
     plural: &'static str,
 ) -> Result<Vec<Located>, SnapshotError> {
-    let all = objects(text, path)?;
+    let all: Vec<Located> = objects(text, path)?;
     let found = all.len();
     let wanted: Vec<Located> = all.into_iter().filter(|l| l.object.kind == kind).collect();
     if wanted.is_empty() && found > 0 {
@@ -328,4 +365,53 @@ pub fn load_limit_ranges(
     max_file_bytes: u64,
 ) -> Result<Vec<LimitRange>, SnapshotError> {
     load_all(path, max_file_bytes, limit_ranges_from_str)
+}
+
+/// Templates read from files, and the objects of those kinds that are not templates.
+#[derive(Debug, Default)]
+pub struct LoadedTemplates {
+    pub templates: Vec<NodeTemplate>,
+    /// Why a MachineDeployment or MachineSet was left out (not autoscaled, owned).
+    pub notices: Vec<String>,
+}
+
+/// Autoscaler templates from snapshot text: NodePools, MachineDeployments and
+/// MachineSets; other kinds beside them (an `EC2NodeClass`, a `DockerMachineTemplate`)
+/// are skipped, since template files usually hold them too.
+pub fn templates_from_str(text: &str, path: &str) -> Result<LoadedTemplates, SnapshotError> {
+    let mut loaded = LoadedTemplates::default();
+    for Located { object, position } in objects::<RawTemplateDocument>(text, path)? {
+        let invalid = |message: String| SnapshotError::Invalid {
+            path: path.to_owned(),
+            line: position.line,
+            column: position.column,
+            message,
+        };
+        match object.object.decode().map_err(invalid)? {
+            Decoded::Template(template) => loaded.templates.push(template),
+            Decoded::NotAutoscaled(why) => loaded.notices.push(format!("{path}: {why}")),
+            Decoded::OtherKind => {}
+        }
+    }
+    Ok(loaded)
+}
+
+/// Templates from a file or every file of a folder. A path that holds none of the three
+/// kinds is an error: it is almost certainly the wrong file.
+pub fn load_templates(path: &Path, max_file_bytes: u64) -> Result<LoadedTemplates, SnapshotError> {
+    let mut loaded = LoadedTemplates::default();
+    let mut any_source = false;
+    for (name, text) in read(path, max_file_bytes)? {
+        let file = templates_from_str(&text, &name)?;
+        any_source |= !file.templates.is_empty() || !file.notices.is_empty();
+        loaded.templates.extend(file.templates);
+        loaded.notices.extend(file.notices);
+    }
+    if !any_source {
+        return Err(SnapshotError::Io {
+            path: path.display().to_string(),
+            cause: "holds no NodePool (karpenter.sh), MachineDeployment or MachineSet (cluster.x-k8s.io); expected the output of `kubectl get nodepools -o yaml` or `kubectl get machinedeployments -A -o yaml`, or their manifests".into(),
+        });
+    }
+    Ok(loaded)
 }

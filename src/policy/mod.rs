@@ -289,12 +289,19 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
     let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
     tolerations.extend(injection.tolerations);
     tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
-    let blocked = context.inventory.blocked_groups(
-        &targeted,
-        &tolerations,
-        context.config.toleration_comparison_operators,
-    );
-    crate::inventory::Placement { targeted, blocked }
+    let comparison_operators = context.config.toleration_comparison_operators;
+    let blocked = context
+        .inventory
+        .blocked_groups(&targeted, &tolerations, comparison_operators);
+    let templates =
+        context
+            .inventory
+            .template_placements(&selection, &tolerations, comparison_operators);
+    crate::inventory::Placement {
+        targeted,
+        blocked,
+        templates,
+    }
 }
 
 /// The one policy engine: mutation (when the phase mutates), then validation of the
@@ -345,14 +352,27 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
         tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
         match &targeted {
             Some(targeted) => {
+                let templates = context.inventory.template_placements(
+                    &selection,
+                    &tolerations,
+                    context.config.toleration_comparison_operators,
+                );
                 selector_matches_no_node::check(
                     object,
                     &selection,
                     targeted,
+                    &templates,
                     context,
                     &mut findings,
                 );
-                untolerated_taints::check(object, targeted, &tolerations, context, &mut findings);
+                untolerated_taints::check(
+                    object,
+                    targeted,
+                    &templates,
+                    &tolerations,
+                    context,
+                    &mut findings,
+                );
             }
             None if !context.quiet_when_unsynced => {
                 let why = if context.inventory.synced().nodes {

@@ -11,11 +11,11 @@ use roaring::RoaringBitmap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, TemplatePlacement};
 use crate::scheduling::selector::{
     FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
 };
-use crate::scheduling::{NodeSelection, Term};
+use crate::scheduling::{NodeSelection, NodeTemplate, TemplateKind, Term};
 use crate::yaml::escape_pointer;
 
 pub const ALLOW_NO_NODES_ANNOTATION: &str = "dsguard.io/allow-no-nodes";
@@ -36,6 +36,7 @@ pub(crate) fn check(
     object: &DaemonSet,
     selection: &NodeSelection,
     targeted: &RoaringBitmap,
+    templates: &[TemplatePlacement],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -47,6 +48,22 @@ pub(crate) fn check(
         return;
     };
     let inventory = context.inventory;
+    let targeted_templates: Vec<&TemplatePlacement> =
+        templates.iter().filter(|t| t.targeted).collect();
+    if !targeted_templates.is_empty() {
+        findings.push(Finding {
+            rule: Rule::SelectorMatchesNoNode,
+            severity: Severity::Info,
+            pointer: TEMPLATE_SPEC.to_owned(),
+            message: format!(
+                "selects none of the {} nodes now, but {} can make nodes it selects; it will run there once they exist",
+                inventory.node_count(),
+                describe_templates(inventory, &targeted_templates)
+            ),
+            atoms: Vec::new(),
+        });
+        return;
+    }
     let clauses = empty_clauses(selection, inventory);
     let mut message = format!("selects none of the {} nodes: ", inventory.node_count());
     if clauses.is_empty() {
@@ -219,6 +236,42 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
     clauses
 }
 
+/// "NodePool gpu (0 nodes now), MachineDeployment infra/md-gpu (0 replicas now)", at
+/// most a few.
+fn describe_templates(inventory: &Inventory, placements: &[&TemplatePlacement]) -> String {
+    const SHOWN: usize = 4;
+    let mut parts: Vec<String> = placements
+        .iter()
+        .take(SHOWN)
+        .map(|p| {
+            let template = &inventory.templates()[p.index];
+            format!(
+                "{} ({})",
+                template.display_name(),
+                nodes_now(inventory, template)
+            )
+        })
+        .collect();
+    if placements.len() > SHOWN {
+        parts.push(format!("{} more templates", placements.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+/// "0 nodes now", "3 replicas now", "replicas not stated".
+pub(crate) fn nodes_now(inventory: &Inventory, template: &NodeTemplate) -> String {
+    let noun = if template.kind == TemplateKind::NodePool {
+        "node"
+    } else {
+        "replica"
+    };
+    match inventory.template_nodes_now(template) {
+        Some(1) => format!("1 {noun} now"),
+        Some(count) => format!("{count} {noun}s now"),
+        None => format!("{noun}s not stated"),
+    }
+}
+
 /// Every clause matches some node, but not together.
 fn conflict(selection: &NodeSelection, inventory: &Inventory) -> String {
     let mut parts = Vec::new();
@@ -315,6 +368,9 @@ fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
             typo_of: Some(near.to_owned()),
         };
     }
+    if let Some(hint) = template_label_hint(inventory, key) {
+        return hint;
+    }
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         // Another key with the wanted value, if its name is close enough to be the one
         // meant (`node-type=worker` vs `node-role=worker`); a shared value like `true`
@@ -357,6 +413,35 @@ fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
         text,
         typo_of: None,
     }
+}
+
+/// What the autoscaler templates say about a key no live node carries: which one would
+/// set it, or the template key it is a near miss of (a typo).
+fn template_label_hint(inventory: &Inventory, key: &str) -> Option<Hint> {
+    let templates = inventory.templates();
+    if let Some(template) = templates.iter().find(|t| t.label_keys().any(|k| k == key)) {
+        let values = template
+            .listed_values(key)
+            .map(|v| v.iter().cloned().collect::<Vec<_>>().join("|"))
+            .unwrap_or_else(|| "<value>".into());
+        return Some(Hint {
+            text: format!(
+                "no node has label {key} now; {} would set {key}={values}",
+                template.display_name()
+            ),
+            typo_of: None,
+        });
+    }
+    templates.iter().find_map(|template| {
+        let near = template.label_keys().find(|k| is_near_miss(key, k))?;
+        Some(Hint {
+            text: format!(
+                "no node has label {key}; did you mean {near}? {} sets it on its nodes",
+                template.display_name()
+            ),
+            typo_of: Some(near.to_owned()),
+        })
+    })
 }
 
 fn requirement_hint(inventory: &Inventory, requirement: &LabelRequirement) -> Hint {

@@ -6,12 +6,16 @@
 //! exclusions (control-plane nodes) and reported as information; any other taint is
 //! judged by `partialAction`. The message groups blocked nodes by pool and taint and
 //! gives the toleration YAML to add.
+//!
+//! An autoscaler template counts like a pool: a targeted template whose `taints` the pods
+//! do not tolerate is a pool they will skip once it scales up (its `startupTaints` do not
+//! count: they are removed once the node is ready, and `coverage` shows them).
 
 use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity};
-use crate::inventory::{BlockedGroup, Inventory};
+use crate::inventory::{BlockedGroup, Inventory, TemplatePlacement};
 use roaring::RoaringBitmap;
 
 use crate::scheduling::{Taint, Toleration};
@@ -20,25 +24,28 @@ use crate::scheduling::{Taint, Toleration};
 const MAX_GROUP_LINES: usize = 6;
 
 /// `targeted` is what `evaluate` already computed for the selection (computing it is the
-/// costly part of a many-term selector, so it is done once).
+/// costly part of a many-term selector, so it is done once); `templates` likewise.
 pub(crate) fn check(
     object: &DaemonSet,
     targeted: &RoaringBitmap,
+    templates: &[TemplatePlacement],
     tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
     let inventory = context.inventory;
     let settings = &context.config.rules.untolerated_taints;
-    let placement = crate::inventory::Placement {
-        targeted: targeted.clone(),
-        blocked: inventory.blocked_groups(
-            targeted,
-            tolerations,
-            context.config.toleration_comparison_operators,
-        ),
-    };
-    if placement.targeted.is_empty() || placement.blocked.is_empty() {
+    let blocked = inventory.blocked_groups(
+        targeted,
+        tolerations,
+        context.config.toleration_comparison_operators,
+    );
+    let targeted_templates = templates.iter().filter(|t| t.targeted).count();
+    let blocked_templates: Vec<&TemplatePlacement> = templates
+        .iter()
+        .filter(|t| t.targeted && !t.untolerated.is_empty())
+        .collect();
+    if blocked.is_empty() && blocked_templates.is_empty() {
         return;
     }
     let pointer = if object.pod().tolerations.is_some() {
@@ -46,42 +53,89 @@ pub(crate) fn check(
     } else {
         TEMPLATE_SPEC.to_owned()
     };
-    let targeted = placement.targeted.len();
-    let blocked_count = placement.blocked_nodes().len();
     let pools = &settings.pool_label_keys;
-    if blocked_count == targeted {
+    let live_targeted = targeted.len();
+    let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
+    if live_blocked == live_targeted && blocked_templates.len() == targeted_templates {
         if let Some(severity) = Severity::of(settings.action) {
+            let headline = if targeted_templates == 0 {
+                format!(
+                    "pods can run on none of the {live_targeted} targeted nodes, so the DaemonSet runs nowhere:"
+                )
+            } else if live_targeted == 0 {
+                format!(
+                    "pods can run on none of the nodes the {targeted_templates} targeted autoscaler templates can make, so the DaemonSet will run nowhere:"
+                )
+            } else {
+                format!(
+                    "pods can run on none of the {live_targeted} targeted nodes, nor on the nodes the {targeted_templates} targeted autoscaler templates can make, so the DaemonSet runs nowhere:"
+                )
+            };
             let message = format!(
-                "pods can run on none of the {targeted} targeted nodes, so the DaemonSet runs nowhere:\n{}",
-                describe(inventory, &placement.blocked, pools, true)
+                "{headline}\n{}",
+                describe(inventory, &blocked, &blocked_templates, pools, true)
             );
-            findings.push(finding(severity, pointer, message, &placement.blocked));
+            findings.push(finding(
+                severity,
+                pointer,
+                message,
+                &blocked,
+                &blocked_templates,
+            ));
         }
         return;
     }
-    let ignored = |group: &BlockedGroup| {
-        group
-            .untolerated
+    let ignored = |taints: &[Taint]| {
+        taints
             .iter()
             .all(|t| settings.ignore_taint_keys.contains(&t.key))
     };
     let (excluded, real): (Vec<BlockedGroup>, Vec<BlockedGroup>) =
-        placement.blocked.into_iter().partition(ignored);
-    if !real.is_empty()
+        blocked.into_iter().partition(|g| ignored(&g.untolerated));
+    let (excluded_templates, real_templates): (Vec<&TemplatePlacement>, Vec<&TemplatePlacement>) =
+        blocked_templates
+            .into_iter()
+            .partition(|t| ignored(&t.untolerated));
+    if (!real.is_empty() || !real_templates.is_empty())
         && let Some(severity) = Severity::of(settings.partial_action)
     {
         let count = real.iter().map(|g| g.nodes.len()).sum::<u64>();
+        let mut parts = Vec::new();
+        if count > 0 {
+            parts.push(format!("{count} of {live_targeted} targeted nodes"));
+        }
+        if !real_templates.is_empty() {
+            parts.push(format!(
+                "the nodes of {} of {targeted_templates} targeted autoscaler templates once they scale up",
+                real_templates.len()
+            ));
+        }
         let message = format!(
-            "pods cannot run on {count} of {targeted} targeted nodes:\n{}",
-            describe(inventory, &real, pools, true)
+            "pods cannot run on {}:\n{}",
+            parts.join(", nor on "),
+            describe(inventory, &real, &real_templates, pools, true)
         );
-        findings.push(finding(severity, pointer.clone(), message, &real));
+        findings.push(finding(
+            severity,
+            pointer.clone(),
+            message,
+            &real,
+            &real_templates,
+        ));
     }
-    if !excluded.is_empty() {
+    if !excluded.is_empty() || !excluded_templates.is_empty() {
         let count = excluded.iter().map(|g| g.nodes.len()).sum::<u64>();
+        let what = if excluded_templates.is_empty() {
+            format!("{count} targeted nodes are")
+        } else {
+            format!(
+                "{count} targeted nodes and {} targeted autoscaler templates are",
+                excluded_templates.len()
+            )
+        };
         let message = format!(
-            "{count} targeted nodes are excluded by taints in ignoreTaintKeys, as intended:\n{}",
-            describe(inventory, &excluded, pools, false)
+            "{what} excluded by taints in ignoreTaintKeys, as intended:\n{}",
+            describe(inventory, &excluded, &excluded_templates, pools, false)
         );
         findings.push(Finding {
             rule: Rule::UntoleratedTaints,
@@ -98,10 +152,13 @@ fn finding(
     pointer: String,
     message: String,
     groups: &[BlockedGroup],
+    templates: &[&TemplatePlacement],
 ) -> Finding {
     let mut atoms: Vec<String> = groups
         .iter()
-        .flat_map(|g| g.untolerated.iter().map(ToString::to_string))
+        .flat_map(|g| &g.untolerated)
+        .chain(templates.iter().flat_map(|t| &t.untolerated))
+        .map(ToString::to_string)
         .collect();
     atoms.sort();
     atoms.dedup();
@@ -119,6 +176,7 @@ fn finding(
 fn describe(
     inventory: &Inventory,
     groups: &[BlockedGroup],
+    templates: &[&TemplatePlacement],
     pool_keys: &[String],
     with_fix: bool,
 ) -> String {
@@ -156,8 +214,32 @@ fn describe(
             total_lines - MAX_GROUP_LINES
         ));
     }
+    for placement in templates.iter().take(MAX_GROUP_LINES) {
+        let template = &inventory.templates()[placement.index];
+        text.push(format!(
+            "  {} ({}), once it makes nodes: {}",
+            template.display_name(),
+            super::selector_matches_no_node::nodes_now(inventory, template),
+            placement
+                .untolerated
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if templates.len() > MAX_GROUP_LINES {
+        text.push(format!(
+            "  … and {} more templates",
+            templates.len() - MAX_GROUP_LINES
+        ));
+    }
     if with_fix {
-        let mut taints: Vec<&Taint> = groups.iter().flat_map(|g| &g.untolerated).collect();
+        let mut taints: Vec<&Taint> = groups
+            .iter()
+            .flat_map(|g| &g.untolerated)
+            .chain(templates.iter().flat_map(|t| &t.untolerated))
+            .collect();
         taints.sort();
         taints.dedup();
         text.push("To run there, add to spec.template.spec.tolerations:".into());

@@ -1,0 +1,297 @@
+//! Autoscaler templates in the inventory: Karpenter `NodePool`s and Cluster API
+//! `MachineDeployment`s/`MachineSet`s decoded into [`NodeTemplate`]s (the snapshot files
+//! and the cluster watch decode the same [`TemplateObject`]), kept in a small sorted list
+//! beside the node index, and judged against a selection and its tolerations.
+//!
+//! Templates are few (tens), so each evaluation looks at every one: no index.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::Inventory;
+use crate::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
+use crate::scheduling::templates::{parse_autoscaler_labels, parse_autoscaler_taints};
+use crate::scheduling::{
+    NodeSelection, NodeTemplate, Taint, TemplateKind, TemplateQuery, Toleration, untolerated_taints,
+};
+use crate::serde_util::null_as_default;
+
+pub const MIN_SIZE_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size";
+pub const MAX_SIZE_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size";
+pub const LABELS_ANNOTATION: &str = "capacity.cluster-autoscaler.kubernetes.io/labels";
+pub const TAINTS_ANNOTATION: &str = "capacity.cluster-autoscaler.kubernetes.io/taints";
+
+/// A NodePool, MachineDeployment or MachineSet: the fields templates are made from.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateObject {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub api_version: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: TemplateMetadata,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub spec: TemplateObjectSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateMetadata {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub namespace: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OwnerReference {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateObjectSpec {
+    /// A number, or text a template tool has not filled in yet (`${REPLICAS}`).
+    #[serde(default)]
+    pub replicas: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub template: NodeTemplateSpec,
+}
+
+/// `spec.template` of all three kinds: labels, and (NodePool) requirements and taints.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NodeTemplateSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: TemplateLabels,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub spec: NodeClaimSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TemplateLabels {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeClaimSpec {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub requirements: Vec<NodeSelectorRequirement>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub taints: Vec<Taint>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub startup_taints: Vec<Taint>,
+}
+
+/// What an object is, as a template source.
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    Template(NodeTemplate),
+    /// One of the kinds, but not a template of nodes to come; says why.
+    NotAutoscaled(String),
+    /// Another kind of object.
+    OtherKind,
+}
+
+/// The template kind of an object's `apiVersion` and `kind`, if it is one.
+pub fn template_kind(api_version: &str, kind: &str) -> Option<TemplateKind> {
+    let group = api_version.split_once('/').map_or("", |(group, _)| group);
+    match (group, kind) {
+        ("karpenter.sh", "NodePool") => Some(TemplateKind::NodePool),
+        ("cluster.x-k8s.io", "MachineDeployment") => Some(TemplateKind::MachineDeployment),
+        ("cluster.x-k8s.io", "MachineSet") => Some(TemplateKind::MachineSet),
+        _ => None,
+    }
+}
+
+impl TemplateObject {
+    /// The template this object describes; `Err` says what in it cannot be used.
+    pub fn decode(self) -> Result<Decoded, String> {
+        let Some(kind) = template_kind(&self.api_version, &self.kind) else {
+            return Ok(Decoded::OtherKind);
+        };
+        let TemplateObject { metadata, spec, .. } = self;
+        if metadata.name.is_empty() {
+            return Err(format!("a {kind} without metadata.name"));
+        }
+        if kind == TemplateKind::NodePool {
+            let requirements = spec
+                .template
+                .spec
+                .requirements
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| {
+                    LabelRequirement::parse(raw)
+                        .map_err(|why| format!("spec.template.spec.requirements[{i}]: {why}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Decoded::Template(NodeTemplate::node_pool(
+                &metadata.name,
+                &spec.template.metadata.labels,
+                &requirements,
+                spec.template.spec.taints,
+                spec.template.spec.startup_taints,
+            )));
+        }
+        let annotations = &metadata.annotations;
+        if !(annotations.contains_key(MIN_SIZE_ANNOTATION)
+            && annotations.contains_key(MAX_SIZE_ANNOTATION))
+        {
+            return Ok(Decoded::NotAutoscaled(format!(
+                "{kind} {}: no {MIN_SIZE_ANNOTATION} and {MAX_SIZE_ANNOTATION} annotations, so the cluster-autoscaler does not scale it; its nodes count as live nodes only",
+                metadata.name
+            )));
+        }
+        if kind == TemplateKind::MachineSet
+            && let Some(owner) = metadata
+                .owner_references
+                .iter()
+                .find(|o| o.kind == "MachineDeployment")
+        {
+            return Ok(Decoded::NotAutoscaled(format!(
+                "MachineSet {}: owned by MachineDeployment {}, which is the node group the autoscaler scales",
+                metadata.name, owner.name
+            )));
+        }
+        let labels = match annotations.get(LABELS_ANNOTATION) {
+            Some(text) => parse_autoscaler_labels(text)
+                .map_err(|why| format!("annotation {LABELS_ANNOTATION}: {why}"))?,
+            None => BTreeMap::new(),
+        };
+        let taints = match annotations.get(TAINTS_ANNOTATION) {
+            Some(text) => parse_autoscaler_taints(text)
+                .map_err(|why| format!("annotation {TAINTS_ANNOTATION}: {why}"))?,
+            None => Vec::new(),
+        };
+        let namespace = if metadata.namespace.is_empty() {
+            "default"
+        } else {
+            &metadata.namespace
+        };
+        Ok(Decoded::Template(NodeTemplate::cluster_api(
+            kind,
+            namespace,
+            &metadata.name,
+            &labels,
+            &spec.template.metadata.labels,
+            taints,
+            spec.replicas.as_ref().and_then(serde_json::Value::as_u64),
+        )))
+    }
+}
+
+/// Where a DaemonSet's pods go among the templates: one entry per template, in the
+/// inventory's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplatePlacement {
+    /// Index into [`Inventory::templates`].
+    pub index: usize,
+    /// Some node the template can make is selected.
+    pub targeted: bool,
+    /// Its `taints` the pods do not tolerate (NoSchedule/NoExecute).
+    pub untolerated: Vec<Taint>,
+    /// Its `startupTaints` the pods do not tolerate: information only.
+    pub untolerated_startup: Vec<Taint>,
+}
+
+impl TemplatePlacement {
+    pub fn runnable(&self) -> bool {
+        self.targeted && self.untolerated.is_empty()
+    }
+}
+
+impl Inventory {
+    pub fn templates(&self) -> &[NodeTemplate] {
+        &self.templates
+    }
+
+    pub fn template_count(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Adds a template or replaces the one of the same kind, namespace and name.
+    pub fn apply_template(&mut self, template: NodeTemplate) {
+        let templates = std::sync::Arc::make_mut(&mut self.templates);
+        match templates.binary_search_by(|t| template_key(t).cmp(&template_key(&template))) {
+            Ok(i) => templates[i] = template,
+            Err(i) => templates.insert(i, template),
+        }
+    }
+
+    pub fn delete_template(&mut self, kind: TemplateKind, namespace: &str, name: &str) {
+        if let Ok(i) = self
+            .templates
+            .binary_search_by(|t| template_key(t).cmp(&(kind, namespace, name)))
+        {
+            std::sync::Arc::make_mut(&mut self.templates).remove(i);
+        }
+    }
+
+    /// Replaces every template of `kind` (a relist of that kind).
+    pub fn reset_templates(
+        &mut self,
+        kind: TemplateKind,
+        templates: impl IntoIterator<Item = NodeTemplate>,
+    ) {
+        std::sync::Arc::make_mut(&mut self.templates).retain(|t| t.kind != kind);
+        for template in templates {
+            self.apply_template(template);
+        }
+    }
+
+    /// How many live nodes a template has now: the nodes labelled with a NodePool's
+    /// name, or a MachineDeployment's stated replicas.
+    pub fn template_nodes_now(&self, template: &NodeTemplate) -> Option<u64> {
+        match template.kind {
+            TemplateKind::NodePool => Some(
+                self.label_nodes("karpenter.sh/nodepool", &template.name)
+                    .map_or(0, roaring::RoaringBitmap::len),
+            ),
+            TemplateKind::MachineDeployment | TemplateKind::MachineSet => template.replicas,
+        }
+    }
+
+    /// Every template, whether the selection targets it, and the taints `tolerations`
+    /// (the DaemonSet controller's included) leave untolerated there.
+    pub fn template_placements(
+        &self,
+        selection: &NodeSelection,
+        tolerations: &[Toleration],
+        comparison_operators: bool,
+    ) -> Vec<TemplatePlacement> {
+        if self.templates.is_empty() {
+            return Vec::new();
+        }
+        let query = TemplateQuery::new(selection);
+        let untolerated = |taints: &[Taint]| -> Vec<Taint> {
+            untolerated_taints(taints, tolerations, comparison_operators)
+                .cloned()
+                .collect()
+        };
+        self.templates
+            .iter()
+            .enumerate()
+            .map(|(index, template)| TemplatePlacement {
+                index,
+                targeted: template.targeted_by(&query),
+                untolerated: untolerated(&template.taints),
+                untolerated_startup: untolerated(&template.startup_taints),
+            })
+            .collect()
+    }
+}
+
+fn template_key(template: &NodeTemplate) -> (TemplateKind, &str, &str) {
+    (template.kind, &template.namespace, &template.name)
+}
