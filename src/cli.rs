@@ -179,6 +179,10 @@ pub struct ServeArgs {
     /// client is about to reuse.
     #[arg(long, default_value = "120s", env = "DSGUARD_IDLE_TIMEOUT")]
     pub idle_timeout: String,
+    /// With --cluster: how often to ask again whether an absent template API (Karpenter
+    /// NodePools, Cluster API MachineDeployments/MachineSets) is now served.
+    #[arg(long, default_value = "30s", env = "DSGUARD_DISCOVERY_INTERVAL")]
+    pub discovery_interval: String,
     /// How long in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value = "30s", env = "DSGUARD_SHUTDOWN_GRACE")]
     pub shutdown_grace: String,

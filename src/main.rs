@@ -96,7 +96,10 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         );
     }
     let inventory = if cli.cluster {
-        Inventory::new()
+        // Template files given beside --cluster stand in for the template watch.
+        let mut inventory = Inventory::new();
+        load_templates(cli, &mut inventory)?;
+        inventory
     } else {
         load_inventory(cli)?
     };
@@ -140,6 +143,8 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         },
         max_file_bytes: cli.max_file_bytes,
     };
+    let discovery_interval = duration("discovery-interval", &args.discovery_interval)?;
+    let watch_templates = cli.node_templates.is_none();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -158,7 +163,14 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         let state = Arc::new(state);
         if cluster {
             let client = dsguard::cluster::client().await?;
-            dsguard::cluster::spawn_watchers(client, state.clone());
+            dsguard::cluster::spawn_watchers(client.clone(), state.clone());
+            if watch_templates {
+                dsguard::cluster::spawn_template_watchers(
+                    client,
+                    state.clone(),
+                    discovery_interval,
+                );
+            }
         }
         let running = server::start(options, state).await?;
         server::termination_signal().await;

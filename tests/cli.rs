@@ -46,8 +46,14 @@ fn coverage_json_has_the_documented_shape() {
             "line",
             "targeted",
             "runnable",
-            "blocked"
+            "blocked",
+            "templates"
         ]
+    );
+    assert_eq!(
+        intel["templates"],
+        serde_json::json!([]),
+        "no --node-templates"
     );
     assert_eq!(intel["name"], "intel-gpu-plugin");
     assert_eq!(intel["line"], 3);

@@ -2,7 +2,8 @@
 //! protocol (tests/support/fake_apiserver.rs), reached through a generated kubeconfig:
 //! readiness after every full initial list, watch events changing the next admission
 //! decision, an atomic relist after 410 Gone, recovery from a dropped watch, bookmarks,
-//! and `lint --cluster` / `coverage --cluster`.
+//! autoscaler template APIs found by discovery (also once installed after start), and
+//! `lint --cluster` / `coverage --cluster`.
 
 mod common;
 
@@ -17,7 +18,10 @@ use common::eventually;
 use dsguard::config::Config;
 use dsguard::inventory::{Inventory, Synced};
 use dsguard::server::{self, AppState, CertificateSource, RunningServer};
-use fake_apiserver::{FakeApiServer, LIMIT_RANGES, NODES, PRIORITY_CLASSES, synthetic_node};
+use fake_apiserver::{
+    CLUSTER_API, FakeApiServer, KARPENTER_API, LIMIT_RANGES, MACHINE_DEPLOYMENTS, MACHINE_SETS,
+    NODE_POOLS, NODES, PRIORITY_CLASSES, synthetic_node,
+};
 use serde_json::{Value, json};
 
 fn scratch(name: &str) -> PathBuf {
@@ -53,7 +57,8 @@ async fn start(name: &str, api: FakeApiServer) -> Cluster {
             limit_ranges: true,
         }),
     );
-    dsguard::cluster::spawn_watchers(client, state.clone());
+    dsguard::cluster::spawn_watchers(client.clone(), state.clone());
+    dsguard::cluster::spawn_template_watchers(client, state.clone(), Duration::from_millis(100));
     let ca_path = dir.join("ca.crt");
     let options = common::loopback_options(CertificateSource::SelfSigned {
         ca_path: ca_path.clone(),
@@ -419,5 +424,138 @@ fn an_unreachable_cluster_is_a_clear_usage_error() {
         stderr.matches("Connection refused").count(),
         1,
         "each cause said once: {stderr}"
+    );
+}
+
+fn gpu_node_pool(taint: bool) -> Value {
+    let taints = if taint {
+        json!([{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}])
+    } else {
+        json!([])
+    };
+    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"},
+           "spec": {"template": {"metadata": {"labels": {"nvidia.com/gpu.present": "true"}},
+                    "spec": {"requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
+                             "taints": taints}}}})
+}
+
+#[tokio::test]
+async fn a_template_api_installed_after_start_is_watched_without_a_restart() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        [node(
+            "general-0",
+            json!({"kubernetes.io/os": "linux"}),
+            json!([]),
+        )],
+    );
+    let cluster = start("template-api-later", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    let device_plugin = limited(json!({
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}));
+    let shipper = limited(json!({}));
+    let before = cluster.decide(device_plugin.clone()).await;
+    assert_eq!(before["allowed"], false, "no NodePool yet: {before}");
+    assert!(cluster.decide(shipper.clone()).await["allowed"] == true);
+
+    // Karpenter is installed, and a NodePool with no node yet is created.
+    cluster.api.serve_api(KARPENTER_API);
+    cluster.api.upsert(NODE_POOLS, gpu_node_pool(true));
+    eventually("the NodePool is watched", async || {
+        cluster.decide(device_plugin.clone()).await["allowed"] == true
+    })
+    .await;
+    let shipper_now = cluster.decide(shipper.clone()).await;
+    assert_eq!(shipper_now["allowed"], false, "{shipper_now}");
+    assert!(
+        shipper_now["status"]["message"].as_str().unwrap().contains(
+            "NodePool gpu (0 nodes now), once it makes nodes: nvidia.com/gpu=true:NoSchedule"
+        ),
+        "{shipper_now}"
+    );
+
+    // The taint is dropped from the NodePool, then the NodePool is deleted.
+    cluster.api.upsert(NODE_POOLS, gpu_node_pool(false));
+    eventually("the change is seen", async || {
+        cluster.decide(shipper.clone()).await["allowed"] == true
+    })
+    .await;
+    cluster.api.delete(NODE_POOLS, "gpu");
+    eventually("the delete is seen", async || {
+        cluster.decide(device_plugin.clone()).await["allowed"] == false
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_shot_commands_list_served_template_apis_and_skip_absent_ones() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        [node(
+            "general-0",
+            json!({"kubernetes.io/os": "linux"}),
+            json!([]),
+        )],
+    );
+    let md = |name: &str, annotations: Value, owners: Value| {
+        json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment",
+               "metadata": {"name": name, "namespace": "infra", "annotations": annotations, "ownerReferences": owners},
+               "spec": {"replicas": 0, "template": {"metadata": {"labels": {"node-role.kubernetes.io/gpu": ""}}}}})
+    };
+    api.preload(
+        MACHINE_DEPLOYMENTS,
+        [
+            md(
+                "md-gpu",
+                json!({"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size": "0",
+                       "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size": "4",
+                       "capacity.cluster-autoscaler.kubernetes.io/taints": "nvidia.com/gpu=present:NoSchedule",
+                       "kubectl.kubernetes.io/last-applied-configuration": "{}"}),
+                json!([]),
+            ),
+            md("md-static", json!({}), json!([])),
+        ],
+    );
+    let mut owned = md(
+        "md-gpu-abc12",
+        json!({"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size": "0",
+               "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size": "4"}),
+        json!([{"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment", "name": "md-gpu", "uid": "1"}]),
+    );
+    owned["kind"] = json!("MachineSet");
+    api.preload(MACHINE_SETS, [owned]);
+    api.serve_api(CLUSTER_API);
+    // Karpenter is not installed: its API answers 404, which is not an error.
+    let dir = scratch("cli-templates");
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let manifest = dir.join("ds.yaml");
+    std::fs::write(&manifest, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: team}\nspec:\n  template:\n    spec:\n      priorityClassName: system-node-critical\n      containers:\n      - name: c\n        image: i\n        resources:\n          limits: {cpu: 100m, memory: 64Mi}\n").unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+            .args(["coverage", "-o", "json", "--cluster"])
+            .arg(&manifest)
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Only the autoscaled MachineDeployment is a template: not the static one, and not
+    // the MachineSet its MachineDeployment owns.
+    assert_eq!(
+        report["daemonsets"][0]["templates"],
+        json!([{"kind": "MachineDeployment", "namespace": "infra", "name": "md-gpu", "targeted": true,
+                "runnable": false, "untolerated": ["nvidia.com/gpu=present:NoSchedule"]}])
     );
 }

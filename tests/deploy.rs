@@ -32,7 +32,9 @@ fn rbac_is_exactly_get_list_watch_on_what_the_watchers_read() {
         role["rules"],
         json!([
             {"apiGroups": [""], "resources": ["nodes", "limitranges"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": ["get", "list", "watch"]}
+            {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["karpenter.sh"], "resources": ["nodepools"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["cluster.x-k8s.io"], "resources": ["machinedeployments", "machinesets"], "verbs": ["get", "list", "watch"]}
         ])
     );
     let binding = find(&base, "ClusterRoleBinding", "dsguard");

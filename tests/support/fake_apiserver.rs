@@ -1,5 +1,8 @@
 //! A small HTTP server that speaks the Kubernetes list+watch protocol for nodes,
-//! priorityclasses and limitranges, for tests and measurements without a cluster:
+//! priorityclasses, limitranges and the autoscaler template kinds (Karpenter nodepools,
+//! Cluster API machinedeployments and machinesets, with their discovery documents; those
+//! APIs are absent until `serve_api` installs them), for tests and measurements without
+//! a cluster:
 //! paginated lists (`limit`, `continue`, `resourceVersion`), chunked watch streams of
 //! ADDED / MODIFIED / DELETED / BOOKMARK events replayed from a history, `410 Gone` once
 //! the history is expired, and dropped connections on demand. Objects are kept as
@@ -27,12 +30,40 @@ use tokio::sync::broadcast;
 pub const NODES: &str = "/api/v1/nodes";
 pub const PRIORITY_CLASSES: &str = "/apis/scheduling.k8s.io/v1/priorityclasses";
 pub const LIMIT_RANGES: &str = "/api/v1/limitranges";
+pub const NODE_POOLS: &str = "/apis/karpenter.sh/v1/nodepools";
+pub const MACHINE_DEPLOYMENTS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinedeployments";
+pub const MACHINE_SETS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinesets";
+
+/// The optional API groups, by discovery path, with the resources each serves.
+pub const KARPENTER_API: &str = "/apis/karpenter.sh/v1";
+pub const CLUSTER_API: &str = "/apis/cluster.x-k8s.io/v1beta1";
+
+const ALL_PATHS: [&str; 6] = [
+    NODES,
+    PRIORITY_CLASSES,
+    LIMIT_RANGES,
+    NODE_POOLS,
+    MACHINE_DEPLOYMENTS,
+    MACHINE_SETS,
+];
 
 fn list_kind(path: &str) -> (&'static str, &'static str) {
     match path {
         NODES => ("v1", "NodeList"),
         PRIORITY_CLASSES => ("scheduling.k8s.io/v1", "PriorityClassList"),
+        NODE_POOLS => ("karpenter.sh/v1", "NodePoolList"),
+        MACHINE_DEPLOYMENTS => ("cluster.x-k8s.io/v1beta1", "MachineDeploymentList"),
+        MACHINE_SETS => ("cluster.x-k8s.io/v1beta1", "MachineSetList"),
         _ => ("v1", "LimitRangeList"),
+    }
+}
+
+/// The API group a resource path belongs to, when it is an optional one.
+fn optional_api(path: &str) -> Option<&'static str> {
+    match path {
+        NODE_POOLS => Some(KARPENTER_API),
+        MACHINE_DEPLOYMENTS | MACHINE_SETS => Some(CLUSTER_API),
+        _ => None,
     }
 }
 
@@ -64,6 +95,8 @@ struct Shared {
     list_requests: AtomicUsize,
     watch_requests: AtomicUsize,
     list_page_delay: Mutex<Duration>,
+    /// The optional API groups installed so far (discovery paths).
+    served_apis: Mutex<Vec<&'static str>>,
 }
 
 /// A running fake API server.
@@ -89,7 +122,7 @@ impl FakeApiServer {
         let (signals, _) = broadcast::channel(65_536);
         let shared = Arc::new(Shared {
             resources: Mutex::new(
-                [NODES, PRIORITY_CLASSES, LIMIT_RANGES]
+                ALL_PATHS
                     .into_iter()
                     .map(|p| (p, Resource::default()))
                     .collect(),
@@ -99,12 +132,16 @@ impl FakeApiServer {
             list_requests: AtomicUsize::new(0),
             watch_requests: AtomicUsize::new(0),
             list_page_delay: Mutex::new(Duration::ZERO),
+            served_apis: Mutex::new(Vec::new()),
         });
-        let router = Router::new()
-            .route(NODES, get(|s, q| serve(s, q, NODES)))
-            .route(PRIORITY_CLASSES, get(|s, q| serve(s, q, PRIORITY_CLASSES)))
-            .route(LIMIT_RANGES, get(|s, q| serve(s, q, LIMIT_RANGES)))
-            .with_state(shared.clone());
+        let mut router = Router::new();
+        for path in ALL_PATHS {
+            router = router.route(path, get(move |s, q| serve(s, q, path)));
+        }
+        for api in [KARPENTER_API, CLUSTER_API] {
+            router = router.route(api, get(move |s| discovery(s, api)));
+        }
+        let router = router.with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -276,6 +313,12 @@ impl FakeApiServer {
         *self.shared.list_page_delay.lock().unwrap() = delay;
     }
 
+    /// Installs an optional API group (as installing Karpenter's or Cluster API's CRDs
+    /// does): its discovery document and resources answer from now on.
+    pub fn serve_api(&self, api: &'static str) {
+        self.shared.served_apis.lock().unwrap().push(api);
+    }
+
     pub fn list_requests(&self) -> usize {
         self.shared.list_requests.load(Ordering::SeqCst)
     }
@@ -289,11 +332,48 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
 }
 
+/// `GET /apis/<group>/<version>`: the APIResourceList, or 404 while not installed.
+async fn discovery(State(shared): State<Arc<Shared>>, api: &'static str) -> Response {
+    if !shared.served_apis.lock().unwrap().contains(&api) {
+        return not_found();
+    }
+    let resources: Vec<Value> = ALL_PATHS
+        .into_iter()
+        .filter(|path| optional_api(path) == Some(api))
+        .map(|path| {
+            let plural = path.rsplit('/').next().unwrap();
+            let (_, list) = list_kind(path);
+            json!({"name": plural, "singularName": "", "namespaced": path != NODE_POOLS,
+                   "kind": list.trim_end_matches("List"), "verbs": ["get", "list", "watch"]})
+        })
+        .collect();
+    let group_version = api.trim_start_matches("/apis/");
+    axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+        .into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    )
+        .into_response()
+}
+
 async fn serve(
     State(shared): State<Arc<Shared>>,
     Query(params): Query<Params>,
     path: &'static str,
 ) -> Response {
+    if let Some(api) = optional_api(path)
+        && !shared.served_apis.lock().unwrap().contains(&api)
+    {
+        return not_found();
+    }
     if params.watch.as_deref() == Some("true") || params.watch.as_deref() == Some("1") {
         return watch(shared, params, path).await;
     }

@@ -1,5 +1,6 @@
 //! The live cluster: kube-runtime watchers for Nodes, PriorityClasses and LimitRanges that
-//! feed the inventory, and a one-shot list for `lint --cluster` / `coverage --cluster`.
+//! feed the inventory (and, in `templates`, for the autoscaler template kinds once their
+//! APIs are served), and a one-shot list for `lint --cluster` / `coverage --cluster`.
 //!
 //! Objects are decoded into slim types: a Node is its name, labels, resourceVersion and
 //! taints; `status` (conditions, the image list), `managedFields` and everything else are
@@ -13,8 +14,9 @@
 //! labels nor taints (the usual status heartbeat) changes nothing.
 //!
 //! RBAC: exactly `get`, `list`, `watch` on `nodes` (core), `priorityclasses`
-//! (`scheduling.k8s.io`) and `limitranges` (core, all namespaces), as in
-//! `deploy/base/rbac.yaml`:
+//! (`scheduling.k8s.io`), `limitranges` (core, all namespaces) and the template kinds
+//! (`nodepools` in `karpenter.sh`; `machinedeployments`, `machinesets` in
+//! `cluster.x-k8s.io`), as in `deploy/base/rbac.yaml`:
 //!
 //! ```yaml
 //! rules:
@@ -24,9 +26,14 @@
 //! - apiGroups: [scheduling.k8s.io]
 //!   resources: [priorityclasses]
 //!   verbs: [get, list, watch]
+//! - apiGroups: [karpenter.sh]
+//!   resources: [nodepools]
+//!   verbs: [get, list, watch]
+//! - apiGroups: [cluster.x-k8s.io]
+//!   resources: [machinedeployments, machinesets]
+//!   verbs: [get, list, watch]
 //! ```
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -108,16 +115,16 @@ macro_rules! slim_resource {
         impl Resource for $type {
             type DynamicType = ();
             type Scope = $scope;
-            fn kind(_: &()) -> Cow<'_, str> {
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
                 $kind.into()
             }
-            fn group(_: &()) -> Cow<'_, str> {
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
                 $group.into()
             }
-            fn version(_: &()) -> Cow<'_, str> {
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
                 $version.into()
             }
-            fn plural(_: &()) -> Cow<'_, str> {
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
                 $plural.into()
             }
             fn meta(&self) -> &ObjectMeta {
@@ -129,6 +136,10 @@ macro_rules! slim_resource {
         }
     };
 }
+
+mod templates;
+
+pub use templates::spawn_template_watchers;
 
 /// A Node as dsguard decodes it.
 #[derive(Clone, Debug, Deserialize)]
@@ -495,7 +506,8 @@ async fn list_all<K: InventoryKind>(api: &Api<K>) -> Result<Vec<K::Record>, Clus
     }
 }
 
-/// The whole inventory, listed once (for `lint --cluster` and `coverage --cluster`).
+/// The whole inventory, listed once (for `lint --cluster` and `coverage --cluster`), with
+/// the autoscaler templates whose APIs are served.
 pub async fn list_inventory(client: &Client) -> Result<Inventory, ClusterError> {
     let (nodes_api, classes_api, ranges_api) = (
         Api::all(client.clone()),
@@ -511,6 +523,7 @@ pub async fn list_inventory(client: &Client) -> Result<Inventory, ClusterError> 
     inventory.reset_nodes(nodes);
     inventory.reset_priority_classes(classes);
     inventory.reset_limit_ranges(ranges);
+    templates::list_templates(client, &mut inventory).await?;
     Ok(inventory)
 }
 
