@@ -274,3 +274,102 @@ fn split_denials(message: &str) -> Vec<String> {
     }
     denials
 }
+
+/// The README's worked example (examples/autoscaling): a GPU NodePool at zero nodes. The
+/// engine, the webhook's adapter, `lint` and `review` give the same answer with templates.
+#[test]
+fn lint_review_and_the_webhook_agree_with_autoscaler_templates() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoscaling");
+    let mut inventory = dsguard::inventory::Inventory::new();
+    let max = dsguard::input::DEFAULT_MAX_FILE_BYTES;
+    inventory.reset_nodes(
+        dsguard::inventory::snapshot::load_nodes(&example.join("nodes.yaml"), max).unwrap(),
+    );
+    for template in
+        dsguard::inventory::snapshot::load_templates(&example.join("nodepools.yaml"), max)
+            .unwrap()
+            .templates
+    {
+        inventory.apply_template(template);
+    }
+    let config = Config::default();
+    let flags = |command: &mut Command| {
+        command
+            .arg("--nodes")
+            .arg(example.join("nodes.yaml"))
+            .arg("--node-templates")
+            .arg(example.join("nodepools.yaml"));
+    };
+    let mut lint = Command::cargo_bin("dsguard").unwrap();
+    lint.args(["lint", "-o", "json"]);
+    flags(&mut lint);
+    let output = lint.arg(example.join("daemonsets")).output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let mut outcomes = Vec::new();
+    for file in ["nvidia-device-plugin.yaml", "log-shipper.yaml"] {
+        let manifests =
+            dsguard::manifests::read_paths(&[example.join("daemonsets").join(file)], max);
+        let manifest = &manifests.manifests[0];
+        let object = DaemonSet::from_value(&manifest.value).unwrap();
+        let namespace = namespace_of(&object);
+        let engine = lint_verdict(&object, &inventory, &config);
+        let body = serde_json::to_vec(&admission_review(&manifest.value, &namespace)).unwrap();
+        let webhook = admission::review(&body, Endpoint::Both, &inventory, &config).unwrap();
+        assert_eq!(
+            webhook.verdict.as_ref().unwrap(),
+            &engine,
+            "{file}: webhook vs engine"
+        );
+
+        let engine_denials: Vec<String> = engine
+            .with_severity(dsguard::policy::Severity::Deny)
+            .map(|f| f.headline())
+            .collect();
+        let lint_denials: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["file"].as_str().unwrap().ends_with(file) && f["action"] == "deny")
+            .map(|f| {
+                format!(
+                    "{} {}: {}",
+                    f["ruleId"].as_str().unwrap(),
+                    f["rule"].as_str().unwrap(),
+                    f["message"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(lint_denials, engine_denials, "{file}: lint vs engine");
+
+        let mut review = Command::cargo_bin("dsguard").unwrap();
+        review.arg("review");
+        flags(&mut review);
+        let output = review.write_stdin(body).output().unwrap();
+        let response: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            response["response"]["allowed"],
+            json!(webhook.allowed),
+            "{file}: review vs webhook"
+        );
+        let message = response["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or("");
+        let review_denials = if message.is_empty() {
+            Vec::new()
+        } else {
+            split_denials(message)
+        };
+        assert_eq!(review_denials, engine_denials, "{file}: review vs engine");
+        outcomes.push((file, webhook.allowed));
+    }
+    // And the answer itself: the device plugin for the empty pool is allowed, the log
+    // shipper that would skip the pool's nodes is not.
+    assert_eq!(
+        outcomes,
+        [
+            ("nvidia-device-plugin.yaml", true),
+            ("log-shipper.yaml", false)
+        ]
+    );
+}

@@ -207,3 +207,28 @@ fn serve_refuses_a_broken_certificate_at_start_naming_the_files() {
         "said once: {stderr}"
     );
 }
+
+#[test]
+fn node_templates_that_hold_no_template_are_a_usage_error() {
+    let dir = common::scratch_dir("cli", "no-templates");
+    let file = dir.join("classes.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: karpenter.k8s.aws/v1\nkind: EC2NodeClass\nmetadata: {name: default}\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dsguard"))
+        .args(["lint", "--nodes"])
+        .arg(corpus("nodes"))
+        .arg("--node-templates")
+        .arg(&file)
+        .arg(corpus("daemonsets/weave-weave-net.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("holds no NodePool (karpenter.sh), MachineDeployment or MachineSet"),
+        "{stderr}"
+    );
+}

@@ -461,3 +461,126 @@ fn every_corpus_daemonset_evaluates_without_error() {
         }
     }
 }
+
+/// The corpus nodes plus the corpus autoscaler templates (tests/corpus/templates):
+/// Karpenter's example NodePools `general-purpose`, `spot`, `windows2022` and `default`
+/// (kwok), and Cluster API's autoscaler e2e MachineDeployment.
+fn inventory_with_templates() -> dsguard::inventory::Inventory {
+    let mut inventory = corpus_inventory();
+    let loaded = dsguard::inventory::snapshot::load_templates(
+        &corpus("templates"),
+        dsguard::input::DEFAULT_MAX_FILE_BYTES,
+    )
+    .unwrap();
+    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    for template in loaded.templates {
+        inventory.apply_template(template);
+    }
+    inventory
+}
+
+/// (file, targeted templates), each worked out from the DaemonSet's selection and what
+/// the autoscalers document about their nodes (docs/templates.md): the four linux
+/// templates are linux/amd64 (Cluster API's template node defaults to both), the Windows
+/// NodePool is windows/amd64, and none of them sets a GKE, NFD or storage label.
+const TEMPLATE_TARGETS: [(&str, &[&str]); 9] = [
+    // No selection: every template.
+    (
+        "antrea-antrea-node-init.yaml",
+        &[
+            "NodePool default",
+            "NodePool general-purpose",
+            "NodePool spot",
+            "NodePool windows2022",
+            "MachineDeployment default/${CLUSTER_NAME}-md-0",
+        ],
+    ),
+    // kubernetes.io/os=linux: not the Windows NodePool.
+    (
+        "kube-prometheus-node-exporter.yaml",
+        &[
+            "NodePool default",
+            "NodePool general-purpose",
+            "NodePool spot",
+            "MachineDeployment default/${CLUSTER_NAME}-md-0",
+        ],
+    ),
+    // os In [linux], arch In [amd64, arm64], eks compute-type NotIn [...] (absent: holds).
+    (
+        "amazon-vpc-cni-aws-node.yaml",
+        &[
+            "NodePool default",
+            "NodePool general-purpose",
+            "NodePool spot",
+            "MachineDeployment default/${CLUSTER_NAME}-md-0",
+        ],
+    ),
+    // kubernetes.io/os=windows: only the Windows NodePool.
+    ("calico-kube-proxy-windows.yaml", &["NodePool windows2022"]),
+    (
+        "aws-ebs-csi-driver-ebs-csi-node-windows.yaml",
+        &["NodePool windows2022"],
+    ),
+    // Labels no template sets.
+    ("kubernetes-addons-ip-masq-agent.yaml", &[]),
+    ("gke-accelerators-nvidia-gpu-device-plugin.yaml", &[]),
+    ("nvidia-k8s-device-plugin-gpu-feature-discovery.yaml", &[]),
+    ("local-static-provisioner-baremetal-affinity.yaml", &[]),
+];
+
+#[test]
+fn corpus_daemonsets_target_the_example_templates_their_selection_allows() {
+    let inventory = inventory_with_templates();
+    assert_eq!(inventory.template_count(), 5);
+    let config = Config::default();
+    for (file, expected) in TEMPLATE_TARGETS {
+        let (_, object) = daemonset(file);
+        let namespace = namespace_of(&object);
+        let context = Context::offline(&inventory, &config, &namespace);
+        let placement = policy::placement(&object, &context);
+        let mut targeted: Vec<String> = placement
+            .templates
+            .iter()
+            .filter(|p| p.targeted)
+            .map(|p| inventory.templates()[p.index].display_name())
+            .collect();
+        targeted.sort();
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(targeted, expected, "{file}");
+        assert!(
+            placement.templates.iter().all(|p| p.untolerated.is_empty()),
+            "{file}: no example template has taints"
+        );
+    }
+}
+
+#[test]
+fn windows_daemonsets_are_allowed_once_the_windows_nodepool_is_known() {
+    let inventory = inventory_with_templates();
+    for file in [
+        "antrea-antrea-agent-windows.yaml",
+        "calico-kube-proxy-windows.yaml",
+        "secrets-store-csi-driver-csi-secrets-store-windows.yaml",
+    ] {
+        let (_, object) = daemonset(file);
+        let verdict = lint_verdict(&object, &inventory, &Config::default());
+        let dsg001 = findings(&verdict, Rule::SelectorMatchesNoNode);
+        assert_eq!(dsg001.len(), 1, "{file}");
+        assert_eq!(dsg001[0].0, Severity::Info, "{file}: {}", dsg001[0].1);
+        assert!(
+            dsg001[0]
+                .1
+                .contains("NodePool windows2022 (0 nodes now) can make nodes it selects"),
+            "{file}: {}",
+            dsg001[0].1
+        );
+    }
+    // Still denied: no live node and no template carries the gate label.
+    let (_, masq) = daemonset("kubernetes-addons-ip-masq-agent.yaml");
+    let verdict = lint_verdict(&masq, &inventory, &Config::default());
+    assert_eq!(
+        findings(&verdict, Rule::SelectorMatchesNoNode)[0].0,
+        Severity::Deny
+    );
+}

@@ -378,3 +378,86 @@ fn required_terms_with_null_list_select_nothing_in_the_index() {
     assert!(inventory.targeted(&selection).is_empty());
     assert_eq!(inventory.targeted(&NodeSelection::default()).len(), 1);
 }
+
+#[test]
+fn template_files_read_lists_json_and_skip_other_kinds() {
+    use super::snapshot::templates_from_str;
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: karpenter.sh/v1\n  kind: NodePool\n  metadata: {name: b}\n- apiVersion: karpenter.sh/v1\n  kind: NodePool\n  metadata: {name: a}\n  spec:\n    template:\n      spec:\n        taints: [{key: k, value: v, effect: NoSchedule}]\n---\napiVersion: karpenter.k8s.aws/v1\nkind: EC2NodeClass\nmetadata: {name: default}\n";
+    let loaded = templates_from_str(list, "pools.yaml").unwrap();
+    let names: Vec<&str> = loaded.templates.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["b", "a"]);
+    assert!(loaded.notices.is_empty());
+
+    let json = r#"{"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineSet", "metadata": {"name": "ms", "namespace": "infra", "annotations": {"cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size": "0", "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size": "3", "capacity.cluster-autoscaler.kubernetes.io/labels": "pool=edge"}}, "spec": {"replicas": 2}}"#;
+    let loaded = templates_from_str(json, "ms.json").unwrap();
+    assert_eq!(loaded.templates[0].display_name(), "MachineSet infra/ms");
+    assert_eq!(loaded.templates[0].replicas, Some(2));
+
+    let mut inventory = Inventory::new();
+    inventory.reset_templates(
+        crate::scheduling::TemplateKind::NodePool,
+        templates_from_str(list, "pools.yaml").unwrap().templates,
+    );
+    let order: Vec<&str> = inventory
+        .templates()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(order, ["a", "b"], "kept sorted by kind, namespace, name");
+    inventory.delete_template(crate::scheduling::TemplateKind::NodePool, "", "a");
+    assert_eq!(inventory.template_count(), 1);
+}
+
+#[test]
+fn template_objects_that_are_not_templates_say_why_and_bad_ones_are_errors() {
+    use super::snapshot::templates_from_str;
+    let md = |annotations: &str, owners: &str| {
+        format!(
+            "apiVersion: cluster.x-k8s.io/v1beta1\nkind: MachineSet\nmetadata:\n  name: ms\n  annotations: {annotations}\n  ownerReferences: {owners}\n"
+        )
+    };
+    let bounds = "{cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size: '0', cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size: '3'";
+    let static_pool = templates_from_str(&md("{}", "[]"), "ms.yaml").unwrap();
+    assert!(static_pool.templates.is_empty());
+    assert!(
+        static_pool.notices[0].contains("the cluster-autoscaler does not scale it"),
+        "{:?}",
+        static_pool.notices
+    );
+
+    let owned = templates_from_str(
+        &md(
+            &format!("{bounds}}}"),
+            "[{kind: MachineDeployment, name: md}]",
+        ),
+        "ms.yaml",
+    )
+    .unwrap();
+    assert!(
+        owned.notices[0].contains("owned by MachineDeployment md"),
+        "{:?}",
+        owned.notices
+    );
+
+    let bad_taint = templates_from_str(
+        &md(
+            &format!("{bounds}, capacity.cluster-autoscaler.kubernetes.io/taints: 'gpu=yes'}}"),
+            "[]",
+        ),
+        "ms.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad_taint.starts_with(
+            "ms.yaml:1:1: annotation capacity.cluster-autoscaler.kubernetes.io/taints: \"gpu=yes\""
+        ),
+        "{bad_taint}"
+    );
+
+    let bad_requirement = "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: p}\nspec:\n  template:\n    spec:\n      requirements:\n      - {key: kubernetes.io/arch, operator: Above, values: [amd64]}\n";
+    let error = templates_from_str(bad_requirement, "p.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("spec.template.spec.requirements[0]: kubernetes.io/arch: \"Above\" is not a valid node selector operator"), "{error}");
+}

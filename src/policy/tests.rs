@@ -956,3 +956,217 @@ fn rule_ids_and_names_are_stable() {
         Some(Rule::MissingResourceLimits)
     );
 }
+
+// Autoscaler templates ------------------------------------------------------------------
+
+/// `cluster()` plus a NodePool `a100` at zero nodes (a label, a taint, a startup taint)
+/// and a Cluster API MachineDeployment `infra/md-arm` scaled to zero.
+fn cluster_with_templates() -> Inventory {
+    use crate::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
+    use crate::scheduling::{NodeTemplate, Taint, TemplateKind};
+    let mut inventory = cluster();
+    let arch = LabelRequirement::parse(&NodeSelectorRequirement {
+        key: "kubernetes.io/arch".into(),
+        operator: "In".into(),
+        values: vec!["amd64".into()],
+    })
+    .unwrap();
+    inventory.apply_template(NodeTemplate::node_pool(
+        "a100",
+        &[("accelerator".to_owned(), "a100".to_owned())].into(),
+        &[arch],
+        vec![Taint::new("dedicated", "ml", "NoSchedule")],
+        vec![Taint::new(
+            "node.cilium.io/agent-not-ready",
+            "true",
+            "NoExecute",
+        )],
+    ));
+    inventory.apply_template(NodeTemplate::cluster_api(
+        TemplateKind::MachineDeployment,
+        "infra",
+        "md-arm",
+        &[("kubernetes.io/arch".to_owned(), "arm64".to_owned())].into(),
+        &Default::default(),
+        Vec::new(),
+        Some(0),
+    ));
+    inventory
+}
+
+#[test]
+fn dsg001_a_selection_only_a_template_can_satisfy_is_allowed_and_named() {
+    let object = daemonset(limited(json!({
+        "nodeSelector": {"accelerator": "a100"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]})));
+    let without = run(&object, &cluster(), &Config::default());
+    assert_eq!(
+        only(&without, Rule::SelectorMatchesNoNode)[0].severity,
+        Severity::Deny
+    );
+
+    let verdict = run(&object, &cluster_with_templates(), &Config::default());
+    assert!(!verdict.denied(), "{:?}", verdict.findings);
+    let info = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].severity, Severity::Info);
+    assert!(
+        info[0].message.contains("selects none of the 16 nodes now, but NodePool a100 (0 nodes now) can make nodes it selects"),
+        "{}",
+        info[0].message
+    );
+    assert!(
+        only(&verdict, Rule::UntoleratedTaints).is_empty(),
+        "the startup taint is not counted"
+    );
+
+    let arm = daemonset(limited(
+        json!({"nodeSelector": {"kubernetes.io/arch": "arm64"}}),
+    ));
+    let verdict = run(&arm, &cluster_with_templates(), &Config::default());
+    let info = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert!(
+        info[0]
+            .message
+            .contains("MachineDeployment infra/md-arm (0 replicas now)"),
+        "{}",
+        info[0].message
+    );
+}
+
+#[test]
+fn dsg001_a_near_miss_of_a_template_label_is_still_a_denied_typo() {
+    let mut object = daemonset(limited(json!({"nodeSelector": {"acelerator": "a100"}})));
+    object["metadata"]["annotations"] =
+        json!({"dsguard.io/allow-no-nodes": "the a100 pool is scaled to zero"});
+    let verdict = run(&object, &cluster_with_templates(), &Config::default());
+    let deny = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert_eq!(deny[0].severity, Severity::Deny);
+    assert!(
+        deny[0]
+            .message
+            .contains("did you mean accelerator? NodePool a100 sets it on its nodes"),
+        "{}",
+        deny[0].message
+    );
+    assert!(
+        deny[0].message.contains("still denied"),
+        "{}",
+        deny[0].message
+    );
+}
+
+#[test]
+fn dsg001_a_template_that_cannot_meet_every_clause_is_not_targeted() {
+    // accelerator=a100 exists only on the amd64 NodePool: with arch=arm64 no node, live or
+    // to come, satisfies both.
+    let object = daemonset(limited(json!({
+        "nodeSelector": {"accelerator": "a100", "kubernetes.io/arch": "arm64"}})));
+    let verdict = run(&object, &cluster_with_templates(), &Config::default());
+    let deny = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert_eq!(deny[0].severity, Severity::Deny);
+    assert!(
+        deny[0].message.contains(
+            "no node has label accelerator now; NodePool a100 would set accelerator=a100"
+        ),
+        "{}",
+        deny[0].message
+    );
+}
+
+#[test]
+fn dsg002_an_untolerated_template_taint_counts_like_a_blocked_pool() {
+    // Tolerates the live GPU and control-plane taints: only the template blocks it.
+    let object = daemonset(limited(json!({"tolerations": [
+        {"key": "nvidia.com/gpu", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]})));
+    assert!(
+        only(
+            &run(&object, &cluster(), &Config::default()),
+            Rule::UntoleratedTaints
+        )
+        .is_empty()
+    );
+    let verdict = run(&object, &cluster_with_templates(), &Config::default());
+    let found = only(&verdict, Rule::UntoleratedTaints);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].severity,
+        Severity::Deny,
+        "partialAction defaults to deny"
+    );
+    let message = &found[0].message;
+    assert!(
+        message.starts_with("pods cannot run on the nodes of 1 of 2 targeted autoscaler templates once they scale up:"),
+        "{message}"
+    );
+    assert!(
+        message
+            .contains("NodePool a100 (0 nodes now), once it makes nodes: dedicated=ml:NoSchedule"),
+        "{message}"
+    );
+    assert!(
+        message.contains("- key: dedicated\n  operator: Equal\n  value: ml\n  effect: NoSchedule"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("agent-not-ready"),
+        "startup taints are not counted: {message}"
+    );
+    assert_eq!(found[0].atoms, ["dedicated=ml:NoSchedule"]);
+
+    let mut config = Config::default();
+    config.rules.untolerated_taints.partial_action = crate::config::Action::Warn;
+    let verdict = run(&object, &cluster_with_templates(), &config);
+    assert_eq!(
+        only(&verdict, Rule::UntoleratedTaints)[0].severity,
+        Severity::Warn
+    );
+
+    config
+        .rules
+        .untolerated_taints
+        .ignore_taint_keys
+        .push("dedicated".into());
+    let verdict = run(&object, &cluster_with_templates(), &config);
+    let info = only(&verdict, Rule::UntoleratedTaints);
+    assert_eq!(info[0].severity, Severity::Info);
+    assert!(
+        info[0]
+            .message
+            .contains("1 targeted autoscaler templates are excluded"),
+        "{}",
+        info[0].message
+    );
+}
+
+#[test]
+fn dsg002_pods_that_no_targeted_template_node_takes_run_nowhere() {
+    let object = daemonset(limited(json!({"nodeSelector": {"accelerator": "a100"}})));
+    let verdict = run(&object, &cluster_with_templates(), &Config::default());
+    assert_eq!(
+        only(&verdict, Rule::SelectorMatchesNoNode)[0].severity,
+        Severity::Info
+    );
+    let deny = only(&verdict, Rule::UntoleratedTaints);
+    assert_eq!(deny[0].severity, Severity::Deny);
+    assert!(
+        deny[0].message.starts_with("pods can run on none of the nodes the 1 targeted autoscaler templates can make, so the DaemonSet will run nowhere"),
+        "{}",
+        deny[0].message
+    );
+}
+
+#[test]
+fn update_grandfathers_a_template_taint_already_untolerated() {
+    let object = daemonset(limited(json!({"tolerations": [
+        {"key": "nvidia.com/gpu", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]})));
+    let mut changed = object.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("agent:2");
+    let inventory = cluster_with_templates();
+    let old = run_phase(&object, &inventory, &Config::default(), Phase::Validate);
+    let mut verdict = run_phase(&changed, &inventory, &Config::default(), Phase::Validate);
+    verdict.grandfather(&old);
+    assert!(!verdict.denied(), "{:?}", verdict.findings);
+}
