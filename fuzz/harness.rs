@@ -22,7 +22,8 @@ fn examples() -> std::path::PathBuf {
     }
 }
 
-/// The bundled 13-node example cluster, with its PriorityClasses: every rule is live.
+/// The bundled 13-node example cluster, with its PriorityClasses and the autoscaling
+/// example's NodePools: every rule is live, templates included.
 fn inventory() -> &'static Inventory {
     static INVENTORY: OnceLock<Inventory> = OnceLock::new();
     INVENTORY.get_or_init(|| {
@@ -33,6 +34,10 @@ fn inventory() -> &'static Inventory {
         inventory.reset_priority_classes(
             snapshot::priority_classes_from_str(&read("priorityclasses.yaml"), "pc").unwrap(),
         );
+        let pools = snapshot::templates_from_str(&read("autoscaling/nodepools.yaml"), "pools");
+        for template in pools.unwrap().templates {
+            inventory.apply_template(template);
+        }
         inventory
     })
 }
@@ -93,7 +98,8 @@ pub fn config_file(data: &[u8]) {
     }
 }
 
-/// A node (and PriorityClass, LimitRange) snapshot file, then an index built from it.
+/// A node (and PriorityClass, LimitRange, template) snapshot file, then an index built
+/// from it; templates are judged against an open selection.
 pub fn node_snapshot(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -105,4 +111,13 @@ pub fn node_snapshot(data: &[u8]) {
     }
     let _ = snapshot::priority_classes_from_str(text, "fuzz.yaml");
     let _ = snapshot::limit_ranges_from_str(text, "fuzz.yaml");
+    if let Ok(loaded) = snapshot::templates_from_str(text, "fuzz.yaml") {
+        let mut inventory = Inventory::new();
+        for template in loaded.templates {
+            inventory.apply_template(template);
+        }
+        let everything = dsguard::scheduling::NodeSelection::default();
+        let placements = inventory.template_placements(&everything, &[], false);
+        assert_eq!(placements.len(), inventory.template_count());
+    }
 }
