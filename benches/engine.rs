@@ -2,6 +2,9 @@
 //! synthetic clusters of 5,000 and 50,000 nodes (goals in BENCHMARKS.md), with the naive per-node scan
 //! measured side by side in the same run, and one whole `evaluate` call.
 //!
+//! Then the cost templates add: the same `evaluate` with 30 autoscaler templates (20
+//! NodePools, 10 MachineDeployments) beside the 5,000 nodes (alone: `-- templates`).
+//!
 //! Last, selectors built to be slow (thousands of numeric, duplicated or windowed terms)
 //! against 5,000 nodes that each carry a distinct integer label: the whole `evaluate`.
 //!
@@ -86,7 +89,11 @@ fn cluster(nodes: usize) -> Inventory {
 
 /// A typical agent: linux, not on Fargate-like pools, two keyed tolerations.
 fn daemonset() -> DaemonSet {
-    DaemonSet::from_value(&json!({
+    DaemonSet::from_value(&daemonset_json()).expect("bench object decodes")
+}
+
+fn daemonset_json() -> serde_json::Value {
+    json!({
         "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "monitoring"},
         "spec": {"template": {"spec": {
             "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -102,8 +109,7 @@ fn daemonset() -> DaemonSet {
             "priorityClassName": "system-node-critical",
             "containers": [{"name": "agent", "image": "agent:1", "resources": {"limits": {"cpu": "200m", "memory": "128Mi"}}}]
         }}}
-    }))
-    .expect("bench object decodes")
+    })
 }
 
 struct Stats {
@@ -188,6 +194,11 @@ fn hostile_selectors() {
 
 fn main() {
     let object = daemonset();
+    // `cargo bench --bench engine -- templates` measures only what templates add.
+    if std::env::args().any(|a| a == "templates") {
+        templates_cost(&object, &Config::default());
+        return;
+    }
     let selection: NodeSelection = object.selection();
     let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
     tolerations.extend(daemon_pod_tolerations(false));
@@ -303,7 +314,130 @@ fn main() {
             inventory.taint_set_count()
         );
     }
+    templates_cost(&object, &config);
     hostile_selectors();
+}
+
+/// 20 Karpenter NodePools (5 requirements, a label, a taint on every third) and 10 Cluster
+/// API MachineDeployments (capacity labels, a taint on every other): a large fleet's worth.
+fn templates() -> Vec<dsguard::scheduling::NodeTemplate> {
+    use dsguard::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
+    use dsguard::scheduling::{NodeTemplate, TemplateKind};
+    let requirement = |key: &str, operator: &str, values: &[&str]| {
+        LabelRequirement::parse(&NodeSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        })
+        .unwrap()
+    };
+    let mut templates = Vec::new();
+    for i in 0..20 {
+        let arch: &[&str] = if i % 2 == 0 {
+            &["amd64"]
+        } else {
+            &["amd64", "arm64"]
+        };
+        let taints = if i % 3 == 0 {
+            vec![Taint::new("dedicated", &format!("pool-{i}"), "NoSchedule")]
+        } else {
+            Vec::new()
+        };
+        templates.push(NodeTemplate::node_pool(
+            &format!("pool-{i}"),
+            &[("team".to_owned(), format!("team-{}", i % 5))].into(),
+            &[
+                requirement("kubernetes.io/arch", "In", arch),
+                requirement("kubernetes.io/os", "In", &["linux"]),
+                requirement("karpenter.sh/capacity-type", "In", &["spot", "on-demand"]),
+                requirement(
+                    "karpenter.k8s.aws/instance-family",
+                    "In",
+                    &["m6i", "c6i", "r6i"],
+                ),
+                requirement("karpenter.k8s.aws/instance-generation", "Gt", &["2"]),
+            ],
+            taints,
+            Vec::new(),
+        ));
+    }
+    for j in 0..10 {
+        let taints = if j % 2 == 0 {
+            vec![Taint::new("workload", &format!("md-{j}"), "NoSchedule")]
+        } else {
+            Vec::new()
+        };
+        templates.push(NodeTemplate::cluster_api(
+            TemplateKind::MachineDeployment,
+            "infra",
+            &format!("md-{j}"),
+            &[("pool".to_owned(), format!("md-{j}"))].into(),
+            &[("node-role.kubernetes.io/worker".to_owned(), String::new())].into(),
+            taints,
+            Some(0),
+        ));
+    }
+    templates
+}
+
+/// `evaluate` at 5,000 nodes without and with 30 templates, in one run: a DaemonSet the
+/// templates do not change the verdict of (the cost of judging them), the bench
+/// DaemonSet that 12 tainted templates block (the cost of writing that finding too), and
+/// one that only templates can take (DSG001's question).
+fn templates_cost(object: &DaemonSet, config: &Config) {
+    let plain = cluster(5_000);
+    let mut with_templates = plain.clone();
+    for template in templates() {
+        with_templates.apply_template(template);
+    }
+    let mut tolerant_json = daemonset_json();
+    tolerant_json["spec"]["template"]["spec"]["tolerations"]
+        .as_array_mut()
+        .unwrap()
+        .extend([
+            json!({"key": "dedicated", "operator": "Exists"}),
+            json!({"key": "workload", "operator": "Exists"}),
+        ]);
+    let tolerant = DaemonSet::from_value(&tolerant_json).unwrap();
+    let mut template_only_json = tolerant_json.clone();
+    template_only_json["spec"]["template"]["spec"]["nodeSelector"] = json!({"team": "team-3"});
+    let template_only = DaemonSet::from_value(&template_only_json).unwrap();
+    for (name, daemonset) in [
+        ("same verdict", &tolerant),
+        ("12 templates block it", object),
+        ("only templates take it", &template_only),
+    ] {
+        let evaluate = |inventory: &Inventory| {
+            let context = Context {
+                inventory,
+                config,
+                namespace: "monitoring",
+                phase: Phase::MutateThenValidate,
+                quiet_when_unsynced: false,
+            };
+            black_box(policy::evaluate(black_box(daemonset), &context));
+        };
+        // Interleaved rounds, so that drift in the machine's speed hits both alike.
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            without.push(measure(20_000, || evaluate(&plain)).p50);
+            with.push(measure(20_000, || evaluate(&with_templates)).p50);
+        }
+        without.sort();
+        with.sort();
+        let (without, with) = (without[2], with[2]);
+        println!(
+            "evaluate, 30 templates, {name:<22} 5000 nodes  p50 {without:>9.2?} without, {with:>9.2?} with: +{:.2?}",
+            with.saturating_sub(without)
+        );
+    }
+    let selection = object.selection();
+    let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+    tolerations.extend(daemon_pod_tolerations(false));
+    let alone = measure(20_000, || {
+        black_box(with_templates.template_placements(black_box(&selection), &tolerations, false));
+    });
+    report("  template_placements alone (30)", 5_000, &alone);
 }
 
 fn breakdown(

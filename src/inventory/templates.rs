@@ -292,6 +292,46 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Only the targeted templates whose `taints` the pods do not tolerate: the common
+    /// question (a DaemonSet that runs on some live nodes), answered without judging the
+    /// selection against templates that would not block it anyway.
+    pub fn blocked_templates(
+        &self,
+        selection: &NodeSelection,
+        tolerations: &[Toleration],
+        comparison_operators: bool,
+    ) -> Vec<TemplatePlacement> {
+        let mut query = None;
+        let mut blocked = Vec::new();
+        for (index, template) in self.templates.iter().enumerate() {
+            let untolerated: Vec<Taint> =
+                untolerated_taints(&template.taints, tolerations, comparison_operators)
+                    .cloned()
+                    .collect();
+            if untolerated.is_empty() {
+                continue;
+            }
+            let query = query.get_or_insert_with(|| TemplateQuery::new(selection));
+            if template.targeted_by(query) {
+                blocked.push(TemplatePlacement {
+                    index,
+                    targeted: true,
+                    untolerated,
+                    untolerated_startup: untolerated_taints(
+                        &template.startup_taints,
+                        tolerations,
+                        comparison_operators,
+                    )
+                    .cloned()
+                    .collect(),
+                });
+            }
+        }
+        blocked
+    }
+}
+
 fn template_key(template: &NodeTemplate) -> (TemplateKind, &str, &str) {
     (template.kind, &template.namespace, &template.name)
 }

@@ -352,23 +352,18 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
         tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
         match &targeted {
             Some(targeted) => {
-                let templates = context.inventory.template_placements(
-                    &selection,
-                    &tolerations,
-                    context.config.toleration_comparison_operators,
-                );
                 selector_matches_no_node::check(
                     object,
                     &selection,
                     targeted,
-                    &templates,
+                    &tolerations,
                     context,
                     &mut findings,
                 );
                 untolerated_taints::check(
                     object,
+                    &selection,
                     targeted,
-                    &templates,
                     &tolerations,
                     context,
                     &mut findings,

@@ -15,7 +15,7 @@ use crate::inventory::{Inventory, TemplatePlacement};
 use crate::scheduling::selector::{
     FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
 };
-use crate::scheduling::{NodeSelection, NodeTemplate, TemplateKind, Term};
+use crate::scheduling::{NodeSelection, NodeTemplate, TemplateKind, Term, Toleration};
 use crate::yaml::escape_pointer;
 
 pub const ALLOW_NO_NODES_ANNOTATION: &str = "dsguard.io/allow-no-nodes";
@@ -36,7 +36,7 @@ pub(crate) fn check(
     object: &DaemonSet,
     selection: &NodeSelection,
     targeted: &RoaringBitmap,
-    templates: &[TemplatePlacement],
+    tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -48,6 +48,11 @@ pub(crate) fn check(
         return;
     };
     let inventory = context.inventory;
+    let templates = inventory.template_placements(
+        selection,
+        tolerations,
+        context.config.toleration_comparison_operators,
+    );
     let targeted_templates: Vec<&TemplatePlacement> =
         templates.iter().filter(|t| t.targeted).collect();
     if !targeted_templates.is_empty() {

@@ -1097,7 +1097,7 @@ fn dsg002_an_untolerated_template_taint_counts_like_a_blocked_pool() {
     );
     let message = &found[0].message;
     assert!(
-        message.starts_with("pods cannot run on the nodes of 1 of 2 targeted autoscaler templates once they scale up:"),
+        message.starts_with("pods cannot run on the nodes 1 targeted autoscaler template will make once it scales up:"),
         "{message}"
     );
     assert!(

@@ -18,33 +18,44 @@ use super::{Context, DaemonSet, Finding, Rule, Severity};
 use crate::inventory::{BlockedGroup, Inventory, TemplatePlacement};
 use roaring::RoaringBitmap;
 
-use crate::scheduling::{Taint, Toleration};
+use crate::scheduling::{NodeSelection, Taint, Toleration};
 
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
 
 /// `targeted` is what `evaluate` already computed for the selection (computing it is the
-/// costly part of a many-term selector, so it is done once); `templates` likewise.
+/// costly part of a many-term selector, so it is done once).
 pub(crate) fn check(
     object: &DaemonSet,
+    selection: &NodeSelection,
     targeted: &RoaringBitmap,
-    templates: &[TemplatePlacement],
     tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
     let inventory = context.inventory;
     let settings = &context.config.rules.untolerated_taints;
-    let blocked = inventory.blocked_groups(
-        targeted,
-        tolerations,
-        context.config.toleration_comparison_operators,
-    );
-    let targeted_templates = templates.iter().filter(|t| t.targeted).count();
-    let blocked_templates: Vec<&TemplatePlacement> = templates
-        .iter()
-        .filter(|t| t.targeted && !t.untolerated.is_empty())
-        .collect();
+    let comparison_operators = context.config.toleration_comparison_operators;
+    let blocked = inventory.blocked_groups(targeted, tolerations, comparison_operators);
+    let live_targeted = targeted.len();
+    let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
+    // Whether the pods run anywhere at all needs every template's answer; otherwise only
+    // the templates that would block them matter.
+    let (blocked_templates, targeted_templates) = if live_blocked == live_targeted {
+        let all = inventory.template_placements(selection, tolerations, comparison_operators);
+        let targeted_count = all.iter().filter(|t| t.targeted).count();
+        let blocked_templates: Vec<TemplatePlacement> = all
+            .into_iter()
+            .filter(|t| t.targeted && !t.untolerated.is_empty())
+            .collect();
+        (blocked_templates, Some(targeted_count))
+    } else {
+        (
+            inventory.blocked_templates(selection, tolerations, comparison_operators),
+            None,
+        )
+    };
+    let blocked_templates: Vec<&TemplatePlacement> = blocked_templates.iter().collect();
     if blocked.is_empty() && blocked_templates.is_empty() {
         return;
     }
@@ -54,9 +65,9 @@ pub(crate) fn check(
         TEMPLATE_SPEC.to_owned()
     };
     let pools = &settings.pool_label_keys;
-    let live_targeted = targeted.len();
-    let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
-    if live_blocked == live_targeted && blocked_templates.len() == targeted_templates {
+    if let Some(targeted_templates) =
+        targeted_templates.filter(|count| blocked_templates.len() == *count)
+    {
         if let Some(severity) = Severity::of(settings.action) {
             let headline = if targeted_templates == 0 {
                 format!(
@@ -106,8 +117,17 @@ pub(crate) fn check(
         }
         if !real_templates.is_empty() {
             parts.push(format!(
-                "the nodes of {} of {targeted_templates} targeted autoscaler templates once they scale up",
-                real_templates.len()
+                "the nodes {} will make once {}",
+                if real_templates.len() == 1 {
+                    "1 targeted autoscaler template".to_owned()
+                } else {
+                    format!("{} targeted autoscaler templates", real_templates.len())
+                },
+                if real_templates.len() == 1 {
+                    "it scales up"
+                } else {
+                    "they scale up"
+                }
             ));
         }
         let message = format!(

@@ -250,12 +250,24 @@ impl<'a> Op<'a> {
 }
 
 /// A node selection prepared for judging templates: its terms as conjunctions of
-/// requirements grouped by key, `nodeSelector` folded into each. Built once per
-/// evaluation and used for every template.
+/// requirements grouped by key, `nodeSelector` folded into each, with each key's current
+/// name and default domains worked out once. Built once per evaluation and used for
+/// every template.
 #[derive(Debug, Default)]
 pub struct TemplateQuery<'a> {
-    /// Each: (key, requirements on it), sorted by key. No conjunction: nothing targeted.
-    conjunctions: Vec<Vec<(&'a str, Vec<Op<'a>>)>>,
+    /// No conjunction: nothing targeted.
+    conjunctions: Vec<Vec<KeyRequirements<'a>>>,
+}
+
+/// The requirements of one conjunction on one key.
+#[derive(Debug)]
+struct KeyRequirements<'a> {
+    /// The key as templates store it (deprecated aliases mapped to the current key).
+    key: &'a str,
+    ops: Vec<Op<'a>>,
+    /// The domain when a template does not mention the key, per autoscaler.
+    karpenter_default: &'static LabelDomain,
+    cluster_autoscaler_default: &'static LabelDomain,
 }
 
 /// Up to this many terms are kept as they are; beyond, identical terms are merged first.
@@ -294,13 +306,21 @@ impl<'a> TemplateQuery<'a> {
     }
 }
 
-fn group<'a>(mut pairs: Vec<(&'a str, Op<'a>)>) -> Vec<(&'a str, Vec<Op<'a>>)> {
+fn group<'a>(mut pairs: Vec<(&'a str, Op<'a>)>) -> Vec<KeyRequirements<'a>> {
+    for pair in &mut pairs {
+        pair.0 = current_key(pair.0);
+    }
     pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut grouped: Vec<(&'a str, Vec<Op<'a>>)> = Vec::new();
+    let mut grouped: Vec<KeyRequirements<'a>> = Vec::new();
     for (key, op) in pairs {
         match grouped.last_mut() {
-            Some((last, ops)) if *last == key => ops.push(op),
-            _ => grouped.push((key, vec![op])),
+            Some(last) if last.key == key => last.ops.push(op),
+            _ => grouped.push(KeyRequirements {
+                key,
+                ops: vec![op],
+                karpenter_default: default_domain(Maker::Karpenter, key),
+                cluster_autoscaler_default: default_domain(Maker::ClusterAutoscaler, key),
+            }),
         }
     }
     grouped
@@ -511,9 +531,16 @@ impl NodeTemplate {
     /// Some node this template can make satisfies the selection.
     pub fn targeted_by(&self, query: &TemplateQuery<'_>) -> bool {
         query.conjunctions.iter().any(|conjunction| {
-            conjunction
-                .iter()
-                .all(|(key, ops)| self.domain(key).satisfiable(ops))
+            conjunction.iter().all(|requirements| {
+                let domain = self
+                    .domains
+                    .get(requirements.key)
+                    .unwrap_or(match self.maker {
+                        Maker::Karpenter => requirements.karpenter_default,
+                        Maker::ClusterAutoscaler => requirements.cluster_autoscaler_default,
+                    });
+                domain.satisfiable(&requirements.ops)
+            })
         })
     }
 }
