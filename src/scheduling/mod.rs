@@ -5,6 +5,7 @@
 //! than with itself. No dsguard policy lives here.
 
 pub mod labels;
+pub mod quantity;
 pub mod selector;
 pub mod taints;
 pub mod templates;
