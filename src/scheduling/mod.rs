@@ -6,6 +6,7 @@
 
 pub mod labels;
 pub mod quantity;
+pub mod resources;
 pub mod selector;
 pub mod taints;
 pub mod templates;
