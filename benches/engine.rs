@@ -79,6 +79,7 @@ fn cluster(nodes: usize) -> Inventory {
             name,
             labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+            allocatable: None,
         }
     });
     inventory.reset_nodes(updates);
@@ -166,6 +167,7 @@ fn hostile_selectors() {
             ]
             .into(),
             taints: Vec::new(),
+            allocatable: None,
         }
     }));
     inventory.reset_priority_classes([]);

@@ -69,6 +69,7 @@ fn node_updates(nodes: usize) -> impl Iterator<Item = NodeUpdate> {
         } else {
             Vec::new()
         },
+        allocatable: None,
     })
 }
 

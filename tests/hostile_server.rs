@@ -93,6 +93,7 @@ fn small_inventory() -> Inventory {
         name: format!("n{i}"),
         labels: [("kubernetes.io/os".to_owned(), "linux".to_owned())].into(),
         taints: Vec::new(),
+        allocatable: None,
     }));
     inventory
 }
@@ -181,6 +182,7 @@ fn costly() -> (Inventory, Value) {
         name: format!("n{i}"),
         labels: [("node-id".to_owned(), i.to_string())].into(),
         taints: Vec::new(),
+        allocatable: None,
     }));
     let terms: Vec<Value> = (0..5000)
         .map(|i| json!({"matchExpressions": [{"key": "node-id", "operator": "Gt", "values": [i.to_string()]}]}))

@@ -206,6 +206,7 @@ fn huge_labels_and_values_are_handled() {
         name: "n".into(),
         labels: [("big".to_string(), huge.clone())].into(),
         taints: vec![],
+        allocatable: None,
     }]);
     let mut review = fixture();
     review["request"]["operation"] = json!("CREATE");

@@ -2,9 +2,9 @@
 //! feed the inventory (and, in `templates`, for the autoscaler template kinds once their
 //! APIs are served), and a one-shot list for `lint --cluster` / `coverage --cluster`.
 //!
-//! Objects are decoded into slim types: a Node is its name, labels, resourceVersion and
-//! taints; `status` (conditions, the image list), `managedFields` and everything else are
-//! skipped by the decoder and never built, so a 20 KB Node on the wire costs a few hundred
+//! Objects are decoded into slim types: a Node is its name, labels, resourceVersion,
+//! taints and `status.allocatable`; the rest of `status` (conditions, the image list),
+//! `managedFields` and everything else are skipped by the decoder and never built, so a 20 KB Node on the wire costs a few hundred
 //! bytes for the moment it takes to become a compact record. Lists come in pages.
 //!
 //! Consistency: a watcher's initial list (and every relist after a `410 Gone` or a lost
@@ -47,9 +47,10 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-use crate::inventory::snapshot::{LimitRangeItem, container_default_limits};
+use crate::inventory::snapshot::{LimitRangeItem, limit_range};
 use crate::inventory::{Inventory, LimitRange, NodeIndex, NodeUpdate, PriorityClass};
 use crate::scheduling::Taint;
+use crate::scheduling::resources::{QuantityText, amounts};
 use crate::serde_util::null_as_default;
 use crate::server::AppState;
 
@@ -148,12 +149,22 @@ pub struct SlimNode {
     metadata: ObjectMeta,
     #[serde(default, deserialize_with = "null_as_default")]
     spec: SlimNodeSpec,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: SlimNodeStatus,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct SlimNodeSpec {
     #[serde(default, deserialize_with = "null_as_default")]
     taints: Vec<Taint>,
+}
+
+/// Of a Node's status only `allocatable` is read; conditions, images and addresses are
+/// skipped by the decoder.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct SlimNodeStatus {
+    #[serde(default, deserialize_with = "null_as_default")]
+    allocatable: BTreeMap<String, QuantityText>,
 }
 
 /// A PriorityClass as dsguard decodes it.
@@ -246,10 +257,21 @@ impl InventoryKind for SlimNode {
     type Relist = NodeList;
     const NAME: &'static str = "nodes";
     fn record(self) -> NodeUpdate {
+        let name = self.metadata.name.unwrap_or_default();
+        let allocatable = if self.status.allocatable.is_empty() {
+            None
+        } else {
+            amounts(&self.status.allocatable)
+                .inspect_err(|e| {
+                    tracing::warn!(node = %name, "status.allocatable.{e}: resource fit is not judged on this node");
+                })
+                .ok()
+        };
         NodeUpdate {
-            name: self.metadata.name.unwrap_or_default(),
+            name,
             labels: self.metadata.labels.unwrap_or_default(),
             taints: self.spec.taints,
+            allocatable,
         }
     }
     fn unchanged(inventory: &Inventory, record: &NodeUpdate) -> bool {
@@ -258,6 +280,7 @@ impl InventoryKind for SlimNode {
             taints.sort();
             taints.dedup();
             current.taints.as_ref() == taints.as_slice()
+                && current.allocatable.as_deref() == record.allocatable.as_ref()
                 && current.labels().count() == record.labels.len()
                 && current
                     .labels()
@@ -345,11 +368,11 @@ impl InventoryKind for SlimLimitRange {
     type Relist = Vec<LimitRange>;
     const NAME: &'static str = "limitranges";
     fn record(self) -> LimitRange {
-        LimitRange {
-            namespace: self.metadata.namespace.unwrap_or_else(|| "default".into()),
-            name: self.metadata.name.unwrap_or_default(),
-            default_limits: container_default_limits(self.spec.limits),
-        }
+        limit_range(
+            self.metadata.namespace.unwrap_or_else(|| "default".into()),
+            self.metadata.name.unwrap_or_default(),
+            self.spec.limits,
+        )
     }
     fn apply(inventory: &mut Inventory, record: LimitRange) {
         inventory.apply_limit_range(record);
@@ -533,13 +556,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_node_decodes_to_name_labels_and_taints_only() {
+    fn a_node_decodes_to_name_labels_taints_and_allocatable_only() {
         let node = json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "n1", "resourceVersion": "42", "labels": {"a": "b"},
                          "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]},
             "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}], "podCIDR": "10.0.0.0/24"},
-            "status": {"images": [{"names": ["x"], "sizeBytes": 1}], "conditions": []}
+            "status": {"images": [{"names": ["x"], "sizeBytes": 1}], "conditions": [],
+                       "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"}}
         });
         let slim: SlimNode = serde_json::from_value(node).unwrap();
         assert_eq!(slim.metadata.resource_version.as_deref(), Some("42"));
@@ -548,6 +572,17 @@ mod tests {
         assert_eq!(record.name, "n1");
         assert_eq!(record.labels["a"], "b");
         assert_eq!(record.taints, [Taint::new("k", "", "NoSchedule")]);
+        assert_eq!(
+            record.allocatable,
+            Some(
+                [
+                    ("cpu".to_string(), 3920),
+                    ("memory".to_string(), 15 << 30),
+                    ("pods".to_string(), 110)
+                ]
+                .into()
+            )
+        );
     }
 
     #[test]
@@ -557,9 +592,16 @@ mod tests {
             name: "n".into(),
             labels: [("a".to_string(), "b".to_string())].into(),
             taints: vec![Taint::new("t", "", "NoSchedule")],
+            allocatable: Some([("cpu".to_string(), 2000)].into()),
         };
         inventory.apply_node(node.clone());
         assert!(SlimNode::unchanged(&inventory, &node));
+        let mut resized = node.clone();
+        resized.allocatable = Some([("cpu".to_string(), 1900)].into());
+        assert!(
+            !SlimNode::unchanged(&inventory, &resized),
+            "allocatable is read by DSG005"
+        );
         let mut relabelled = node.clone();
         relabelled.labels.insert("c".into(), "d".into());
         assert!(!SlimNode::unchanged(&inventory, &relabelled));

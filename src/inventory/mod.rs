@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::scheduling::resources::ResourceList;
 use crate::scheduling::selector::parse_go_int64;
 use crate::scheduling::{NodeTemplate, Taint};
 
@@ -31,6 +32,9 @@ pub struct NodeUpdate {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
+    /// `status.allocatable`, rounded as the scheduler rounds it; `None` when the node
+    /// states none (a hand-written snapshot): resource fit is then not judged there.
+    pub allocatable: Option<ResourceList>,
 }
 
 #[cfg(test)]
@@ -44,6 +48,7 @@ impl NodeUpdate {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
+            allocatable: None,
         }
     }
 }
@@ -55,6 +60,8 @@ pub struct NodeRecord {
     /// Sorted by key.
     labels: Box<[(Arc<str>, Arc<str>)]>,
     pub taints: Arc<[Taint]>,
+    /// Interned: the nodes of one pool share one allocatable list.
+    pub allocatable: Option<Arc<ResourceList>>,
 }
 
 impl NodeRecord {
@@ -84,13 +91,14 @@ pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64); 2] = [
     ("system-cluster-critical", 2_000_000_000),
 ];
 
-/// A LimitRange, reduced to the container resources it gives a default limit to
-/// (`type: Container`, `default`, which the API server fills from `max` when absent).
+/// A LimitRange, reduced to what LimitRanger gives containers (`type: Container`): the
+/// resources with a default limit, and the default requests (DSG005).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitRange {
     pub namespace: String,
     pub name: String,
     pub default_limits: BTreeSet<String>,
+    pub default_requests: ResourceList,
 }
 
 /// Which parts of the inventory hold a complete view. A rule that depends on a part that
@@ -121,6 +129,9 @@ pub struct NodeIndex {
     live: RoaringBitmap,
     label_index: HashMap<Arc<str>, LabelKeyIndex>,
     taint_sets: HashMap<Arc<[Taint]>, RoaringBitmap>,
+    /// Identical allocatable lists, interned, with the slots that have them: resource fit
+    /// is judged once per shape, never once per node.
+    allocatable_sets: HashMap<Arc<ResourceList>, RoaringBitmap>,
 }
 
 /// Nodes, autoscaler templates, priority classes and limit ranges, indexed for evaluation.
@@ -227,12 +238,24 @@ impl NodeIndex {
             .entry(taints.clone())
             .or_default()
             .insert(slot);
+        let allocatable = update.allocatable.map(|list| {
+            let shared = match self.allocatable_sets.get_key_value(&list) {
+                Some((interned, _)) => interned.clone(),
+                None => Arc::new(list),
+            };
+            self.allocatable_sets
+                .entry(shared.clone())
+                .or_default()
+                .insert(slot);
+            shared
+        });
         self.live.insert(slot);
         self.by_name.insert(name.clone(), slot);
         self.slots[slot as usize] = Some(NodeRecord {
             name,
             labels: labels.into_boxed_slice(),
             taints,
+            allocatable,
         });
     }
 
@@ -273,6 +296,28 @@ impl NodeIndex {
                 self.taint_sets.remove(&record.taints);
             }
         }
+        if let Some(allocatable) = &record.allocatable
+            && let Some(nodes) = self.allocatable_sets.get_mut(allocatable)
+        {
+            nodes.remove(slot);
+            if nodes.is_empty() {
+                self.allocatable_sets.remove(allocatable);
+            }
+        }
+    }
+
+    /// `nodes` grouped by allocatable list; nodes that state none are left out.
+    pub fn allocatable_groups(
+        &self,
+        nodes: &RoaringBitmap,
+    ) -> Vec<(Arc<ResourceList>, RoaringBitmap)> {
+        self.allocatable_sets
+            .iter()
+            .filter_map(|(list, members)| {
+                let members = members & nodes;
+                (!members.is_empty()).then(|| (list.clone(), members))
+            })
+            .collect()
     }
 
     /// Number of distinct taint sets among the nodes.
@@ -364,6 +409,18 @@ impl Inventory {
     }
 
     /// The LimitRanges of a namespace (LimitRanger applies each of them to every pod).
+    /// The requests LimitRanger fills in for a container of `namespace` that states none
+    /// for a resource (each range in name order, a resource filled once).
+    pub fn default_requests_in(&self, namespace: &str) -> ResourceList {
+        let mut requests = ResourceList::new();
+        for range in self.limit_ranges_in(namespace) {
+            for (name, value) in &range.default_requests {
+                requests.entry(name.clone()).or_insert(*value);
+            }
+        }
+        requests
+    }
+
     pub fn limit_ranges_in<'a>(
         &'a self,
         namespace: &'a str,

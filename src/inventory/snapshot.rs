@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use super::templates::{Decoded, TemplateObject};
 use super::{LimitRange, NodeUpdate, PriorityClass};
 use crate::input::{self, MANIFEST_EXTENSIONS, Walk};
 use crate::scheduling::NodeTemplate;
 use crate::scheduling::Taint;
+use crate::scheduling::resources::{QuantityText, ResourceList, amount, amounts};
 use crate::serde_util::{field_path, null_as_default, pointer_of};
 use crate::yaml::{self, Position};
 
@@ -53,6 +53,8 @@ struct RawObject {
     metadata: RawMetadata,
     #[serde(default, deserialize_with = "null_as_default")]
     spec: RawSpec,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: RawStatus,
     #[serde(default)]
     value: Option<i64>,
     #[serde(default)]
@@ -79,15 +81,28 @@ struct RawSpec {
     limits: Vec<LimitRangeItem>,
 }
 
+/// A Node's `status`, reduced to what resource fit reads (conditions and the image
+/// list, most of a real Node's bytes, are skipped).
+#[derive(Deserialize, Default)]
+struct RawStatus {
+    #[serde(default, deserialize_with = "null_as_default")]
+    allocatable: BTreeMap<String, QuantityText>,
+}
+
 /// One `spec.limits` item of a LimitRange, reduced to what defaulting needs.
 #[derive(Clone, Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct LimitRangeItem {
     #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     kind: String,
     #[serde(default, deserialize_with = "null_as_default")]
-    default: BTreeMap<String, IgnoredAny>,
+    default: BTreeMap<String, QuantityText>,
     #[serde(default, deserialize_with = "null_as_default")]
-    max: BTreeMap<String, IgnoredAny>,
+    default_request: BTreeMap<String, QuantityText>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    max: BTreeMap<String, QuantityText>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    min: BTreeMap<String, QuantityText>,
 }
 
 /// An object with where it starts, for messages.
@@ -293,14 +308,29 @@ fn of_kind(
 
 /// Nodes from snapshot text (`path` names it in errors).
 pub fn nodes_from_str(text: &str, path: &str) -> Result<Vec<NodeUpdate>, SnapshotError> {
-    Ok(of_kind(text, path, "Node", "nodes")?
+    of_kind(text, path, "Node", "nodes")?
         .into_iter()
-        .map(|l| NodeUpdate {
-            name: l.object.metadata.name,
-            labels: l.object.metadata.labels,
-            taints: l.object.spec.taints,
+        .map(|l| {
+            let allocatable = if l.object.status.allocatable.is_empty() {
+                None
+            } else {
+                Some(
+                    amounts(&l.object.status.allocatable).map_err(|e| SnapshotError::Invalid {
+                        path: path.to_owned(),
+                        line: l.position.line,
+                        column: l.position.column,
+                        message: format!("node {}: status.allocatable.{e}", l.object.metadata.name),
+                    })?,
+                )
+            };
+            Ok(NodeUpdate {
+                name: l.object.metadata.name,
+                labels: l.object.metadata.labels,
+                taints: l.object.spec.taints,
+                allocatable,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Nodes from a snapshot file, or from every file of a folder.
@@ -329,33 +359,53 @@ pub fn load_priority_classes(
     load_all(path, max_file_bytes, priority_classes_from_str)
 }
 
-/// The container resources a LimitRange's items give a default limit to: `type: Container`
-/// `default`, filled from `max` as the API server's defaulting does.
-pub fn container_default_limits(items: Vec<LimitRangeItem>) -> BTreeSet<String> {
-    items
-        .into_iter()
-        .filter(|item| item.kind == "Container")
-        .flat_map(|item| item.default.into_keys().chain(item.max.into_keys()))
-        .collect()
+/// A LimitRange's `type: Container` items with the API server's defaulting applied
+/// (`SetDefaults_LimitRangeItem`): `default` ← `max`, then `defaultRequest` ← `default`,
+/// then `defaultRequest` ← `min`. Gives the resources with a default limit and the default
+/// requests (a later item overrides an earlier one, as LimitRanger's
+/// `defaultContainerResourceRequirements` reads them).
+pub fn limit_range(namespace: String, name: String, items: Vec<LimitRangeItem>) -> LimitRange {
+    let mut default_limits = BTreeSet::new();
+    let mut default_requests = ResourceList::new();
+    for item in items.into_iter().filter(|item| item.kind == "Container") {
+        let mut default = item.default;
+        for (key, value) in item.max {
+            default.entry(key).or_insert(value);
+        }
+        let mut default_request = item.default_request;
+        for (key, value) in default.iter().chain(&item.min) {
+            default_request
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        default_limits.extend(default.into_keys());
+        for (key, text) in default_request {
+            // The API server validates these; one it could not read would not be stored.
+            if let Ok(value) = amount(&key, &text) {
+                default_requests.insert(key, value);
+            }
+        }
+    }
+    LimitRange {
+        namespace,
+        name,
+        default_limits,
+        default_requests,
+    }
 }
 
-/// LimitRanges, with the API server's defaulting applied (`default` ← `max` for
-/// `type: Container`), so a file written by hand means what the stored object would.
+/// LimitRanges, with the API server's defaulting applied ([`limit_range`]), so a file
+/// written by hand means what the stored object would.
 pub fn limit_ranges_from_str(text: &str, path: &str) -> Result<Vec<LimitRange>, SnapshotError> {
     Ok(of_kind(text, path, "LimitRange", "limitranges")?
         .into_iter()
         .map(|l| {
-            let default_limits = container_default_limits(l.object.spec.limits);
             let namespace = if l.object.metadata.namespace.is_empty() {
                 "default".to_owned()
             } else {
                 l.object.metadata.namespace
             };
-            LimitRange {
-                namespace,
-                name: l.object.metadata.name,
-                default_limits,
-            }
+            limit_range(namespace, l.object.metadata.name, l.object.spec.limits)
         })
         .collect())
 }

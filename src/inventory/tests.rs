@@ -368,6 +368,23 @@ fn priority_classes_and_limit_ranges_load_with_api_defaults() {
         "default is filled from max; Pod-type items give no container default"
     );
     assert_eq!(inventory.limit_ranges_in("other").count(), 0);
+    assert_eq!(
+        inventory.default_requests_in("team"),
+        [("cpu".to_string(), 2000), ("memory".to_string(), 512 << 20)].into(),
+        "defaultRequest <- default <- max, as the API server defaults a LimitRange"
+    );
+    let layered = "kind: LimitRange\nmetadata: {name: a, namespace: t}\nspec:\n  limits:\n  - type: Container\n    defaultRequest: {cpu: 100m}\n    min: {memory: 32Mi}\n  - type: Container\n    defaultRequest: {cpu: 200m}\n---\nkind: LimitRange\nmetadata: {name: b, namespace: t}\nspec:\n  limits:\n  - type: Container\n    defaultRequest: {cpu: 300m, ephemeral-storage: 1Gi}\n";
+    inventory.reset_limit_ranges(limit_ranges_from_str(layered, "lr.yaml").unwrap());
+    assert_eq!(
+        inventory.default_requests_in("t"),
+        [
+            ("cpu".to_string(), 200),
+            ("ephemeral-storage".to_string(), 1 << 30),
+            ("memory".to_string(), 32 << 20)
+        ]
+        .into(),
+        "a later item overrides within a range; the first range fills a key"
+    );
 }
 
 #[test]

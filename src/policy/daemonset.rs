@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
+use crate::scheduling::resources::{QuantityText, ResourceRequirements};
 use crate::scheduling::selector::Affinity;
 use crate::scheduling::{NodeSelection, Toleration};
 use crate::serde_util::{dsguard_annotations, field_path, null_as_default, pointer_of};
@@ -49,9 +49,40 @@ pub struct Metadata {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 struct DaemonSetSpec {
     #[serde(default)]
     template: Option<PodTemplate>,
+    #[serde(default)]
+    update_strategy: Option<UpdateStrategy>,
+}
+
+/// `spec.updateStrategy`: how a rollout replaces the pods.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStrategy {
+    /// `RollingUpdate` (the default when absent) or `OnDelete`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub rolling_update: Option<RollingUpdate>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingUpdate {
+    #[serde(default)]
+    pub max_surge: Option<IntOrString>,
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// `intstr.IntOrString`: a count or a percentage such as `"25%"`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i64),
+    String(String),
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -83,21 +114,32 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub init_containers: Vec<Container>,
+    /// `spec.overhead`: what the RuntimeClass adds to every pod.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub overhead: BTreeMap<String, QuantityText>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     #[serde(default, deserialize_with = "null_as_default")]
-    pub resources: Resources,
+    pub resources: ResourceRequirements,
+    /// `Always` on an init container makes it a sidecar.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ports: Vec<ContainerPort>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct Resources {
-    /// Only the resource names matter; quantities are skipped.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub limits: BTreeMap<String, IgnoredAny>,
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    #[serde(default)]
+    pub host_port: Option<i64>,
+    #[serde(default)]
+    pub container_port: Option<i64>,
 }
 
 /// An object that is not a readable DaemonSet: where and why.
@@ -229,8 +271,14 @@ impl DaemonSet {
                 .unwrap_or_default()
         };
         self.pod() == other.pod()
+            && self.spec.update_strategy == other.spec.update_strategy
             && self.labels() == other.labels()
             && dsguard_annotations(self) == dsguard_annotations(other)
+    }
+
+    /// `spec.updateStrategy`, when written.
+    pub fn update_strategy(&self) -> Option<&UpdateStrategy> {
+        self.spec.update_strategy.as_ref()
     }
 
     /// True for `apps/v1` `DaemonSet`.

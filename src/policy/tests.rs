@@ -579,6 +579,7 @@ fn dsg003_limit_range_defaults_count_as_present() {
         namespace: "monitoring".into(),
         name: "defaults".into(),
         default_limits: ["cpu".to_string()].into(),
+        default_requests: Default::default(),
     }]);
     let object = daemonset(
         json!({"containers": [{"name": "driver", "image": "d", "resources": {"limits": {"memory": "1Gi"}}}], "tolerations": [{"operator": "Exists"}]}),
@@ -664,6 +665,7 @@ fn dsg004_unknown_class_warns_only_against_a_synced_inventory() {
             name: n.name.to_string(),
             labels: n.labels().map(|(k, v)| (k.into(), v.into())).collect(),
             taints: n.taints.to_vec(),
+            allocatable: None,
         }));
         i
     };

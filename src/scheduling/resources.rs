@@ -59,8 +59,8 @@ pub struct ResourceRequirements {
 
 /// One resource amount, rounded as the scheduler rounds it.
 pub fn amount(resource: &str, text: &QuantityText) -> Result<i128, QuantityError> {
-    let quantity = Quantity::parse(&text.0)
-        .map_err(|e| QuantityError(format!("{resource}: {e}")))?;
+    let quantity =
+        Quantity::parse(&text.0).map_err(|e| QuantityError(format!("{resource}: {e}")))?;
     Ok(quantity.ceil_scaled(if resource == CPU { 3 } else { 0 }))
 }
 
@@ -210,17 +210,30 @@ mod tests {
             limits: written(&[("cpu", "500m"), ("memory", "1Gi")]),
             requests: written(&[("memory", "256Mi")]),
         };
-        let defaults = list(&[("cpu", 100), ("memory", 64 << 20), ("ephemeral-storage", 1 << 30)]);
+        let defaults = list(&[
+            ("cpu", 100),
+            ("memory", 64 << 20),
+            ("ephemeral-storage", 1 << 30),
+        ]);
         assert_eq!(
             container_requests(&resources, &defaults).unwrap(),
-            list(&[("cpu", 500), ("memory", 256 << 20), ("ephemeral-storage", 1 << 30)]),
+            list(&[
+                ("cpu", 500),
+                ("memory", 256 << 20),
+                ("ephemeral-storage", 1 << 30)
+            ]),
             "a limit defaults its request before the LimitRange can"
         );
         let bad = ResourceRequirements {
             requests: written(&[("cpu", "lots")]),
             ..Default::default()
         };
-        assert!(container_requests(&bad, &ResourceList::new()).unwrap_err().0.starts_with("cpu: "));
+        assert!(
+            container_requests(&bad, &ResourceList::new())
+                .unwrap_err()
+                .0
+                .starts_with("cpu: ")
+        );
     }
 
     /// The KEP-753 example and `helpers_test.go` cases for PodRequests with sidecars.
@@ -228,29 +241,52 @@ mod tests {
     fn pod_requests_follow_the_scheduler_with_init_containers_and_sidecars() {
         let c = |cpu: i128| list(&[("cpu", cpu)]);
         // Regular containers only: summed.
-        assert_eq!(pod_requests(&[c(100), c(200)], &[], &ResourceList::new()), c(300));
+        assert_eq!(
+            pod_requests(&[c(100), c(200)], &[], &ResourceList::new()),
+            c(300)
+        );
         // A big init container wins over the sum.
-        let init = |cpu: i128, sidecar: bool| InitContainer { requests: c(cpu), sidecar };
-        assert_eq!(pod_requests(&[c(100)], &[init(500, false)], &ResourceList::new()), c(500));
+        let init = |cpu: i128, sidecar: bool| InitContainer {
+            requests: c(cpu),
+            sidecar,
+        };
+        assert_eq!(
+            pod_requests(&[c(100)], &[init(500, false)], &ResourceList::new()),
+            c(500)
+        );
         // A sidecar runs beside everything: added to the sum, and to later init containers.
         assert_eq!(
-            pod_requests(&[c(100)], &[init(50, true), init(400, false)], &ResourceList::new()),
+            pod_requests(
+                &[c(100)],
+                &[init(50, true), init(400, false)],
+                &ResourceList::new()
+            ),
             c(450),
             "max(100 + 50, 50 + 400)"
         );
         assert_eq!(
-            pod_requests(&[c(1000)], &[init(400, false), init(200, true)], &ResourceList::new()),
+            pod_requests(
+                &[c(1000)],
+                &[init(400, false), init(200, true)],
+                &ResourceList::new()
+            ),
             c(1200),
             "an init container before the sidecar does not carry it"
         );
         // Overhead is added after the max.
-        assert_eq!(pod_requests(&[c(100)], &[init(500, false)], &c(250)), c(750));
+        assert_eq!(
+            pod_requests(&[c(100)], &[init(500, false)], &c(250)),
+            c(750)
+        );
         // Per resource: memory may come from the init container while cpu from the sum.
         let both = |cpu: i128, mem: i128| list(&[("cpu", cpu), ("memory", mem)]);
         assert_eq!(
             pod_requests(
                 &[both(300, 100)],
-                &[InitContainer { requests: both(100, 900), sidecar: false }],
+                &[InitContainer {
+                    requests: both(100, 900),
+                    sidecar: false
+                }],
                 &ResourceList::new()
             ),
             both(300, 900)
@@ -262,20 +298,42 @@ mod tests {
     #[test]
     fn fit_compares_with_allocatable_as_the_scheduler_does() {
         let node = list(&[("cpu", 2000), ("memory", 4 << 30), ("pods", 110)]);
-        assert!(insufficient(&list(&[("cpu", 2000)]), &node, &ResourceList::new(), 0).is_empty(), "equal fits");
-        assert_eq!(insufficient(&list(&[("cpu", 2001)]), &node, &ResourceList::new(), 0), ["cpu"]);
+        assert!(
+            insufficient(&list(&[("cpu", 2000)]), &node, &ResourceList::new(), 0).is_empty(),
+            "equal fits"
+        );
         assert_eq!(
-            insufficient(&list(&[("nvidia.com/gpu", 1), ("memory", 1)]), &node, &ResourceList::new(), 0),
+            insufficient(&list(&[("cpu", 2001)]), &node, &ResourceList::new(), 0),
+            ["cpu"]
+        );
+        assert_eq!(
+            insufficient(
+                &list(&[("nvidia.com/gpu", 1), ("memory", 1)]),
+                &node,
+                &ResourceList::new(),
+                0
+            ),
             ["nvidia.com/gpu"],
             "not listed: 0 available"
         );
-        assert!(insufficient(&list(&[("nvidia.com/gpu", 0)]), &node, &ResourceList::new(), 0).is_empty());
+        assert!(
+            insufficient(
+                &list(&[("nvidia.com/gpu", 0)]),
+                &node,
+                &ResourceList::new(),
+                0
+            )
+            .is_empty()
+        );
         assert_eq!(
             insufficient(&list(&[("cpu", 1500)]), &node, &list(&[("cpu", 600)]), 3),
             ["cpu"],
             "what other daemons request counts"
         );
-        assert_eq!(insufficient(&ResourceList::new(), &node, &ResourceList::new(), 110), ["pods"]);
+        assert_eq!(
+            insufficient(&ResourceList::new(), &node, &ResourceList::new(), 110),
+            ["pods"]
+        );
     }
 
     #[test]
