@@ -324,7 +324,7 @@ fn main() {
 /// API MachineDeployments (capacity labels, a taint on every other): a large fleet's worth.
 fn templates() -> Vec<dsguard::scheduling::NodeTemplate> {
     use dsguard::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
-    use dsguard::scheduling::{NodeTemplate, TemplateKind};
+    use dsguard::scheduling::{NodeGroup, NodeTemplate, TemplateKind};
     let requirement = |key: &str, operator: &str, values: &[&str]| {
         LabelRequirement::parse(&NodeSelectorRequirement {
             key: key.into(),
@@ -369,15 +369,16 @@ fn templates() -> Vec<dsguard::scheduling::NodeTemplate> {
         } else {
             Vec::new()
         };
-        templates.push(NodeTemplate::cluster_api(
-            TemplateKind::MachineDeployment,
-            "infra",
-            &format!("md-{j}"),
-            &[("pool".to_owned(), format!("md-{j}"))].into(),
-            &[("node-role.kubernetes.io/worker".to_owned(), String::new())].into(),
+        templates.push(NodeTemplate::cluster_api(NodeGroup {
+            kind: TemplateKind::MachineDeployment,
+            namespace: "infra",
+            name: &format!("md-{j}"),
+            autoscaler_labels: &[("pool".to_owned(), format!("md-{j}"))].into(),
+            machine_labels: &[("node-role.kubernetes.io/worker".to_owned(), String::new())].into(),
             taints,
-            Some(0),
-        ));
+            replicas: Some(0),
+            allocatable: None,
+        }));
     }
     templates
 }

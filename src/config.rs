@@ -73,6 +73,43 @@ pub struct Rules {
     pub missing_resource_limits: LimitsRule,
     #[serde(rename = "unknown-priority-class")]
     pub unknown_priority_class: PriorityClassRule,
+    #[serde(rename = "requests-exceed-allocatable")]
+    pub requests_exceed_allocatable: FitRule,
+    #[serde(rename = "surge-with-host-port")]
+    pub surge_with_host_port: SurgeRule,
+}
+
+/// DSG005: `action` when the pod fits no node it would run on, `partialAction` when it
+/// does not fit some.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct FitRule {
+    pub action: Action,
+    pub partial_action: Action,
+}
+
+impl Default for FitRule {
+    fn default() -> Self {
+        Self {
+            action: Action::Deny,
+            partial_action: Action::Warn,
+        }
+    }
+}
+
+/// DSG006: a rollout that cannot progress, or that takes every daemon pod down at once.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct SurgeRule {
+    pub action: Action,
+}
+
+impl Default for SurgeRule {
+    fn default() -> Self {
+        Self {
+            action: Action::Warn,
+        }
+    }
 }
 
 /// DSG001.

@@ -10,6 +10,7 @@
 //! watch and the snapshot loader feed it the same way. Label strings are interned: the
 //! record and the index share one allocation per distinct key and value.
 
+pub mod daemons;
 mod query;
 pub mod snapshot;
 pub mod templates;
@@ -23,6 +24,7 @@ use crate::scheduling::resources::ResourceList;
 use crate::scheduling::selector::parse_go_int64;
 use crate::scheduling::{NodeTemplate, Taint};
 
+pub use daemons::{DaemonLoad, NodeShape};
 pub use query::{BlockedGroup, Placement};
 pub use templates::TemplatePlacement;
 
@@ -148,6 +150,8 @@ pub struct Inventory {
     templates: Arc<Vec<NodeTemplate>>,
     priority_classes: BTreeMap<String, PriorityClass>,
     limit_ranges: BTreeMap<(String, String), LimitRange>,
+    /// The DaemonSets of the cluster, when known (`--daemonsets`).
+    daemon_loads: Option<Arc<Vec<DaemonLoad>>>,
     synced: Synced,
 }
 

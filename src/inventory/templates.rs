@@ -13,7 +13,8 @@ use super::Inventory;
 use crate::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
 use crate::scheduling::templates::{parse_autoscaler_labels, parse_autoscaler_taints};
 use crate::scheduling::{
-    NodeSelection, NodeTemplate, Taint, TemplateKind, TemplateQuery, Toleration, untolerated_taints,
+    NodeGroup, NodeSelection, NodeTemplate, Taint, TemplateKind, TemplateQuery, Toleration,
+    untolerated_taints,
 };
 use crate::serde_util::null_as_default;
 
@@ -21,6 +22,45 @@ pub const MIN_SIZE_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-n
 pub const MAX_SIZE_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size";
 pub const LABELS_ANNOTATION: &str = "capacity.cluster-autoscaler.kubernetes.io/labels";
 pub const TAINTS_ANNOTATION: &str = "capacity.cluster-autoscaler.kubernetes.io/taints";
+const CAPACITY_PREFIX: &str = "capacity.cluster-autoscaler.kubernetes.io/";
+
+/// The autoscaler's capacity annotations and the resource each gives
+/// (`clusterapi_unstructured.go`); with any of them, `pods` defaults to 110.
+const CAPACITY_ANNOTATIONS: [(&str, &str); 4] = [
+    ("cpu", "cpu"),
+    ("memory", "memory"),
+    ("ephemeral-disk", "ephemeral-storage"),
+    ("maxPods", "pods"),
+];
+const DEFAULT_MAX_PODS: i128 = 110;
+
+/// The allocatable a scaled-from-zero template node has, from the capacity annotations
+/// (`gpu-type` and `gpu-count` give an extended resource); `None` without any.
+fn template_allocatable(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<crate::scheduling::resources::ResourceList>, String> {
+    use crate::scheduling::resources::{QuantityText, amount};
+    let mut allocatable = crate::scheduling::resources::ResourceList::new();
+    for (suffix, resource) in CAPACITY_ANNOTATIONS {
+        if let Some(text) = annotations.get(&format!("{CAPACITY_PREFIX}{suffix}")) {
+            let value = amount(resource, &QuantityText(text.trim().to_owned()))
+                .map_err(|e| format!("annotation {CAPACITY_PREFIX}{suffix}: {e}"))?;
+            allocatable.insert(resource.to_owned(), value);
+        }
+    }
+    let gpu_type = annotations.get(&format!("{CAPACITY_PREFIX}gpu-type"));
+    let gpu_count = annotations.get(&format!("{CAPACITY_PREFIX}gpu-count"));
+    if let (Some(kind), Some(count)) = (gpu_type, gpu_count) {
+        let value = amount(kind, &QuantityText(count.trim().to_owned()))
+            .map_err(|e| format!("annotation {CAPACITY_PREFIX}gpu-count: {e}"))?;
+        allocatable.insert(kind.trim().to_owned(), value);
+    }
+    if allocatable.is_empty() {
+        return Ok(None);
+    }
+    allocatable.entry("pods".into()).or_insert(DEFAULT_MAX_PODS);
+    Ok(Some(allocatable))
+}
 
 /// A NodePool, MachineDeployment or MachineSet: the fields templates are made from.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -174,20 +214,22 @@ impl TemplateObject {
                 .map_err(|why| format!("annotation {TAINTS_ANNOTATION}: {why}"))?,
             None => Vec::new(),
         };
+        let allocatable = template_allocatable(annotations)?;
         let namespace = if metadata.namespace.is_empty() {
             "default"
         } else {
             &metadata.namespace
         };
-        Ok(Decoded::Template(NodeTemplate::cluster_api(
+        Ok(Decoded::Template(NodeTemplate::cluster_api(NodeGroup {
             kind,
             namespace,
-            &metadata.name,
-            &labels,
-            &spec.template.metadata.labels,
+            name: &metadata.name,
+            autoscaler_labels: &labels,
+            machine_labels: &spec.template.metadata.labels,
             taints,
-            spec.replicas.as_ref().and_then(serde_json::Value::as_u64),
-        )))
+            replicas: spec.replicas.as_ref().and_then(serde_json::Value::as_u64),
+            allocatable,
+        })))
     }
 }
 

@@ -36,6 +36,8 @@ fn default_level(id: &str, config: &Config) -> &'static str {
         Some(Rule::UntoleratedTaints) => rules.untolerated_taints.action,
         Some(Rule::MissingResourceLimits) => rules.missing_resource_limits.action,
         Some(Rule::UnknownPriorityClass) => rules.unknown_priority_class.action,
+        Some(Rule::RequestsExceedAllocatable) => rules.requests_exceed_allocatable.action,
+        Some(Rule::SurgeWithHostPort) => rules.surge_with_host_port.action,
         Some(Rule::DefaultPriorityClass | Rule::DefaultTolerations) | None => Action::Warn,
     };
     match action {

@@ -10,7 +10,9 @@ mod default_tolerations;
 mod exemptions;
 mod missing_resource_limits;
 mod patch;
+mod requests_exceed_allocatable;
 mod selector_matches_no_node;
+mod surge_with_host_port;
 mod unknown_priority_class;
 mod untolerated_taints;
 
@@ -27,6 +29,7 @@ use crate::scheduling::{Toleration, daemon_pod_tolerations};
 
 pub use daemonset::{DaemonSet, DecodeError};
 pub use exemptions::ExemptionUse;
+pub use requests_exceed_allocatable::{effective_requests, surges};
 
 /// Every rule and mutation, with its stable ID and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,16 +38,20 @@ pub enum Rule {
     UntoleratedTaints,
     MissingResourceLimits,
     UnknownPriorityClass,
+    RequestsExceedAllocatable,
+    SurgeWithHostPort,
     DefaultPriorityClass,
     DefaultTolerations,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 8] = [
         Rule::SelectorMatchesNoNode,
         Rule::UntoleratedTaints,
         Rule::MissingResourceLimits,
         Rule::UnknownPriorityClass,
+        Rule::RequestsExceedAllocatable,
+        Rule::SurgeWithHostPort,
         Rule::DefaultPriorityClass,
         Rule::DefaultTolerations,
     ];
@@ -55,6 +62,8 @@ impl Rule {
             Rule::UntoleratedTaints => "DSG002",
             Rule::MissingResourceLimits => "DSG003",
             Rule::UnknownPriorityClass => "DSG004",
+            Rule::RequestsExceedAllocatable => "DSG005",
+            Rule::SurgeWithHostPort => "DSG006",
             Rule::DefaultPriorityClass => "DSG101",
             Rule::DefaultTolerations => "DSG102",
         }
@@ -66,6 +75,8 @@ impl Rule {
             Rule::UntoleratedTaints => "untolerated-taints",
             Rule::MissingResourceLimits => "missing-resource-limits",
             Rule::UnknownPriorityClass => "unknown-priority-class",
+            Rule::RequestsExceedAllocatable => "requests-exceed-allocatable",
+            Rule::SurgeWithHostPort => "surge-with-host-port",
             Rule::DefaultPriorityClass => "default-priority-class",
             Rule::DefaultTolerations => "default-tolerations",
         }
@@ -85,6 +96,12 @@ impl Rule {
             }
             Rule::UnknownPriorityClass => {
                 "priorityClassName names a class the cluster does not have: every pod the DaemonSet creates is rejected."
+            }
+            Rule::RequestsExceedAllocatable => {
+                "The pod's requests exceed the allocatable of nodes it would run on: its pod stays Pending there forever."
+            }
+            Rule::SurgeWithHostPort => {
+                "The rollout cannot progress (maxSurge with a hostPort) or takes every daemon pod down at once (maxUnavailable)."
             }
             Rule::DefaultPriorityClass => {
                 "Sets the configured default PriorityClass on templates that name none."
@@ -368,6 +385,14 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                     context,
                     &mut findings,
                 );
+                requests_exceed_allocatable::check(
+                    object,
+                    &selection,
+                    targeted,
+                    &tolerations,
+                    context,
+                    &mut findings,
+                );
             }
             None if !context.quiet_when_unsynced => {
                 let why = if context.inventory.synced().nodes {
@@ -391,6 +416,7 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
         }
         missing_resource_limits::check(object, context, &mut findings);
         unknown_priority_class::check(object, context, &mut findings);
+        surge_with_host_port::check(object, targeted.as_ref(), context, &mut findings);
     }
     verdict.findings = exempt.apply(findings, &mut verdict.exemptions);
     verdict

@@ -948,6 +948,8 @@ fn rule_ids_and_names_are_stable() {
             "DSG002 untolerated-taints",
             "DSG003 missing-resource-limits",
             "DSG004 unknown-priority-class",
+            "DSG005 requests-exceed-allocatable",
+            "DSG006 surge-with-host-port",
             "DSG101 default-priority-class",
             "DSG102 default-tolerations",
         ]
@@ -965,7 +967,7 @@ fn rule_ids_and_names_are_stable() {
 /// and a Cluster API MachineDeployment `infra/md-arm` scaled to zero.
 fn cluster_with_templates() -> Inventory {
     use crate::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
-    use crate::scheduling::{NodeTemplate, Taint, TemplateKind};
+    use crate::scheduling::{NodeGroup, NodeTemplate, Taint, TemplateKind};
     let mut inventory = cluster();
     let arch = LabelRequirement::parse(&NodeSelectorRequirement {
         key: "kubernetes.io/arch".into(),
@@ -984,15 +986,16 @@ fn cluster_with_templates() -> Inventory {
             "NoExecute",
         )],
     ));
-    inventory.apply_template(NodeTemplate::cluster_api(
-        TemplateKind::MachineDeployment,
-        "infra",
-        "md-arm",
-        &[("kubernetes.io/arch".to_owned(), "arm64".to_owned())].into(),
-        &Default::default(),
-        Vec::new(),
-        Some(0),
-    ));
+    inventory.apply_template(NodeTemplate::cluster_api(NodeGroup {
+        kind: TemplateKind::MachineDeployment,
+        namespace: "infra",
+        name: "md-arm",
+        autoscaler_labels: &[("kubernetes.io/arch".to_owned(), "arm64".to_owned())].into(),
+        machine_labels: &Default::default(),
+        taints: Vec::new(),
+        replicas: Some(0),
+        allocatable: None,
+    }));
     inventory
 }
 

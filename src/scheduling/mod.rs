@@ -20,4 +20,4 @@ mod template_tests;
 
 pub use selector::{NodeSelection, NodeSelector, NodeSelectorTerm, Term};
 pub use taints::{Taint, Toleration, daemon_pod_tolerations, untolerated_taints};
-pub use templates::{NodeTemplate, TemplateKind, TemplateQuery};
+pub use templates::{NodeGroup, NodeTemplate, TemplateKind, TemplateQuery};

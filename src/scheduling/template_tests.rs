@@ -12,7 +12,8 @@ use serde_json::json;
 use super::Taint;
 use super::selector::{Affinity, LabelRequirement, NodeSelection, NodeSelectorRequirement};
 use super::templates::{
-    NodeTemplate, TemplateKind, TemplateQuery, parse_autoscaler_labels, parse_autoscaler_taints,
+    NodeGroup, NodeTemplate, TemplateKind, TemplateQuery, parse_autoscaler_labels,
+    parse_autoscaler_taints,
 };
 
 #[derive(Deserialize, Default)]
@@ -96,15 +97,16 @@ fn general_pool() -> NodeTemplate {
 /// A Cluster API MachineDeployment scaled from zero, with capacity-annotation labels and
 /// Machine labels of which only the node-role one reaches the Node.
 fn gpu_machine_deployment() -> NodeTemplate {
-    NodeTemplate::cluster_api(
-        TemplateKind::MachineDeployment,
-        "infra",
-        "md-gpu",
-        &labels(&[("nvidia.com/gpu.present", "true"), ("pool", "gpu")]),
-        &labels(&[("node-role.kubernetes.io/gpu", ""), ("team", "ml")]),
-        vec![Taint::new("nvidia.com/gpu", "present", "NoSchedule")],
-        Some(0),
-    )
+    NodeTemplate::cluster_api(NodeGroup {
+        kind: TemplateKind::MachineDeployment,
+        namespace: "infra",
+        name: "md-gpu",
+        autoscaler_labels: &labels(&[("nvidia.com/gpu.present", "true"), ("pool", "gpu")]),
+        machine_labels: &labels(&[("node-role.kubernetes.io/gpu", ""), ("team", "ml")]),
+        taints: vec![Taint::new("nvidia.com/gpu", "present", "NoSchedule")],
+        replicas: Some(0),
+        allocatable: None,
+    })
 }
 
 /// (case, selection, targets gpu, targets general, targets md-gpu)

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
+use super::resources::ResourceList;
 use super::selector::{LabelOperator, LabelRequirement, parse_go_int64};
 use super::{NodeSelection, Taint, Term};
 
@@ -326,6 +327,23 @@ fn group<'a>(mut pairs: Vec<(&'a str, Op<'a>)>) -> Vec<KeyRequirements<'a>> {
     grouped
 }
 
+/// What the cluster-autoscaler reads from a Cluster API node group (a MachineDeployment
+/// or MachineSet) to build its template node.
+pub struct NodeGroup<'a> {
+    pub kind: TemplateKind,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// `capacity.cluster-autoscaler.kubernetes.io/labels`.
+    pub autoscaler_labels: &'a BTreeMap<String, String>,
+    /// `spec.template.metadata.labels` (the Machine's labels).
+    pub machine_labels: &'a BTreeMap<String, String>,
+    /// `capacity.cluster-autoscaler.kubernetes.io/taints`.
+    pub taints: Vec<Taint>,
+    pub replicas: Option<u64>,
+    /// From the capacity annotations.
+    pub allocatable: Option<ResourceList>,
+}
+
 /// Which autoscaler's rules decide the labels a template does not mention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Maker {
@@ -350,6 +368,9 @@ pub struct NodeTemplate {
     pub startup_taints: Vec<Taint>,
     /// Cluster API `spec.replicas`: how many nodes it has now, when stated.
     pub replicas: Option<u64>,
+    /// What each of its nodes can give pods, when the template says (Cluster API capacity
+    /// annotations); Karpenter NodePools do not, and resource fit is not judged there.
+    pub allocatable: Option<ResourceList>,
 }
 
 /// Karpenter's own labels on every node it makes (`karpenter.sh/registered`,
@@ -460,6 +481,7 @@ impl NodeTemplate {
             taints,
             startup_taints,
             replicas: None,
+            allocatable: None,
         }
     }
 
@@ -468,15 +490,17 @@ impl NodeTemplate {
     /// (with `kubernetes.io/os=linux` and `kubernetes.io/arch=amd64` unless they say
     /// otherwise), the Machine labels Cluster API copies to Nodes, and the
     /// `.../taints`.
-    pub fn cluster_api(
-        kind: TemplateKind,
-        namespace: &str,
-        name: &str,
-        autoscaler_labels: &BTreeMap<String, String>,
-        machine_labels: &BTreeMap<String, String>,
-        taints: Vec<Taint>,
-        replicas: Option<u64>,
-    ) -> Self {
+    pub fn cluster_api(group: NodeGroup<'_>) -> Self {
+        let NodeGroup {
+            kind,
+            namespace,
+            name,
+            autoscaler_labels,
+            machine_labels,
+            taints,
+            replicas,
+            allocatable,
+        } = group;
         let mut domains: BTreeMap<String, LabelDomain> = BTreeMap::new();
         domains.insert("kubernetes.io/os".into(), LabelDomain::exactly("linux"));
         domains.insert("kubernetes.io/arch".into(), LabelDomain::exactly("amd64"));
@@ -495,6 +519,7 @@ impl NodeTemplate {
             taints,
             startup_taints: Vec::new(),
             replicas,
+            allocatable,
         }
     }
 
