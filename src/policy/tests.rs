@@ -1175,3 +1175,373 @@ fn update_grandfathers_a_template_taint_already_untolerated() {
     verdict.grandfather(&old);
     assert!(!verdict.denied(), "{:?}", verdict.findings);
 }
+
+// DSG005 and DSG006 ----------------------------------------------------------------------
+
+/// 3 small nodes (1930m cpu, 1.5Gi, 11 pods), 2 big ones (3920m, 15Gi, 110 pods), and,
+/// with `unknown`, one that states no allocatable (a hand-written snapshot).
+fn sized_cluster(unknown: bool) -> Inventory {
+    let mut nodes = Vec::new();
+    let shape = |cpu: i128, memory: i128, pods: i128| {
+        Some(
+            [
+                ("cpu".to_string(), cpu),
+                ("memory".to_string(), memory),
+                ("pods".to_string(), pods),
+            ]
+            .into(),
+        )
+    };
+    for i in 0..3 {
+        let mut node = NodeUpdate::of(
+            &format!("small-{i}"),
+            &[("karpenter.sh/nodepool", "small")],
+            &[],
+        );
+        node.allocatable = shape(1930, 1536 << 20, 11);
+        nodes.push(node);
+    }
+    for i in 0..2 {
+        let mut node = NodeUpdate::of(
+            &format!("big-{i}"),
+            &[("karpenter.sh/nodepool", "big")],
+            &[],
+        );
+        node.allocatable = shape(3920, 15 << 30, 110);
+        nodes.push(node);
+    }
+    if unknown {
+        nodes.push(NodeUpdate::of("hand-written", &[], &[]));
+    }
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes(nodes);
+    inventory.reset_priority_classes([]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+fn requesting(containers: Value) -> Value {
+    daemonset(json!({"priorityClassName": "system-node-critical", "containers": containers}))
+}
+
+fn container(requests: Value, limits: Value) -> Value {
+    json!({"name": "c", "image": "i", "resources": {"requests": requests, "limits": limits}})
+}
+
+fn dsg005(object: &Value, inventory: &Inventory) -> Vec<Finding> {
+    only(
+        &run(object, inventory, &Config::default()),
+        Rule::RequestsExceedAllocatable,
+    )
+    .into_iter()
+    .cloned()
+    .collect()
+}
+
+#[test]
+fn dsg005_a_pod_too_big_for_one_pool_is_a_partial_warning_naming_it() {
+    let object = requesting(json!([container(
+        json!({"cpu": "2"}),
+        json!({"cpu": "2", "memory": "1Gi"})
+    )]));
+    let found = dsg005(&object, &sized_cluster(false));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].severity, Severity::Warn);
+    assert_eq!(
+        found[0].pointer,
+        "/spec/template/spec/containers/0/resources"
+    );
+    let message = &found[0].message;
+    assert!(message.starts_with("the pod (requests cpu 2, memory 1Gi per pod) does not fit 3 of the 5 nodes it would run on"), "{message}");
+    assert!(
+        message.contains("3 nodes (e.g. small-0) in pool small: cpu: needs 2, allocatable 1930m"),
+        "{message}"
+    );
+    assert_eq!(found[0].atoms, ["cpu@pool small"]);
+}
+
+#[test]
+fn dsg005_fitting_no_node_denies_but_an_unknown_node_leaves_it_partial() {
+    let object = requesting(json!([container(
+        json!({"cpu": "4"}),
+        json!({"cpu": "4", "memory": "1Gi"})
+    )]));
+    let found = dsg005(&object, &sized_cluster(false));
+    assert_eq!(found[0].severity, Severity::Deny);
+    assert!(
+        found[0].message.starts_with(
+            "the pod (requests cpu 4, memory 1Gi per pod) fits none of the 5 nodes it would run on"
+        ),
+        "{}",
+        found[0].message
+    );
+    let found = dsg005(&object, &sized_cluster(true));
+    assert_eq!(
+        found[0].severity,
+        Severity::Warn,
+        "a node without allocatable may fit"
+    );
+    assert!(
+        found[0].message.contains("does not fit 5 of the 6 nodes"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn dsg005_effective_request_is_the_schedulers() {
+    let inventory = sized_cluster(false);
+    let small_cpu = |object: &Value| {
+        dsg005(object, &inventory)
+            .first()
+            .is_some_and(|f| f.message.contains("in pool small: cpu"))
+    };
+    // A limit without a request defaults the request.
+    assert!(small_cpu(&requesting(json!([container(
+        json!({}),
+        json!({"cpu": "2500m", "memory": "1Gi"})
+    )]))));
+    // Regular containers are summed, rounded up to millicores each.
+    assert!(
+        small_cpu(&requesting(json!([
+            container(json!({"cpu": "965.5m"}), json!({})),
+            container(json!({"cpu": "964.5m"}), json!({}))
+        ]))),
+        "966m + 965m = 1931m > 1930m"
+    );
+    assert!(
+        !small_cpu(&requesting(json!([
+            container(json!({"cpu": "965m"}), json!({})),
+            container(json!({"cpu": "965m"}), json!({}))
+        ]))),
+        "1930m fits exactly"
+    );
+    // An init container counts alone; a sidecar counts beside the containers.
+    let with_init = |restart: Value| {
+        let mut object = requesting(json!([container(json!({"cpu": "1"}), json!({}))]));
+        object["spec"]["template"]["spec"]["initContainers"] = json!([
+            {"name": "init", "image": "i", "restartPolicy": restart, "resources": {"requests": {"cpu": "1"}}}
+        ]);
+        object
+    };
+    assert!(!small_cpu(&with_init(Value::Null)), "max(1, 1) = 1");
+    assert!(small_cpu(&with_init(json!("Always"))), "1 + 1 sidecar = 2");
+    // Pod overhead is added after the max.
+    let mut overhead = requesting(json!([container(json!({"cpu": "1900m"}), json!({}))]));
+    overhead["spec"]["template"]["spec"]["overhead"] = json!({"cpu": "100m"});
+    assert!(small_cpu(&overhead));
+    // A LimitRange defaultRequest fills what the container leaves out.
+    let mut ranged = inventory.clone();
+    ranged.reset_limit_ranges(
+        crate::inventory::snapshot::limit_ranges_from_str(
+            "kind: LimitRange\nmetadata: {name: lr, namespace: monitoring}\nspec:\n  limits:\n  - type: Container\n    defaultRequest: {memory: 2Gi}\n",
+            "lr.yaml",
+        )
+        .unwrap(),
+    );
+    let object = requesting(json!([container(json!({"cpu": "100m"}), json!({}))]));
+    let found = dsg005(&object, &ranged);
+    assert!(
+        found[0]
+            .message
+            .contains("in pool small: memory: needs 2Gi, allocatable 1536Mi"),
+        "{}",
+        found[0].message
+    );
+    // An extended resource no node lists is 0 available there.
+    let gpu = requesting(json!([container(
+        json!({"nvidia.com/gpu": "1"}),
+        json!({"nvidia.com/gpu": "1"})
+    )]));
+    assert_eq!(dsg005(&gpu, &inventory)[0].severity, Severity::Deny);
+}
+
+#[test]
+fn dsg005_counts_the_other_daemonsets_and_its_own_surge() {
+    let mut inventory = sized_cluster(false);
+    let everywhere = inventory.all_nodes().clone();
+    let load = |name: &str, cpu: i128| crate::inventory::DaemonLoad {
+        namespace: "kube-system".into(),
+        name: name.into(),
+        nodes: everywhere.clone(),
+        requests: [("cpu".to_string(), cpu)].into(),
+    };
+    inventory.set_daemon_loads(Some(vec![load("cni", 600), load("proxy", 400)]));
+    let object = requesting(json!([container(json!({"cpu": "1"}), json!({}))]));
+    let found = dsg005(&object, &inventory);
+    assert!(
+        found[0].message.contains(
+            "in pool small: cpu: needs 1 + 1 for the other DaemonSets there, allocatable 1930m"
+        ),
+        "{}",
+        found[0].message
+    );
+    // Its own entry among the loads is not counted twice.
+    let mut with_self = inventory.clone();
+    let mut loads = with_self.daemon_loads().unwrap().to_vec();
+    loads.push(crate::inventory::DaemonLoad {
+        namespace: "monitoring".into(),
+        name: "agent".into(),
+        ..load("x", 1000)
+    });
+    with_self.set_daemon_loads(Some(loads));
+    assert_eq!(dsg005(&object, &with_self), found);
+
+    // Eleven daemons already fill the small nodes' pod slots.
+    let mut crowded = sized_cluster(false);
+    crowded.set_daemon_loads(Some((0..11).map(|i| load(&format!("d{i}"), 0)).collect()));
+    let tiny = requesting(json!([container(json!({"cpu": "10m"}), json!({}))]));
+    assert!(
+        dsg005(&tiny, &crowded)[0].message.contains(
+            "in pool small: pods: allocatable 11, 11 taken by the other DaemonSets there"
+        )
+    );
+
+    // With maxSurge the new pod starts beside the old: 2 x 1000m > 1930m on small nodes.
+    let mut surging = requesting(json!([container(json!({"cpu": "1"}), json!({}))]));
+    surging["spec"]["updateStrategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    let found = dsg005(&surging, &sized_cluster(false));
+    assert_eq!(found[0].severity, Severity::Warn);
+    assert!(
+        found[0].message.starts_with(
+            "the pod (requests cpu 1 per pod) fits, but not beside its own new pod during a rollout"
+        ),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("in pool small during a rollout: cpu: needs 2, allocatable 1930m"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0].message.contains("Set maxSurge to 0"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn dsg005_nodes_without_allocatable_are_not_judged() {
+    let object = requesting(json!([container(json!({"cpu": "64"}), json!({}))]));
+    assert!(
+        dsg005(&object, &cluster()).is_empty(),
+        "no node states allocatable"
+    );
+}
+
+fn dsg006(strategy: Value, pod_extra: Value, inventory: &Inventory) -> Vec<Finding> {
+    let mut object = daemonset(limited(pod_extra));
+    object["spec"]["updateStrategy"] = strategy;
+    only(
+        &run(&object, inventory, &Config::default()),
+        Rule::SurgeWithHostPort,
+    )
+    .into_iter()
+    .cloned()
+    .collect()
+}
+
+#[test]
+fn dsg006_surge_with_a_host_port_stalls_the_rollout() {
+    let inventory = cluster();
+    let host_port = json!({"containers": [{"name": "exporter", "image": "i", "ports": [{"containerPort": 9100, "hostPort": 9100}],
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]});
+    let surge =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    let found = dsg006(surge.clone(), host_port.clone(), &inventory);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].severity, Severity::Warn);
+    assert_eq!(
+        found[0].pointer,
+        "/spec/updateStrategy/rollingUpdate/maxSurge"
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("container \"exporter\" binds hostPort 9100"),
+        "{}",
+        found[0].message
+    );
+    // hostNetwork makes every container port a host port.
+    let host_network = json!({"hostNetwork": true, "containers": [{"name": "agent", "image": "i", "ports": [{"containerPort": 8080}],
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]});
+    let percent = json!({"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}});
+    assert!(
+        dsg006(percent, host_network, &inventory)[0]
+            .message
+            .contains("binds port 8080 on the host network")
+    );
+    // No surge, or OnDelete: nothing.
+    assert!(
+        dsg006(
+            json!({"rollingUpdate": {"maxSurge": 0}}),
+            host_port.clone(),
+            &inventory
+        )
+        .is_empty()
+    );
+    assert!(
+        dsg006(
+            json!({"type": "OnDelete", "rollingUpdate": {"maxSurge": 1}}),
+            host_port.clone(),
+            &inventory
+        )
+        .is_empty()
+    );
+    assert!(
+        dsg006(surge, json!({}), &inventory).is_empty(),
+        "no host port"
+    );
+}
+
+#[test]
+fn dsg006_max_unavailable_that_takes_every_pod_down() {
+    let inventory = cluster();
+    let found = dsg006(
+        json!({"rollingUpdate": {"maxUnavailable": "100%"}}),
+        json!({}),
+        &inventory,
+    );
+    assert_eq!(
+        found[0].pointer,
+        "/spec/updateStrategy/rollingUpdate/maxUnavailable"
+    );
+    assert!(
+        found[0]
+            .message
+            .starts_with("maxUnavailable 100% lets one rollout stop the daemon on every node")
+    );
+    let nodes = inventory.node_count() as i64;
+    let found = dsg006(
+        json!({"rollingUpdate": {"maxUnavailable": nodes}}),
+        json!({}),
+        &inventory,
+    );
+    assert!(
+        found[0]
+            .message
+            .contains(&format!("(it runs on {nodes} nodes)")),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        dsg006(
+            json!({"rollingUpdate": {"maxUnavailable": nodes - 1}}),
+            json!({}),
+            &inventory
+        )
+        .is_empty()
+    );
+    assert!(
+        dsg006(
+            json!({"rollingUpdate": {"maxUnavailable": "50%"}}),
+            json!({}),
+            &inventory
+        )
+        .is_empty()
+    );
+}
