@@ -27,6 +27,15 @@ pub struct Cli {
         value_name = "FILE|DIR"
     )]
     pub node_templates: Option<PathBuf>,
+    /// The DaemonSets of the cluster (`kubectl get daemonsets -A -o yaml`, manifests, or a
+    /// folder): their requests count as each node's daemon overhead (DSG005, coverage).
+    #[arg(
+        long,
+        global = true,
+        env = "DSGUARD_DAEMONSETS",
+        value_name = "FILE|DIR"
+    )]
+    pub daemonsets: Option<PathBuf>,
     /// PriorityClass snapshot (`kubectl get priorityclasses -o yaml`).
     #[arg(
         long,

@@ -12,6 +12,44 @@ use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::policy::{self, Context, DaemonSet};
 use crate::scheduling::Taint;
+use crate::scheduling::resources::{ResourceList, display, insufficient};
+
+/// Every pool's daemon overhead: the requests of all DaemonSets whose pods run on its
+/// nodes, per kind of node.
+fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
+    let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
+    let shown = |list: &ResourceList| -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(name, value)| (name.clone(), display(name, *value)))
+            .collect()
+    };
+    let mut pools = Vec::new();
+    for shape in inventory.node_shapes(inventory.all_nodes(), ("", "")) {
+        for (pool, nodes) in inventory.split_by_pool(&shape.nodes, pool_keys) {
+            let shares = shape
+                .daemon_requests
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        *value,
+                        shape.allocatable.get(name).copied().unwrap_or(0),
+                    )
+                })
+                .collect();
+            pools.push(PoolOverhead {
+                name: pool.unwrap_or_else(|| NO_POOL.to_owned()),
+                nodes: nodes.len(),
+                allocatable: shown(&shape.allocatable),
+                daemon_requests: shown(&shape.daemon_requests),
+                daemon_pods: shape.daemon_pods,
+                shares,
+            });
+        }
+    }
+    pools.sort_by(|a, b| a.name.cmp(&b.name).then(b.nodes.cmp(&a.nodes)));
+    pools
+}
 
 /// `coverage -o json`, schema version 1 (README "Commands").
 #[derive(Debug, Serialize)]
@@ -19,6 +57,33 @@ use crate::scheduling::Taint;
 pub struct CoverageReport {
     pub schema_version: u32,
     pub daemonsets: Vec<DaemonSetCoverage>,
+    /// Each pool's daemon overhead, when the DaemonSets of the cluster are known
+    /// (`--daemonsets`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolOverhead>>,
+}
+
+/// Nodes of one pool that share an allocatable list and the same DaemonSets: what those
+/// DaemonSets request there, against what the nodes have. A pool whose nodes differ
+/// appears once per kind of node.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolOverhead {
+    pub name: String,
+    pub nodes: u64,
+    pub allocatable: BTreeMap<String, String>,
+    pub daemon_requests: BTreeMap<String, String>,
+    pub daemon_pods: u64,
+    /// For the table: (resource, requested, allocatable).
+    #[serde(skip)]
+    shares: Vec<(String, i128, i128)>,
+}
+
+/// A node the DaemonSet targets and tolerates where its pod alone does not fit.
+#[derive(Debug, Serialize)]
+pub struct UnfitNode {
+    pub node: String,
+    pub resources: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,6 +100,8 @@ pub struct DaemonSetCoverage {
     pub blocked: Vec<BlockedNode>,
     /// Every autoscaler template: nodes that do not exist yet.
     pub templates: Vec<TemplateCoverage>,
+    /// Runnable nodes where one pod alone exceeds the allocatable.
+    pub unfit: Vec<UnfitNode>,
     /// Pool → count of nodes not targeted, for the table.
     #[serde(skip)]
     not_targeted_by_pool: BTreeMap<String, u64>,
@@ -138,8 +205,22 @@ pub fn cover(
             }
         })
         .collect();
+    let mut unfit = Vec::new();
+    if let Ok(requests) = policy::effective_requests(object, inventory, &namespace) {
+        for (allocatable, nodes) in inventory.allocatable_groups(&runnable) {
+            let short = insufficient(&requests, &allocatable, &ResourceList::new(), 0);
+            if !short.is_empty() {
+                unfit.extend(nodes.iter().map(|slot| UnfitNode {
+                    node: name_of(slot),
+                    resources: short.clone(),
+                }));
+            }
+        }
+    }
+    unfit.sort_by(|a, b| a.node.cmp(&b.node));
     DaemonSetCoverage {
         templates,
+        unfit,
         namespace,
         name: object.name().to_owned(),
         file: file.to_owned(),
@@ -154,10 +235,13 @@ pub fn cover(
 }
 
 impl CoverageReport {
-    pub fn new(daemonsets: Vec<DaemonSetCoverage>) -> Self {
+    pub fn new(daemonsets: Vec<DaemonSetCoverage>, inventory: &Inventory, config: &Config) -> Self {
         Self {
             schema_version: 1,
             daemonsets,
+            pools: inventory
+                .daemon_loads()
+                .map(|_| pool_overheads(inventory, config)),
         }
     }
 
@@ -211,6 +295,15 @@ impl CoverageReport {
                     "nodeSelector/affinity/nodeName".into(),
                 ]);
             }
+            if !ds.unfit.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  does not fit on {} of the nodes it runs on (e.g. {}: {})",
+                    ds.unfit.len(),
+                    ds.unfit[0].node,
+                    ds.unfit[0].resources.join(", ")
+                );
+            }
             for template in &ds.templates {
                 let name = if template.namespace.is_empty() {
                     format!("{} {}", template.kind, template.name)
@@ -262,6 +355,42 @@ impl CoverageReport {
                 let _ = writeln!(out, "  {}", line.join("  ").trim_end());
             }
             out.push('\n');
+        }
+        if let Some(pools) = &self.pools {
+            let _ = writeln!(
+                out,
+                "Daemon overhead (requests of every DaemonSet on the pool's nodes):"
+            );
+            for pool in pools {
+                let shares: Vec<String> = pool
+                    .shares
+                    .iter()
+                    .map(|(name, requested, allocatable)| {
+                        let share = if *allocatable > 0 {
+                            format!(" ({:.0}%)", *requested as f64 * 100.0 / *allocatable as f64)
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{name} {} of {}{share}",
+                            display(name, *requested),
+                            display(name, *allocatable)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {} ({} nodes, {} daemon pods): {}",
+                    pool.name,
+                    pool.nodes,
+                    pool.daemon_pods,
+                    if shares.is_empty() {
+                        "nothing requested".to_owned()
+                    } else {
+                        shares.join(", ")
+                    }
+                );
+            }
         }
         out
     }

@@ -51,7 +51,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         .without_time()
         .with_target(false)
         .init();
-    let inventory = load_inventory(cli)?;
+    let mut inventory = load_inventory(cli)?;
+    load_daemonsets(cli, &mut inventory, &config)?;
     match &cli.command {
         Command::Review { webhook } => review(*webhook, cli.max_file_bytes, &inventory, &config),
         Command::Serve(_) => unreachable!("serve returned above"),
@@ -90,6 +91,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 
 fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
     let (_flush_logs_on_exit, dropped_log_lines) = init_logging(args.log_format);
+    if cli.cluster && cli.daemonsets.is_some() {
+        bail!(
+            "--daemonsets is a snapshot of fixed nodes; serve --cluster sees nodes change under it. Use --daemonsets with --nodes, or with lint/coverage/review"
+        );
+    }
     if cli.nodes.is_none() && !cli.cluster {
         bail!(
             "serve needs an inventory: --cluster (watch the cluster) or --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
@@ -101,7 +107,9 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         load_templates(cli, &mut inventory)?;
         inventory
     } else {
-        load_inventory(cli)?
+        let mut inventory = load_inventory(cli)?;
+        load_daemonsets(cli, &mut inventory, &config)?;
+        inventory
     };
     let certificate = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => CertificateSource::Files {
@@ -299,6 +307,48 @@ fn load_inventory(cli: &Cli) -> Result<Inventory> {
     Ok(inventory)
 }
 
+/// `--daemonsets`: every DaemonSet's footprint on the loaded nodes, judged with the same
+/// placement and request code as the rules (namespace `default` when a manifest has none).
+fn load_daemonsets(cli: &Cli, inventory: &mut Inventory, config: &Config) -> Result<()> {
+    let Some(path) = &cli.daemonsets else {
+        return Ok(());
+    };
+    let (manifests, errors) = read_manifests(std::slice::from_ref(path), cli);
+    if let Some(error) = errors.first() {
+        bail!("--daemonsets: {error}");
+    }
+    let mut loads = Vec::new();
+    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
+        let object = DaemonSet::from_value(&manifest.value).map_err(|error| {
+            let at = manifest.position_of(&error.pointer);
+            anyhow::anyhow!(
+                "--daemonsets: {}:{}:{}: {error}",
+                manifest.file,
+                at.line,
+                at.column
+            )
+        })?;
+        let namespace = object.namespace_or_default().to_owned();
+        let context = dsguard::policy::Context::offline(inventory, config, &namespace);
+        match dsguard::policy::daemon_load(&object, &context) {
+            Some(load) => loads.push(load),
+            None => eprintln!(
+                "dsguard: note: {}: {namespace}/{}: resources unreadable, not counted as daemon overhead",
+                lint::printable(&manifest.file),
+                lint::printable(object.name())
+            ),
+        }
+    }
+    if loads.is_empty() {
+        bail!(
+            "--daemonsets {}: holds no DaemonSet; expected the output of `kubectl get daemonsets -A -o yaml` or DaemonSet manifests",
+            path.display()
+        );
+    }
+    inventory.set_daemon_loads(Some(loads));
+    Ok(())
+}
+
 /// `--node-templates`: replaces whatever templates were listed from the cluster, like the
 /// other files given beside `--cluster`; what was left out is said on stderr.
 fn load_templates(cli: &Cli, inventory: &mut Inventory) -> Result<()> {
@@ -458,7 +508,7 @@ fn coverage(
             }
         }
     }
-    let report = CoverageReport::new(daemonsets);
+    let report = CoverageReport::new(daemonsets, inventory, config);
     let mut stdout = std::io::stdout().lock();
     match output.unwrap_or(OutputFormat::Table) {
         OutputFormat::Json => {

@@ -47,7 +47,8 @@ fn coverage_json_has_the_documented_shape() {
             "targeted",
             "runnable",
             "blocked",
-            "templates"
+            "templates",
+            "unfit"
         ]
     );
     assert_eq!(
@@ -230,5 +231,53 @@ fn node_templates_that_hold_no_template_are_a_usage_error() {
     assert!(
         stderr.contains("holds no NodePool (karpenter.sh), MachineDeployment or MachineSet"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn coverage_with_the_clusters_daemonsets_shows_each_pools_overhead_and_unfit_nodes() {
+    let output = dsguard()
+        .args(["coverage", "-o", "json", "--nodes"])
+        .arg(corpus("nodes"))
+        .arg("--daemonsets")
+        .arg(corpus("daemonsets"))
+        .arg(corpus("daemonsets/kube-prometheus-node-exporter.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The kind fixture's n5 states 100m cpu and 10Mi memory; node-exporter asks 112m, 200Mi.
+    assert_eq!(
+        report["daemonsets"][0]["unfit"],
+        serde_json::json!([{"node": "n5", "resources": ["cpu", "memory"]}])
+    );
+    let pools = report["pools"].as_array().unwrap();
+    let n5 = pools
+        .iter()
+        .find(|p| p["allocatable"]["memory"] == "10Mi")
+        .expect("n5's shape is listed");
+    assert_eq!(n5["nodes"], 1);
+    assert_eq!(n5["allocatable"]["cpu"], "100m");
+    assert!(n5["daemonPods"].as_u64().unwrap() > 10, "{n5}");
+    let table = dsguard()
+        .args(["coverage", "--nodes"])
+        .arg(corpus("nodes"))
+        .arg("--daemonsets")
+        .arg(corpus("daemonsets"))
+        .arg(corpus("daemonsets/kube-prometheus-node-exporter.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("does not fit on 1 of the nodes it runs on (e.g. n5: cpu, memory)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Daemon overhead (requests of every DaemonSet on the pool's nodes):"),
+        "{text}"
     );
 }

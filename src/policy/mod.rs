@@ -321,6 +321,22 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
     }
 }
 
+/// A DaemonSet's footprint on the nodes (`--daemonsets`): where its pods run (as
+/// [`placement`] says) and one pod's effective request. `None` when its resources cannot
+/// be read (the API server would not have stored it).
+pub fn daemon_load(
+    object: &DaemonSet,
+    context: &Context<'_>,
+) -> Option<crate::inventory::DaemonLoad> {
+    let requests = effective_requests(object, context.inventory, context.namespace).ok()?;
+    Some(crate::inventory::DaemonLoad {
+        namespace: context.namespace.to_owned(),
+        name: object.name().to_owned(),
+        nodes: placement(object, context).runnable(),
+        requests,
+    })
+}
+
 /// The one policy engine: mutation (when the phase mutates), then validation of the
 /// object with what the mutation injected.
 pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
