@@ -24,6 +24,12 @@ use serde_json::json;
 /// types, os/arch, and a handful of taint sets (control plane, GPU, dedicated pools,
 /// cordoned and not-ready nodes).
 fn cluster(nodes: usize) -> Inventory {
+    sized_cluster(nodes, true)
+}
+
+/// The same cluster; with `allocatable`, each node states the allocatable of its instance
+/// type (12 sizes), as a real Node's status does.
+fn sized_cluster(nodes: usize, allocatable: bool) -> Inventory {
     let mut inventory = Inventory::new();
     let taint_sets: [&[(&str, &str, &str)]; 6] = [
         &[],
@@ -79,7 +85,16 @@ fn cluster(nodes: usize) -> Inventory {
             name,
             labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             taints: taints.iter().map(|(k, v, e)| Taint::new(k, v, e)).collect(),
-            allocatable: None,
+            allocatable: allocatable.then(|| {
+                let size = (i % 12) as i128 + 1;
+                [
+                    ("cpu".to_owned(), size * 4000 - 80),
+                    ("memory".to_owned(), size * (15 << 30)),
+                    ("ephemeral-storage".to_owned(), 95 << 30),
+                    ("pods".to_owned(), 110),
+                ]
+                .into()
+            }),
         }
     });
     inventory.reset_nodes(updates);
@@ -196,9 +211,13 @@ fn hostile_selectors() {
 
 fn main() {
     let object = daemonset();
-    // `cargo bench --bench engine -- templates` measures only what templates add.
+    // `cargo bench --bench engine -- templates` (or `-- fit`) measures only that part.
     if std::env::args().any(|a| a == "templates") {
         templates_cost(&object, &Config::default());
+        return;
+    }
+    if std::env::args().any(|a| a == "fit") {
+        fit_cost(&object, &Config::default());
         return;
     }
     let selection: NodeSelection = object.selection();
@@ -317,7 +336,74 @@ fn main() {
         );
     }
     templates_cost(&object, &config);
+    fit_cost(&object, &config);
     hostile_selectors();
+}
+
+/// What DSG005 costs at 5,000 nodes: `evaluate` on nodes without allocatable (DSG005 has
+/// nothing to judge), with 12 allocatable sizes, and with the overhead of 30 other
+/// DaemonSets spread over subsets of the pools (`--daemonsets`).
+fn fit_cost(object: &DaemonSet, config: &Config) {
+    let unsized_nodes = sized_cluster(5_000, false);
+    let sized = sized_cluster(5_000, true);
+    let mut with_daemons = sized.clone();
+    let pool_nodes = |pool: usize| {
+        let selection = DaemonSet::from_value(&json!({"kind": "DaemonSet", "metadata": {"name": "x"},
+            "spec": {"template": {"spec": {"nodeSelector": {"karpenter.sh/nodepool": format!("pool-{pool}")}, "containers": []}}}}))
+            .unwrap()
+            .selection();
+        sized.targeted(&selection)
+    };
+    let loads = (0..30)
+        .map(|j| dsguard::inventory::DaemonLoad {
+            namespace: "kube-system".into(),
+            name: format!("daemon-{j}"),
+            // A third of them everywhere, the rest on one or two pools.
+            nodes: if j % 3 == 0 {
+                sized.all_nodes().clone()
+            } else {
+                pool_nodes(j % 8) | pool_nodes((j + 3) % 8)
+            },
+            requests: [("cpu".to_owned(), 50), ("memory".to_owned(), 64 << 20)].into(),
+        })
+        .collect();
+    with_daemons.set_daemon_loads(Some(loads));
+    let evaluate = |inventory: &Inventory| {
+        let context = Context {
+            inventory,
+            config,
+            namespace: "monitoring",
+            phase: Phase::MutateThenValidate,
+            quiet_when_unsynced: false,
+        };
+        black_box(policy::evaluate(black_box(object), &context));
+    };
+    let mut rounds: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..5 {
+        for (i, inventory) in [&unsized_nodes, &sized, &with_daemons]
+            .into_iter()
+            .enumerate()
+        {
+            rounds[i].push(measure(20_000, || evaluate(inventory)).p50);
+        }
+    }
+    let median = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    let [none, shapes, daemons] = rounds.map(median);
+    println!("evaluate, fit: no allocatable        5000 nodes  p50 {none:>9.2?}");
+    println!(
+        "evaluate, fit: 12 allocatable sizes   5000 nodes  p50 {shapes:>9.2?}  (+{:.2?})",
+        shapes.saturating_sub(none)
+    );
+    println!(
+        "evaluate, fit: + 30 DaemonSets        5000 nodes  p50 {daemons:>9.2?}  (+{:.2?}), {} node shapes",
+        daemons.saturating_sub(none),
+        with_daemons
+            .node_shapes(with_daemons.all_nodes(), ("", ""))
+            .len()
+    );
 }
 
 /// 20 Karpenter NodePools (5 requirements, a label, a taint on every third) and 10 Cluster

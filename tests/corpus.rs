@@ -584,3 +584,38 @@ fn windows_daemonsets_are_allowed_once_the_windows_nodepool_is_known() {
         Severity::Deny
     );
 }
+
+/// The kind fixture's node n5 (popeye-kind-arm64-nodelist.yaml) states 100m cpu and 10Mi
+/// of allocatable memory. node-exporter requests 102m + 10m cpu and 180Mi + 20Mi memory
+/// (kube-rbac-proxy's request), so its pod cannot fit n5, and only n5, of the 17 linux
+/// nodes it runs on: a partial finding (warn), naming both resources.
+#[test]
+fn node_exporter_does_not_fit_the_tiny_kind_node() {
+    let v = verdict("kube-prometheus-node-exporter.yaml");
+    let dsg005 = findings(&v, Rule::RequestsExceedAllocatable);
+    assert_eq!(dsg005.len(), 1);
+    assert_eq!(dsg005[0].0, Severity::Warn);
+    let message = &dsg005[0].1;
+    assert!(
+        message.starts_with("the pod (requests cpu 112m, memory 200Mi per pod) does not fit 1 of the 17 nodes it would run on"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1 node (n5) in nodes without a pool label: cpu: needs 112m, allocatable 100m; memory: needs 200Mi, allocatable 10Mi"),
+        "{message}"
+    );
+}
+
+/// Longhorn's manager rolls out with maxUnavailable 100%: every pod may go down at once.
+#[test]
+fn longhorn_rolls_out_everywhere_at_once() {
+    let v = verdict("longhorn-longhorn-manager.yaml");
+    let dsg006 = findings(&v, Rule::SurgeWithHostPort);
+    assert_eq!(dsg006.len(), 1);
+    assert_eq!(dsg006[0].0, Severity::Warn);
+    assert!(
+        dsg006[0].1.starts_with(
+            "maxUnavailable 100% lets one rollout stop the daemon on every node at once"
+        )
+    );
+}
