@@ -24,8 +24,8 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
             .collect()
     };
     let mut pools = Vec::new();
-    for shape in inventory.node_shapes(inventory.all_nodes(), ("", "")) {
-        for (pool, nodes) in inventory.split_by_pool(&shape.nodes, pool_keys) {
+    for shape in inventory.node_shapes(("", "")) {
+        for (pool, nodes) in inventory.split_by_pool(shape.nodes, pool_keys) {
             let shares = shape
                 .daemon_requests
                 .iter()
@@ -40,7 +40,7 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
             pools.push(PoolOverhead {
                 name: pool.unwrap_or_else(|| NO_POOL.to_owned()),
                 nodes: nodes.len(),
-                allocatable: shown(&shape.allocatable),
+                allocatable: shown(shape.allocatable),
                 daemon_requests: shown(&shape.daemon_requests),
                 daemon_pods: shape.daemon_pods,
                 shares,

@@ -150,8 +150,9 @@ pub struct Inventory {
     templates: Arc<Vec<NodeTemplate>>,
     priority_classes: BTreeMap<String, PriorityClass>,
     limit_ranges: BTreeMap<(String, String), LimitRange>,
-    /// The DaemonSets of the cluster, when known (`--daemonsets`).
-    daemon_loads: Option<Arc<Vec<DaemonLoad>>>,
+    /// The DaemonSets of the cluster and the node shapes they make, when known
+    /// (`--daemonsets`).
+    daemon_loads: Option<Arc<daemons::DaemonLoads>>,
     synced: Synced,
 }
 

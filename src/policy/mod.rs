@@ -393,10 +393,22 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                     context,
                     &mut findings,
                 );
+                // Which targeted nodes the pods cannot get onto: DSG002 reports them,
+                // DSG005 judges fit on the others.
+                let blocked = context.inventory.blocked_groups(
+                    targeted,
+                    &tolerations,
+                    context.config.toleration_comparison_operators,
+                );
+                let mut runnable = targeted.clone();
+                for group in &blocked {
+                    runnable -= &group.nodes;
+                }
                 untolerated_taints::check(
                     object,
                     &selection,
                     targeted,
+                    blocked,
                     &tolerations,
                     context,
                     &mut findings,
@@ -404,7 +416,7 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                 requests_exceed_allocatable::check(
                     object,
                     &selection,
-                    targeted,
+                    &runnable,
                     &tolerations,
                     context,
                     &mut findings,

@@ -102,10 +102,11 @@ struct Unfit {
     only_during_rollout: bool,
 }
 
+/// `runnable` is what `evaluate` computed: the targeted nodes the pods tolerate.
 pub(crate) fn check(
     object: &DaemonSet,
     selection: &NodeSelection,
-    targeted: &RoaringBitmap,
+    runnable: &RoaringBitmap,
     tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
@@ -120,35 +121,34 @@ pub(crate) fn check(
         return;
     };
     let comparison_operators = context.config.toleration_comparison_operators;
-    let blocked = inventory.blocked_groups(targeted, tolerations, comparison_operators);
-    let mut runnable = targeted.clone();
-    for group in &blocked {
-        runnable -= &group.nodes;
-    }
     let surge = surges(object);
     let doubled: ResourceList = requests
         .iter()
         .map(|(name, value)| (name.clone(), value.saturating_mul(2)))
         .collect();
     let pools = &context.config.rules.untolerated_taints.pool_label_keys;
-    let mut places = 0u64;
+    let mut places = runnable.len();
     let mut judged = 0u64;
     let mut unfit: Vec<Unfit> = Vec::new();
     let mut unfit_nodes = 0u64;
-    places += runnable.len();
     let me = (context.namespace, object.name());
-    for shape in inventory.node_shapes(&runnable, me) {
-        judged += shape.nodes.len();
+    for shape in inventory.node_shapes(me) {
+        // Counting first: the common answer (it fits) needs no node set built.
+        let count = runnable.intersection_len(shape.nodes);
+        if count == 0 {
+            continue;
+        }
+        judged += count;
         let short = insufficient(
             &requests,
-            &shape.allocatable,
+            shape.allocatable,
             &shape.daemon_requests,
             shape.daemon_pods,
         );
         let during_rollout = if short.is_empty() && surge {
             insufficient(
                 &doubled,
-                &shape.allocatable,
+                shape.allocatable,
                 &shape.daemon_requests,
                 shape.daemon_pods + 1,
             )
@@ -159,9 +159,10 @@ pub(crate) fn check(
             continue;
         }
         if !short.is_empty() {
-            unfit_nodes += shape.nodes.len();
+            unfit_nodes += count;
         }
-        for (pool, nodes) in inventory.split_by_pool(&shape.nodes, pools) {
+        let nodes = runnable & shape.nodes;
+        for (pool, nodes) in inventory.split_by_pool(&nodes, pools) {
             let example = inventory
                 .node(nodes.min().expect("non-empty"))
                 .name
@@ -178,8 +179,8 @@ pub(crate) fn check(
                 } else {
                     short.clone()
                 },
-                allocatable: (*shape.allocatable).clone(),
-                daemon_requests: shape.daemon_requests.clone(),
+                allocatable: (**shape.allocatable).clone(),
+                daemon_requests: shape.daemon_requests.clone().into_owned(),
                 daemon_pods: shape.daemon_pods,
                 only_during_rollout: short.is_empty(),
             });

@@ -1545,3 +1545,48 @@ fn dsg006_max_unavailable_that_takes_every_pod_down() {
         .is_empty()
     );
 }
+
+#[test]
+fn dsg005_judges_cluster_api_templates_by_their_capacity_annotations() {
+    let mut inventory = sized_cluster(false);
+    let object = |annotations: &str| {
+        format!(
+            "apiVersion: cluster.x-k8s.io/v1beta1\nkind: MachineDeployment\nmetadata:\n  name: md-small\n  namespace: infra\n  annotations:\n    cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size: '0'\n    cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size: '3'\n{annotations}"
+        )
+    };
+    let loaded = crate::inventory::snapshot::templates_from_str(
+        &object("    capacity.cluster-autoscaler.kubernetes.io/cpu: '1'\n    capacity.cluster-autoscaler.kubernetes.io/memory: 2G\n    capacity.cluster-autoscaler.kubernetes.io/gpu-type: nvidia.com/gpu\n    capacity.cluster-autoscaler.kubernetes.io/gpu-count: '2'\n"),
+        "md.yaml",
+    )
+    .unwrap();
+    let template = &loaded.templates[0];
+    assert_eq!(
+        template.allocatable,
+        Some(
+            [
+                ("cpu".to_string(), 1000),
+                ("memory".to_string(), 2_000_000_000),
+                ("nvidia.com/gpu".to_string(), 2),
+                ("pods".to_string(), 110)
+            ]
+            .into()
+        ),
+        "pods defaults to 110, as the autoscaler's template node"
+    );
+    inventory.apply_template(template.clone());
+    let small_enough = requesting(json!([container(json!({"cpu": "900m"}), json!({}))]));
+    assert!(dsg005(&small_enough, &inventory).is_empty());
+    let object_2cpu = requesting(json!([container(json!({"cpu": "1500m"}), json!({}))]));
+    let found = dsg005(&object_2cpu, &inventory);
+    assert_eq!(found[0].severity, Severity::Warn, "the live nodes fit");
+    assert!(
+        found[0].message.contains(
+            "MachineDeployment infra/md-small (when it scales up): cpu: needs 1500m, allocatable 1"
+        ),
+        "{}",
+        found[0].message
+    );
+    // No capacity annotations, and Karpenter NodePools: nothing to judge.
+    let bare = crate::inventory::snapshot::templates_from_str(&object(""), "md.yaml").unwrap();
+    assert_eq!(bare.templates[0].allocatable, None);
+}

@@ -23,12 +23,13 @@ use crate::scheduling::{NodeSelection, Taint, Toleration};
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
 
-/// `targeted` is what `evaluate` already computed for the selection (computing it is the
-/// costly part of a many-term selector, so it is done once).
+/// `targeted` and `blocked` (the targeted nodes the tolerations do not get onto) are what
+/// `evaluate` already computed: the costly part of a many-term selector is done once.
 pub(crate) fn check(
     object: &DaemonSet,
     selection: &NodeSelection,
     targeted: &RoaringBitmap,
+    blocked: Vec<BlockedGroup>,
     tolerations: &[Toleration],
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
@@ -36,7 +37,6 @@ pub(crate) fn check(
     let inventory = context.inventory;
     let settings = &context.config.rules.untolerated_taints;
     let comparison_operators = context.config.toleration_comparison_operators;
-    let blocked = inventory.blocked_groups(targeted, tolerations, comparison_operators);
     let live_targeted = targeted.len();
     let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
     // Whether the pods run anywhere at all needs every template's answer; otherwise only
