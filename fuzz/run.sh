@@ -15,7 +15,7 @@ case "$target" in
   admission_review) seeds=(../tests/fixtures/admission ../examples/review-create.json) ;;
   yaml_manifests) seeds=(../tests/corpus/daemonsets ../examples/daemonsets ../deploy) ;;
   config) seeds=(../examples/dsguard.yaml) ;;
-  node_snapshot) seeds=(../tests/corpus/nodes ../examples/nodes.yaml ../examples/priorityclasses.yaml) ;;
+  node_snapshot) seeds=(../tests/corpus/nodes ../tests/corpus/templates ../examples/nodes.yaml ../examples/priorityclasses.yaml ../examples/autoscaling) ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 mkdir -p "corpus/$target" "regressions/$target"

@@ -220,4 +220,6 @@ pub enum OutputFormat {
     Json,
     Sarif,
     Junit,
+    /// GitHub Actions workflow commands: an annotation per finding (lint only).
+    Github,
 }

@@ -430,6 +430,7 @@ fn lint(
             serde_json::to_string_pretty(&lint::to_sarif(&report, config))?
         )?,
         OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(&report))?,
+        OutputFormat::Github => write!(stdout, "{}", lint::to_github(&report))?,
     }
     if fix {
         let outcome = lint::fix_files(&report, &manifests, out);
@@ -521,7 +522,9 @@ fn coverage(
                 writeln!(stdout, "{}", lint::printable(line))?;
             }
         }
-        OutputFormat::Sarif | OutputFormat::Junit => bail!("coverage writes -o table or -o json"),
+        OutputFormat::Sarif | OutputFormat::Junit | OutputFormat::Github => {
+            bail!("coverage writes -o table or -o json")
+        }
     }
     Ok(if failed {
         ExitCode::from(EXIT_USAGE)

@@ -650,3 +650,67 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         "TERM=dumb gets none: {dumb:?}"
     );
 }
+
+#[test]
+fn github_output_annotates_each_finding_on_its_line() {
+    let output = with_example_inventory(dsguard().args(["lint", "-o", "github"]))
+        .arg(examples("daemonsets"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a denial still fails the job"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let typo = stdout
+        .lines()
+        .find(|l| l.contains("gpu-device-plugin.yaml") && l.contains("DSG001"))
+        .expect("the typo is annotated");
+    assert!(typo.starts_with("::error file="), "{typo}");
+    assert!(
+        typo.contains(",line=19,col=9,title=DSG001 selector-matches-no-node::"),
+        "{typo}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("::warning file=")),
+        "warn findings become warnings: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("::") || l.starts_with("dsguard: ")),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(" unreadable\n"), "{stdout}");
+}
+
+#[test]
+fn the_pre_commit_hook_runs_the_lint_command() {
+    let hooks: Value = serde_json::to_value(
+        dsguard::yaml::parse_stream(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml"),
+            )
+            .unwrap(),
+        )
+        .remove(0)
+        .unwrap()
+        .value,
+    )
+    .unwrap();
+    let hook = &hooks[0];
+    assert_eq!(hook["entry"], "dsguard lint");
+    assert_eq!(hook["pass_filenames"], true);
+    // What the hook runs works on the files pre-commit would pass.
+    let output = with_example_inventory(dsguard().arg("lint"))
+        .arg(examples("daemonsets/node-exporter.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

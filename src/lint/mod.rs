@@ -1,10 +1,11 @@
 //! `dsguard lint`: the CI dry-run. Reads manifests, runs exactly what the webhook runs
 //! (the mutation, then the validation of the mutated object) through the same
 //! [`policy::evaluate`], and reports every finding at the `file:line:col` of the field it
-//! is about, as text, JSON, SARIF or JUnit. Exit codes: 0 clean or warnings only, 1 a
+//! is about, as text, JSON, SARIF, JUnit or GitHub Actions annotations. Exit codes: 0 clean or warnings only, 1 a
 //! denial, 2 unreadable input (after everything readable was still linted).
 
 mod fix;
+mod github;
 mod json;
 mod junit;
 mod sarif;
@@ -19,6 +20,7 @@ use crate::policy::{self, Context, DaemonSet, Rule, Severity, Verdict};
 use crate::yaml::{Position, escape_pointer};
 
 pub use fix::{FixOutcome, fix_files};
+pub use github::to_github;
 pub use json::to_json;
 pub use junit::to_junit;
 pub use sarif::to_sarif;
