@@ -270,12 +270,26 @@ impl ConfigToleration {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct Exemptions {
     pub namespaces: Vec<String>,
     /// A label selector on the DaemonSet's own labels.
     pub object_selector: LabelSelector,
+    /// Namespaces where a denial is reported as a warning: the DaemonSets there come
+    /// with the distribution (kube-proxy, the CNI) and the cluster must be able to roll
+    /// them out and heal through them whatever dsguard thinks.
+    pub warn_only_namespaces: Vec<String>,
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            object_selector: LabelSelector::default(),
+            warn_only_namespaces: vec!["kube-system".into()],
+        }
+    }
 }
 
 /// A `metav1.LabelSelector`. Empty matches nothing here: an empty exemption selector

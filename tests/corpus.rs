@@ -114,16 +114,25 @@ fn findings(verdict: &Verdict, rule: Rule) -> Vec<(Severity, String)> {
         .collect()
 }
 
+/// The defaults, except that kube-system is judged like any namespace: these tests are
+/// about what each rule finds, and half the corpus lives in kube-system, where the default
+/// config only warns (`exemptions.warnOnlyNamespaces`).
+fn strict() -> Config {
+    let mut config = Config::default();
+    config.exemptions.warn_only_namespaces.clear();
+    config
+}
+
 fn verdict(file: &str) -> Verdict {
     let (_, object) = daemonset(file);
-    lint_verdict(&object, &corpus_inventory(), &Config::default())
+    lint_verdict(&object, &corpus_inventory(), &strict())
 }
 
 #[test]
 fn placement_of_every_corpus_daemonset_matches_the_independent_simulation() {
     let inventory = corpus_inventory();
     assert_eq!(inventory.node_count(), 20);
-    let config = Config::default();
+    let config = strict();
     let mut mismatches = Vec::new();
     for (file, targeted, runnable) in PLACEMENT {
         let (_, object) = daemonset(file);
@@ -244,7 +253,7 @@ fn init_containers_are_judged_unless_configured_off() {
     let (_, object) = daemonset("multus-kube-multus-ds.yaml");
     let inventory = corpus_inventory();
     let dsg003 = findings(
-        &lint_verdict(&object, &inventory, &Config::default()),
+        &lint_verdict(&object, &inventory, &strict()),
         Rule::MissingResourceLimits,
     );
     assert_eq!(dsg003.len(), 1);
@@ -255,7 +264,7 @@ fn init_containers_are_judged_unless_configured_off() {
         "{}",
         dsg003[0].1
     );
-    let mut config = Config::default();
+    let mut config = strict();
     config.rules.missing_resource_limits.include_init_containers = false;
     assert!(
         findings(
@@ -454,7 +463,7 @@ fn every_corpus_daemonset_evaluates_without_error() {
     let inventory = corpus_inventory();
     for (file, _, _) in PLACEMENT {
         let (_, object) = daemonset(file);
-        let v = lint_verdict(&object, &inventory, &Config::default());
+        let v = lint_verdict(&object, &inventory, &strict());
         for finding in &v.findings {
             assert!(finding.pointer.starts_with('/'), "{file}: {finding:?}");
             assert!(!finding.message.is_empty());
@@ -532,7 +541,7 @@ const TEMPLATE_TARGETS: [(&str, &[&str]); 9] = [
 fn corpus_daemonsets_target_the_example_templates_their_selection_allows() {
     let inventory = inventory_with_templates();
     assert_eq!(inventory.template_count(), 5);
-    let config = Config::default();
+    let config = strict();
     for (file, expected) in TEMPLATE_TARGETS {
         let (_, object) = daemonset(file);
         let namespace = namespace_of(&object);
@@ -564,7 +573,7 @@ fn windows_daemonsets_are_allowed_once_the_windows_nodepool_is_known() {
         "secrets-store-csi-driver-csi-secrets-store-windows.yaml",
     ] {
         let (_, object) = daemonset(file);
-        let verdict = lint_verdict(&object, &inventory, &Config::default());
+        let verdict = lint_verdict(&object, &inventory, &strict());
         let dsg001 = findings(&verdict, Rule::SelectorMatchesNoNode);
         assert_eq!(dsg001.len(), 1, "{file}");
         assert_eq!(dsg001[0].0, Severity::Info, "{file}: {}", dsg001[0].1);
@@ -578,7 +587,7 @@ fn windows_daemonsets_are_allowed_once_the_windows_nodepool_is_known() {
     }
     // Still denied: no live node and no template carries the gate label.
     let (_, masq) = daemonset("kubernetes-addons-ip-masq-agent.yaml");
-    let verdict = lint_verdict(&masq, &inventory, &Config::default());
+    let verdict = lint_verdict(&masq, &inventory, &strict());
     assert_eq!(
         findings(&verdict, Rule::SelectorMatchesNoNode)[0].0,
         Severity::Deny
@@ -618,4 +627,27 @@ fn longhorn_rolls_out_everywhere_at_once() {
             "maxUnavailable 100% lets one rollout stop the daemon on every node at once"
         )
     );
+}
+
+/// With the default config a kube-system DaemonSet is never denied: the distribution's own
+/// (here Calico's Windows kube-proxy, with no limits and no Windows node) only warns.
+#[test]
+fn the_default_config_warns_instead_of_denying_in_kube_system() {
+    let (_, object) = daemonset("calico-kube-proxy-windows.yaml");
+    assert_eq!(namespace_of(&object), "kube-system");
+    let strict_verdict = lint_verdict(&object, &corpus_inventory(), &strict());
+    assert!(strict_verdict.denied());
+    let default_verdict = lint_verdict(&object, &corpus_inventory(), &Config::default());
+    assert!(!default_verdict.denied(), "{:?}", default_verdict.findings);
+    let rules = |v: &Verdict| v.findings.iter().map(|f| f.rule).collect::<Vec<_>>();
+    assert_eq!(
+        rules(&default_verdict),
+        rules(&strict_verdict),
+        "the same findings, as warnings"
+    );
+    assert!(default_verdict
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warn)
+        .all(|f| f.message.ends_with("(a warning, not a denial: namespace kube-system is in exemptions.warnOnlyNamespaces)")));
 }

@@ -42,33 +42,62 @@ fn rbac_is_exactly_get_list_watch_on_what_the_watchers_read() {
 }
 
 #[test]
-fn webhooks_have_the_settings_spec_names() {
+fn webhooks_have_the_documented_settings() {
     let base = objects("deploy/base");
     for (kind, path) in [
         ("MutatingWebhookConfiguration", "/mutate"),
         ("ValidatingWebhookConfiguration", "/validate"),
     ] {
-        let webhook = &find(&base, kind, "dsguard")["webhooks"][0];
-        assert_eq!(webhook["sideEffects"], "None", "{kind}");
-        assert_eq!(webhook["matchPolicy"], "Equivalent", "{kind}");
-        assert!(
-            webhook["failurePolicy"].is_string() && webhook["timeoutSeconds"].is_number(),
-            "{kind}"
-        );
-        assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
-        assert_eq!(webhook["clientConfig"]["service"]["path"], path);
-        assert_eq!(webhook["rules"][0]["resources"], json!(["daemonsets"]));
-        assert_eq!(webhook["rules"][0]["apiVersions"], json!(["v1"]));
-        let excluded = &webhook["namespaceSelector"]["matchExpressions"][0];
-        assert_eq!(excluded["operator"], "NotIn");
-        assert_eq!(
-            excluded["values"],
-            json!(["dsguard-system"]),
-            "dsguard's own namespace is excluded"
-        );
+        for webhook in find(&base, kind, "dsguard")["webhooks"].as_array().unwrap() {
+            assert_eq!(webhook["sideEffects"], "None", "{kind}");
+            assert_eq!(webhook["matchPolicy"], "Equivalent", "{kind}");
+            assert!(webhook["timeoutSeconds"].is_number(), "{kind}");
+            assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
+            assert_eq!(webhook["clientConfig"]["service"]["path"], path);
+            assert_eq!(webhook["rules"][0]["resources"], json!(["daemonsets"]));
+            assert_eq!(webhook["rules"][0]["apiVersions"], json!(["v1"]));
+        }
     }
     let mutating = &find(&base, "MutatingWebhookConfiguration", "dsguard")["webhooks"][0];
     assert_eq!(mutating["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(
+        mutating["failurePolicy"], "Ignore",
+        "injection is best effort"
+    );
+    // Validation: Fail everywhere but kube-system and dsguard's namespace, which a second
+    // entry judges with Ignore, so dsguard's outage never blocks the cluster's own repair.
+    let validating = find(&base, "ValidatingWebhookConfiguration", "dsguard")["webhooks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(validating.len(), 2);
+    let selector = |w: &Value| w["namespaceSelector"]["matchExpressions"][0].clone();
+    assert_eq!(validating[0]["failurePolicy"], "Fail");
+    assert_eq!(
+        selector(&validating[0]),
+        json!({"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "dsguard-system"]})
+    );
+    assert_eq!(validating[1]["failurePolicy"], "Ignore");
+    assert_eq!(
+        selector(&validating[1]),
+        json!({"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system", "dsguard-system"]})
+    );
+    // The caBundle overlay patches every entry, by name.
+    let patch = objects("deploy/overlays/dsguard-certs/ca-bundle.yaml");
+    let names = |kind: &str, list: &[Manifest]| -> Vec<String> {
+        find(list, kind, "dsguard")["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        assert_eq!(names(kind, &patch), names(kind, &base), "{kind}");
+    }
 }
 
 #[test]

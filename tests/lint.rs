@@ -73,7 +73,7 @@ fn the_bundled_examples_show_a_deny_a_warning_and_a_patch() {
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
-        text.contains("deny   DSG001 selector-matches-no-node  kube-system/nvidia-device-plugin"),
+        text.contains("deny   DSG001 selector-matches-no-node  gpu-operator/nvidia-device-plugin"),
         "{text}"
     );
     assert!(
@@ -282,7 +282,7 @@ fn junit_has_one_case_per_daemonset_and_failures_for_denials() {
         .collect();
     assert_eq!(
         failed,
-        ["kube-system/nvidia-device-plugin", "logging/log-shipper"]
+        ["gpu-operator/nvidia-device-plugin", "logging/log-shipper"]
     );
     let failure = cases[0]
         .children()

@@ -447,5 +447,24 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
         surge_with_host_port::check(object, targeted.as_ref(), context, &mut findings);
     }
     verdict.findings = exempt.apply(findings, &mut verdict.exemptions);
+    if context
+        .config
+        .exemptions
+        .warn_only_namespaces
+        .iter()
+        .any(|n| n == context.namespace)
+    {
+        for finding in verdict
+            .findings
+            .iter_mut()
+            .filter(|f| f.severity == Severity::Deny)
+        {
+            finding.severity = Severity::Warn;
+            finding.message = format!(
+                "{} (a warning, not a denial: namespace {} is in exemptions.warnOnlyNamespaces)",
+                finding.message, context.namespace
+            );
+        }
+    }
     verdict
 }
