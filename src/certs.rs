@@ -31,6 +31,39 @@ impl From<rcgen::Error> for CertError {
     }
 }
 
+/// The webhook entries of deploy/base, by configuration: what the caBundle patch covers.
+pub const WEBHOOKS: [(&str, &[&str]); 2] = [
+    ("MutatingWebhookConfiguration", &["mutate.dsguard.io"]),
+    (
+        "ValidatingWebhookConfiguration",
+        &["validate.dsguard.io", "validate-system.dsguard.io"],
+    ),
+];
+
+/// A kustomize patch giving every dsguard webhook entry `ca_bundle` (PEM certificates,
+/// concatenated when a rotation must trust the old CA and the new one for a while).
+pub fn ca_bundle_patch(ca_bundle: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(ca_bundle);
+    let mut patch = String::from(
+        "# Written by `dsguard certs`: the caBundle of every dsguard webhook entry.\n",
+    );
+    for (i, (kind, names)) in WEBHOOKS.iter().enumerate() {
+        if i > 0 {
+            patch.push_str("---\n");
+        }
+        patch.push_str(&format!(
+            "apiVersion: admissionregistration.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: dsguard\nwebhooks:\n"
+        ));
+        for name in *names {
+            patch.push_str(&format!(
+                "- name: {name}\n  clientConfig:\n    caBundle: {encoded}\n"
+            ));
+        }
+    }
+    patch
+}
+
 /// The DNS names the API server may use for `service` in `namespace`.
 pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
     vec![

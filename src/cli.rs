@@ -117,14 +117,15 @@ pub enum Command {
         /// Extra DNS SANs (repeatable).
         #[arg(long = "dns", value_name = "NAME")]
         dns: Vec<String>,
-        /// Replace ca.crt, ca.key, tls.crt and tls.key if they exist (a new CA breaks
-        /// every caBundle made from the old one).
+        /// Replace the files if they exist (a rotation: the new ca-bundle.yaml trusts the
+        /// old CA and the new one).
         #[arg(long, env = "DSGUARD_FORCE")]
         force: bool,
-        /// Folder for ca.crt, ca.key, tls.crt, tls.key.
+        /// Folder for ca.crt, ca.key, tls.crt, tls.key and ca-bundle.yaml (the caBundle
+        /// patch of both webhook configurations, also printed on stdout).
         #[arg(
             long,
-            default_value = ".",
+            default_value = "certs",
             value_name = "DIR",
             env = "DSGUARD_CERTS_OUT"
         )]

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
-use base64::Engine;
 use dsguard::admission::{self, Endpoint};
 use dsguard::cli::{Cli, Command, LogFormat, OutputFormat, ServeArgs, WebhookKind};
 use dsguard::config::Config;
@@ -229,7 +228,7 @@ fn certs(
     let mut names = dsguard::certs::service_names(service, namespace);
     names.extend(dns.iter().cloned());
     let generated = dsguard::certs::generate(service, &names, ips)?;
-    let files = ["ca.crt", "ca.key", "tls.crt", "tls.key"];
+    let files = ["ca.crt", "ca.key", "tls.crt", "tls.key", "ca-bundle.yaml"];
     let existing: Vec<String> = files
         .iter()
         .map(|name| out.join(name))
@@ -238,26 +237,39 @@ fn certs(
         .collect();
     if !existing.is_empty() && !force {
         bail!(
-            "{} already exist(s); nothing was written. A new CA breaks every caBundle made from the old one: pass --force to replace them and then update the caBundle of both webhook configurations, or choose another --out",
+            "{} already exist(s); nothing was written. Replacing them makes a new CA: pass --force, then apply the new ca-bundle.yaml patch with the new Secret (it trusts the old CA too, so requests keep passing while replicas switch), or choose another --out",
             existing.join(", ")
         );
     }
+    // A rotation: the patch trusts the CA being replaced as well as the new one, so the
+    // API server accepts both certificates while the replicas pick up the new one.
+    let previous_ca = std::fs::read_to_string(out.join("ca.crt"))
+        .ok()
+        .filter(|pem| pem.contains("BEGIN CERTIFICATE") && *pem != generated.ca_cert);
+    let bundle = match &previous_ca {
+        Some(previous) => format!("{}{previous}", generated.ca_cert),
+        None => generated.ca_cert.clone(),
+    };
+    let patch = dsguard::certs::ca_bundle_patch(&bundle);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, content, private) in [
         ("ca.crt", &generated.ca_cert, false),
         ("ca.key", &generated.ca_key, true),
         ("tls.crt", &generated.cert, false),
         ("tls.key", &generated.key, true),
+        ("ca-bundle.yaml", &patch, false),
     ] {
         let path = out.join(name);
         write_file(&path, content, private)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("dsguard: wrote {}", path.display());
     }
-    println!(
-        "{}",
-        base64::engine::general_purpose::STANDARD.encode(&generated.ca_cert)
-    );
+    if previous_ca.is_some() {
+        eprintln!(
+            "dsguard: ca-bundle.yaml trusts the previous CA too; apply it together with the new Secret"
+        );
+    }
+    print!("{patch}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -52,14 +52,26 @@ async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
         );
     }
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
-    let bundle = String::from_utf8(output.stdout).unwrap();
+    let patch = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(bundle.trim())
-            .unwrap(),
-        ca.as_bytes(),
-        "the printed caBundle is ca.crt"
+        patch,
+        std::fs::read_to_string(dir.join("ca-bundle.yaml")).unwrap(),
+        "the printed patch is the one written"
     );
+    let bundles: Vec<&str> = patch
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("caBundle: "))
+        .collect();
+    assert_eq!(bundles.len(), 3, "every webhook entry: {patch}");
+    for bundle in bundles {
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(bundle)
+                .unwrap(),
+            ca.as_bytes(),
+            "the caBundle is ca.crt"
+        );
+    }
 
     let options = common::loopback_options(CertificateSource::Files {
         cert: dir.join("tls.crt"),

@@ -2,6 +2,8 @@
 //! webhooks have the settings README "Deploying" names, the Deployment is hardened and runs what the
 //! CLI accepts, and the shipped config is one dsguard accepts.
 
+mod common;
+
 use std::path::Path;
 
 use dsguard::manifests::{self, Manifest};
@@ -82,21 +84,15 @@ fn webhooks_have_the_documented_settings() {
         selector(&validating[1]),
         json!({"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system", "dsguard-system"]})
     );
-    // The caBundle overlay patches every entry, by name.
-    let patch = objects("deploy/overlays/dsguard-certs/ca-bundle.yaml");
-    let names = |kind: &str, list: &[Manifest]| -> Vec<String> {
-        find(list, kind, "dsguard")["webhooks"]
+    // The caBundle patch `dsguard certs` writes covers every entry, by name.
+    for (kind, names) in dsguard::certs::WEBHOOKS {
+        let base_names: Vec<&str> = find(&base, kind, "dsguard")["webhooks"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|w| w["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    for kind in [
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-    ] {
-        assert_eq!(names(kind, &patch), names(kind, &base), "{kind}");
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(base_names, names, "{kind}");
     }
 }
 
@@ -174,4 +170,78 @@ fn both_certificate_overlays_cover_every_service_name() {
     assert_eq!(certificate["spec"]["secretName"], "dsguard-tls");
     let own = objects("deploy/overlays/dsguard-certs");
     assert!(own.iter().any(|m| m.kind() == "Kustomization"));
+}
+
+/// The dsguard-certs overlay's steps, exactly as its kustomization.yaml writes them, on a
+/// copy of deploy/: the certificates land in a folder that does not exist yet, kustomize
+/// renders the overlay, and every webhook entry carries the new CA. Then a rotation with
+/// --force, whose patch trusts both CAs.
+#[test]
+fn the_certificate_overlay_steps_work_as_written() {
+    use base64::Engine;
+    let root = common::scratch_dir("deploy", "overlay-steps");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"))
+        .arg(root.join("deploy"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = root.join("deploy/overlays/dsguard-certs/certs");
+    let _ = std::fs::remove_dir_all(&out);
+    let certs = |force: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"));
+        command
+            .current_dir(&root)
+            .args(["certs", "--out", "deploy/overlays/dsguard-certs/certs"]);
+        if force {
+            command.arg("--force");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let render = || {
+        let output = std::process::Command::new("kubectl")
+            .args(["kustomize", "deploy/overlays/dsguard-certs"])
+            .current_dir(&root)
+            .output()
+            .expect("kubectl is installed (.ci/run installs it when missing)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    certs(false);
+    let rendered = render();
+    let ca = std::fs::read_to_string(out.join("ca.crt")).unwrap();
+    assert_eq!(
+        rendered
+            .matches(&format!("caBundle: {}", encode(&ca)))
+            .count(),
+        3,
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("name: dsguard-tls"),
+        "the Secret is generated"
+    );
+
+    certs(true);
+    let new_ca = std::fs::read_to_string(out.join("ca.crt")).unwrap();
+    assert_ne!(new_ca, ca);
+    let both = encode(&format!("{new_ca}{ca}"));
+    let rotated = std::fs::read_to_string(out.join("ca-bundle.yaml")).unwrap();
+    assert_eq!(
+        rotated.matches(&both).count(),
+        3,
+        "the rotation trusts both CAs"
+    );
+    assert_eq!(render().matches(&both).count(), 3);
 }
