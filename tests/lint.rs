@@ -233,12 +233,22 @@ fn sarif_is_valid_2_1_0_with_rules_and_locations() {
     assert_eq!(run["tool"]["driver"]["name"], "dsguard");
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    for id in ["DSG001", "DSG002", "DSG003", "DSG004", "DSG101", "DSG102"] {
+    for id in [
+        "DSG001", "DSG002", "DSG003", "DSG004", "DSG005", "DSG006", "DSG101", "DSG102",
+    ] {
         assert!(ids.contains(&id), "{ids:?}");
     }
     for rule in rules {
         assert!(rule["name"].is_string() && rule["shortDescription"]["text"].is_string());
         assert!(rule["fullDescription"]["text"].is_string() && rule["help"]["text"].is_string());
+        let id = rule["id"].as_str().unwrap();
+        if id != "DSG900" {
+            let page = rule["help"]["markdown"].as_str().unwrap_or_default();
+            assert!(
+                page.starts_with(&format!("# {id}")),
+                "{id}: the rule page is the help"
+            );
+        }
         assert!(
             ["error", "warning", "note", "none"]
                 .contains(&rule["defaultConfiguration"]["level"].as_str().unwrap())
@@ -259,6 +269,48 @@ fn sarif_is_valid_2_1_0_with_rules_and_locations() {
         assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
         assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1);
         assert!(result["message"]["text"].as_str().unwrap().contains('/'));
+        assert_eq!(
+            result["partialFingerprints"]["dsguardFinding/v1"]
+                .as_str()
+                .unwrap()
+                .len(),
+            16
+        );
+    }
+    // Fingerprints are stable across runs and differ between findings.
+    let fingerprints: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["dsguardFinding/v1"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), results.len());
+}
+
+/// Every rule has its page in docs/rules, and every page is a rule's.
+#[test]
+fn every_rule_has_a_documentation_page() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules");
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = dsguard::lint::rule_catalogue()
+        .iter()
+        .map(|(id, _, _)| format!("{id}.md"))
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected);
+    for (id, name, _) in dsguard::lint::rule_catalogue() {
+        let page = dsguard::lint::rule_page(id).unwrap();
+        assert!(page.starts_with(&format!("# {id}")), "{id}");
+        assert!(
+            id == "DSG000" || page.lines().next().unwrap().contains(name),
+            "{id}: {name}"
+        );
     }
 }
 

@@ -260,6 +260,23 @@ pub fn lint_one(
 }
 
 /// Rule metadata for reports: every rule, plus dsguard's own notices.
+/// The page of docs/rules that explains a rule (`DSG000` for dsguard's own notes), for
+/// reports that carry help text.
+pub fn rule_page(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "DSG000" => include_str!("../../docs/rules/DSG000.md"),
+        "DSG001" => include_str!("../../docs/rules/DSG001.md"),
+        "DSG002" => include_str!("../../docs/rules/DSG002.md"),
+        "DSG003" => include_str!("../../docs/rules/DSG003.md"),
+        "DSG004" => include_str!("../../docs/rules/DSG004.md"),
+        "DSG005" => include_str!("../../docs/rules/DSG005.md"),
+        "DSG006" => include_str!("../../docs/rules/DSG006.md"),
+        "DSG101" => include_str!("../../docs/rules/DSG101.md"),
+        "DSG102" => include_str!("../../docs/rules/DSG102.md"),
+        _ => return None,
+    })
+}
+
 pub fn rule_catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
     Rule::ALL
         .iter()

@@ -47,6 +47,28 @@ fn default_level(id: &str, config: &Config) -> &'static str {
     }
 }
 
+fn level_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Deny => "deny",
+        Severity::Warn => "warn",
+        Severity::Info => "info",
+    }
+}
+
+/// A result's identity that survives edits elsewhere in the file (code scanning matches
+/// results across runs by it): the rule, the file, the DaemonSet and the field, not the
+/// line. FNV-1a 64, hex.
+fn fingerprint(parts: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    [("dsguardFinding/v1".to_owned(), format!("{hash:016x}"))].into()
+}
+
 /// SARIF paths are URIs relative to the repository root: forward slashes, no `./`.
 fn uri(file: &str) -> String {
     let file = file.replace('\\', "/");
@@ -89,11 +111,13 @@ pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
                         .build(),
                 )
                 .full_description(MultiformatMessageString::builder().text(*summary).build())
-                .help(
-                    MultiformatMessageString::builder()
-                        .text(format!("{summary} See the dsguard README, rule {id}."))
+                .help(match super::rule_page(id) {
+                    Some(page) => MultiformatMessageString::builder()
+                        .text(format!("{summary} See docs/rules/{id}.md."))
+                        .markdown(page)
                         .build(),
-                )
+                    None => MultiformatMessageString::builder().text(*summary).build(),
+                })
                 .default_configuration(
                     ReportingConfiguration::builder()
                         .level(json!(level))
@@ -105,7 +129,18 @@ pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
     let index_of = |id: &str| catalogue.iter().position(|(i, _, _)| *i == id).unwrap_or(0) as i64;
     let mut results: Vec<SarifResult> = Vec::new();
     for ds in &report.daemonsets {
-        for finding in &ds.findings {
+        for (index, finding) in ds.findings.iter().enumerate() {
+            // Findings of one rule on one field (a partial block and its information
+            // line) are told apart by severity, then by order.
+            let ordinal = ds.findings[..index]
+                .iter()
+                .filter(|f| {
+                    f.rule_id == finding.rule_id
+                        && f.pointer == finding.pointer
+                        && f.severity == finding.severity
+                })
+                .count()
+                .to_string();
             results.push(
                 SarifResult::builder()
                     .rule_id(finding.rule_id)
@@ -121,6 +156,15 @@ pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
                         finding.position.line,
                         finding.position.column,
                     )])
+                    .partial_fingerprints(fingerprint(&[
+                        finding.rule_id,
+                        &uri(&ds.file),
+                        &ds.namespace,
+                        &ds.name,
+                        &finding.pointer,
+                        level_name(finding.severity),
+                        &ordinal,
+                    ]))
                     .build(),
             );
         }
