@@ -245,3 +245,41 @@ fn the_certificate_overlay_steps_work_as_written() {
     );
     assert_eq!(render().matches(&both).count(), 3);
 }
+
+/// Every metric an alert reads is one dsguard exports (counters carry `_total`, histograms
+/// `_bucket`), and the monitoring kustomization renders.
+#[test]
+fn alerts_read_metrics_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules =
+        std::fs::read_to_string(root.join("deploy/monitoring/prometheusrule.yaml")).unwrap();
+    let exported = std::fs::read_to_string(root.join("src/server/metrics.rs")).unwrap();
+    let mut checked = 0;
+    for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        let Some(name) = word.strip_prefix("dsguard_") else {
+            continue;
+        };
+        let base = name
+            .strip_suffix("_total")
+            .or_else(|| name.strip_suffix("_bucket"))
+            .unwrap_or(name);
+        assert!(
+            exported.contains(&format!("\"{base}\"")),
+            "alert reads dsguard_{name}, which is not exported"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}");
+    let output = std::process::Command::new("kubectl")
+        .args(["kustomize", "deploy/monitoring"])
+        .current_dir(root)
+        .output()
+        .expect("kubectl is installed (.ci/run installs it when missing)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = String::from_utf8(output.stdout).unwrap();
+    assert!(rendered.contains("kind: PrometheusRule") && rendered.contains("kind: ServiceMonitor"));
+}
