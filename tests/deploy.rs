@@ -283,3 +283,64 @@ fn alerts_read_metrics_that_exist() {
     let rendered = String::from_utf8(output.stdout).unwrap();
     assert!(rendered.contains("kind: PrometheusRule") && rendered.contains("kind: ServiceMonitor"));
 }
+
+/// Every overlay, rendered by kustomize as `kubectl apply -k` would, validates strictly
+/// against the Kubernetes 1.33 API schemas (kubernetes-validate; kinds from CRDs, such as
+/// cert-manager's and the Prometheus Operator's, have no schema there and are reported as
+/// warnings only).
+#[test]
+fn every_overlay_renders_and_validates_against_the_api_schemas() {
+    let root = common::scratch_dir("deploy", "validate");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"))
+        .arg(root.join("deploy"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let certs = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+        .current_dir(&root)
+        .args([
+            "certs",
+            "--force",
+            "--out",
+            "deploy/overlays/dsguard-certs/certs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        certs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&certs.stderr)
+    );
+    for overlay in [
+        "deploy/base",
+        "deploy/overlays/cert-manager",
+        "deploy/overlays/dsguard-certs",
+        "deploy/monitoring",
+    ] {
+        let rendered = std::process::Command::new("kubectl")
+            .args(["kustomize", overlay])
+            .current_dir(&root)
+            .output()
+            .expect("kubectl is installed (.ci/run installs it when missing)");
+        assert!(
+            rendered.status.success(),
+            "{overlay}: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let file = root.join(format!("{}.yaml", overlay.replace('/', "-")));
+        std::fs::write(&file, &rendered.stdout).unwrap();
+        let validated = std::process::Command::new("kubernetes-validate")
+            .args(["-k", "1.33.0", "--strict", "--quiet"])
+            .arg(&file)
+            .output()
+            .expect("kubernetes-validate is installed (.ci/run installs it from PyPI)");
+        assert!(
+            validated.status.success(),
+            "{overlay}: {}{}",
+            String::from_utf8_lossy(&validated.stdout),
+            String::from_utf8_lossy(&validated.stderr)
+        );
+    }
+}
