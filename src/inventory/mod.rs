@@ -60,7 +60,7 @@ impl NodeUpdate {
 pub struct NodeRecord {
     pub name: Arc<str>,
     /// Sorted by key.
-    labels: Box<[(Arc<str>, Arc<str>)]>,
+    labels: Arc<[(Arc<str>, Arc<str>)]>,
     pub taints: Arc<[Taint]>,
     /// Interned: the nodes of one pool share one allocatable list.
     pub allocatable: Option<Arc<ResourceList>>,
@@ -129,7 +129,9 @@ pub struct NodeIndex {
     free_slots: Vec<u32>,
     by_name: HashMap<Arc<str>, u32>,
     live: RoaringBitmap,
-    label_index: HashMap<Arc<str>, LabelKeyIndex>,
+    /// Each key's index behind an `Arc`: copies of the index share the keys no update
+    /// touched.
+    label_index: HashMap<Arc<str>, Arc<LabelKeyIndex>>,
     taint_sets: HashMap<Arc<[Taint]>, RoaringBitmap>,
     /// Identical allocatable lists, interned, with the slots that have them: resource fit
     /// is judged once per shape, never once per node.
@@ -188,127 +190,172 @@ impl NodeIndex {
         self.live.iter().map(|slot| self.node(slot))
     }
 
-    /// Adds a node or replaces the one of the same name.
+    /// Adds a node or replaces the one of the same name. A replaced node's labels, taints
+    /// and allocatable that did not change are left where they are: the per-key indexes
+    /// are shared between copies of the index, and an update touches only the keys whose
+    /// value changed (a relabelled pool copies one key's index, not all of them).
     pub fn apply_node(&mut self, update: NodeUpdate) {
-        let slot = match self.by_name.get(update.name.as_str()) {
-            Some(&slot) => {
-                self.unindex(slot);
-                slot
-            }
+        let (slot, old) = match self.by_name.get(update.name.as_str()) {
+            Some(&slot) => (slot, self.slots[slot as usize].take()),
             None => match self.free_slots.pop() {
-                Some(slot) => slot,
+                Some(slot) => (slot, None),
                 None => {
                     self.slots.push(None);
-                    u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 nodes")
+                    let slot = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 nodes");
+                    (slot, None)
                 }
             },
         };
-        let name: Arc<str> = Arc::from(update.name.as_str());
+        let old_labels: &[(Arc<str>, Arc<str>)] = old.as_ref().map_or(&[], |r| &r.labels);
+        // Both sorted by key: what was there and is no more leaves the index.
+        for (key, value) in old_labels {
+            if update.labels.get(key.as_ref()).map(String::as_str) != Some(value.as_ref()) {
+                self.unindex_label(slot, key, value);
+            }
+        }
         let mut labels = Vec::with_capacity(update.labels.len());
         for (key, value) in update.labels {
-            let (key, index) = match self.label_index.get_key_value(key.as_str()) {
-                Some((interned, _)) => {
-                    let interned = interned.clone();
-                    let index = self.label_index.get_mut(&interned).expect("just found");
-                    (interned, index)
-                }
-                None => {
-                    let interned: Arc<str> = Arc::from(key);
-                    let index = self.label_index.entry(interned.clone()).or_default();
-                    (interned, index)
-                }
-            };
-            index.present.insert(slot);
-            let value = match index.values.get_key_value(value.as_str()) {
-                Some((interned, _)) => interned.clone(),
-                None => {
-                    let value: Arc<str> = Arc::from(value);
-                    if let Some(number) = parse_go_int64(&value) {
-                        index.numeric.insert((number, value.clone()));
-                    }
-                    value
-                }
-            };
-            index.values.entry(value.clone()).or_default().insert(slot);
-            labels.push((key, value));
+            let kept = old_labels
+                .binary_search_by(|(k, _)| k.as_ref().cmp(key.as_str()))
+                .ok()
+                .map(|i| &old_labels[i])
+                .filter(|(_, v)| v.as_ref() == value);
+            match kept {
+                Some(pair) => labels.push(pair.clone()),
+                None => labels.push(self.index_label(slot, key, value)),
+            }
         }
         let mut taints = update.taints;
         taints.sort();
         taints.dedup();
-        let taints: Arc<[Taint]> = match self.taint_sets.get_key_value(taints.as_slice()) {
-            Some((interned, _)) => interned.clone(),
-            None => Arc::from(taints),
+        let taints: Arc<[Taint]> = match &old {
+            Some(record) if record.taints.as_ref() == taints.as_slice() => record.taints.clone(),
+            _ => {
+                if let Some(record) = &old {
+                    self.unindex_taints(slot, &record.taints);
+                }
+                let interned = match self.taint_sets.get_key_value(taints.as_slice()) {
+                    Some((interned, _)) => interned.clone(),
+                    None => Arc::from(taints),
+                };
+                self.taint_sets
+                    .entry(interned.clone())
+                    .or_default()
+                    .insert(slot);
+                interned
+            }
         };
-        self.taint_sets
-            .entry(taints.clone())
-            .or_default()
-            .insert(slot);
-        let allocatable = update.allocatable.map(|list| {
-            let shared = match self.allocatable_sets.get_key_value(&list) {
-                Some((interned, _)) => interned.clone(),
-                None => Arc::new(list),
-            };
-            self.allocatable_sets
-                .entry(shared.clone())
-                .or_default()
-                .insert(slot);
-            shared
-        });
+        let allocatable = match &old {
+            Some(record) if record.allocatable.as_deref() == update.allocatable.as_ref() => {
+                record.allocatable.clone()
+            }
+            _ => {
+                if let Some(list) = old.as_ref().and_then(|r| r.allocatable.as_ref()) {
+                    self.unindex_allocatable(slot, list);
+                }
+                update.allocatable.map(|list| {
+                    let shared = match self.allocatable_sets.get_key_value(&list) {
+                        Some((interned, _)) => interned.clone(),
+                        None => Arc::new(list),
+                    };
+                    self.allocatable_sets
+                        .entry(shared.clone())
+                        .or_default()
+                        .insert(slot);
+                    shared
+                })
+            }
+        };
+        let name = match &old {
+            Some(record) => record.name.clone(),
+            None => Arc::from(update.name.as_str()),
+        };
         self.live.insert(slot);
         self.by_name.insert(name.clone(), slot);
         self.slots[slot as usize] = Some(NodeRecord {
             name,
-            labels: labels.into_boxed_slice(),
+            labels: labels.into(),
             taints,
             allocatable,
         });
     }
 
-    /// Removes a node; unknown names are ignored (a delete may race a relist).
-    pub fn delete_node(&mut self, name: &str) {
-        if let Some(slot) = self.by_name.remove(name) {
-            self.unindex(slot);
-            self.slots[slot as usize] = None;
-            self.live.remove(slot);
-            self.free_slots.push(slot);
+    /// Puts `slot` under `key=value`, interning both; returns the interned pair.
+    fn index_label(&mut self, slot: u32, key: String, value: String) -> (Arc<str>, Arc<str>) {
+        let key: Arc<str> = match self.label_index.get_key_value(key.as_str()) {
+            Some((interned, _)) => interned.clone(),
+            None => Arc::from(key),
+        };
+        let index = Arc::make_mut(self.label_index.entry(key.clone()).or_default());
+        index.present.insert(slot);
+        let value = match index.values.get_key_value(value.as_str()) {
+            Some((interned, _)) => interned.clone(),
+            None => {
+                let value: Arc<str> = Arc::from(value);
+                if let Some(number) = parse_go_int64(&value) {
+                    index.numeric.insert((number, value.clone()));
+                }
+                value
+            }
+        };
+        index.values.entry(value.clone()).or_default().insert(slot);
+        (key, value)
+    }
+
+    fn unindex_label(&mut self, slot: u32, key: &Arc<str>, value: &Arc<str>) {
+        let Some(shared) = self.label_index.get_mut(key) else {
+            return;
+        };
+        let index = Arc::make_mut(shared);
+        index.present.remove(slot);
+        if let Some(nodes) = index.values.get_mut(value) {
+            nodes.remove(slot);
+            if nodes.is_empty() {
+                index.values.remove(value);
+                if let Some(number) = parse_go_int64(value) {
+                    index.numeric.remove(&(number, value.clone()));
+                }
+            }
+        }
+        if index.present.is_empty() {
+            self.label_index.remove(key);
         }
     }
 
-    fn unindex(&mut self, slot: u32) {
-        let Some(record) = self.slots[slot as usize].take() else {
-            return;
-        };
-        for (key, value) in record.labels.iter() {
-            if let Some(index) = self.label_index.get_mut(key) {
-                index.present.remove(slot);
-                if let Some(nodes) = index.values.get_mut(value) {
-                    nodes.remove(slot);
-                    if nodes.is_empty() {
-                        index.values.remove(value);
-                        if let Some(number) = parse_go_int64(value) {
-                            index.numeric.remove(&(number, value.clone()));
-                        }
-                    }
-                }
-                if index.present.is_empty() {
-                    self.label_index.remove(key);
-                }
-            }
-        }
-        if let Some(nodes) = self.taint_sets.get_mut(&record.taints) {
+    fn unindex_taints(&mut self, slot: u32, taints: &Arc<[Taint]>) {
+        if let Some(nodes) = self.taint_sets.get_mut(taints) {
             nodes.remove(slot);
             if nodes.is_empty() {
-                self.taint_sets.remove(&record.taints);
+                self.taint_sets.remove(taints);
             }
         }
-        if let Some(allocatable) = &record.allocatable
-            && let Some(nodes) = self.allocatable_sets.get_mut(allocatable)
-        {
+    }
+
+    fn unindex_allocatable(&mut self, slot: u32, allocatable: &Arc<ResourceList>) {
+        if let Some(nodes) = self.allocatable_sets.get_mut(allocatable) {
             nodes.remove(slot);
             if nodes.is_empty() {
                 self.allocatable_sets.remove(allocatable);
             }
         }
+    }
+
+    /// Removes a node; unknown names are ignored (a delete may race a relist).
+    pub fn delete_node(&mut self, name: &str) {
+        let Some(slot) = self.by_name.remove(name) else {
+            return;
+        };
+        if let Some(record) = self.slots[slot as usize].take() {
+            for (key, value) in record.labels.iter() {
+                self.unindex_label(slot, key, value);
+            }
+            self.unindex_taints(slot, &record.taints);
+            if let Some(allocatable) = &record.allocatable {
+                self.unindex_allocatable(slot, allocatable);
+            }
+        }
+        self.live.remove(slot);
+        self.free_slots.push(slot);
     }
 
     /// `nodes` grouped by allocatable list; nodes that state none are left out.

@@ -478,3 +478,123 @@ fn template_objects_that_are_not_templates_say_why_and_bad_ones_are_errors() {
         .to_string();
     assert!(error.contains("spec.template.spec.requirements[0]: kubernetes.io/arch: \"Above\" is not a valid node selector operator"), "{error}");
 }
+
+/// Updates that change some labels, taints or allocatable in place leave the index exactly
+/// as building it afresh from the final nodes would, and a copy taken before them still
+/// answers for the nodes as they were.
+#[test]
+fn in_place_updates_equal_a_fresh_index_and_leave_copies_untouched() {
+    let node = |i: usize, round: usize| {
+        let mut update = NodeUpdate::of(
+            &format!("n{i}"),
+            &[
+                ("zone", ["a", "b", "c"][(i + round) % 3]),
+                ("pool", if i % 4 == 0 { "gpu" } else { "general" }),
+                ("rank", &(i * (round + 1)).to_string()),
+            ],
+            if (i + round) % 5 == 0 {
+                &[("dedicated", "x", "NoSchedule")]
+            } else {
+                &[]
+            },
+        );
+        if round > 0 && i % 3 == 0 {
+            update.labels.remove("pool");
+        }
+        update.allocatable =
+            (i % 2 == round % 2).then(|| [("cpu".to_string(), 1000 + i as i128 % 3)].into());
+        update
+    };
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes((0..40).map(|i| node(i, 0)));
+    let before = inventory.clone();
+    for round in 1..4 {
+        for i in (0..40).filter(|i| i % (round + 1) == 0) {
+            inventory.apply_node(node(i, round));
+        }
+    }
+    inventory.delete_node("n7");
+    let finals: Vec<NodeUpdate> = inventory
+        .nodes()
+        .map(|n| NodeUpdate {
+            name: n.name.to_string(),
+            labels: n
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            taints: n.taints.to_vec(),
+            allocatable: n.allocatable.as_deref().cloned(),
+        })
+        .collect();
+    let mut fresh = Inventory::new();
+    fresh.reset_nodes(finals);
+    let selections = [
+        json!({"nodeSelector": {"zone": "a"}}),
+        json!({"nodeSelector": {"pool": "general"}}),
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "pool", "operator": "DoesNotExist"}]},
+            {"matchExpressions": [{"key": "rank", "operator": "Gt", "values": ["60"]}]}]}}}}),
+    ];
+    for spec in &selections {
+        let selection = selection_of(spec.clone());
+        assert_eq!(
+            names(&inventory, &inventory.targeted(&selection)),
+            names(&fresh, &fresh.targeted(&selection)),
+            "{spec}"
+        );
+        assert_eq!(
+            names(&inventory, &inventory.targeted(&selection)),
+            reference(&inventory, &selection),
+            "{spec}"
+        );
+        assert_eq!(
+            names(&before, &before.targeted(&selection)),
+            reference(&before, &selection),
+            "the copy: {spec}"
+        );
+    }
+    let mut keys: Vec<&str> = inventory.label_keys().collect();
+    let mut fresh_keys: Vec<&str> = fresh.label_keys().collect();
+    keys.sort();
+    fresh_keys.sort();
+    assert_eq!(keys, fresh_keys);
+    for key in &keys {
+        let values = |inv: &Inventory| {
+            let mut v: Vec<(String, u64)> = inv
+                .label_values(key)
+                .into_iter()
+                .map(|(v, n)| (v.to_owned(), n))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(values(&inventory), values(&fresh), "{key}");
+    }
+    assert_eq!(inventory.taint_set_count(), fresh.taint_set_count());
+    // (allocatable list, node names) per shape.
+    type Shape = (Vec<(String, i128)>, Vec<String>);
+    let shapes = |inv: &Inventory| {
+        let mut s: Vec<Shape> = inv
+            .allocatable_groups(inv.all_nodes())
+            .into_iter()
+            .map(|(list, nodes)| {
+                (
+                    list.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    names(inv, &nodes),
+                )
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(shapes(&inventory), shapes(&fresh));
+    let tolerations = daemon_pod_tolerations(false);
+    let blocked = |inv: &Inventory| {
+        names(
+            inv,
+            &inv.placement(&NodeSelection::default(), &tolerations, false)
+                .blocked_nodes(),
+        )
+    };
+    assert_eq!(blocked(&inventory), blocked(&fresh));
+}

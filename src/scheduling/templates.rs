@@ -533,7 +533,7 @@ impl NodeTemplate {
     }
 
     /// What a node made from this template can carry under `key`.
-    pub fn domain(&self, key: &str) -> &LabelDomain {
+    fn domain(&self, key: &str) -> &LabelDomain {
         let key = current_key(key);
         self.domains
             .get(key)
