@@ -3,7 +3,9 @@
 //! measured side by side in the same run, and one whole `evaluate` call.
 //!
 //! Then the cost templates add: the same `evaluate` with 30 autoscaler templates (20
-//! NodePools, 10 MachineDeployments) beside the 5,000 nodes (alone: `-- templates`).
+//! NodePools, 10 MachineDeployments) beside the 5,000 nodes (alone: `-- templates`), and
+//! what resource fit adds (`-- fit`). `-- subsets` measures only the two-term In-subset
+//! selector at 5,000 nodes.
 //!
 //! Last, selectors built to be slow (thousands of numeric, duplicated or windowed terms)
 //! against 5,000 nodes that each carry a distinct integer label: the whole `evaluate`.
@@ -220,6 +222,16 @@ fn main() {
         fit_cost(&object, &Config::default());
         return;
     }
+    if std::env::args().any(|a| a == "subsets") {
+        let inventory = cluster(5_000);
+        let selection = zonal_selection();
+        let tolerations = tolerations_of(&object);
+        let stats = measure(20_000, || {
+            black_box(inventory.placement(black_box(&selection), black_box(&tolerations), false));
+        });
+        report("indexed, 2 terms of In subsets", 5_000, &stats);
+        return;
+    }
     let selection: NodeSelection = object.selection();
     let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
     tolerations.extend(daemon_pod_tolerations(false));
@@ -402,6 +414,29 @@ fn fit_cost(object: &DaemonSet, config: &Config) {
         daemons.saturating_sub(none),
         with_daemons.node_shapes(("", "")).len()
     );
+}
+
+/// Two ORed terms: subsets of zones and instance types, or one pool.
+fn zonal_selection() -> NodeSelection {
+    DaemonSet::from_value(&json!({
+        "kind": "DaemonSet", "metadata": {"name": "zonal"},
+        "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [
+                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-1a", "eu-west-1b"]},
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m6i.1xlarge", "m6i.2xlarge", "m6i.3xlarge", "m6i.4xlarge"]}
+            ]},
+            {"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["pool-7"]}]}
+        ]}}}, "containers": []}}}
+    }))
+    .expect("decodes")
+    .selection()
+}
+
+/// The bench DaemonSet's tolerations with the DaemonSet controller's.
+fn tolerations_of(object: &DaemonSet) -> Vec<dsguard::scheduling::Toleration> {
+    let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+    tolerations.extend(daemon_pod_tolerations(false));
+    tolerations
 }
 
 /// 20 Karpenter NodePools (5 requirements, a label, a taint on every third) and 10 Cluster
