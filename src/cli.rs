@@ -131,6 +131,9 @@ pub enum Command {
         )]
         out: PathBuf,
     },
+    /// Judge the DaemonSets already in the cluster (--daemonsets FILE|DIR, or --cluster)
+    /// as `lint` judges manifests: same formats, same exit codes.
+    Audit,
     /// For each DaemonSet in the manifests, the nodes it runs on and the ones it does not.
     Coverage {
         /// Manifest files or folders; `-` reads stdin.

@@ -52,6 +52,22 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         .init();
     let mut inventory = load_inventory(cli)?;
     load_daemonsets(cli, &mut inventory, &config)?;
+    // `audit --cluster` judges the cluster's DaemonSets, which are each node's daemon
+    // overhead too: listed once, for both.
+    let cluster_daemonsets =
+        if matches!(cli.command, Command::Audit) && cli.daemonsets.is_none() && cli.cluster {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let listed = runtime.block_on(async {
+                let client = dsguard::cluster::client().await?;
+                dsguard::cluster::list_daemonsets(&client).await
+            })?;
+            set_daemon_loads(&listed, &mut inventory, &config);
+            Some(listed)
+        } else {
+            None
+        };
     match &cli.command {
         Command::Review { webhook } => review(*webhook, cli.max_file_bytes, &inventory, &config),
         Command::Serve(_) => unreachable!("serve returned above"),
@@ -77,6 +93,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             &inventory,
             &config,
         ),
+        Command::Audit => {
+            if cli.daemonsets.is_none() && !cli.cluster {
+                bail!(
+                    "audit judges the DaemonSets already in the cluster: --daemonsets FILE|DIR (the output of `kubectl get daemonsets -A -o yaml`) or --cluster"
+                );
+            }
+            audit(cli, cluster_daemonsets, &inventory, &config)
+        }
         Command::Coverage { paths } => {
             if cli.nodes.is_none() && !cli.cluster {
                 bail!(
@@ -329,17 +353,35 @@ fn load_daemonsets(cli: &Cli, inventory: &mut Inventory, config: &Config) -> Res
     if let Some(error) = errors.first() {
         bail!("--daemonsets: {error}");
     }
-    let mut loads = Vec::new();
+    if !manifests.iter().any(|m| m.is_daemonset()) {
+        bail!(
+            "--daemonsets {}: holds no DaemonSet; expected the output of `kubectl get daemonsets -A -o yaml` or DaemonSet manifests",
+            path.display()
+        );
+    }
     for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        let object = DaemonSet::from_value(&manifest.value).map_err(|error| {
+        if let Err(error) = DaemonSet::from_value(&manifest.value) {
             let at = manifest.position_of(&error.pointer);
-            anyhow::anyhow!(
+            bail!(
                 "--daemonsets: {}:{}:{}: {error}",
                 manifest.file,
                 at.line,
                 at.column
-            )
-        })?;
+            );
+        }
+    }
+    set_daemon_loads(&manifests, inventory, config);
+    Ok(())
+}
+
+/// Each DaemonSet's footprint on the loaded nodes, judged with the same placement and
+/// request code as the rules; one whose resources cannot be read is left out with a note.
+fn set_daemon_loads(manifests: &[manifests::Manifest], inventory: &mut Inventory, config: &Config) {
+    let mut loads = Vec::new();
+    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
+        let Ok(object) = DaemonSet::from_value(&manifest.value) else {
+            continue;
+        };
         let namespace = object.namespace_or_default().to_owned();
         let context = dsguard::policy::Context::offline(inventory, config, &namespace);
         match dsguard::policy::daemon_load(&object, &context) {
@@ -351,14 +393,7 @@ fn load_daemonsets(cli: &Cli, inventory: &mut Inventory, config: &Config) -> Res
             ),
         }
     }
-    if loads.is_empty() {
-        bail!(
-            "--daemonsets {}: holds no DaemonSet; expected the output of `kubectl get daemonsets -A -o yaml` or DaemonSet manifests",
-            path.display()
-        );
-    }
     inventory.set_daemon_loads(Some(loads));
-    Ok(())
 }
 
 /// `--node-templates`: replaces whatever templates were listed from the cluster, like the
@@ -416,34 +451,7 @@ fn lint(
         limit_ranges: cli.limitranges.is_some() || cli.cluster,
     };
     let report = lint::lint(&manifests, errors, inventory, config, sources);
-    for notice in &report.notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
-    let mut stdout = std::io::stdout().lock();
-    match cli.output.unwrap_or(OutputFormat::Text) {
-        OutputFormat::Text | OutputFormat::Table => {
-            let color = std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb");
-            write!(
-                stdout,
-                "{}",
-                lint::to_text(&report, lint::TextOptions { color, show_patch })
-            )?;
-        }
-        OutputFormat::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_json(&report))?
-        )?,
-        OutputFormat::Sarif => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_sarif(&report, config))?
-        )?,
-        OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(&report))?,
-        OutputFormat::Github => write!(stdout, "{}", lint::to_github(&report))?,
-    }
+    write_lint_report(cli, &report, config, show_patch)?;
     if fix {
         let outcome = lint::fix_files(&report, &manifests, out);
         for file in &outcome.written {
@@ -459,6 +467,67 @@ fn lint(
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// The report of `lint` and `audit`, in the format asked for.
+fn write_lint_report(
+    cli: &Cli,
+    report: &lint::LintReport,
+    config: &Config,
+    show_patch: bool,
+) -> Result<()> {
+    for notice in &report.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match cli.output.unwrap_or(OutputFormat::Text) {
+        OutputFormat::Text | OutputFormat::Table => {
+            let color = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb");
+            write!(
+                stdout,
+                "{}",
+                lint::to_text(report, lint::TextOptions { color, show_patch })
+            )?;
+        }
+        OutputFormat::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_json(report))?
+        )?,
+        OutputFormat::Sarif => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_sarif(report, config))?
+        )?,
+        OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
+        OutputFormat::Github => write!(stdout, "{}", lint::to_github(report))?,
+    }
+    Ok(())
+}
+
+/// `dsguard audit`: the DaemonSets already in the cluster (`--daemonsets` files, or listed
+/// with `--cluster`), judged as `lint` judges manifests.
+fn audit(
+    cli: &Cli,
+    listed: Option<Vec<manifests::Manifest>>,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<ExitCode> {
+    let (manifests, errors) = match (listed, &cli.daemonsets) {
+        (Some(listed), _) => (listed, Vec::new()),
+        (None, Some(path)) => read_manifests(std::slice::from_ref(path), cli),
+        (None, None) => bail!("audit needs --daemonsets FILE|DIR or --cluster"),
+    };
+    let sources = lint::InventorySources {
+        nodes: cli.nodes.is_some() || cli.cluster,
+        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
+        limit_ranges: cli.limitranges.is_some() || cli.cluster,
+    };
+    let report = lint::lint(&manifests, errors, inventory, config, sources);
+    write_lint_report(cli, &report, config, false)?;
     Ok(ExitCode::from(report.exit_code()))
 }
 

@@ -281,3 +281,45 @@ fn coverage_with_the_clusters_daemonsets_shows_each_pools_overhead_and_unfit_nod
         "{text}"
     );
 }
+
+/// `audit --daemonsets` is `lint` over the cluster's DaemonSets: the same report, findings
+/// carrying namespace and name, the same exit code.
+#[test]
+fn audit_over_files_gives_lints_answer() {
+    let run = |args: &[&str]| {
+        let mut command = dsguard();
+        command
+            .args(args)
+            .args(["-o", "json", "--nodes"])
+            .arg(corpus("nodes"))
+            .arg("--daemonsets")
+            .arg(corpus("daemonsets"));
+        command.output().unwrap()
+    };
+    let audit = run(&["audit"]);
+    let mut lint_args = vec!["lint".to_owned()];
+    lint_args.push(corpus("daemonsets").display().to_string());
+    let lint = run(&lint_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        audit.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert_eq!(audit.status.code(), lint.status.code());
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let lint: Value = serde_json::from_slice(&lint.stdout).unwrap();
+    assert_eq!(audit, lint);
+    assert_eq!(audit["summary"]["daemonsets"], 56);
+    assert!(
+        audit["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["namespace"].is_string() && f["name"].is_string())
+    );
+
+    let nothing = dsguard().arg("audit").output().unwrap();
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("--daemonsets FILE|DIR"));
+}

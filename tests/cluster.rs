@@ -19,8 +19,8 @@ use dsguard::config::Config;
 use dsguard::inventory::{Inventory, Synced};
 use dsguard::server::{self, AppState, CertificateSource, RunningServer};
 use fake_apiserver::{
-    CLUSTER_API, FakeApiServer, KARPENTER_API, LIMIT_RANGES, MACHINE_DEPLOYMENTS, MACHINE_SETS,
-    NODE_POOLS, NODES, PRIORITY_CLASSES, synthetic_node,
+    CLUSTER_API, DAEMONSETS, FakeApiServer, KARPENTER_API, LIMIT_RANGES, MACHINE_DEPLOYMENTS,
+    MACHINE_SETS, NODE_POOLS, NODES, PRIORITY_CLASSES, synthetic_node,
 };
 use serde_json::{Value, json};
 
@@ -558,4 +558,76 @@ async fn one_shot_commands_list_served_template_apis_and_skip_absent_ones() {
         json!([{"kind": "MachineDeployment", "namespace": "infra", "name": "md-gpu", "targeted": true,
                 "runnable": false, "untolerated": ["nvidia.com/gpu=present:NoSchedule"]}])
     );
+}
+
+#[tokio::test]
+async fn audit_lists_the_clusters_daemonsets_and_judges_them_as_lint_does() {
+    let api = FakeApiServer::start().await;
+    api.preload(
+        NODES,
+        (0..3).map(|i| {
+            node(
+                &format!("n{i}"),
+                json!({"kubernetes.io/os": "linux", "pool": "general"}),
+                json!([]),
+            )
+        }),
+    );
+    let daemonset = |name: &str, selector: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+               "metadata": {"name": name, "namespace": "monitoring", "uid": format!("uid-{name}"),
+                            "managedFields": [{"manager": "kubectl"}]},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}},
+                                     "spec": {"nodeSelector": selector, "priorityClassName": "system-node-critical",
+                                              "containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}}},
+               "status": {"desiredNumberScheduled": 0}})
+    };
+    api.preload(
+        DAEMONSETS,
+        [
+            daemonset("agent", json!({"kubernetes.io/os": "linux"})),
+            daemonset("typo", json!({"pool": "genral"})),
+        ],
+    );
+    let dir = scratch("audit");
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+            .args(["audit", "--cluster", "-o", "json"])
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["schemaVersion"], 1);
+    assert_eq!(report["summary"]["daemonsets"], 2);
+    let denials: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "deny")
+        .map(|f| (f["ruleId"].as_str().unwrap(), f["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(denials, [("DSG001", "typo")]);
+    let message = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "typo")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("pool=genral"), "{message}");
 }

@@ -550,6 +550,46 @@ pub async fn list_inventory(client: &Client) -> Result<Inventory, ClusterError> 
     Ok(inventory)
 }
 
+/// Every DaemonSet of the cluster, listed once page by page (`dsguard audit --cluster`),
+/// as manifests named `cluster` (no file positions) without `managedFields` and `status`.
+pub async fn list_daemonsets(
+    client: &Client,
+) -> Result<Vec<crate::manifests::Manifest>, ClusterError> {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    let api: Api<DaemonSet> = Api::all(client.clone());
+    let mut manifests = Vec::new();
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|cause| ClusterError::List {
+                kind: "daemonsets",
+                cause,
+            })?;
+        for mut object in page.items {
+            object.metadata.managed_fields = None;
+            object.status = None;
+            let mut value = serde_json::to_value(&object).unwrap_or_default();
+            // A listed item has no kind of its own; the rules and reports expect one.
+            value["apiVersion"] = "apps/v1".into();
+            value["kind"] = "DaemonSet".into();
+            manifests.push(crate::manifests::Manifest {
+                file: "cluster".into(),
+                position: crate::yaml::Position::default(),
+                value,
+                source_map: crate::yaml::SourceMap::default(),
+                document: 0,
+                pointer: String::new(),
+            });
+        }
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(manifests),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

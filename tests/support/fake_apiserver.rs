@@ -33,18 +33,20 @@ pub const LIMIT_RANGES: &str = "/api/v1/limitranges";
 pub const NODE_POOLS: &str = "/apis/karpenter.sh/v1/nodepools";
 pub const MACHINE_DEPLOYMENTS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinedeployments";
 pub const MACHINE_SETS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinesets";
+pub const DAEMONSETS: &str = "/apis/apps/v1/daemonsets";
 
 /// The optional API groups, by discovery path, with the resources each serves.
 pub const KARPENTER_API: &str = "/apis/karpenter.sh/v1";
 pub const CLUSTER_API: &str = "/apis/cluster.x-k8s.io/v1beta1";
 
-const ALL_PATHS: [&str; 6] = [
+const ALL_PATHS: [&str; 7] = [
     NODES,
     PRIORITY_CLASSES,
     LIMIT_RANGES,
     NODE_POOLS,
     MACHINE_DEPLOYMENTS,
     MACHINE_SETS,
+    DAEMONSETS,
 ];
 
 fn list_kind(path: &str) -> (&'static str, &'static str) {
@@ -54,6 +56,7 @@ fn list_kind(path: &str) -> (&'static str, &'static str) {
         NODE_POOLS => ("karpenter.sh/v1", "NodePoolList"),
         MACHINE_DEPLOYMENTS => ("cluster.x-k8s.io/v1beta1", "MachineDeploymentList"),
         MACHINE_SETS => ("cluster.x-k8s.io/v1beta1", "MachineSetList"),
+        DAEMONSETS => ("apps/v1", "DaemonSetList"),
         _ => ("v1", "LimitRangeList"),
     }
 }
