@@ -136,9 +136,15 @@ pub enum Command {
     Audit,
     /// For each DaemonSet in the manifests, the nodes it runs on and the ones it does not.
     Coverage {
-        /// Manifest files or folders; `-` reads stdin.
-        #[arg(required = true, value_name = "PATH")]
+        /// Manifest files or folders; `-` reads stdin. With --cluster and no path, the
+        /// cluster's own DaemonSets.
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Judge as if the nodes matching SELECTOR (kubectl label-selector syntax) carried
+        /// this taint: `KEY[=VALUE]:EFFECT@SELECTOR`, e.g.
+        /// `dedicated=infra:NoExecute@pool=general`. Repeatable; never changes the cluster.
+        #[arg(long = "what-if-taint", value_name = "TAINT@SELECTOR")]
+        what_if_taints: Vec<String>,
     },
 }
 

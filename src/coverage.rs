@@ -13,6 +13,7 @@ use crate::inventory::Inventory;
 use crate::policy::{self, Context, DaemonSet};
 use crate::scheduling::Taint;
 use crate::scheduling::resources::{ResourceList, display, insufficient};
+use crate::scheduling::selector::LabelRequirement;
 
 /// Every pool's daemon overhead: the requests of all DaemonSets whose pods run on its
 /// nodes, per kind of node.
@@ -79,6 +80,91 @@ pub struct PoolOverhead {
     shares: Vec<(String, i128, i128)>,
 }
 
+/// What hypothetical taints would do to one DaemonSet.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhatIf {
+    /// Nodes it runs on now that would get no new pod (NoSchedule or NoExecute).
+    pub stops_on: Vec<String>,
+    /// Nodes whose running pod a NoExecute taint would evict (after `tolerationSeconds`
+    /// where a toleration sets it).
+    pub evicted_from: Vec<String>,
+    /// For the table: the shortest `tolerationSeconds` before an eviction, when one delays it.
+    #[serde(skip)]
+    delayed_by: Option<i64>,
+}
+
+/// `--what-if-taint KEY[=VALUE]:EFFECT@SELECTOR`: a taint, and the nodes (kubectl label
+/// selector) it would be put on.
+#[derive(Clone, Debug)]
+pub struct WhatIfTaint {
+    pub taint: Taint,
+    pub selector: Vec<LabelRequirement>,
+}
+
+impl WhatIfTaint {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let shape = || {
+            format!(
+                "{text:?} is not KEY[=VALUE]:EFFECT@SELECTOR (e.g. dedicated=infra:NoExecute@pool=general)"
+            )
+        };
+        let (taint, selector) = text.rsplit_once('@').ok_or_else(shape)?;
+        let (key_value, effect) = taint.rsplit_once(':').ok_or_else(shape)?;
+        if !matches!(effect, "NoSchedule" | "NoExecute" | "PreferNoSchedule") {
+            return Err(format!(
+                "{text:?}: the effect must be NoSchedule, NoExecute or PreferNoSchedule"
+            ));
+        }
+        let (key, value) = key_value.split_once('=').unwrap_or((key_value, ""));
+        crate::scheduling::labels::validate_label_key(key).map_err(|e| format!("{text:?}: {e}"))?;
+        let selector = crate::scheduling::labels::parse_selector(selector)
+            .map_err(|e| format!("{text:?}: the selector: {e}"))?;
+        Ok(Self {
+            taint: Taint::new(key, value, effect),
+            selector,
+        })
+    }
+
+    fn applies_to(&self, node: &crate::inventory::NodeRecord) -> bool {
+        self.selector.iter().all(|r| r.matches(|k| node.label(k)))
+    }
+}
+
+/// The inventory as it would be with the taints put on their nodes (a taint replaces one of
+/// the same key and effect, as `kubectl taint` does). The nodes keep their slots, so node
+/// sets of both compare directly.
+pub fn with_taints(inventory: &Inventory, taints: &[WhatIfTaint]) -> Inventory {
+    let mut tainted = inventory.clone();
+    for node in inventory.nodes() {
+        let added: Vec<&Taint> = taints
+            .iter()
+            .filter(|w| w.applies_to(node))
+            .map(|w| &w.taint)
+            .collect();
+        if added.is_empty() {
+            continue;
+        }
+        let mut node_taints: Vec<Taint> = node
+            .taints
+            .iter()
+            .filter(|t| !added.iter().any(|a| a.key == t.key && a.effect == t.effect))
+            .cloned()
+            .collect();
+        node_taints.extend(added.into_iter().cloned());
+        tainted.apply_node(crate::inventory::NodeUpdate {
+            name: node.name.to_string(),
+            labels: node
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            taints: node_taints,
+            allocatable: node.allocatable.as_deref().cloned(),
+        });
+    }
+    tainted
+}
+
 /// A node the DaemonSet targets and tolerates where its pod alone does not fit.
 #[derive(Debug, Serialize)]
 pub struct UnfitNode {
@@ -102,6 +188,9 @@ pub struct DaemonSetCoverage {
     pub templates: Vec<TemplateCoverage>,
     /// Runnable nodes where one pod alone exceeds the allocatable.
     pub unfit: Vec<UnfitNode>,
+    /// With `--what-if-taint`: where the pods would stop running.
+    #[serde(rename = "whatIf", skip_serializing_if = "Option::is_none")]
+    pub what_if: Option<WhatIf>,
     /// Pool → count of nodes not targeted, for the table.
     #[serde(skip)]
     not_targeted_by_pool: BTreeMap<String, u64>,
@@ -148,6 +237,7 @@ pub fn cover(
     line: usize,
     inventory: &Inventory,
     config: &Config,
+    what_if: Option<(&Inventory, &[WhatIfTaint])>,
 ) -> DaemonSetCoverage {
     let namespace = object.namespace_or_default().to_owned();
     let context = Context::offline(inventory, config, &namespace);
@@ -218,7 +308,48 @@ pub fn cover(
         }
     }
     unfit.sort_by(|a, b| a.node.cmp(&b.node));
+    let what_if = what_if.map(|(tainted, taints)| {
+        let after = policy::placement(object, &Context::offline(tainted, config, &namespace));
+        let stops_on = &runnable - after.runnable();
+        // Eviction: a NoExecute taint on a node it runs on now, not tolerated, or tolerated
+        // only for tolerationSeconds.
+        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+        tolerations.extend(crate::scheduling::daemon_pod_tolerations(
+            object.pod().host_network,
+        ));
+        let mut evicted_from = Vec::new();
+        let mut delayed_by: Option<i64> = None;
+        for slot in runnable.iter() {
+            let node = inventory.node(slot);
+            for what in taints
+                .iter()
+                .filter(|w| w.taint.effect == "NoExecute" && w.applies_to(node))
+            {
+                let matching: Vec<&crate::scheduling::Toleration> = tolerations
+                    .iter()
+                    .filter(|t| t.tolerates(&what.taint, config.toleration_comparison_operators))
+                    .collect();
+                let forever = matching.iter().any(|t| t.toleration_seconds.is_none());
+                if !forever {
+                    if let Some(seconds) =
+                        matching.iter().filter_map(|t| t.toleration_seconds).min()
+                    {
+                        delayed_by = Some(delayed_by.map_or(seconds, |d| d.min(seconds)));
+                    }
+                    evicted_from.push(node.name.to_string());
+                    break;
+                }
+            }
+        }
+        evicted_from.sort();
+        WhatIf {
+            stops_on: sorted(stops_on.iter().map(name_of).collect()),
+            evicted_from,
+            delayed_by,
+        }
+    });
     DaemonSetCoverage {
+        what_if,
         templates,
         unfit,
         namespace,
@@ -294,6 +425,27 @@ impl CoverageReport {
                     "not targeted".into(),
                     "nodeSelector/affinity/nodeName".into(),
                 ]);
+            }
+            if let Some(what_if) = &ds.what_if {
+                let mut line = format!(
+                    "  what if: stops on {} of the nodes it runs on",
+                    what_if.stops_on.len()
+                );
+                if let Some(first) = what_if.stops_on.first() {
+                    line.push_str(&format!(" (e.g. {first})"));
+                }
+                if !what_if.evicted_from.is_empty() {
+                    line.push_str(&format!(
+                        "; its running pods evicted from {}",
+                        what_if.evicted_from.len()
+                    ));
+                    if let Some(seconds) = what_if.delayed_by {
+                        line.push_str(&format!(
+                            " (after {seconds}s where tolerationSeconds delays it)"
+                        ));
+                    }
+                }
+                let _ = writeln!(out, "{line}");
             }
             if !ds.unfit.is_empty() {
                 let _ = writeln!(

@@ -101,13 +101,26 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             audit(cli, cluster_daemonsets, &inventory, &config)
         }
-        Command::Coverage { paths } => {
+        Command::Coverage {
+            paths,
+            what_if_taints,
+        } => {
             if cli.nodes.is_none() && !cli.cluster {
                 bail!(
                     "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`) or --cluster"
                 );
             }
-            coverage(paths, cli, &inventory, &config)
+            if paths.is_empty() && !cli.cluster {
+                bail!(
+                    "coverage needs manifest paths, or --cluster to cover the cluster's DaemonSets"
+                );
+            }
+            let what_if = what_if_taints
+                .iter()
+                .map(|text| coverage::WhatIfTaint::parse(text))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| anyhow::anyhow!("--what-if-taint {why}"))?;
+            coverage(paths, cli, &inventory, &config, &what_if)
         }
     }
 }
@@ -560,9 +573,22 @@ fn coverage(
     cli: &Cli,
     inventory: &Inventory,
     config: &Config,
+    what_if: &[coverage::WhatIfTaint],
 ) -> Result<ExitCode> {
     let output = cli.output;
-    let (manifests, errors) = read_manifests(paths, cli);
+    let (manifests, errors) = if paths.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listed = runtime.block_on(async {
+            let client = dsguard::cluster::client().await?;
+            dsguard::cluster::list_daemonsets(&client).await
+        })?;
+        (listed, Vec::new())
+    } else {
+        read_manifests(paths, cli)
+    };
+    let tainted = (!what_if.is_empty()).then(|| coverage::with_taints(inventory, what_if));
     let mut failed = !errors.is_empty();
     for error in &errors {
         eprintln!("dsguard: {}", lint::printable(&error.to_string()));
@@ -576,6 +602,7 @@ fn coverage(
                 manifest.position.line,
                 inventory,
                 config,
+                tainted.as_ref().map(|t| (t, what_if)),
             )),
             Err(error) => {
                 let at = manifest.position_of(&error.pointer);

@@ -323,3 +323,84 @@ fn audit_over_files_gives_lints_answer() {
     assert_eq!(nothing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("--daemonsets FILE|DIR"));
 }
+
+/// `coverage --what-if-taint`: where the pods would stop running, and which running pods a
+/// NoExecute taint evicts (after tolerationSeconds where set). Expected node sets from the
+/// example cluster: the 6 general workers carry `karpenter.sh/nodepool=general`; the log
+/// shipper runs there and tolerates nothing of the kind; node-exporter tolerates everything.
+#[test]
+fn what_if_taint_shows_where_pods_stop_and_are_evicted() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = common::scratch_dir("cli", "what-if");
+    let delayed = dir.join("delayed.yaml");
+    std::fs::write(&delayed, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: delayed, namespace: ops}\nspec:\n  template:\n    spec:\n      tolerations:\n      - {key: dedicated, operator: Exists, effect: NoExecute, tolerationSeconds: 300}\n      containers: [{name: c, image: i}]\n").unwrap();
+    let run = |taint: &str| {
+        let output = dsguard()
+            .args(["coverage", "-o", "json", "--nodes"])
+            .arg(examples.join("nodes.yaml"))
+            .args(["--what-if-taint", taint])
+            .arg(examples.join("daemonsets/log-shipper.yaml"))
+            .arg(examples.join("daemonsets/node-exporter.yaml"))
+            .arg(&delayed)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["daemonsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["name"].as_str().unwrap().to_owned(), d["whatIf"].clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let general: Vec<String> = (0..6).map(|i| format!("general-{i}")).collect();
+    let no_execute = run("dedicated=infra:NoExecute@karpenter.sh/nodepool=general");
+    assert_eq!(
+        no_execute["log-shipper"]["stopsOn"],
+        serde_json::json!(general)
+    );
+    assert_eq!(
+        no_execute["log-shipper"]["evictedFrom"],
+        serde_json::json!(general)
+    );
+    assert_eq!(
+        no_execute["node-exporter"],
+        serde_json::json!({"stopsOn": [], "evictedFrom": []})
+    );
+    // Tolerated for 300 s: still scheduled there, but evicted once the time is up.
+    assert_eq!(no_execute["delayed"]["stopsOn"], serde_json::json!([]));
+    assert_eq!(
+        no_execute["delayed"]["evictedFrom"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    // NoSchedule evicts nothing.
+    let no_schedule = run("dedicated=infra:NoSchedule@karpenter.sh/nodepool=general");
+    assert_eq!(
+        no_schedule["log-shipper"]["stopsOn"],
+        serde_json::json!(general)
+    );
+    assert_eq!(
+        no_schedule["log-shipper"]["evictedFrom"],
+        serde_json::json!([])
+    );
+
+    let bad = dsguard()
+        .args(["coverage", "--nodes"])
+        .arg(examples.join("nodes.yaml"))
+        .args(["--what-if-taint", "dedicated:Sometimes@pool=x"])
+        .arg(examples.join("daemonsets"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("the effect must be NoSchedule, NoExecute or PreferNoSchedule")
+    );
+}

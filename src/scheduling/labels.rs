@@ -126,3 +126,120 @@ mod tests {
         }
     }
 }
+
+/// A label selector in kubectl's syntax (`apimachinery/pkg/labels` `Parse`):
+/// comma-separated `key=value`, `key==value`, `key!=value`, `key`, `!key`,
+/// `key in (a,b)`, `key notin (a,b)`. Returns the requirements, ANDed.
+pub fn parse_selector(text: &str) -> Result<Vec<super::selector::LabelRequirement>, SyntaxError> {
+    use super::selector::{LabelOperator, LabelRequirement};
+    let mut requirements = Vec::new();
+    // Split on commas outside parentheses.
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    for part in parts.into_iter().map(str::trim) {
+        if part.is_empty() {
+            return Err(format!("{text:?}: an empty requirement"));
+        }
+        let set = |rest: &str, key: &str, keyword: &str| -> Result<Vec<String>, SyntaxError> {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("{part:?}: {keyword} needs (value, ...)"))?;
+            let values: Vec<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
+            for value in &values {
+                validate_label_value(value)?;
+            }
+            validate_label_key(key)?;
+            Ok(values)
+        };
+        let requirement = if let Some(key) = part.strip_prefix('!') {
+            validate_label_key(key.trim())?;
+            LabelRequirement {
+                key: key.trim().to_owned(),
+                operator: LabelOperator::DoesNotExist,
+            }
+        } else if let Some((key, value)) = part.split_once("!=") {
+            let (key, value) = (key.trim(), value.trim());
+            validate_label_key(key)?;
+            validate_label_value(value)?;
+            LabelRequirement {
+                key: key.to_owned(),
+                operator: LabelOperator::NotIn(vec![value.to_owned()]),
+            }
+        } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            let (key, value) = (key.trim(), value.trim());
+            validate_label_key(key)?;
+            validate_label_value(value)?;
+            LabelRequirement {
+                key: key.to_owned(),
+                operator: LabelOperator::In(vec![value.to_owned()]),
+            }
+        } else if let Some((key, rest)) = part.split_once(" notin ") {
+            LabelRequirement {
+                key: key.trim().to_owned(),
+                operator: LabelOperator::NotIn(set(rest, key.trim(), "notin")?),
+            }
+        } else if let Some((key, rest)) = part.split_once(" in ") {
+            LabelRequirement {
+                key: key.trim().to_owned(),
+                operator: LabelOperator::In(set(rest, key.trim(), "in")?),
+            }
+        } else {
+            validate_label_key(part)?;
+            LabelRequirement {
+                key: part.to_owned(),
+                operator: LabelOperator::Exists,
+            }
+        };
+        requirements.push(requirement);
+    }
+    Ok(requirements)
+}
+
+#[cfg(test)]
+mod selector_syntax_tests {
+    use super::parse_selector;
+    use crate::scheduling::selector::LabelOperator;
+
+    #[test]
+    fn kubectl_selectors_parse_as_apimachinery_reads_them() {
+        let parsed =
+            parse_selector("pool=general, tier!=db,gpu,!spot,zone in (a, b),arch notin (arm64)")
+                .unwrap();
+        let ops: Vec<(&str, &LabelOperator)> = parsed
+            .iter()
+            .map(|r| (r.key.as_str(), &r.operator))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("pool", &LabelOperator::In(vec!["general".into()])),
+                ("tier", &LabelOperator::NotIn(vec!["db".into()])),
+                ("gpu", &LabelOperator::Exists),
+                ("spot", &LabelOperator::DoesNotExist),
+                ("zone", &LabelOperator::In(vec!["a".into(), "b".into()])),
+                ("arch", &LabelOperator::NotIn(vec!["arm64".into()])),
+            ]
+        );
+        assert_eq!(
+            parse_selector("a==b").unwrap()[0].operator,
+            LabelOperator::In(vec!["b".into()])
+        );
+        for bad in ["", "a=b,", "zone in a", "bad key=x", "a=b c"] {
+            assert!(parse_selector(bad).is_err(), "{bad:?}");
+        }
+    }
+}
