@@ -285,6 +285,50 @@ impl Verdict {
     }
 }
 
+/// Every autoscaler template's placement for the object being judged, computed at most
+/// once per evaluation, and only when a rule needs every template's answer (DSG001 when no
+/// live node is targeted, DSG002 when no live node runs the pods, DSG005 when a template
+/// states its size or some node does not fit): the common evaluation never builds it.
+pub(crate) struct Templates<'a> {
+    placements: std::cell::OnceCell<Vec<crate::inventory::TemplatePlacement>>,
+    selection: &'a crate::scheduling::NodeSelection,
+    tolerations: &'a [Toleration],
+    context: &'a Context<'a>,
+}
+
+impl<'a> Templates<'a> {
+    fn new(
+        selection: &'a crate::scheduling::NodeSelection,
+        tolerations: &'a [Toleration],
+        context: &'a Context<'a>,
+    ) -> Self {
+        Self {
+            placements: std::cell::OnceCell::new(),
+            selection,
+            tolerations,
+            context,
+        }
+    }
+
+    pub(crate) fn selection(&self) -> &crate::scheduling::NodeSelection {
+        self.selection
+    }
+
+    pub(crate) fn tolerations(&self) -> &[Toleration] {
+        self.tolerations
+    }
+
+    pub(crate) fn all(&self) -> &[crate::inventory::TemplatePlacement] {
+        self.placements.get_or_init(|| {
+            self.context.inventory.template_placements(
+                self.selection,
+                self.tolerations,
+                self.context.config.toleration_comparison_operators,
+            )
+        })
+    }
+}
+
 /// Everything the mutation adds, which the validation must then see.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Injection {
@@ -383,13 +427,14 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
         let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
         tolerations.extend(injection.tolerations.iter().cloned());
         tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
+        let templates = Templates::new(&selection, &tolerations, context);
         match &targeted {
             Some(targeted) => {
                 selector_matches_no_node::check(
                     object,
                     &selection,
                     targeted,
-                    &tolerations,
+                    &templates,
                     context,
                     &mut findings,
                 );
@@ -406,18 +451,16 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                 }
                 untolerated_taints::check(
                     object,
-                    &selection,
                     targeted,
                     blocked,
-                    &tolerations,
+                    &templates,
                     context,
                     &mut findings,
                 );
                 requests_exceed_allocatable::check(
                     object,
-                    &selection,
                     &runnable,
-                    &tolerations,
+                    &templates,
                     context,
                     &mut findings,
                 );

@@ -16,13 +16,12 @@ use std::collections::BTreeMap;
 use roaring::RoaringBitmap;
 
 use super::daemonset::{DaemonSet, TEMPLATE_SPEC};
-use super::{Context, Finding, Rule, Severity};
+use super::{Context, Finding, Rule, Severity, Templates};
 use crate::inventory::Inventory;
 use crate::scheduling::quantity::QuantityError;
 use crate::scheduling::resources::{
     InitContainer, ResourceList, amounts, container_requests, display, insufficient, pod_requests,
 };
-use crate::scheduling::{NodeSelection, Toleration};
 
 /// Lines of unfit groups shown before "… and N more".
 const MAX_LINES: usize = 6;
@@ -102,12 +101,30 @@ struct Unfit {
     only_during_rollout: bool,
 }
 
+/// What a node of one shape lacks for the pod: the resources short, and whether it is
+/// short only during a rollout (it fits alone, not beside its own surge pod). `None`
+/// when it fits.
+fn shortfall(
+    requests: &ResourceList,
+    surge: Option<&ResourceList>,
+    allocatable: &ResourceList,
+    daemon_requests: &ResourceList,
+    daemon_pods: u64,
+) -> Option<(Vec<String>, bool)> {
+    let short = insufficient(requests, allocatable, daemon_requests, daemon_pods);
+    if !short.is_empty() {
+        return Some((short, false));
+    }
+    let doubled = surge?;
+    let during_rollout = insufficient(doubled, allocatable, daemon_requests, daemon_pods + 1);
+    (!during_rollout.is_empty()).then_some((during_rollout, true))
+}
+
 /// `runnable` is what `evaluate` computed: the targeted nodes the pods tolerate.
 pub(crate) fn check(
     object: &DaemonSet,
-    selection: &NodeSelection,
     runnable: &RoaringBitmap,
-    tolerations: &[Toleration],
+    templates: &Templates<'_>,
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -120,12 +137,14 @@ pub(crate) fn check(
     let Ok(requests) = effective_requests(object, inventory, context.namespace) else {
         return;
     };
-    let comparison_operators = context.config.toleration_comparison_operators;
     let surge = surges(object);
-    let doubled: ResourceList = requests
-        .iter()
-        .map(|(name, value)| (name.clone(), value.saturating_mul(2)))
-        .collect();
+    // During a rollout with maxSurge, the old pod and the new one side by side.
+    let doubled: Option<ResourceList> = surge.then(|| {
+        requests
+            .iter()
+            .map(|(name, value)| (name.clone(), value.saturating_mul(2)))
+            .collect()
+    });
     let pools = &context.config.rules.untolerated_taints.pool_label_keys;
     let mut places = runnable.len();
     let mut judged = 0u64;
@@ -139,26 +158,16 @@ pub(crate) fn check(
             continue;
         }
         judged += count;
-        let short = insufficient(
+        let Some((short, only_during_rollout)) = shortfall(
             &requests,
+            doubled.as_ref(),
             shape.allocatable,
             &shape.daemon_requests,
             shape.daemon_pods,
-        );
-        let during_rollout = if short.is_empty() && surge {
-            insufficient(
-                &doubled,
-                shape.allocatable,
-                &shape.daemon_requests,
-                shape.daemon_pods + 1,
-            )
-        } else {
-            Vec::new()
-        };
-        if short.is_empty() && during_rollout.is_empty() {
+        ) else {
             continue;
-        }
-        if !short.is_empty() {
+        };
+        if !only_during_rollout {
             unfit_nodes += count;
         }
         let nodes = runnable & shape.nodes;
@@ -174,53 +183,51 @@ pub(crate) fn check(
                 ),
                 nodes: nodes.len(),
                 example,
-                short: if short.is_empty() {
-                    during_rollout.clone()
-                } else {
-                    short.clone()
-                },
+                short: short.clone(),
                 allocatable: (**shape.allocatable).clone(),
                 daemon_requests: shape.daemon_requests.clone().into_owned(),
                 daemon_pods: shape.daemon_pods,
-                only_during_rollout: short.is_empty(),
+                only_during_rollout,
             });
         }
     }
-    let templates = inventory.template_placements(selection, tolerations, comparison_operators);
-    for placement in templates.iter().filter(|p| p.runnable()) {
-        places += 1;
-        let template = &inventory.templates()[placement.index];
-        let Some(allocatable) = &template.allocatable else {
-            continue;
-        };
-        judged += 1;
-        let short = insufficient(&requests, allocatable, &ResourceList::new(), 0);
-        let during_rollout = if short.is_empty() && surge {
-            insufficient(&doubled, allocatable, &ResourceList::new(), 1)
-        } else {
-            Vec::new()
-        };
-        if short.is_empty() && during_rollout.is_empty() {
-            continue;
+    // Templates are judged when one states its size, or when some node does not fit (a
+    // template the pods would run on makes that partial): otherwise they change nothing.
+    let sized_template = inventory
+        .templates()
+        .iter()
+        .any(|t| t.allocatable.is_some());
+    if sized_template || !unfit.is_empty() {
+        for placement in templates.all().iter().filter(|p| p.runnable()) {
+            places += 1;
+            let template = &inventory.templates()[placement.index];
+            let Some(allocatable) = &template.allocatable else {
+                continue;
+            };
+            judged += 1;
+            let Some((short, only_during_rollout)) = shortfall(
+                &requests,
+                doubled.as_ref(),
+                allocatable,
+                &ResourceList::new(),
+                0,
+            ) else {
+                continue;
+            };
+            if !only_during_rollout {
+                unfit_nodes += 1;
+            }
+            unfit.push(Unfit {
+                place: format!("{} (when it scales up)", template.display_name()),
+                nodes: 1,
+                example: String::new(),
+                short,
+                allocatable: allocatable.clone(),
+                daemon_requests: ResourceList::new(),
+                daemon_pods: 0,
+                only_during_rollout,
+            });
         }
-        if !short.is_empty() {
-            unfit_nodes += 1;
-        }
-        let short_is_rollout = short.is_empty();
-        unfit.push(Unfit {
-            place: format!("{} (when it scales up)", template.display_name()),
-            nodes: 1,
-            example: String::new(),
-            short: if short.is_empty() {
-                during_rollout
-            } else {
-                short
-            },
-            allocatable: allocatable.clone(),
-            daemon_requests: ResourceList::new(),
-            daemon_pods: 0,
-            only_during_rollout: short_is_rollout,
-        });
     }
     if unfit.is_empty() {
         return;

@@ -10,12 +10,12 @@
 use roaring::RoaringBitmap;
 
 use super::daemonset::TEMPLATE_SPEC;
-use super::{Context, DaemonSet, Finding, Rule, Severity};
+use super::{Context, DaemonSet, Finding, Rule, Severity, Templates};
 use crate::inventory::{Inventory, TemplatePlacement};
 use crate::scheduling::selector::{
     FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
 };
-use crate::scheduling::{NodeSelection, NodeTemplate, TemplateKind, Term, Toleration};
+use crate::scheduling::{NodeSelection, NodeTemplate, TemplateKind, Term};
 use crate::yaml::escape_pointer;
 
 pub const ALLOW_NO_NODES_ANNOTATION: &str = "dsguard.io/allow-no-nodes";
@@ -36,7 +36,7 @@ pub(crate) fn check(
     object: &DaemonSet,
     selection: &NodeSelection,
     targeted: &RoaringBitmap,
-    tolerations: &[Toleration],
+    templates: &Templates<'_>,
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -48,13 +48,8 @@ pub(crate) fn check(
         return;
     };
     let inventory = context.inventory;
-    let templates = inventory.template_placements(
-        selection,
-        tolerations,
-        context.config.toleration_comparison_operators,
-    );
     let targeted_templates: Vec<&TemplatePlacement> =
-        templates.iter().filter(|t| t.targeted).collect();
+        templates.all().iter().filter(|t| t.targeted).collect();
     if !targeted_templates.is_empty() {
         findings.push(Finding {
             rule: Rule::SelectorMatchesNoNode,

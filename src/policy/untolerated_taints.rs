@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
-use super::{Context, DaemonSet, Finding, Rule, Severity};
+use super::{Context, DaemonSet, Finding, Rule, Severity, Templates};
 use crate::inventory::{BlockedGroup, Inventory, TemplatePlacement};
 use roaring::RoaringBitmap;
 
-use crate::scheduling::{NodeSelection, Taint, Toleration};
+use crate::scheduling::{Taint, Toleration};
 
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
@@ -27,10 +27,9 @@ const MAX_GROUP_LINES: usize = 6;
 /// `evaluate` already computed: the costly part of a many-term selector is done once.
 pub(crate) fn check(
     object: &DaemonSet,
-    selection: &NodeSelection,
     targeted: &RoaringBitmap,
     blocked: Vec<BlockedGroup>,
-    tolerations: &[Toleration],
+    templates: &Templates<'_>,
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -41,21 +40,24 @@ pub(crate) fn check(
     let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
     // Whether the pods run anywhere at all needs every template's answer; otherwise only
     // the templates that would block them matter.
-    let (blocked_templates, targeted_templates) = if live_blocked == live_targeted {
-        let all = inventory.template_placements(selection, tolerations, comparison_operators);
-        let targeted_count = all.iter().filter(|t| t.targeted).count();
-        let blocked_templates: Vec<TemplatePlacement> = all
-            .into_iter()
-            .filter(|t| t.targeted && !t.untolerated.is_empty())
-            .collect();
-        (blocked_templates, Some(targeted_count))
-    } else {
-        (
-            inventory.blocked_templates(selection, tolerations, comparison_operators),
-            None,
-        )
-    };
-    let blocked_templates: Vec<&TemplatePlacement> = blocked_templates.iter().collect();
+    let partial;
+    let (blocked_templates, targeted_templates): (Vec<&TemplatePlacement>, _) =
+        if live_blocked == live_targeted {
+            let all = templates.all();
+            let targeted_count = all.iter().filter(|t| t.targeted).count();
+            let blocked_templates = all
+                .iter()
+                .filter(|t| t.targeted && !t.untolerated.is_empty())
+                .collect();
+            (blocked_templates, Some(targeted_count))
+        } else {
+            partial = inventory.blocked_templates(
+                templates.selection(),
+                templates.tolerations(),
+                comparison_operators,
+            );
+            (partial.iter().collect(), None)
+        };
     if blocked.is_empty() && blocked_templates.is_empty() {
         return;
     }
