@@ -56,14 +56,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     // overhead too: listed once, for both.
     let cluster_daemonsets =
         if matches!(cli.command, Command::Audit) && cli.daemonsets.is_none() && cli.cluster {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let listed = runtime.block_on(async {
-                let client = dsguard::cluster::client().await?;
-                dsguard::cluster::list_daemonsets(&client).await
-            })?;
-            set_daemon_loads(&listed, &mut inventory, &config);
+            let listed = cluster_daemonsets()?;
+            let objects: Vec<(String, DaemonSet)> = listed
+                .iter()
+                .filter_map(|m| Some((m.file.clone(), DaemonSet::from_value(&m.value).ok()?)))
+                .collect();
+            set_daemon_loads(&objects, &mut inventory, &config);
             Some(listed)
         } else {
             None
@@ -372,36 +370,50 @@ fn load_daemonsets(cli: &Cli, inventory: &mut Inventory, config: &Config) -> Res
             path.display()
         );
     }
+    let mut objects = Vec::new();
     for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        if let Err(error) = DaemonSet::from_value(&manifest.value) {
-            let at = manifest.position_of(&error.pointer);
-            bail!(
-                "--daemonsets: {}:{}:{}: {error}",
-                manifest.file,
-                at.line,
-                at.column
-            );
+        match DaemonSet::from_value(&manifest.value) {
+            Ok(object) => objects.push((manifest.file.clone(), object)),
+            Err(error) => {
+                let at = manifest.position_of(&error.pointer);
+                bail!(
+                    "--daemonsets: {}:{}:{}: {error}",
+                    manifest.file,
+                    at.line,
+                    at.column
+                );
+            }
         }
     }
-    set_daemon_loads(&manifests, inventory, config);
+    set_daemon_loads(&objects, inventory, config);
     Ok(())
 }
 
-/// Each DaemonSet's footprint on the loaded nodes, judged with the same placement and
-/// request code as the rules; one whose resources cannot be read is left out with a note.
-fn set_daemon_loads(manifests: &[manifests::Manifest], inventory: &mut Inventory, config: &Config) {
+/// The cluster's DaemonSets, listed once (`audit --cluster`, `coverage --cluster` with no
+/// path).
+fn cluster_daemonsets() -> Result<Vec<manifests::Manifest>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(async {
+        let client = dsguard::cluster::client().await?;
+        dsguard::cluster::list_daemonsets(&client).await
+    })?)
+}
+
+/// Each DaemonSet's footprint (with the file it came from) on the loaded nodes, judged
+/// with the same placement and request code as the rules; one whose resources cannot be
+/// read is left out with a note.
+fn set_daemon_loads(objects: &[(String, DaemonSet)], inventory: &mut Inventory, config: &Config) {
     let mut loads = Vec::new();
-    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        let Ok(object) = DaemonSet::from_value(&manifest.value) else {
-            continue;
-        };
+    for (file, object) in objects {
         let namespace = object.namespace_or_default().to_owned();
         let context = dsguard::policy::Context::offline(inventory, config, &namespace);
-        match dsguard::policy::daemon_load(&object, &context) {
+        match dsguard::policy::daemon_load(object, &context) {
             Some(load) => loads.push(load),
             None => eprintln!(
                 "dsguard: note: {}: {namespace}/{}: resources unreadable, not counted as daemon overhead",
-                lint::printable(&manifest.file),
+                lint::printable(file),
                 lint::printable(object.name())
             ),
         }
@@ -458,11 +470,7 @@ fn lint(
         bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
     }
     let (manifests, errors) = read_manifests(paths, cli);
-    let sources = lint::InventorySources {
-        nodes: cli.nodes.is_some() || cli.cluster,
-        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
-        limit_ranges: cli.limitranges.is_some() || cli.cluster,
-    };
+    let sources = inventory_sources(cli);
     let report = lint::lint(&manifests, errors, inventory, config, sources);
     write_lint_report(cli, &report, config, show_patch)?;
     if fix {
@@ -481,6 +489,15 @@ fn lint(
         }
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Which inventory parts the flags give (for lint's run-wide notes).
+fn inventory_sources(cli: &Cli) -> lint::InventorySources {
+    lint::InventorySources {
+        nodes: cli.nodes.is_some() || cli.cluster,
+        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
+        limit_ranges: cli.limitranges.is_some() || cli.cluster,
+    }
 }
 
 /// The report of `lint` and `audit`, in the format asked for.
@@ -534,11 +551,7 @@ fn audit(
         (None, Some(path)) => read_manifests(std::slice::from_ref(path), cli),
         (None, None) => bail!("audit needs --daemonsets FILE|DIR or --cluster"),
     };
-    let sources = lint::InventorySources {
-        nodes: cli.nodes.is_some() || cli.cluster,
-        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
-        limit_ranges: cli.limitranges.is_some() || cli.cluster,
-    };
+    let sources = inventory_sources(cli);
     let report = lint::lint(&manifests, errors, inventory, config, sources);
     write_lint_report(cli, &report, config, false)?;
     Ok(ExitCode::from(report.exit_code()))
@@ -577,14 +590,7 @@ fn coverage(
 ) -> Result<ExitCode> {
     let output = cli.output;
     let (manifests, errors) = if paths.is_empty() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listed = runtime.block_on(async {
-            let client = dsguard::cluster::client().await?;
-            dsguard::cluster::list_daemonsets(&client).await
-        })?;
-        (listed, Vec::new())
+        (cluster_daemonsets()?, Vec::new())
     } else {
         read_manifests(paths, cli)
     };

@@ -316,19 +316,18 @@ impl Inventory {
             return Vec::new();
         }
         let query = TemplateQuery::new(selection);
-        let untolerated = |taints: &[Taint]| -> Vec<Taint> {
-            untolerated_taints(taints, tolerations, comparison_operators)
-                .cloned()
-                .collect()
-        };
         self.templates
             .iter()
             .enumerate()
             .map(|(index, template)| TemplatePlacement {
                 index,
                 targeted: template.targeted_by(&query),
-                untolerated: untolerated(&template.taints),
-                untolerated_startup: untolerated(&template.startup_taints),
+                untolerated: untolerated(&template.taints, tolerations, comparison_operators),
+                untolerated_startup: untolerated(
+                    &template.startup_taints,
+                    tolerations,
+                    comparison_operators,
+                ),
             })
             .collect()
     }
@@ -347,11 +346,8 @@ impl Inventory {
         let mut query = None;
         let mut blocked = Vec::new();
         for (index, template) in self.templates.iter().enumerate() {
-            let untolerated: Vec<Taint> =
-                untolerated_taints(&template.taints, tolerations, comparison_operators)
-                    .cloned()
-                    .collect();
-            if untolerated.is_empty() {
+            let blocking = untolerated(&template.taints, tolerations, comparison_operators);
+            if blocking.is_empty() {
                 continue;
             }
             let query = query.get_or_insert_with(|| TemplateQuery::new(selection));
@@ -359,19 +355,28 @@ impl Inventory {
                 blocked.push(TemplatePlacement {
                     index,
                     targeted: true,
-                    untolerated,
-                    untolerated_startup: untolerated_taints(
+                    untolerated: blocking,
+                    untolerated_startup: untolerated(
                         &template.startup_taints,
                         tolerations,
                         comparison_operators,
-                    )
-                    .cloned()
-                    .collect(),
+                    ),
                 });
             }
         }
         blocked
     }
+}
+
+/// The taints of `taints` that keep pods with `tolerations` off a node.
+fn untolerated(
+    taints: &[Taint],
+    tolerations: &[Toleration],
+    comparison_operators: bool,
+) -> Vec<Taint> {
+    untolerated_taints(taints, tolerations, comparison_operators)
+        .cloned()
+        .collect()
 }
 
 fn template_key(template: &NodeTemplate) -> (TemplateKind, &str, &str) {

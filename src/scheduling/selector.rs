@@ -146,15 +146,29 @@ impl LabelRequirement {
     /// `Requirement.Matches`: NotIn and DoesNotExist hold where the key is absent; Gt/Lt
     /// need the label present and parseable as an integer.
     pub fn matches<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
-        let value = label(&self.key);
-        match &self.operator {
-            LabelOperator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
-            LabelOperator::NotIn(values) => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-            LabelOperator::Exists => value.is_some(),
-            LabelOperator::DoesNotExist => value.is_none(),
-            LabelOperator::Gt(bound) => value.and_then(parse_go_int64).is_some_and(|v| v > *bound),
-            LabelOperator::Lt(bound) => value.and_then(parse_go_int64).is_some_and(|v| v < *bound),
+        match label(&self.key) {
+            Some(value) => self.operator.admits(value),
+            None => self.operator.holds_when_absent(),
         }
+    }
+}
+
+impl LabelOperator {
+    /// The requirement holds on a node that carries the label with `value`.
+    pub fn admits(&self, value: &str) -> bool {
+        match self {
+            LabelOperator::In(values) => values.iter().any(|x| x == value),
+            LabelOperator::NotIn(values) => !values.iter().any(|x| x == value),
+            LabelOperator::Exists => true,
+            LabelOperator::DoesNotExist => false,
+            LabelOperator::Gt(bound) => parse_go_int64(value).is_some_and(|v| v > *bound),
+            LabelOperator::Lt(bound) => parse_go_int64(value).is_some_and(|v| v < *bound),
+        }
+    }
+
+    /// The requirement holds on a node without the label: NotIn and DoesNotExist.
+    pub fn holds_when_absent(&self) -> bool {
+        matches!(self, LabelOperator::NotIn(_) | LabelOperator::DoesNotExist)
     }
 }
 

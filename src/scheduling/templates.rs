@@ -215,22 +215,14 @@ enum Op<'a> {
 
 impl<'a> Op<'a> {
     fn holds_when_absent(&self) -> bool {
-        matches!(
-            self,
-            Op::Is(LabelOperator::NotIn(_) | LabelOperator::DoesNotExist)
-        )
+        matches!(self, Op::Is(operator) if operator.holds_when_absent())
     }
 
     /// `Requirement.Matches` on a node that carries `value`.
     fn admits(&self, value: &str) -> bool {
         match self {
             Op::Equals(wanted) => wanted.as_str() == value,
-            Op::Is(LabelOperator::In(values)) => values.iter().any(|v| v == value),
-            Op::Is(LabelOperator::NotIn(values)) => !values.iter().any(|v| v == value),
-            Op::Is(LabelOperator::Exists) => true,
-            Op::Is(LabelOperator::DoesNotExist) => false,
-            Op::Is(LabelOperator::Gt(bound)) => parse_go_int64(value).is_some_and(|n| n > *bound),
-            Op::Is(LabelOperator::Lt(bound)) => parse_go_int64(value).is_some_and(|n| n < *bound),
+            Op::Is(operator) => operator.admits(value),
         }
     }
 
