@@ -160,6 +160,19 @@ fn report(name: &str, nodes: usize, stats: &Stats) {
     );
 }
 
+/// One `evaluate` of `object` in `monitoring`, mutation then validation (all rules), as
+/// `lint` and the webhook chain judge it.
+fn evaluate_all(inventory: &Inventory, config: &Config, object: &DaemonSet) {
+    let context = Context {
+        inventory,
+        config,
+        namespace: "monitoring",
+        phase: Phase::MutateThenValidate,
+        quiet_when_unsynced: false,
+    };
+    black_box(policy::evaluate(black_box(object), &context));
+}
+
 /// One `evaluate` of `object` in `default`, validation only.
 fn validate_once(inventory: &Inventory, config: &Config, object: &DaemonSet) {
     let context = Context {
@@ -263,16 +276,7 @@ fn main() {
             "speed-up",
             naive.p50.as_secs_f64() / indexed.p50.as_secs_f64()
         );
-        let whole = measure(iterations, || {
-            let context = Context {
-                inventory: &inventory,
-                config: &config,
-                namespace: "monitoring",
-                phase: Phase::MutateThenValidate,
-                quiet_when_unsynced: false,
-            };
-            black_box(policy::evaluate(black_box(&object), &context));
-        });
+        let whole = measure(iterations, || evaluate_all(&inventory, &config, &object));
         report("evaluate (all rules, mutation)", nodes, &whole);
         // A harder shape: subsets of zones and instance types (unions of partial sets).
         let zonal = DaemonSet::from_value(&json!({
@@ -380,16 +384,7 @@ fn fit_cost(object: &DaemonSet, config: &Config) {
         })
         .collect();
     with_daemons.set_daemon_loads(Some(loads));
-    let evaluate = |inventory: &Inventory| {
-        let context = Context {
-            inventory,
-            config,
-            namespace: "monitoring",
-            phase: Phase::MutateThenValidate,
-            quiet_when_unsynced: false,
-        };
-        black_box(policy::evaluate(black_box(object), &context));
-    };
+    let evaluate = |inventory: &Inventory| evaluate_all(inventory, config, object);
     let mut rounds: [Vec<Duration>; 3] = Default::default();
     for _ in 0..5 {
         for (i, inventory) in [&unsized_nodes, &sized, &with_daemons]
@@ -529,16 +524,7 @@ fn templates_cost(object: &DaemonSet, config: &Config) {
         ("12 templates block it", object),
         ("only templates take it", &template_only),
     ] {
-        let evaluate = |inventory: &Inventory| {
-            let context = Context {
-                inventory,
-                config,
-                namespace: "monitoring",
-                phase: Phase::MutateThenValidate,
-                quiet_when_unsynced: false,
-            };
-            black_box(policy::evaluate(black_box(daemonset), &context));
-        };
+        let evaluate = |inventory: &Inventory| evaluate_all(inventory, config, daemonset);
         // Interleaved rounds, so that drift in the machine's speed hits both alike.
         let (mut without, mut with) = (Vec::new(), Vec::new());
         for _ in 0..5 {

@@ -203,25 +203,9 @@ fn lint_and_review_binaries_give_the_same_denials_as_the_engine() {
     ] {
         let (manifest, object) = daemonset(file);
         let engine = lint_verdict(&object, &inventory, &config());
-        let mut engine_denials: Vec<String> = engine
-            .with_severity(dsguard::policy::Severity::Deny)
-            .map(|f| f.headline())
-            .collect();
+        let mut engine_denials: Vec<String> = engine_denials(&engine);
         engine_denials.sort();
-        let mut lint_denials: Vec<String> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["file"].as_str().unwrap().ends_with(file) && f["action"] == "deny")
-            .map(|f| {
-                format!(
-                    "{} {}: {}",
-                    f["ruleId"].as_str().unwrap(),
-                    f["rule"].as_str().unwrap(),
-                    f["message"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let mut lint_denials: Vec<String> = lint_denials(&report, file);
         lint_denials.sort();
         assert_eq!(lint_denials, engine_denials, "{file}: lint vs engine");
         let lint_patch = report["patches"]
@@ -258,6 +242,32 @@ fn lint_and_review_binaries_give_the_same_denials_as_the_engine() {
         review_denials.sort();
         assert_eq!(review_denials, engine_denials, "{file}: review vs engine");
     }
+}
+
+/// The denials of `lint -o json` for one file, as headlines (`DSG001 name: message`).
+fn lint_denials(report: &Value, file: &str) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["file"].as_str().unwrap().ends_with(file) && f["action"] == "deny")
+        .map(|f| {
+            format!(
+                "{} {}: {}",
+                f["ruleId"].as_str().unwrap(),
+                f["rule"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The engine's denials, as headlines.
+fn engine_denials(verdict: &dsguard::policy::Verdict) -> Vec<String> {
+    verdict
+        .with_severity(dsguard::policy::Severity::Deny)
+        .map(|f| f.headline())
+        .collect()
 }
 
 /// The deny message joins headlines with newlines; a headline may itself span lines, so
@@ -322,24 +332,8 @@ fn lint_review_and_the_webhook_agree_with_autoscaler_templates() {
             "{file}: webhook vs engine"
         );
 
-        let engine_denials: Vec<String> = engine
-            .with_severity(dsguard::policy::Severity::Deny)
-            .map(|f| f.headline())
-            .collect();
-        let lint_denials: Vec<String> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["file"].as_str().unwrap().ends_with(file) && f["action"] == "deny")
-            .map(|f| {
-                format!(
-                    "{} {}: {}",
-                    f["ruleId"].as_str().unwrap(),
-                    f["rule"].as_str().unwrap(),
-                    f["message"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let engine_denials: Vec<String> = engine_denials(&engine);
+        let lint_denials: Vec<String> = lint_denials(&report, file);
         assert_eq!(lint_denials, engine_denials, "{file}: lint vs engine");
 
         let mut review = Command::cargo_bin("dsguard").unwrap();

@@ -236,14 +236,17 @@ fn node_templates_that_hold_no_template_are_a_usage_error() {
 
 #[test]
 fn coverage_with_the_clusters_daemonsets_shows_each_pools_overhead_and_unfit_nodes() {
-    let output = dsguard()
-        .args(["coverage", "-o", "json", "--nodes"])
-        .arg(corpus("nodes"))
-        .arg("--daemonsets")
-        .arg(corpus("daemonsets"))
-        .arg(corpus("daemonsets/kube-prometheus-node-exporter.yaml"))
-        .output()
-        .unwrap();
+    let coverage = |format: &str| {
+        dsguard()
+            .args(["coverage", "-o", format, "--nodes"])
+            .arg(corpus("nodes"))
+            .arg("--daemonsets")
+            .arg(corpus("daemonsets"))
+            .arg(corpus("daemonsets/kube-prometheus-node-exporter.yaml"))
+            .output()
+            .unwrap()
+    };
+    let output = coverage("json");
     assert!(
         output.status.success(),
         "{}",
@@ -263,14 +266,7 @@ fn coverage_with_the_clusters_daemonsets_shows_each_pools_overhead_and_unfit_nod
     assert_eq!(n5["nodes"], 1);
     assert_eq!(n5["allocatable"]["cpu"], "100m");
     assert!(n5["daemonPods"].as_u64().unwrap() > 10, "{n5}");
-    let table = dsguard()
-        .args(["coverage", "--nodes"])
-        .arg(corpus("nodes"))
-        .arg("--daemonsets")
-        .arg(corpus("daemonsets"))
-        .arg(corpus("daemonsets/kube-prometheus-node-exporter.yaml"))
-        .output()
-        .unwrap();
+    let table = coverage("table");
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("does not fit on 1 of the nodes it runs on (e.g. n5: cpu, memory)"),

@@ -110,6 +110,21 @@ impl Cluster {
     }
 }
 
+/// The dsguard binary run with `args` against the cluster of `kubeconfig` (off the async
+/// runtime, which the fake API server needs to answer it).
+async fn dsguard_with(kubeconfig: PathBuf, args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+            .args(&args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 fn limited(extra: Value) -> Value {
     let mut pod = json!({"priorityClassName": "system-node-critical",
         "containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]});
@@ -342,23 +357,10 @@ async fn lint_and_coverage_list_the_cluster_once() {
     let manifest = dir.join("ds.yaml");
     std::fs::write(&manifest, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: team}\nspec:\n  template:\n    spec:\n      nodeSelector: {kubernetes.io/os: linux}\n      priorityClassName: system-node-critical\n      containers:\n      - name: c\n        image: i\n        resources:\n          limits: {cpu: 100m, memory: 64Mi}\n").unwrap();
     let run = |args: &[&str]| {
-        let manifest = manifest.clone();
-        let kubeconfig = kubeconfig.clone();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
-                    .args(&args)
-                    .arg("--cluster")
-                    .arg(&manifest)
-                    .env("KUBECONFIG", &kubeconfig)
-                    .env_remove("KUBERNETES_SERVICE_HOST")
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push("--cluster".into());
+        args.push(manifest.display().to_string());
+        dsguard_with(kubeconfig.clone(), args)
     };
     let coverage = run(&["coverage", "-o", "json"]).await;
     assert!(
@@ -534,17 +536,12 @@ async fn one_shot_commands_list_served_template_apis_and_skip_absent_ones() {
     api.write_kubeconfig(&kubeconfig);
     let manifest = dir.join("ds.yaml");
     std::fs::write(&manifest, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: team}\nspec:\n  template:\n    spec:\n      priorityClassName: system-node-critical\n      containers:\n      - name: c\n        image: i\n        resources:\n          limits: {cpu: 100m, memory: 64Mi}\n").unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
-            .args(["coverage", "-o", "json", "--cluster"])
-            .arg(&manifest)
-            .env("KUBECONFIG", &kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let args = ["coverage", "-o", "json", "--cluster"].map(String::from);
+    let output = dsguard_with(
+        kubeconfig,
+        [&args[..], &[manifest.display().to_string()]].concat(),
+    )
+    .await;
     assert!(
         output.status.success(),
         "{}",
@@ -593,16 +590,13 @@ async fn audit_lists_the_clusters_daemonsets_and_judges_them_as_lint_does() {
     let dir = scratch("audit");
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
-            .args(["audit", "--cluster", "-o", "json"])
-            .env("KUBECONFIG", &kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = dsguard_with(
+        kubeconfig,
+        ["audit", "--cluster", "-o", "json"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
     assert_eq!(
         output.status.code(),
         Some(1),

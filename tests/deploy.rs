@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dsguard::manifests::{self, Manifest};
 use serde_json::{Value, json};
@@ -172,14 +172,9 @@ fn both_certificate_overlays_cover_every_service_name() {
     assert!(own.iter().any(|m| m.kind() == "Kustomization"));
 }
 
-/// The dsguard-certs overlay's steps, exactly as its kustomization.yaml writes them, on a
-/// copy of deploy/: the certificates land in a folder that does not exist yet, kustomize
-/// renders the overlay, and every webhook entry carries the new CA. Then a rotation with
-/// --force, whose patch trusts both CAs.
-#[test]
-fn the_certificate_overlay_steps_work_as_written() {
-    use base64::Engine;
-    let root = common::scratch_dir("deploy", "overlay-steps");
+/// A scratch copy of deploy/ without any certificates, as a fresh checkout has it.
+fn deploy_copy(name: &str) -> PathBuf {
+    let root = common::scratch_dir("deploy", name);
     let status = std::process::Command::new("cp")
         .arg("-r")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"))
@@ -187,36 +182,56 @@ fn the_certificate_overlay_steps_work_as_written() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = root.join("deploy/overlays/dsguard-certs/certs");
-    let _ = std::fs::remove_dir_all(&out);
-    let certs = |force: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"));
-        command
-            .current_dir(&root)
-            .args(["certs", "--out", "deploy/overlays/dsguard-certs/certs"]);
-        if force {
-            command.arg("--force");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let render = || {
-        let output = std::process::Command::new("kubectl")
-            .args(["kustomize", "deploy/overlays/dsguard-certs"])
-            .current_dir(&root)
-            .output()
-            .expect("kubectl is installed (.ci/run installs it when missing)");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let _ = std::fs::remove_dir_all(root.join(CERTS_OUT));
+    root
+}
+
+/// Where the dsguard-certs overlay's steps write the certificates.
+const CERTS_OUT: &str = "deploy/overlays/dsguard-certs/certs";
+
+/// `dsguard certs --out deploy/overlays/dsguard-certs/certs` in `root`, as the overlay says.
+fn certs_in(root: &Path, force: bool) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"));
+    command
+        .current_dir(root)
+        .args(["certs", "--out", CERTS_OUT]);
+    if force {
+        command.arg("--force");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `kubectl kustomize OVERLAY` in `root`.
+fn kustomize(root: &Path, overlay: &str) -> String {
+    let output = std::process::Command::new("kubectl")
+        .args(["kustomize", overlay])
+        .current_dir(root)
+        .output()
+        .expect("kubectl is installed (.ci/run installs it when missing)");
+    assert!(
+        output.status.success(),
+        "{overlay}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The dsguard-certs overlay's steps, exactly as its kustomization.yaml writes them, on a
+/// copy of deploy/: the certificates land in a folder that does not exist yet, kustomize
+/// renders the overlay, and every webhook entry carries the new CA. Then a rotation with
+/// --force, whose patch trusts both CAs.
+#[test]
+fn the_certificate_overlay_steps_work_as_written() {
+    use base64::Engine;
+    let root = deploy_copy("overlay-steps");
+    let out = root.join(CERTS_OUT);
+    let certs = |force: bool| certs_in(&root, force);
+    let render = || kustomize(&root, "deploy/overlays/dsguard-certs");
     let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
     certs(false);
     let rendered = render();
@@ -270,17 +285,7 @@ fn alerts_read_metrics_that_exist() {
         checked += 1;
     }
     assert!(checked >= 8, "{checked}");
-    let output = std::process::Command::new("kubectl")
-        .args(["kustomize", "deploy/monitoring"])
-        .current_dir(root)
-        .output()
-        .expect("kubectl is installed (.ci/run installs it when missing)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rendered = String::from_utf8(output.stdout).unwrap();
+    let rendered = kustomize(root, "deploy/monitoring");
     assert!(rendered.contains("kind: PrometheusRule") && rendered.contains("kind: ServiceMonitor"));
 }
 
@@ -290,47 +295,17 @@ fn alerts_read_metrics_that_exist() {
 /// warnings only).
 #[test]
 fn every_overlay_renders_and_validates_against_the_api_schemas() {
-    let root = common::scratch_dir("deploy", "validate");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"))
-        .arg(root.join("deploy"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let certs = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
-        .current_dir(&root)
-        .args([
-            "certs",
-            "--force",
-            "--out",
-            "deploy/overlays/dsguard-certs/certs",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        certs.status.success(),
-        "{}",
-        String::from_utf8_lossy(&certs.stderr)
-    );
+    let root = deploy_copy("validate");
+    certs_in(&root, false);
     for overlay in [
         "deploy/base",
         "deploy/overlays/cert-manager",
         "deploy/overlays/dsguard-certs",
         "deploy/monitoring",
     ] {
-        let rendered = std::process::Command::new("kubectl")
-            .args(["kustomize", overlay])
-            .current_dir(&root)
-            .output()
-            .expect("kubectl is installed (.ci/run installs it when missing)");
-        assert!(
-            rendered.status.success(),
-            "{overlay}: {}",
-            String::from_utf8_lossy(&rendered.stderr)
-        );
+        let rendered = kustomize(&root, overlay);
         let file = root.join(format!("{}.yaml", overlay.replace('/', "-")));
-        std::fs::write(&file, &rendered.stdout).unwrap();
+        std::fs::write(&file, rendered).unwrap();
         let validated = std::process::Command::new("kubernetes-validate")
             .args(["-k", "1.33.0", "--strict", "--quiet"])
             .arg(&file)

@@ -17,7 +17,8 @@ struct PlacementSpec {
     affinity: Option<Affinity>,
 }
 
-fn selection(spec: serde_json::Value) -> NodeSelection {
+/// A node selection from a pod spec's placement fields (shared with the template tests).
+pub(super) fn selection(spec: serde_json::Value) -> NodeSelection {
     let spec: PlacementSpec = serde_json::from_value(spec).expect("test spec decodes");
     NodeSelection::new(
         spec.node_name.as_deref(),

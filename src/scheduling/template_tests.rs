@@ -6,32 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::Taint;
-use super::selector::{Affinity, LabelRequirement, NodeSelection, NodeSelectorRequirement};
+use super::selector::{LabelRequirement, NodeSelectorRequirement};
+use super::selector_tests::selection;
 use super::templates::{
     NodeGroup, NodeTemplate, TemplateKind, TemplateQuery, parse_autoscaler_labels,
     parse_autoscaler_taints,
 };
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PlacementSpec {
-    node_name: Option<String>,
-    node_selector: Option<BTreeMap<String, String>>,
-    affinity: Option<Affinity>,
-}
-
-fn selection(spec: serde_json::Value) -> NodeSelection {
-    let spec: PlacementSpec = serde_json::from_value(spec).expect("test spec decodes");
-    NodeSelection::new(
-        spec.node_name.as_deref(),
-        spec.node_selector.as_ref(),
-        spec.affinity.as_ref().and_then(Affinity::required),
-    )
-}
 
 /// Required node affinity with one term of `(key, operator, values)` expressions.
 fn term(expressions: &[(&str, &str, &[&str])]) -> serde_json::Value {
