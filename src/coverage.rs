@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::policy::{self, Context, DaemonSet};
 use crate::scheduling::Taint;
-use crate::scheduling::resources::{ResourceList, display, insufficient};
+use crate::scheduling::resources::{ResourceList, display};
 use crate::scheduling::selector::LabelRequirement;
 
 /// Every pool's daemon overhead: the requests of all DaemonSets whose pods run on its
@@ -296,16 +296,11 @@ pub fn cover(
         })
         .collect();
     let mut unfit = Vec::new();
-    if let Ok(requests) = policy::effective_requests(object, inventory, &namespace) {
-        for (allocatable, nodes) in inventory.allocatable_groups(&runnable) {
-            let short = insufficient(&requests, &allocatable, &ResourceList::new(), 0);
-            if !short.is_empty() {
-                unfit.extend(nodes.iter().map(|slot| UnfitNode {
-                    node: name_of(slot),
-                    resources: short.clone(),
-                }));
-            }
-        }
+    for (short, nodes) in policy::unfit_groups(object, inventory, &namespace, &runnable) {
+        unfit.extend(nodes.iter().map(|slot| UnfitNode {
+            node: name_of(slot),
+            resources: short.clone(),
+        }));
     }
     unfit.sort_by(|a, b| a.node.cmp(&b.node));
     let what_if = what_if.map(|(tainted, taints)| {

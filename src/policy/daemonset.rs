@@ -40,6 +40,12 @@ pub struct Metadata {
     pub generate_name: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub namespace: String,
+    /// Identity, for the audit's reports and Events (no rule reads it).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub uid: String,
+    /// Kept for the DaemonSet watch, which resumes from it (no rule reads it).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resource_version: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// Only the `dsguard.io/` annotations (nothing else is read); `None` when the map is
@@ -279,6 +285,11 @@ impl DaemonSet {
     /// `spec.updateStrategy`, when written.
     pub fn update_strategy(&self) -> Option<&UpdateStrategy> {
         self.spec.update_strategy.as_ref()
+    }
+
+    /// `metadata.uid`, empty when absent (a manifest not yet created).
+    pub fn uid(&self) -> &str {
+        self.metadata.as_ref().map_or("", |m| m.uid.as_str())
     }
 
     /// True for `apps/v1` `DaemonSet`.

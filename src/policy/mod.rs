@@ -29,7 +29,7 @@ use crate::scheduling::{Toleration, daemon_pod_tolerations};
 
 pub use daemonset::{DaemonSet, DecodeError};
 pub use exemptions::ExemptionUse;
-pub use requests_exceed_allocatable::{effective_requests, surges};
+pub use requests_exceed_allocatable::{effective_requests, surges, unfit_groups};
 
 /// Every rule and mutation, with its stable ID and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -137,6 +137,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `deny`, `warn` or `info`, as reports and metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Deny => "deny",
+        }
+    }
+
     /// The severity a configured action gives a violation (`None` for `off`).
     pub fn of(action: Action) -> Option<Severity> {
         match action {

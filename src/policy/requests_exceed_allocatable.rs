@@ -26,6 +26,28 @@ use crate::scheduling::resources::{
 /// Lines of unfit groups shown before "… and N more".
 const MAX_LINES: usize = 6;
 
+/// The nodes among `runnable` whose allocatable alone cannot hold one pod of `object`,
+/// grouped by the resources that are short (`coverage`'s `unfit`, the audit's `unfit`
+/// count). Other DaemonSets' requests are not counted: this is the pod alone.
+pub fn unfit_groups(
+    object: &DaemonSet,
+    inventory: &Inventory,
+    namespace: &str,
+    runnable: &RoaringBitmap,
+) -> Vec<(Vec<String>, RoaringBitmap)> {
+    let Ok(requests) = effective_requests(object, inventory, namespace) else {
+        return Vec::new();
+    };
+    inventory
+        .allocatable_groups(runnable)
+        .into_iter()
+        .filter_map(|(allocatable, nodes)| {
+            let short = insufficient(&requests, &allocatable, &ResourceList::new(), 0);
+            (!short.is_empty()).then_some((short, nodes))
+        })
+        .collect()
+}
+
 /// One pod's effective request in `namespace`, with the LimitRange defaults the
 /// inventory knows.
 pub fn effective_requests(

@@ -1,0 +1,542 @@
+//! The DaemonSets already in the cluster, judged and kept judged (`serve --cluster`).
+//!
+//! An adapter like `lint`: it feeds each DaemonSet to the same `policy::evaluate` and
+//! `policy::placement` and keeps what came out: node counts, findings, and the coverage
+//! gaps, the targeted places a DaemonSet cannot run on, grouped by pool and cause (a taint
+//! it does not tolerate, too little allocatable, a template it cannot run on, a selector
+//! that matches nothing). Comparing a DaemonSet's gaps before and after a change gives
+//! the coverage transitions its Events report; [`policy_reports`] turns the findings into
+//! PolicyReports. Pure: the watch, the Events and the report writes live in `cluster/`.
+//! docs/audit.md says what each output means.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::inventory::Inventory;
+use crate::policy::{self, Context, DaemonSet, Rule, Severity};
+
+/// Where a DaemonSet is: namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn of(object: &DaemonSet) -> Self {
+        Key {
+            namespace: object.namespace_or_default().to_owned(),
+            name: object.name().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// How many existing nodes a DaemonSet targets, and what becomes of its pod there.
+/// `runnable` is targeted and tolerated, as `coverage` counts it; `unfit` are the
+/// runnable nodes whose allocatable cannot hold one pod (its pod stays Pending there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeCounts {
+    pub targeted: u64,
+    pub runnable: u64,
+    pub blocked: u64,
+    pub unfit: u64,
+}
+
+impl NodeCounts {
+    /// Every state the `dsguard_daemonset_nodes` metric exports, with its value.
+    pub fn states(&self) -> [(&'static str, u64); 4] {
+        [
+            ("targeted", self.targeted),
+            ("runnable", self.runnable),
+            ("blocked", self.blocked),
+            ("unfit", self.unfit),
+        ]
+    }
+}
+
+/// One finding of the engine about a DaemonSet, as reports carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditFinding {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// What a gap is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GapKind {
+    /// Existing nodes of one pool; the count is the number of nodes.
+    Nodes,
+    /// An autoscaler template (the nodes it will make); the count is 1.
+    Template,
+    /// The selector matches no node at all; the count is 1.
+    Selector,
+}
+
+/// A place a DaemonSet targets but cannot run on, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Gap {
+    pub kind: GapKind,
+    /// The pool (first pool label value), the template (`NodePool general`), or empty.
+    pub place: String,
+    /// `untolerated taints dedicated=infra:NoSchedule`, `requests exceed allocatable: cpu`…
+    pub cause: String,
+}
+
+/// Everything the audit keeps about one DaemonSet after judging it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Judgement {
+    pub uid: String,
+    pub nodes: NodeCounts,
+    pub findings: Vec<AuditFinding>,
+    pub gaps: BTreeMap<Gap, u64>,
+}
+
+impl Judgement {
+    /// Findings by rule and severity, with their number (the findings metric).
+    pub fn finding_counts(&self) -> BTreeMap<(Rule, Severity), u64> {
+        let mut counts = BTreeMap::new();
+        for finding in &self.findings {
+            *counts.entry((finding.rule, finding.severity)).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+const NO_POOL: &str = "(no pool label)";
+
+/// One DaemonSet through the engine, mutation first then validation, as `lint` and
+/// `dsguard audit` judge it, plus where it runs.
+pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judgement {
+    let namespace = object.namespace_or_default();
+    let context = Context::offline(inventory, config, namespace);
+    let verdict = policy::evaluate(object, &context);
+    let findings: Vec<AuditFinding> = verdict
+        .findings
+        .iter()
+        .map(|f| AuditFinding {
+            rule: f.rule,
+            severity: f.severity,
+            message: f.message.clone(),
+        })
+        .collect();
+    let mut judgement = Judgement {
+        uid: object.uid().to_owned(),
+        ..Judgement::default()
+    };
+    // An object exempt as a whole is not audited for coverage either.
+    if verdict
+        .exemptions
+        .iter()
+        .any(|e| e.rules.len() == Rule::ALL.len())
+    {
+        judgement.findings = findings;
+        return judgement;
+    }
+    let placement = policy::placement(object, &context);
+    let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
+    let mut gaps = BTreeMap::new();
+    let mut add_nodes = |nodes: &roaring::RoaringBitmap, cause: String| {
+        for (pool, members) in inventory.split_by_pool(nodes, pool_keys) {
+            let gap = Gap {
+                kind: GapKind::Nodes,
+                place: pool.unwrap_or_else(|| NO_POOL.to_owned()),
+                cause: cause.clone(),
+            };
+            *gaps.entry(gap).or_insert(0) += members.len();
+        }
+    };
+    let runnable = placement.runnable();
+    let mut blocked = 0;
+    for group in &placement.blocked {
+        blocked += group.nodes.len();
+        add_nodes(
+            &group.nodes,
+            format!("untolerated taints {}", group.taint_list()),
+        );
+    }
+    let mut unfit = 0;
+    for (short, nodes) in policy::unfit_groups(object, inventory, namespace, &runnable) {
+        unfit += nodes.len();
+        add_nodes(
+            &nodes,
+            format!("requests exceed allocatable: {}", short.join(", ")),
+        );
+    }
+    for template_placement in placement.templates.iter().filter(|p| p.targeted) {
+        if template_placement.untolerated.is_empty() {
+            continue;
+        }
+        let template = &inventory.templates()[template_placement.index];
+        let taints: Vec<String> = template_placement
+            .untolerated
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        gaps.insert(
+            Gap {
+                kind: GapKind::Template,
+                place: format!("{} {}", template.kind.as_str(), template.name),
+                cause: format!("untolerated taints {}", taints.join(", ")),
+            },
+            1,
+        );
+    }
+    if let Some(no_node) = findings
+        .iter()
+        .find(|f| f.rule == Rule::SelectorMatchesNoNode && f.severity != Severity::Info)
+    {
+        let first_line = no_node.message.lines().next().unwrap_or_default();
+        gaps.insert(
+            Gap {
+                kind: GapKind::Selector,
+                place: String::new(),
+                cause: first_line.to_owned(),
+            },
+            1,
+        );
+    }
+    judgement.nodes = NodeCounts {
+        targeted: placement.targeted.len(),
+        runnable: runnable.len(),
+        blocked,
+        unfit,
+    };
+    judgement.findings = findings;
+    judgement.gaps = gaps;
+    judgement
+}
+
+/// A gap that grew, shrank, appeared or went away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GapChange {
+    pub gap: Gap,
+    pub before: u64,
+    pub after: u64,
+}
+
+impl GapChange {
+    fn describe(&self, count: u64) -> String {
+        match self.gap.kind {
+            GapKind::Nodes => format!(
+                "{count} node{} in pool {}: {}",
+                if count == 1 { "" } else { "s" },
+                self.gap.place,
+                self.gap.cause
+            ),
+            GapKind::Template => format!("template {}: {}", self.gap.place, self.gap.cause),
+            GapKind::Selector => self.gap.cause.clone(),
+        }
+    }
+}
+
+/// How a DaemonSet's coverage changed between two judgements.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoverageChange {
+    /// Gaps that appeared or grew.
+    pub lost: Vec<GapChange>,
+    /// Gaps that went away or shrank.
+    pub restored: Vec<GapChange>,
+}
+
+/// Longest Event note the Events API accepts (1 kB).
+const MAX_NOTE_BYTES: usize = 1024;
+
+impl CoverageChange {
+    pub fn between(before: &Judgement, after: &Judgement) -> Self {
+        let mut change = CoverageChange::default();
+        for (gap, &now) in &after.gaps {
+            let was = before.gaps.get(gap).copied().unwrap_or(0);
+            if now > was {
+                change.lost.push(GapChange {
+                    gap: gap.clone(),
+                    before: was,
+                    after: now,
+                });
+            }
+        }
+        for (gap, &was) in &before.gaps {
+            let now = after.gaps.get(gap).copied().unwrap_or(0);
+            if now < was {
+                change.restored.push(GapChange {
+                    gap: gap.clone(),
+                    before: was,
+                    after: now,
+                });
+            }
+        }
+        change
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.restored.is_empty()
+    }
+
+    /// The `CoverageLost` note: what it can no longer run on, by pool and cause.
+    pub fn lost_note(&self) -> String {
+        let nodes: u64 = self
+            .lost
+            .iter()
+            .filter(|c| c.gap.kind == GapKind::Nodes)
+            .map(|c| c.after - c.before)
+            .sum();
+        let parts = self
+            .lost
+            .iter()
+            .map(|c| c.describe(c.after - c.before))
+            .collect();
+        bounded_note(
+            format!("no longer runs on {nodes} targeted node(s): "),
+            parts,
+        )
+    }
+
+    /// The `CoverageRestored` note: where it can run again.
+    pub fn restored_note(&self) -> String {
+        let nodes: u64 = self
+            .restored
+            .iter()
+            .filter(|c| c.gap.kind == GapKind::Nodes)
+            .map(|c| c.before - c.after)
+            .sum();
+        let parts = self
+            .restored
+            .iter()
+            .map(|c| c.describe(c.before - c.after))
+            .collect();
+        bounded_note(format!("runs again on {nodes} node(s): "), parts)
+    }
+}
+
+/// `head` then the parts joined by `; `, cut (with how many were left out) to what the
+/// Events API accepts.
+fn bounded_note(head: String, parts: Vec<String>) -> String {
+    let mut note = head;
+    for (index, part) in parts.iter().enumerate() {
+        let separator = if index == 0 { "" } else { "; " };
+        let rest = parts.len() - index - 1;
+        let tail = if rest > 0 {
+            format!("; … and {rest} more")
+        } else {
+            String::new()
+        };
+        if note.len() + separator.len() + part.len() + tail.len() > MAX_NOTE_BYTES {
+            note.push_str(&format!("; … and {} more", parts.len() - index));
+            break;
+        }
+        note.push_str(separator);
+        note.push_str(part);
+    }
+    if note.len() > MAX_NOTE_BYTES {
+        let mut cut = MAX_NOTE_BYTES - 3;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push('…');
+    }
+    note
+}
+
+/// A DaemonSet whose coverage changed while it was watched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub key: Key,
+    pub uid: String,
+    pub change: CoverageChange,
+}
+
+#[derive(Debug)]
+struct Audited {
+    object: Arc<DaemonSet>,
+    judgement: Judgement,
+}
+
+/// Every watched DaemonSet with its current judgement.
+#[derive(Debug, Default)]
+pub struct Audit {
+    daemonsets: BTreeMap<Key, Audited>,
+}
+
+impl Audit {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.daemonsets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.daemonsets.is_empty()
+    }
+
+    /// A DaemonSet added or changed: judged now. A transition when it was known before
+    /// (same uid) and its coverage changed; one seen for the first time has none.
+    pub fn apply(
+        &mut self,
+        object: DaemonSet,
+        inventory: &Inventory,
+        config: &Config,
+    ) -> Option<Transition> {
+        let key = Key::of(&object);
+        let judgement = judge(&object, inventory, config);
+        let audited = Audited {
+            object: Arc::new(object),
+            judgement,
+        };
+        let before = self.daemonsets.insert(key.clone(), audited)?;
+        let after = &self.daemonsets[&key].judgement;
+        transition(&key, &before.judgement, after)
+    }
+
+    /// A DaemonSet deleted: its series and report results go with it.
+    pub fn delete(&mut self, key: &Key) -> bool {
+        self.daemonsets.remove(key).is_some()
+    }
+
+    /// A full list of the DaemonSets (the watch's start or relist): those known before are
+    /// compared as by [`Audit::apply`], the others are new, the missing ones deleted.
+    pub fn reset(
+        &mut self,
+        objects: Vec<DaemonSet>,
+        inventory: &Inventory,
+        config: &Config,
+    ) -> Vec<Transition> {
+        let mut before = std::mem::take(&mut self.daemonsets);
+        let mut transitions = Vec::new();
+        for object in objects {
+            let key = Key::of(&object);
+            let judgement = judge(&object, inventory, config);
+            if let Some(old) = before.remove(&key)
+                && let Some(t) = transition(&key, &old.judgement, &judgement)
+            {
+                transitions.push(t);
+            }
+            self.daemonsets.insert(
+                key,
+                Audited {
+                    object: Arc::new(object),
+                    judgement,
+                },
+            );
+        }
+        transitions
+    }
+
+    /// Every DaemonSet judged again against a changed inventory or config.
+    pub fn rejudge(&mut self, inventory: &Inventory, config: &Config) -> Vec<Transition> {
+        let mut transitions = Vec::new();
+        for (key, audited) in &mut self.daemonsets {
+            let judgement = judge(&audited.object, inventory, config);
+            if let Some(t) = transition(key, &audited.judgement, &judgement) {
+                transitions.push(t);
+            }
+            audited.judgement = judgement;
+        }
+        transitions
+    }
+
+    pub fn judgements(&self) -> impl Iterator<Item = (&Key, &Judgement)> {
+        self.daemonsets.iter().map(|(k, a)| (k, &a.judgement))
+    }
+
+    pub fn judgement(&self, key: &Key) -> Option<&Judgement> {
+        self.daemonsets.get(key).map(|a| &a.judgement)
+    }
+}
+
+fn transition(key: &Key, before: &Judgement, after: &Judgement) -> Option<Transition> {
+    // A DaemonSet deleted and created again under the same name starts afresh.
+    if before.uid != after.uid {
+        return None;
+    }
+    let change = CoverageChange::between(before, after);
+    (!change.is_empty()).then(|| Transition {
+        key: key.clone(),
+        uid: after.uid.clone(),
+        change,
+    })
+}
+
+/// The name every report has, one per namespace.
+pub const REPORT_NAME: &str = "dsguard";
+/// Results kept in one namespace's report; a PolicyReport is one object, and an object
+/// must stay well under the API server's 1.5 MB request limit.
+pub const MAX_REPORT_RESULTS: usize = 1000;
+/// Longest result message kept.
+const MAX_RESULT_MESSAGE: usize = 1024;
+
+/// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace that has DaemonSets with deny
+/// or warn findings (namespaces without any have none): the object to apply, by namespace.
+pub fn policy_reports(audit: &Audit) -> BTreeMap<String, Value> {
+    let mut results: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for (key, judgement) in audit.judgements() {
+        for finding in &judgement.findings {
+            let (result, severity) = match finding.severity {
+                Severity::Deny => ("fail", "high"),
+                Severity::Warn => ("warn", "medium"),
+                Severity::Info => continue,
+            };
+            let list = results.entry(key.namespace.as_str()).or_default();
+            if list.len() >= MAX_REPORT_RESULTS {
+                continue;
+            }
+            let mut message = finding.message.clone();
+            if message.len() > MAX_RESULT_MESSAGE {
+                let mut cut = MAX_RESULT_MESSAGE;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push('…');
+            }
+            list.push(json!({
+                "source": "dsguard",
+                "policy": finding.rule.name(),
+                "rule": finding.rule.id(),
+                "result": result,
+                "severity": severity,
+                "scored": true,
+                "resources": [{
+                    "apiVersion": "apps/v1",
+                    "kind": "DaemonSet",
+                    "namespace": key.namespace,
+                    "name": key.name,
+                    "uid": judgement.uid,
+                }],
+                "message": message,
+            }));
+        }
+    }
+    results
+        .into_iter()
+        .map(|(namespace, results)| {
+            let count = |result: &str| results.iter().filter(|r| r["result"] == result).count();
+            let report = json!({
+                "apiVersion": "wgpolicyk8s.io/v1alpha2",
+                "kind": "PolicyReport",
+                "metadata": {
+                    "name": REPORT_NAME,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/managed-by": "dsguard"},
+                },
+                "summary": {"pass": 0, "fail": count("fail"), "warn": count("warn"), "error": 0, "skip": 0},
+                "results": results,
+            });
+            (namespace.to_owned(), report)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! The audit on synthetic inventories: counts, gaps, transitions and reports, with the
+//! Kubernetes cases that decide them (a taint per node, a relabel, a too-small node).
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::inventory::NodeUpdate;
+
+/// Eight nodes in pool `general`, four in `infra`, with 4 CPUs each.
+fn nodes() -> Vec<NodeUpdate> {
+    (0..12)
+        .map(|i| {
+            let pool = if i < 8 { "general" } else { "infra" };
+            let mut node = NodeUpdate::of(
+                &format!("node-{i}"),
+                &[
+                    ("kubernetes.io/os", "linux"),
+                    ("karpenter.sh/nodepool", pool),
+                ],
+                &[],
+            );
+            node.allocatable =
+                Some([("cpu".to_string(), 4000), ("memory".to_string(), 16 << 30)].into());
+            node
+        })
+        .collect()
+}
+
+fn cluster() -> Inventory {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes(nodes());
+    inventory.reset_priority_classes([]);
+    inventory.reset_limit_ranges([]);
+    inventory
+}
+
+fn daemonset(name: &str, uid: &str, pod: Value) -> DaemonSet {
+    DaemonSet::from_value(&json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": "logging", "uid": uid},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": pod}}
+    }))
+    .unwrap()
+}
+
+fn shipper(cpu: &str) -> DaemonSet {
+    daemonset(
+        "shipper",
+        "uid-1",
+        json!({"containers": [{"name": "main", "image": "shipper:1",
+            "resources": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu, "memory": "64Mi"}}}]}),
+    )
+}
+
+/// What `kubectl taint nodes -l karpenter.sh/nodepool=infra dedicated=infra:NoSchedule`
+/// does: one update per node.
+fn taint_infra(inventory: &mut Inventory) {
+    for mut node in nodes().into_iter().skip(8) {
+        node.taints = vec![crate::scheduling::Taint::new(
+            "dedicated",
+            "infra",
+            "NoSchedule",
+        )];
+        inventory.apply_node(node);
+    }
+}
+
+#[test]
+fn counts_every_state_of_the_nodes_it_targets() {
+    let mut inventory = cluster();
+    taint_infra(&mut inventory);
+    let mut small = nodes().remove(0);
+    small.allocatable = Some([("cpu".to_string(), 500), ("memory".to_string(), 1 << 30)].into());
+    inventory.apply_node(small);
+    let judgement = judge(&shipper("1"), &inventory, &Config::default());
+    assert_eq!(
+        judgement.nodes,
+        NodeCounts {
+            targeted: 12,
+            runnable: 8,
+            blocked: 4,
+            unfit: 1
+        }
+    );
+    assert_eq!(judgement.uid, "uid-1");
+    let causes: Vec<(&str, &str, u64)> = judgement
+        .gaps
+        .iter()
+        .map(|(g, n)| (g.place.as_str(), g.cause.as_str(), *n))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            ("general", "requests exceed allocatable: cpu", 1),
+            ("infra", "untolerated taints dedicated=infra:NoSchedule", 4),
+        ]
+    );
+}
+
+#[test]
+fn a_taint_burst_is_one_transition_naming_pool_taint_and_count() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    let mut audit = Audit::new();
+    assert_eq!(audit.apply(shipper("100m"), &inventory, &config), None);
+    taint_infra(&mut inventory);
+    let transitions = audit.rejudge(&inventory, &config);
+    assert_eq!(transitions.len(), 1, "{transitions:?}");
+    let change = &transitions[0].change;
+    assert!(change.restored.is_empty());
+    assert_eq!(
+        change.lost_note(),
+        "no longer runs on 4 targeted node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+    );
+    assert_eq!(transitions[0].key.to_string(), "logging/shipper");
+    // Judged again with nothing changed: no transition.
+    assert!(audit.rejudge(&inventory, &config).is_empty());
+    // Untainted: restored, with the same nodes.
+    let inventory = cluster();
+    let transitions = audit.rejudge(&inventory, &config);
+    assert_eq!(transitions.len(), 1);
+    assert!(transitions[0].change.lost.is_empty());
+    assert_eq!(
+        transitions[0].change.restored_note(),
+        "runs again on 4 node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+    );
+}
+
+#[test]
+fn state_found_at_the_start_is_not_a_transition() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    taint_infra(&mut inventory);
+    let mut audit = Audit::new();
+    assert!(
+        audit
+            .reset(vec![shipper("100m")], &inventory, &config)
+            .is_empty()
+    );
+    assert_eq!(
+        audit
+            .judgement(&Key::of(&shipper("100m")))
+            .unwrap()
+            .nodes
+            .blocked,
+        4
+    );
+}
+
+#[test]
+fn a_toleration_added_to_the_daemonset_restores_coverage() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    taint_infra(&mut inventory);
+    let mut audit = Audit::new();
+    audit.apply(shipper("100m"), &inventory, &config);
+    let tolerant = daemonset(
+        "shipper",
+        "uid-1",
+        json!({"containers": [{"name": "main", "image": "shipper:1",
+            "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}],
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}]}),
+    );
+    let transition = audit.apply(tolerant, &inventory, &config).unwrap();
+    assert_eq!(transition.change.restored.len(), 1);
+    assert!(transition.change.lost.is_empty());
+}
+
+#[test]
+fn a_daemonset_created_again_under_its_name_starts_afresh() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    let mut audit = Audit::new();
+    audit.apply(shipper("100m"), &inventory, &config);
+    taint_infra(&mut inventory);
+    let recreated = daemonset(
+        "shipper",
+        "uid-2",
+        json!({"containers": [{"name": "main", "image": "shipper:1",
+            "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}),
+    );
+    assert_eq!(audit.apply(recreated, &inventory, &config), None);
+}
+
+#[test]
+fn a_relabelled_pool_that_leaves_no_node_for_the_selector_is_a_gap() {
+    let config = Config::default();
+    let inventory = cluster();
+    let infra_only = daemonset(
+        "infra-agent",
+        "uid-3",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "infra"},
+               "containers": [{"name": "main", "image": "a:1",
+                 "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}),
+    );
+    let mut audit = Audit::new();
+    audit.apply(infra_only, &inventory, &config);
+    let mut relabelled = Inventory::new();
+    relabelled.reset_nodes(nodes().into_iter().take(8));
+    relabelled.reset_priority_classes([]);
+    relabelled.reset_limit_ranges([]);
+    let transitions = audit.rejudge(&relabelled, &config);
+    assert_eq!(transitions.len(), 1);
+    let lost = &transitions[0].change.lost;
+    assert_eq!(lost[0].gap.kind, GapKind::Selector);
+    assert!(
+        lost[0].gap.cause.contains("karpenter.sh/nodepool"),
+        "{}",
+        lost[0].gap.cause
+    );
+}
+
+#[test]
+fn an_event_note_stays_within_what_the_events_api_accepts() {
+    let lost: Vec<GapChange> = (0..200)
+        .map(|i| GapChange {
+            gap: Gap {
+                kind: GapKind::Nodes,
+                place: format!("pool-{i}-ü"),
+                cause: "untolerated taints dedicated=infra:NoSchedule".into(),
+            },
+            before: 0,
+            after: 3,
+        })
+        .collect();
+    let change = CoverageChange {
+        lost,
+        restored: Vec::new(),
+    };
+    let note = change.lost_note();
+    assert!(note.len() <= MAX_NOTE_BYTES, "{}", note.len());
+    assert!(note.starts_with("no longer runs on 600 targeted node(s): "));
+    assert!(note.ends_with("more"), "{note}");
+}
+
+#[test]
+fn reports_hold_one_result_per_deny_or_warn_finding_with_consistent_summaries() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    taint_infra(&mut inventory);
+    let mut audit = Audit::new();
+    // DSG002 (warn by default for a partial block) and DSG003 (no limits).
+    audit.apply(
+        daemonset(
+            "bare",
+            "uid-9",
+            json!({"containers": [{"name": "main", "image": "a:1"}]}),
+        ),
+        &inventory,
+        &config,
+    );
+    audit.apply(shipper("100m"), &inventory, &config);
+    let reports = policy_reports(&audit);
+    let report = &reports["logging"];
+    assert_eq!(report["metadata"]["name"], "dsguard");
+    assert_eq!(
+        report["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "dsguard"
+    );
+    let results = report["results"].as_array().unwrap();
+    let fail = results.iter().filter(|r| r["result"] == "fail").count();
+    let warn = results.iter().filter(|r| r["result"] == "warn").count();
+    assert_eq!(report["summary"]["fail"], fail);
+    assert_eq!(report["summary"]["warn"], warn);
+    assert_eq!(fail + warn, results.len());
+    for result in results {
+        assert_eq!(result["source"], "dsguard");
+        let rule = Rule::parse(result["rule"].as_str().unwrap()).unwrap();
+        assert_eq!(result["policy"], rule.name());
+        let severity = if result["result"] == "fail" {
+            "high"
+        } else {
+            "medium"
+        };
+        assert_eq!(result["severity"], severity);
+        assert_eq!(result["resources"][0]["kind"], "DaemonSet");
+    }
+    let bare: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["resources"][0]["name"] == "bare")
+        .collect();
+    assert!(
+        bare.iter()
+            .any(|r| r["rule"] == "DSG003" && r["result"] == "fail")
+    );
+    assert_eq!(bare[0]["resources"][0]["uid"], "uid-9");
+    // Results go with their DaemonSet, the report with the namespace's last finding.
+    audit.delete(&Key {
+        namespace: "logging".into(),
+        name: "bare".into(),
+    });
+    let reports = policy_reports(&audit);
+    assert!(
+        reports["logging"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["resources"][0]["name"] == "shipper")
+    );
+    audit.delete(&Key::of(&shipper("100m")));
+    assert!(policy_reports(&audit).is_empty());
+}
+
+#[test]
+fn a_daemonset_exempt_as_a_whole_has_no_gaps() {
+    let mut config = Config::default();
+    config.exemptions.namespaces = vec!["logging".into()];
+    let mut inventory = cluster();
+    taint_infra(&mut inventory);
+    let judgement = judge(&shipper("100m"), &inventory, &config);
+    assert!(judgement.gaps.is_empty(), "{:?}", judgement.gaps);
+    assert!(judgement.findings.is_empty());
+}
