@@ -455,6 +455,28 @@ impl Audit {
     }
 }
 
+/// What the metrics export about one DaemonSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryRow {
+    pub key: Key,
+    pub nodes: NodeCounts,
+    /// Findings by rule and severity; a pair without findings is absent.
+    pub findings: Vec<((Rule, Severity), u64)>,
+}
+
+impl Audit {
+    /// The metrics' view of every DaemonSet, taken after each judgement.
+    pub fn summary(&self) -> Vec<SummaryRow> {
+        self.judgements()
+            .map(|(key, judgement)| SummaryRow {
+                key: key.clone(),
+                nodes: judgement.nodes,
+                findings: judgement.finding_counts().into_iter().collect(),
+            })
+            .collect()
+    }
+}
+
 fn transition(key: &Key, before: &Judgement, after: &Judgement) -> Option<Transition> {
     // A DaemonSet deleted and created again under the same name starts afresh.
     if before.uid != after.uid {

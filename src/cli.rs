@@ -101,7 +101,7 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Run the HTTPS admission webhook (POST /validate, /mutate; /healthz, /readyz, /metrics).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service, and print the
     /// base64 caBundle for the webhook configurations.
     Certs {
@@ -198,10 +198,22 @@ pub struct ServeArgs {
     /// client is about to reuse.
     #[arg(long, default_value = "120s", env = "DSGUARD_IDLE_TIMEOUT")]
     pub idle_timeout: String,
-    /// With --cluster: how often to ask again whether an absent template API (Karpenter
-    /// NodePools, Cluster API MachineDeployments/MachineSets) is now served.
+    /// With --cluster: how often to ask again whether an absent optional API (Karpenter
+    /// NodePools, Cluster API MachineDeployments/MachineSets, PolicyReports) is now served.
     #[arg(long, default_value = "30s", env = "DSGUARD_DISCOVERY_INTERVAL")]
     pub discovery_interval: String,
+    /// With --cluster: the namespace of the `dsguard-leader` Lease when POD_NAMESPACE is
+    /// not set (one replica, the Lease holder, writes Events and PolicyReports).
+    #[arg(
+        long,
+        default_value = "dsguard-system",
+        env = "DSGUARD_LEADER_NAMESPACE"
+    )]
+    pub leader_namespace: String,
+    /// With --cluster: how long the leader's Lease lasts without renewal; another replica
+    /// takes over at most this long after the leader dies.
+    #[arg(long, default_value = "15s", env = "DSGUARD_LEADER_LEASE_DURATION")]
+    pub leader_lease_duration: String,
     /// How long in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value = "30s", env = "DSGUARD_SHUTDOWN_GRACE")]
     pub shutdown_grace: String,

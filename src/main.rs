@@ -18,6 +18,9 @@ use dsguard::scheduling::TemplateKind;
 use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_duration};
 use dsguard::{lint, manifests};
 use std::sync::Arc;
+use std::time::Duration;
+
+use dsguard::cluster::leader::{self, Candidate};
 
 /// Exit codes shared by every command (README "Commands").
 const EXIT_DENIED: u8 = 1;
@@ -186,6 +189,13 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         max_file_bytes: cli.max_file_bytes,
     };
     let discovery_interval = duration("discovery-interval", &args.discovery_interval)?;
+    let lease_duration = duration("leader-lease-duration", &args.leader_lease_duration)?;
+    if lease_duration < Duration::from_secs(2) {
+        bail!(
+            "--leader-lease-duration must be at least 2s (the leader renews at two thirds of it)"
+        );
+    }
+    let candidate = Candidate::from_environment(&args.leader_namespace, lease_duration);
     let watch_templates = cli.node_templates.is_none();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -203,20 +213,35 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
             });
         }
         let state = Arc::new(state);
+        let mut leadership = None;
         if cluster {
             let client = dsguard::cluster::client().await?;
             dsguard::cluster::spawn_watchers(client.clone(), state.clone());
             if watch_templates {
                 dsguard::cluster::spawn_template_watchers(
-                    client,
+                    client.clone(),
                     state.clone(),
                     discovery_interval,
                 );
             }
+            let identity = candidate.identity.clone();
+            let elected = leader::elect(client.clone(), candidate, state.metrics.leader.clone());
+            dsguard::cluster::spawn_audit(
+                client,
+                state.clone(),
+                elected.leading.clone(),
+                identity,
+                discovery_interval,
+            );
+            leadership = Some(elected);
         }
         let running = server::start(options, state).await?;
         server::termination_signal().await;
         tracing::info!("SIGTERM: shutting down");
+        // The Lease goes first, so another replica takes over the writes at once.
+        if let Some(leadership) = leadership {
+            leadership.step_down(Duration::from_secs(5)).await;
+        }
         running.shutdown().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

@@ -27,7 +27,7 @@ fn find<'a>(objects: &'a [Manifest], kind: &str, name: &str) -> &'a Value {
 }
 
 #[test]
-fn rbac_is_exactly_get_list_watch_on_what_the_watchers_read() {
+fn rbac_is_exactly_what_the_watchers_read_and_the_leader_writes() {
     let base = objects("deploy/base");
     let role = find(&base, "ClusterRole", "dsguard");
     assert_eq!(
@@ -36,8 +36,25 @@ fn rbac_is_exactly_get_list_watch_on_what_the_watchers_read() {
             {"apiGroups": [""], "resources": ["nodes", "limitranges"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["karpenter.sh"], "resources": ["nodepools"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["cluster.x-k8s.io"], "resources": ["machinedeployments", "machinesets"], "verbs": ["get", "list", "watch"]}
+            {"apiGroups": ["cluster.x-k8s.io"], "resources": ["machinedeployments", "machinesets"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]}
         ])
+    );
+    // The Lease: in dsguard's namespace only, and by name wherever a name can be given.
+    let lease_role = find(&base, "Role", "dsguard-leader");
+    assert_eq!(lease_role["metadata"]["namespace"], "dsguard-system");
+    assert_eq!(
+        lease_role["rules"],
+        json!([
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["dsguard-leader"], "verbs": ["get", "patch"]}
+        ])
+    );
+    assert_eq!(
+        find(&base, "RoleBinding", "dsguard-leader")["subjects"][0]["name"],
+        "dsguard"
     );
     let binding = find(&base, "ClusterRoleBinding", "dsguard");
     assert_eq!(binding["subjects"][0]["name"], "dsguard");

@@ -138,9 +138,52 @@ macro_rules! slim_resource {
     };
 }
 
+mod auditor;
+mod daemonsets;
+mod events;
+pub mod leader;
+mod reports;
 mod templates;
 
 pub use templates::spawn_template_watchers;
+
+/// Starts the live audit of the cluster's DaemonSets (watch, judgement, metrics) and the
+/// leader's writers (Events, PolicyReports).
+pub fn spawn_audit(
+    client: Client,
+    state: Arc<AppState>,
+    leading: tokio::sync::watch::Receiver<bool>,
+    identity: String,
+    discovery_interval: std::time::Duration,
+) {
+    let (change_sender, changes) = tokio::sync::mpsc::channel(64);
+    let (transition_sender, transitions) = tokio::sync::mpsc::channel(auditor::MAX_PENDING_EVENTS);
+    let (reports_sender, desired) = tokio::sync::watch::channel(Arc::default());
+    tokio::spawn(daemonsets::watch_daemonsets(client.clone(), change_sender));
+    tokio::spawn(
+        auditor::AuditLoop {
+            state: state.clone(),
+            changes,
+            transitions: transition_sender,
+            reports: reports_sender,
+        }
+        .run(),
+    );
+    tokio::spawn(events::publish_transitions(
+        client.clone(),
+        identity,
+        leading.clone(),
+        transitions,
+        state.clone(),
+    ));
+    tokio::spawn(reports::keep_reports(
+        client,
+        leading,
+        desired,
+        discovery_interval,
+        state,
+    ));
+}
 
 /// A Node as dsguard decodes it.
 #[derive(Clone, Debug, Deserialize)]

@@ -1,9 +1,17 @@
 //! Prometheus metrics (text format, `prometheus-client`): requests by endpoint and
 //! decision, rule hits by rule and action, a latency histogram with sub-millisecond
 //! buckets (the webhook answers in microseconds; the API server's budget is seconds),
-//! inventory sizes and age, config and certificate reloads, exemptions used.
+//! inventory sizes and age, config and certificate reloads, exemptions used; with
+//! `serve --cluster`, each DaemonSet's node counts and findings (from the audit's latest
+//! summary, encoded at scrape time so a deleted DaemonSet's series go with it) and whether
+//! this replica is the leader.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+
+use arc_swap::ArcSwap;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +19,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::audit::SummaryRow;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -61,6 +71,80 @@ pub struct Metrics {
     pub log_lines_dropped: Gauge,
     /// Requests whose evaluation did not finish within their time budget.
     pub evaluation_timeouts: Family<EndpointLabels, Counter>,
+    /// The audit's latest per-DaemonSet summary (empty unless `serve --cluster`).
+    pub daemonsets: Arc<ArcSwap<Vec<SummaryRow>>>,
+    /// 1 on the replica that writes Events and PolicyReports.
+    pub leader: Gauge,
+    /// Events and report writes by object and result.
+    pub audit_writes: Family<WriteLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// `event` or `report`.
+    pub object: &'static str,
+    pub result: &'static str,
+}
+
+/// `dsguard_daemonset_nodes` and `dsguard_daemonset_findings`, written from the summary at
+/// scrape time: every node state of every DaemonSet (0 included), findings only where
+/// there are some.
+#[derive(Debug)]
+struct DaemonSetSeries(Arc<ArcSwap<Vec<SummaryRow>>>);
+
+impl Collector for DaemonSetSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let rows = self.0.load();
+        let mut nodes = encoder.encode_descriptor(
+            "daemonset_nodes",
+            "Nodes each DaemonSet targets (targeted), can run on (runnable: targeted and tolerated), is kept off by taints (blocked), and cannot fit on (unfit, among runnable)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for row in rows.iter() {
+            for (state, value) in row.nodes.states() {
+                let labels = [
+                    ("namespace", row.key.namespace.as_str()),
+                    ("daemonset", row.key.name.as_str()),
+                    ("state", state),
+                ];
+                Gauge::<i64>::default()
+                    .tap_set(value)
+                    .encode(nodes.encode_family(&labels)?)?;
+            }
+        }
+        let mut findings = encoder.encode_descriptor(
+            "daemonset_findings",
+            "Findings of each DaemonSet in the cluster, by rule ID and severity (absent when none)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for row in rows.iter() {
+            for ((rule, severity), count) in &row.findings {
+                let labels = [
+                    ("namespace", row.key.namespace.as_str()),
+                    ("daemonset", row.key.name.as_str()),
+                    ("rule", rule.id()),
+                    ("severity", severity.as_str()),
+                ];
+                Gauge::<i64>::default()
+                    .tap_set(*count)
+                    .encode(findings.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+trait TapSet {
+    fn tap_set(self, value: u64) -> Self;
+}
+
+impl TapSet for Gauge<i64> {
+    fn tap_set(self, value: u64) -> Self {
+        self.set(i64::try_from(value).unwrap_or(i64::MAX));
+        self
+    }
 }
 
 /// Latency buckets in seconds: 50 µs to 5 s, finer than 5 ms where answers fall.
@@ -133,8 +217,25 @@ impl Default for Metrics {
             "Admission requests whose evaluation exceeded the time budget (validate denies them, mutate allows them unpatched)",
             evaluation_timeouts.clone(),
         );
+        let daemonsets = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        registry.register_collector(Box::new(DaemonSetSeries(daemonsets.clone())));
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 on the replica that holds the dsguard-leader Lease and writes Events and PolicyReports",
+            leader.clone(),
+        );
+        let audit_writes = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "audit_writes",
+            "Events and PolicyReport writes by the leader, by object (event, report) and result (ok, failed)",
+            audit_writes.clone(),
+        );
         Self {
             registry,
+            daemonsets,
+            leader,
+            audit_writes,
             evaluation_timeouts,
             requests,
             rule_hits,

@@ -129,6 +129,9 @@ pub struct AppState {
     pub costly_evaluations: Arc<Semaphore>,
     /// How many log lines the non-blocking log writer had to drop, if one is in use.
     dropped_log_lines: Option<Box<dyn Fn() -> usize + Send + Sync>>,
+    /// Bumped whenever the inventory or the config changes: what the audit of the
+    /// cluster's DaemonSets waits on to judge them again.
+    pub judgement_inputs: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -150,7 +153,19 @@ impl AppState {
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
             dropped_log_lines: None,
+            judgement_inputs: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    fn judgement_inputs_changed(&self) {
+        self.judgement_inputs
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Swaps in a new config (a reload).
+    pub fn replace_config(&self, config: Config) {
+        self.config.store(Arc::new(config));
+        self.judgement_inputs_changed();
     }
 
     /// Reports the log writer's dropped lines as `dsguard_log_lines_dropped`.
@@ -176,6 +191,7 @@ impl AppState {
             .expect("the lock is never poisoned");
         self.inventory.store(Arc::new(inventory));
         self.mark_inventory_current();
+        self.judgement_inputs_changed();
     }
 
     /// Applies `change` to a copy of the current view and swaps the copy in. Requests keep
@@ -189,6 +205,7 @@ impl AppState {
         change(&mut next);
         self.inventory.store(Arc::new(next));
         self.mark_inventory_current();
+        self.judgement_inputs_changed();
     }
 
     /// Seconds since the inventory last heard from its source.
@@ -692,7 +709,7 @@ async fn poll_config(
         };
         match loaded {
             Ok(config) => {
-                state.config.store(Arc::new(config));
+                state.replace_config(config);
                 Metrics::count_reload(&state.metrics.config_reloads, true);
                 tracing::info!(config = %path.display(), "config reloaded");
             }

@@ -7,6 +7,12 @@
 //! ADDED / MODIFIED / DELETED / BOOKMARK events replayed from a history, `410 Gone` once
 //! the history is expired, and dropped connections on demand. Objects are kept as
 //! serialized JSON so 50,000 realistic nodes fit.
+//!
+//! It also takes writes, for what dsguard writes: Leases (create, get, server-side apply
+//! with a field-ownership conflict on `holderIdentity`, strategic/merge patches), Events
+//! (`events.k8s.io/v1`: create, merge patch for a series) and PolicyReports
+//! (`wgpolicyk8s.io/v1alpha2`, absent until `serve_api(POLICY_REPORT_API)`: list by label,
+//! apply, delete). Every write is recorded with its field manager.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +44,26 @@ pub const DAEMONSETS: &str = "/apis/apps/v1/daemonsets";
 /// The optional API groups, by discovery path, with the resources each serves.
 pub const KARPENTER_API: &str = "/apis/karpenter.sh/v1";
 pub const CLUSTER_API: &str = "/apis/cluster.x-k8s.io/v1beta1";
+pub const POLICY_REPORT_API: &str = "/apis/wgpolicyk8s.io/v1alpha2";
+
+/// A write the server took: method, resource (plural), namespace, name, field manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub method: String,
+    pub plural: String,
+    pub namespace: String,
+    pub name: String,
+    pub field_manager: String,
+}
+
+/// Objects written through the API (leases, events, policyreports), by
+/// (plural, namespace, name), with the field manager owning a Lease's holderIdentity.
+#[derive(Default)]
+struct Written {
+    objects: BTreeMap<(String, String, String), Value>,
+    holder_owner: HashMap<(String, String), String>,
+    writes: Vec<Write>,
+}
 
 const ALL_PATHS: [&str; 7] = [
     NODES,
@@ -100,6 +126,7 @@ struct Shared {
     list_page_delay: Mutex<Duration>,
     /// The optional API groups installed so far (discovery paths).
     served_apis: Mutex<Vec<&'static str>>,
+    written: Mutex<Written>,
 }
 
 /// A running fake API server.
@@ -136,6 +163,7 @@ impl FakeApiServer {
             watch_requests: AtomicUsize::new(0),
             list_page_delay: Mutex::new(Duration::ZERO),
             served_apis: Mutex::new(Vec::new()),
+            written: Mutex::new(Written::default()),
         });
         let mut router = Router::new();
         for path in ALL_PATHS {
@@ -144,6 +172,17 @@ impl FakeApiServer {
         for api in [KARPENTER_API, CLUSTER_API] {
             router = router.route(api, get(move |s| discovery(s, api)));
         }
+        router = router
+            .route(POLICY_REPORT_API, get(policy_report_discovery))
+            .route("/apis/{group}/{version}/{plural}", get(list_written_all))
+            .route(
+                "/apis/{group}/{version}/namespaces/{namespace}/{plural}",
+                get(list_written_namespace).post(create_written),
+            )
+            .route(
+                "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+                get(get_written).patch(patch_written).delete(delete_written),
+            );
         let router = router.with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -320,6 +359,22 @@ impl FakeApiServer {
     /// does): its discovery document and resources answer from now on.
     pub fn serve_api(&self, api: &'static str) {
         self.shared.served_apis.lock().unwrap().push(api);
+    }
+
+    /// The objects written so far to `plural` (leases, events, policyreports).
+    pub fn written(&self, plural: &str) -> Vec<Value> {
+        let written = self.shared.written.lock().unwrap();
+        written
+            .objects
+            .iter()
+            .filter(|((p, _, _), _)| p == plural)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Every write taken so far, in order.
+    pub fn writes(&self) -> Vec<Write> {
+        self.shared.written.lock().unwrap().writes.clone()
     }
 
     pub fn list_requests(&self) -> usize {
@@ -544,4 +599,295 @@ pub fn synthetic_node(index: usize, taints: &[(&str, &str, &str)]) -> Value {
             "images": images
         }
     })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WriteParams {
+    field_manager: Option<String>,
+    force: Option<bool>,
+    label_selector: Option<String>,
+}
+
+type WritePath = axum::extract::Path<(String, String, String, String, String)>;
+type CollectionPath = axum::extract::Path<(String, String, String, String)>;
+
+fn writable(plural: &str) -> bool {
+    matches!(plural, "leases" | "events" | "policyreports")
+}
+
+fn json_response(code: StatusCode, body: Value) -> Response {
+    (code, axum::Json(body)).into_response()
+}
+
+fn policy_reports_served(shared: &Shared) -> bool {
+    shared
+        .served_apis
+        .lock()
+        .unwrap()
+        .contains(&POLICY_REPORT_API)
+}
+
+/// Unavailable when the resource is an optional one not installed yet.
+fn absent(shared: &Shared, plural: &str) -> bool {
+    !writable(plural) || (plural == "policyreports" && !policy_reports_served(shared))
+}
+
+async fn policy_report_discovery(State(shared): State<Arc<Shared>>) -> Response {
+    if !policy_reports_served(&shared) {
+        return not_found();
+    }
+    axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "wgpolicyk8s.io/v1alpha2",
+        "resources": [{"name": "policyreports", "singularName": "policyreport", "namespaced": true, "kind": "PolicyReport",
+                       "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}]}))
+    .into_response()
+}
+
+fn list_of(objects: Vec<Value>, selector: Option<&str>) -> Response {
+    let items: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| {
+            selector.is_none_or(|selector| {
+                selector.split(',').all(|pair| match pair.split_once('=') {
+                    Some((k, v)) => o["metadata"]["labels"][k] == v,
+                    None => !o["metadata"]["labels"][pair].is_null(),
+                })
+            })
+        })
+        .collect();
+    axum::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}))
+        .into_response()
+}
+
+async fn list_written_all(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, plural)): axum::extract::Path<(String, String, String)>,
+    Query(params): Query<WriteParams>,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let objects = {
+        let written = shared.written.lock().unwrap();
+        written
+            .objects
+            .iter()
+            .filter(|((p, _, _), _)| *p == plural)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    list_of(objects, params.label_selector.as_deref())
+}
+
+async fn list_written_namespace(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural)): CollectionPath,
+    Query(params): Query<WriteParams>,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let objects = {
+        let written = shared.written.lock().unwrap();
+        written
+            .objects
+            .iter()
+            .filter(|((p, ns, _), _)| *p == plural && *ns == namespace)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    list_of(objects, params.label_selector.as_deref())
+}
+
+impl Shared {
+    fn record(
+        &self,
+        written: &mut Written,
+        method: &str,
+        key: &(String, String, String),
+        manager: Option<String>,
+    ) {
+        written.writes.push(Write {
+            method: method.into(),
+            plural: key.0.clone(),
+            namespace: key.1.clone(),
+            name: key.2.clone(),
+            field_manager: manager.unwrap_or_default(),
+        });
+    }
+
+    /// Stamps what the API server sets on every write.
+    fn stamp(&self, object: &mut Value, key: &(String, String, String)) {
+        let version = self.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+        let metadata = &mut object["metadata"];
+        metadata["name"] = json!(key.2);
+        metadata["namespace"] = json!(key.1);
+        metadata["resourceVersion"] = json!(version.to_string());
+        if metadata["uid"].is_null() {
+            metadata["uid"] = json!(format!("uid-{version}"));
+            metadata["creationTimestamp"] = json!("2026-12-01T00:00:00Z");
+        }
+    }
+}
+
+async fn create_written(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural)): CollectionPath,
+    Query(params): Query<WriteParams>,
+    axum::Json(mut object): axum::Json<Value>,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let Some(name) = object["metadata"]["name"].as_str().map(str::to_owned) else {
+        return json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            status(422, "Invalid", "metadata.name: Required value"),
+        );
+    };
+    let key = (plural.clone(), namespace, name);
+    let mut written = shared.written.lock().unwrap();
+    if written.objects.contains_key(&key) {
+        return json_response(
+            StatusCode::CONFLICT,
+            status(409, "AlreadyExists", "already exists"),
+        );
+    }
+    shared.stamp(&mut object, &key);
+    if plural == "leases"
+        && let Some(manager) = &params.field_manager
+        && object["spec"]["holderIdentity"].is_string()
+    {
+        written
+            .holder_owner
+            .insert((key.1.clone(), key.2.clone()), manager.clone());
+    }
+    written.objects.insert(key.clone(), object.clone());
+    shared.record(&mut written, "POST", &key, params.field_manager);
+    json_response(StatusCode::CREATED, object)
+}
+
+async fn get_written(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural, name)): WritePath,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let written = shared.written.lock().unwrap();
+    match written.objects.get(&(plural, namespace, name)) {
+        Some(object) => json_response(StatusCode::OK, object.clone()),
+        None => not_found(),
+    }
+}
+
+/// RFC 7386 merge (strategic merge patches of flat fields read the same).
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(target), Some(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+async fn patch_written(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural, name)): WritePath,
+    Query(params): Query<WriteParams>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            status(400, "BadRequest", "not JSON"),
+        );
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let apply = content_type.starts_with("application/apply-patch");
+    let key = (plural.clone(), namespace.clone(), name.clone());
+    let manager = params.field_manager.clone().unwrap_or_default();
+    let mut written = shared.written.lock().unwrap();
+    let existing = written.objects.get(&key).cloned();
+    if existing.is_none() && !apply {
+        return not_found();
+    }
+    if plural == "leases" {
+        let owner_key = (namespace.clone(), name.clone());
+        let applied = &patch["spec"]["holderIdentity"];
+        let current = existing
+            .as_ref()
+            .map(|o| o["spec"]["holderIdentity"].clone())
+            .unwrap_or(Value::Null);
+        let owner = written.holder_owner.get(&owner_key).cloned();
+        // Server-side apply: setting a field another manager owns to another value is a
+        // conflict unless forced. Updates (other patches) take ownership silently.
+        if apply
+            && applied.is_string()
+            && current.is_string()
+            && *applied != current
+            && owner.as_deref() != Some(manager.as_str())
+            && !params.force.unwrap_or(false)
+        {
+            return json_response(
+                StatusCode::CONFLICT,
+                status(
+                    409,
+                    "Conflict",
+                    "Apply failed with 1 conflict: conflict with another manager: .spec.holderIdentity",
+                ),
+            );
+        }
+        if patch["spec"].get("holderIdentity").is_some() {
+            if applied.is_null() {
+                written.holder_owner.remove(&owner_key);
+            } else {
+                written.holder_owner.insert(owner_key, manager.clone());
+            }
+        }
+    }
+    let mut object = match (existing, apply && plural == "policyreports") {
+        // A whole-object apply by its only manager reads as a replace.
+        (_, true) | (None, _) => patch,
+        (Some(mut object), false) => {
+            merge(&mut object, &patch);
+            object
+        }
+    };
+    shared.stamp(&mut object, &key);
+    written.objects.insert(key.clone(), object.clone());
+    shared.record(&mut written, "PATCH", &key, params.field_manager);
+    json_response(StatusCode::OK, object)
+}
+
+async fn delete_written(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural, name)): WritePath,
+) -> Response {
+    if absent(&shared, &plural) {
+        return not_found();
+    }
+    let key = (plural, namespace, name);
+    let mut written = shared.written.lock().unwrap();
+    match written.objects.remove(&key) {
+        Some(object) => {
+            shared.record(&mut written, "DELETE", &key, None);
+            json_response(StatusCode::OK, object)
+        }
+        None => not_found(),
+    }
 }

@@ -1,0 +1,195 @@
+//! The live audit of `serve --cluster`: keeps every DaemonSet's judgement (`audit::Audit`)
+//! current and hands what changed to the metrics, the Events and the reports.
+//!
+//! - A DaemonSet added or changed is judged when its watch event arrives.
+//! - An inventory or config change (a Node, a template, a PriorityClass, a LimitRange, a
+//!   reload) judges every DaemonSet again, once the changes have paused for
+//!   [`QUIET`] (at most [`MAX_DELAY`] after the first): `kubectl taint` over a pool arrives
+//!   as one update per node milliseconds apart, and becomes one judgement and so one Event
+//!   per DaemonSet. Judging all is cheaper than working out which can be affected
+//!   (BENCHMARKS.md, "Audit").
+//! - Judging runs on the blocking pool, never on the threads that answer admission.
+//! - Nothing is judged before the inventory's first complete lists and the first complete
+//!   DaemonSet list: the state found then is the starting point, not a transition.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::daemonsets::DaemonSetChange;
+use super::reports::DesiredReports;
+use crate::audit::{Audit, Key, Transition, policy_reports};
+use crate::policy::DaemonSet;
+use crate::server::AppState;
+
+/// How long inventory changes must pause before the DaemonSets are judged again.
+pub const QUIET: Duration = Duration::from_millis(300);
+/// The longest a judgement waits behind a stream of changes.
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
+/// Transitions waiting for the Event writer; beyond this they are logged and dropped
+/// (the metrics and reports still show the state).
+pub const MAX_PENDING_EVENTS: usize = 4096;
+
+/// The audit's inputs and outputs.
+pub struct AuditLoop {
+    pub state: Arc<AppState>,
+    pub changes: mpsc::Receiver<DaemonSetChange>,
+    pub transitions: mpsc::Sender<Transition>,
+    pub reports: watch::Sender<DesiredReports>,
+}
+
+impl AuditLoop {
+    pub async fn run(mut self) {
+        let mut inputs = self.state.judgement_inputs.subscribe();
+        // DaemonSets seen before the audit could start, and whether a full list came.
+        let mut early: BTreeMap<Key, DaemonSet> = BTreeMap::new();
+        let mut listed = false;
+        let mut audit: Option<Audit> = None;
+        // (first, latest) inventory change not judged yet.
+        let mut pending: Option<(Instant, Instant)> = None;
+        loop {
+            let deadline = pending.map(|(first, last)| (last + QUIET).min(first + MAX_DELAY));
+            let work: Work = tokio::select! {
+                change = self.changes.recv() => match change {
+                    None => return,
+                    Some(change) => match audit {
+                        Some(_) => Work::Change(change),
+                        None => {
+                            match change {
+                                DaemonSetChange::Listed(objects) => {
+                                    listed = true;
+                                    early = objects.into_iter().map(|o| (Key::of(&o), o)).collect();
+                                }
+                                DaemonSetChange::Applied(object) => {
+                                    early.insert(Key::of(&object), *object);
+                                }
+                                DaemonSetChange::Deleted(key) => {
+                                    early.remove(&key);
+                                }
+                            }
+                            Work::Start
+                        }
+                    },
+                },
+                changed = inputs.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if audit.is_some() {
+                        let now = Instant::now();
+                        pending = Some((pending.map_or(now, |(first, _)| first), now));
+                        continue;
+                    }
+                    Work::Start
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    pending = None;
+                    Work::Rejudge
+                }
+            };
+            let judged = match (audit.take(), work) {
+                (None, Work::Start) => {
+                    if !listed || !self.inventory_synced() {
+                        continue;
+                    }
+                    let objects: Vec<DaemonSet> =
+                        std::mem::take(&mut early).into_values().collect();
+                    tracing::info!(daemonsets = objects.len(), "audit starting");
+                    self.judge(Audit::new(), move |audit, inventory, config| {
+                        audit.reset(objects, inventory, config)
+                    })
+                    .await
+                }
+                (Some(current), Work::Change(change)) => {
+                    self.judge(current, move |audit, inventory, config| match change {
+                        DaemonSetChange::Listed(objects) => audit.reset(objects, inventory, config),
+                        DaemonSetChange::Applied(object) => audit
+                            .apply(*object, inventory, config)
+                            .into_iter()
+                            .collect(),
+                        DaemonSetChange::Deleted(key) => {
+                            audit.delete(&key);
+                            Vec::new()
+                        }
+                    })
+                    .await
+                }
+                (Some(current), Work::Rejudge) => {
+                    self.judge(current, |audit, inventory, config| {
+                        audit.rejudge(inventory, config)
+                    })
+                    .await
+                }
+                (unchanged, _) => {
+                    audit = unchanged;
+                    continue;
+                }
+            };
+            match judged {
+                Some(judged) => audit = Some(judged),
+                None => {
+                    tracing::error!(
+                        "the audit failed while judging and stops; admission is not affected"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn inventory_synced(&self) -> bool {
+        let synced = self.state.inventory.load().synced();
+        synced.nodes && synced.priority_classes && synced.limit_ranges
+    }
+
+    /// Runs `work` on the blocking pool against the current inventory and config, then
+    /// publishes the summary, the reports and the transitions. `None` if it panicked.
+    async fn judge(
+        &self,
+        mut audit: Audit,
+        work: impl FnOnce(
+            &mut Audit,
+            &crate::inventory::Inventory,
+            &crate::config::Config,
+        ) -> Vec<Transition>
+        + Send
+        + 'static,
+    ) -> Option<Audit> {
+        let inventory = self.state.inventory.load_full();
+        let config = self.state.config.load_full();
+        let (audit, transitions, summary, reports) = tokio::task::spawn_blocking(move || {
+            let transitions = work(&mut audit, &inventory, &config);
+            let summary = audit.summary();
+            let reports = policy_reports(&audit);
+            (audit, transitions, summary, reports)
+        })
+        .await
+        .ok()?;
+        self.state.metrics.daemonsets.store(Arc::new(summary));
+        self.reports.send_replace(Arc::new(reports));
+        for transition in transitions {
+            let change = &transition.change;
+            if !change.lost.is_empty() {
+                tracing::warn!(daemonset = %transition.key, note = %change.lost_note(), "coverage lost");
+            }
+            if !change.restored.is_empty() {
+                tracing::info!(daemonset = %transition.key, note = %change.restored_note(), "coverage restored");
+            }
+            if self.transitions.try_send(transition).is_err() {
+                tracing::warn!(
+                    "too many coverage Events waiting to be written; this one is dropped"
+                );
+            }
+        }
+        Some(audit)
+    }
+}
+
+enum Work {
+    Start,
+    Change(DaemonSetChange),
+    Rejudge,
+}
