@@ -15,8 +15,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, NodeDifference};
 use crate::policy::{self, Context, DaemonSet, Rule, Severity};
+use crate::scheduling::NodeSelection;
 
 /// Where a DaemonSet is: namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,7 +120,7 @@ const NO_POOL: &str = "(no pool label)";
 pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judgement {
     let namespace = object.namespace_or_default();
     let context = Context::offline(inventory, config, namespace);
-    let verdict = policy::evaluate(object, &context);
+    let (verdict, placement) = policy::evaluate_placed(object, &context);
     let findings: Vec<AuditFinding> = verdict
         .findings
         .iter()
@@ -133,23 +134,18 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
         uid: object.uid().to_owned(),
         ..Judgement::default()
     };
-    // An object exempt as a whole is not audited for coverage either.
-    if verdict
-        .exemptions
-        .iter()
-        .any(|e| e.rules.len() == Rule::ALL.len())
-    {
+    // Exempt as a whole (no placement judged): not audited for coverage either.
+    let Some(placement) = placement else {
         judgement.findings = findings;
         return judgement;
-    }
-    let placement = policy::placement(object, &context);
+    };
     let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
     let mut gaps = BTreeMap::new();
     let mut add_nodes = |nodes: &roaring::RoaringBitmap, cause: String| {
-        for (pool, members) in inventory.split_by_pool(nodes, pool_keys) {
+        for (pool, members) in inventory.split_by_pool(nodes, pool_keys).iter() {
             let gap = Gap {
                 kind: GapKind::Nodes,
-                place: pool.unwrap_or_else(|| NO_POOL.to_owned()),
+                place: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
                 cause: cause.clone(),
             };
             *gaps.entry(gap).or_insert(0) += members.len();
@@ -358,7 +354,31 @@ pub struct Transition {
 #[derive(Debug)]
 struct Audited {
     object: Arc<DaemonSet>,
+    /// The nodes it selects, kept to tell which node changes can affect it.
+    selection: NodeSelection,
     judgement: Judgement,
+}
+
+impl Audited {
+    fn new(object: DaemonSet, judgement: Judgement) -> Self {
+        Audited {
+            selection: object.selection(),
+            object: Arc::new(object),
+            judgement,
+        }
+    }
+
+    /// True when one of `changes` is a node it selects, before or after the change; or
+    /// when it selects no node, whose explanation names the labels the cluster has.
+    fn affected_by(&self, changes: &[NodeDifference<'_>]) -> bool {
+        let selects = |node: Option<&crate::inventory::NodeRecord>| {
+            node.is_some_and(|n| self.selection.matches(&n.name, |k| n.label(k)))
+        };
+        self.judgement.nodes.targeted == 0
+            || changes
+                .iter()
+                .any(|change| selects(change.before) || selects(change.after))
+    }
 }
 
 /// Every watched DaemonSet with its current judgement.
@@ -390,11 +410,9 @@ impl Audit {
     ) -> Option<Transition> {
         let key = Key::of(&object);
         let judgement = judge(&object, inventory, config);
-        let audited = Audited {
-            object: Arc::new(object),
-            judgement,
-        };
-        let before = self.daemonsets.insert(key.clone(), audited)?;
+        let before = self
+            .daemonsets
+            .insert(key.clone(), Audited::new(object, judgement))?;
         let after = &self.daemonsets[&key].judgement;
         transition(&key, &before.judgement, after)
     }
@@ -422,13 +440,7 @@ impl Audit {
             {
                 transitions.push(t);
             }
-            self.daemonsets.insert(
-                key,
-                Audited {
-                    object: Arc::new(object),
-                    judgement,
-                },
-            );
+            self.daemonsets.insert(key, Audited::new(object, judgement));
         }
         transitions
     }
@@ -437,6 +449,30 @@ impl Audit {
     pub fn rejudge(&mut self, inventory: &Inventory, config: &Config) -> Vec<Transition> {
         let mut transitions = Vec::new();
         for (key, audited) in &mut self.daemonsets {
+            let judgement = judge(&audited.object, inventory, config);
+            if let Some(t) = transition(key, &audited.judgement, &judgement) {
+                transitions.push(t);
+            }
+            audited.judgement = judgement;
+        }
+        transitions
+    }
+
+    /// Only the DaemonSets that `changes` (nodes added, changed or removed, nothing else)
+    /// can affect, judged again: those that select one of the nodes before or after its
+    /// change. The others' judgements cannot differ: every count, gap and finding of a
+    /// DaemonSet is about the nodes it selects.
+    pub fn rejudge_nodes(
+        &mut self,
+        changes: &[NodeDifference<'_>],
+        inventory: &Inventory,
+        config: &Config,
+    ) -> Vec<Transition> {
+        let mut transitions = Vec::new();
+        for (key, audited) in &mut self.daemonsets {
+            if !audited.affected_by(changes) {
+                continue;
+            }
             let judgement = judge(&audited.object, inventory, config);
             if let Some(t) = transition(key, &audited.judgement, &judgement) {
                 transitions.push(t);

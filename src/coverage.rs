@@ -26,7 +26,7 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
     };
     let mut pools = Vec::new();
     for shape in inventory.node_shapes(("", "")) {
-        for (pool, nodes) in inventory.split_by_pool(shape.nodes, pool_keys) {
+        for (pool, nodes) in inventory.split_by_pool(shape.nodes, pool_keys).iter() {
             let shares = shape
                 .daemon_requests
                 .iter()
@@ -39,7 +39,7 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
                 })
                 .collect();
             pools.push(PoolOverhead {
-                name: pool.unwrap_or_else(|| NO_POOL.to_owned()),
+                name: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
                 nodes: nodes.len(),
                 allocatable: shown(shape.allocatable),
                 daemon_requests: shown(&shape.daemon_requests),
@@ -247,8 +247,13 @@ pub fn cover(
     let by_pool = |nodes: &RoaringBitmap| -> Vec<(String, u64)> {
         inventory
             .split_by_pool(nodes, pool_keys)
-            .into_iter()
-            .map(|(pool, members)| (pool.unwrap_or_else(|| NO_POOL.to_owned()), members.len()))
+            .iter()
+            .map(|(pool, members)| {
+                (
+                    pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
+                    members.len(),
+                )
+            })
             .collect()
     };
     let name_of = |slot: u32| inventory.node(slot).name.to_string();

@@ -312,3 +312,111 @@ fn a_daemonset_exempt_as_a_whole_has_no_gaps() {
     assert!(judgement.gaps.is_empty(), "{:?}", judgement.gaps);
     assert!(judgement.findings.is_empty());
 }
+
+#[test]
+fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_gives() {
+    let config = Config::default();
+    let objects = || {
+        vec![
+            shipper("100m"),
+            daemonset(
+                "infra-agent",
+                "uid-5",
+                json!({"nodeSelector": {"karpenter.sh/nodepool": "infra"},
+                       "containers": [{"name": "main", "image": "a:1",
+                         "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}),
+            ),
+            daemonset(
+                "general-agent",
+                "uid-6",
+                json!({"nodeSelector": {"karpenter.sh/nodepool": "general"},
+                       "containers": [{"name": "main", "image": "a:1",
+                         "resources": {"limits": {"cpu": "3", "memory": "64Mi"}}}]}),
+            ),
+            daemonset(
+                "nowhere",
+                "uid-7",
+                json!({"nodeSelector": {"karpenter.sh/nodepool": "gpu"},
+                       "containers": [{"name": "main", "image": "a:1",
+                         "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}),
+            ),
+        ]
+    };
+    let mut inventory = cluster();
+    let mut partial = Audit::new();
+    partial.reset(objects(), &inventory, &config);
+    let mut full = Audit::new();
+    full.reset(objects(), &inventory, &config);
+    let node = |name: &str, pool: &str, taints: &[(&str, &str, &str)], cpu: i128| {
+        let mut node = NodeUpdate::of(
+            name,
+            &[
+                ("kubernetes.io/os", "linux"),
+                ("karpenter.sh/nodepool", pool),
+            ],
+            taints,
+        );
+        node.allocatable =
+            Some([("cpu".to_string(), cpu), ("memory".to_string(), 16 << 30)].into());
+        node
+    };
+    // A node applied (added or changed), or one deleted by name.
+    let steps: Vec<(&str, Option<NodeUpdate>)> = vec![
+        (
+            "node-9",
+            Some(node(
+                "node-9",
+                "infra",
+                &[("dedicated", "infra", "NoSchedule")],
+                4000,
+            )),
+        ),
+        ("node-1", Some(node("node-1", "general", &[], 2000))),
+        ("gpu-0", Some(node("gpu-0", "gpu", &[], 4000))),
+        ("node-2", Some(node("node-2", "infra", &[], 4000))),
+        ("gpu-0", None),
+        ("node-10", None),
+    ];
+    for (index, (name, update)) in steps.into_iter().enumerate() {
+        let before = inventory.clone();
+        match update {
+            Some(update) => inventory.apply_node(update),
+            None => inventory.delete_node(name),
+        }
+        let changes = inventory
+            .node_changes_since(&before)
+            .expect("only nodes changed");
+        assert_eq!(changes.len(), 1, "step {index}");
+        let from_partial = partial.rejudge_nodes(&changes, &inventory, &config);
+        let from_full = full.rejudge(&inventory, &config);
+        assert_eq!(from_partial, from_full, "step {index}");
+        let a: Vec<_> = partial.judgements().collect();
+        let b: Vec<_> = full.judgements().collect();
+        assert_eq!(a, b, "step {index}");
+    }
+}
+
+#[test]
+fn node_changes_are_told_apart_from_other_inventory_changes() {
+    let inventory = cluster();
+    assert_eq!(inventory.node_changes_since(&inventory).unwrap().len(), 0);
+    let mut relabelled = inventory.clone();
+    let mut node = nodes().remove(3);
+    node.labels.insert("team".into(), "a".into());
+    relabelled.apply_node(node);
+    let changes = relabelled.node_changes_since(&inventory).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(&*changes[0].after.unwrap().name, "node-3");
+    // A status-only rewrite (same labels, taints, allocatable) is no change.
+    let mut same = inventory.clone();
+    same.apply_node(nodes().remove(3));
+    assert_eq!(same.node_changes_since(&inventory).unwrap().len(), 0);
+    // Anything besides nodes: judge everything.
+    let mut classes = inventory.clone();
+    classes.apply_priority_class(crate::inventory::PriorityClass {
+        name: "x".into(),
+        value: 1,
+        global_default: false,
+    });
+    assert!(classes.node_changes_since(&inventory).is_none());
+}

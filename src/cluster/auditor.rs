@@ -3,11 +3,12 @@
 //!
 //! - A DaemonSet added or changed is judged when its watch event arrives.
 //! - An inventory or config change (a Node, a template, a PriorityClass, a LimitRange, a
-//!   reload) judges every DaemonSet again, once the changes have paused for
-//!   [`QUIET`] (at most [`MAX_DELAY`] after the first): `kubectl taint` over a pool arrives
-//!   as one update per node milliseconds apart, and becomes one judgement and so one Event
-//!   per DaemonSet. Judging all is cheaper than working out which can be affected
-//!   (BENCHMARKS.md, "Audit").
+//!   reload) judges the DaemonSets again, once the changes have paused for [`QUIET`] (at
+//!   most [`MAX_DELAY`] after the first): `kubectl taint` over a pool arrives as one update
+//!   per node milliseconds apart, and becomes one judgement and so one Event per
+//!   DaemonSet. When only a few nodes changed (at most [`MAX_NODE_CHANGES`]), only the
+//!   DaemonSets selecting one of them are judged (`Audit::rejudge_nodes`); otherwise all
+//!   of them (BENCHMARKS.md, "Audit", measures both).
 //! - Judging runs on the blocking pool, never on the threads that answer admission.
 //! - Nothing is judged before the inventory's first complete lists and the first complete
 //!   DaemonSet list: the state found then is the starting point, not a transition.
@@ -22,6 +23,8 @@ use tokio::time::Instant;
 use super::daemonsets::DaemonSetChange;
 use super::reports::DesiredReports;
 use crate::audit::{Audit, Key, Transition, policy_reports};
+use crate::config::Config;
+use crate::inventory::Inventory;
 use crate::policy::DaemonSet;
 use crate::server::AppState;
 
@@ -29,6 +32,9 @@ use crate::server::AppState;
 pub const QUIET: Duration = Duration::from_millis(300);
 /// The longest a judgement waits behind a stream of changes.
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
+/// Node changes up to which only the DaemonSets selecting them are judged again; beyond,
+/// testing each DaemonSet against each changed node costs about what judging all does.
+pub const MAX_NODE_CHANGES: usize = 64;
 /// Transitions waiting for the Event writer; beyond this they are logged and dropped
 /// (the metrics and reports still show the state).
 pub const MAX_PENDING_EVENTS: usize = 4096;
@@ -48,6 +54,8 @@ impl AuditLoop {
         let mut early: BTreeMap<Key, DaemonSet> = BTreeMap::new();
         let mut listed = false;
         let mut audit: Option<Audit> = None;
+        // The inventory and config every DaemonSet was last judged against.
+        let mut baseline: Option<(Arc<Inventory>, Arc<Config>)> = None;
         // (first, latest) inventory change not judged yet.
         let mut pending: Option<(Instant, Instant)> = None;
         loop {
@@ -98,28 +106,52 @@ impl AuditLoop {
                     let objects: Vec<DaemonSet> =
                         std::mem::take(&mut early).into_values().collect();
                     tracing::info!(daemonsets = objects.len(), "audit starting");
-                    self.judge(Audit::new(), move |audit, inventory, config| {
-                        audit.reset(objects, inventory, config)
-                    })
+                    self.judge(
+                        Audit::new(),
+                        &mut baseline,
+                        move |audit, inventory, config| audit.reset(objects, inventory, config),
+                    )
                     .await
                 }
                 (Some(current), Work::Change(change)) => {
-                    self.judge(current, move |audit, inventory, config| match change {
-                        DaemonSetChange::Listed(objects) => audit.reset(objects, inventory, config),
-                        DaemonSetChange::Applied(object) => audit
-                            .apply(*object, inventory, config)
-                            .into_iter()
-                            .collect(),
-                        DaemonSetChange::Deleted(key) => {
-                            audit.delete(&key);
-                            Vec::new()
-                        }
-                    })
+                    let mut unchanged_baseline = baseline.clone();
+                    self.judge(
+                        current,
+                        &mut unchanged_baseline,
+                        move |audit, inventory, config| match change {
+                            DaemonSetChange::Listed(objects) => {
+                                audit.reset(objects, inventory, config)
+                            }
+                            DaemonSetChange::Applied(object) => audit
+                                .apply(*object, inventory, config)
+                                .into_iter()
+                                .collect(),
+                            DaemonSetChange::Deleted(key) => {
+                                audit.delete(&key);
+                                Vec::new()
+                            }
+                        },
+                    )
                     .await
                 }
                 (Some(current), Work::Rejudge) => {
-                    self.judge(current, |audit, inventory, config| {
-                        audit.rejudge(inventory, config)
+                    let before = baseline.clone();
+                    self.judge(current, &mut baseline, move |audit, inventory, config| {
+                        let changes =
+                            before
+                                .as_ref()
+                                .and_then(|(inventory_before, config_before)| {
+                                    if !Arc::ptr_eq(config_before, config) {
+                                        return None;
+                                    }
+                                    inventory
+                                        .node_changes_since(inventory_before)
+                                        .filter(|changes| changes.len() <= MAX_NODE_CHANGES)
+                                });
+                        match changes {
+                            Some(changes) => audit.rejudge_nodes(&changes, inventory, config),
+                            None => audit.rejudge(inventory, config),
+                        }
                     })
                     .await
                 }
@@ -145,21 +177,18 @@ impl AuditLoop {
         synced.nodes && synced.priority_classes && synced.limit_ranges
     }
 
-    /// Runs `work` on the blocking pool against the current inventory and config, then
-    /// publishes the summary, the reports and the transitions. `None` if it panicked.
+    /// Runs `work` on the blocking pool against the current inventory and config (left
+    /// in `used`), then publishes the summary, the reports and the transitions. `None` if
+    /// it panicked.
     async fn judge(
         &self,
         mut audit: Audit,
-        work: impl FnOnce(
-            &mut Audit,
-            &crate::inventory::Inventory,
-            &crate::config::Config,
-        ) -> Vec<Transition>
-        + Send
-        + 'static,
+        used: &mut Option<(Arc<Inventory>, Arc<Config>)>,
+        work: impl FnOnce(&mut Audit, &Arc<Inventory>, &Arc<Config>) -> Vec<Transition> + Send + 'static,
     ) -> Option<Audit> {
         let inventory = self.state.inventory.load_full();
         let config = self.state.config.load_full();
+        *used = Some((inventory.clone(), config.clone()));
         let (audit, transitions, summary, reports) = tokio::task::spawn_blocking(move || {
             let transitions = work(&mut audit, &inventory, &config);
             let summary = audit.summary();

@@ -288,7 +288,7 @@ trait InventoryKind:
 /// difference is applied in one swap, so a relist that finds the cluster unchanged (the
 /// usual case) never builds a second index next to the one serving requests.
 pub enum NodeList {
-    Fresh(NodeIndex),
+    Fresh(Box<NodeIndex>),
     Diff {
         unchanged: HashSet<Arc<str>>,
         changed: Vec<NodeUpdate>,
@@ -343,7 +343,7 @@ impl InventoryKind for SlimNode {
                 changed: Vec::new(),
             }
         } else {
-            NodeList::Fresh(NodeIndex::default())
+            NodeList::Fresh(Box::default())
         }
     }
     fn relist_add(relist: &mut NodeList, record: NodeUpdate, current: &Inventory) {
@@ -359,7 +359,7 @@ impl InventoryKind for SlimNode {
     }
     fn relist_finish(inventory: &mut Inventory, relist: NodeList) {
         match relist {
-            NodeList::Fresh(index) => inventory.replace_nodes(index),
+            NodeList::Fresh(index) => inventory.replace_nodes(*index),
             NodeList::Diff { unchanged, changed } => {
                 let listed: HashSet<&str> = changed.iter().map(|r| r.name.as_str()).collect();
                 let gone: Vec<String> = inventory

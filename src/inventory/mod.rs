@@ -25,7 +25,7 @@ use crate::scheduling::selector::parse_go_int64;
 use crate::scheduling::{NodeTemplate, Taint};
 
 pub use daemons::{DaemonLoad, NodeShape};
-pub use query::{BlockedGroup, Placement};
+pub use query::{BlockedGroup, Placement, PoolSplit};
 pub use templates::TemplatePlacement;
 
 /// A node as events describe it: what the rules read, nothing else.
@@ -136,6 +136,10 @@ pub struct NodeIndex {
     /// Identical allocatable lists, interned, with the slots that have them: resource fit
     /// is judged once per shape, never once per node.
     allocatable_sets: HashMap<Arc<ResourceList>, RoaringBitmap>,
+    /// Pool splits already computed on this version of the index (emptied by any change).
+    pool_splits: query::PoolSplits,
+    /// Other answers derived from this version of the index alone (emptied by any change).
+    derived: query::Derived,
 }
 
 /// Nodes, autoscaler templates, priority classes and limit ranges, indexed for evaluation.
@@ -195,6 +199,8 @@ impl NodeIndex {
     /// are shared between copies of the index, and an update touches only the keys whose
     /// value changed (a relabelled pool copies one key's index, not all of them).
     pub fn apply_node(&mut self, update: NodeUpdate) {
+        self.pool_splits.clear();
+        self.derived.clear();
         let (slot, old) = match self.by_name.get(update.name.as_str()) {
             Some(&slot) => (slot, self.slots[slot as usize].take()),
             None => match self.free_slots.pop() {
@@ -342,6 +348,8 @@ impl NodeIndex {
 
     /// Removes a node; unknown names are ignored (a delete may race a relist).
     pub fn delete_node(&mut self, name: &str) {
+        self.pool_splits.clear();
+        self.derived.clear();
         let Some(slot) = self.by_name.remove(name) else {
             return;
         };
@@ -358,23 +366,34 @@ impl NodeIndex {
         self.free_slots.push(slot);
     }
 
-    /// `nodes` grouped by allocatable list; nodes that state none are left out.
-    pub fn allocatable_groups(
-        &self,
-        nodes: &RoaringBitmap,
-    ) -> Vec<(Arc<ResourceList>, RoaringBitmap)> {
+    /// Every distinct allocatable list the nodes state, with the nodes that state it.
+    pub fn allocatable_sets(&self) -> impl Iterator<Item = (&ResourceList, &RoaringBitmap)> {
         self.allocatable_sets
             .iter()
-            .filter_map(|(list, members)| {
-                let members = members & nodes;
-                (!members.is_empty()).then(|| (list.clone(), members))
-            })
-            .collect()
+            .map(|(list, nodes)| (list.as_ref(), nodes))
     }
 
     /// Number of distinct taint sets among the nodes.
     pub fn taint_set_count(&self) -> usize {
         self.taint_sets.len()
+    }
+}
+
+/// A node that differs between two views of the inventory: as it was and as it is
+/// (`None` where it did not exist).
+#[derive(Clone, Copy, Debug)]
+pub struct NodeDifference<'a> {
+    pub before: Option<&'a NodeRecord>,
+    pub after: Option<&'a NodeRecord>,
+}
+
+impl NodeRecord {
+    /// Same labels, taints and allocatable (unchanged parts are shared, so mostly a
+    /// pointer comparison).
+    fn same_as(&self, other: &NodeRecord) -> bool {
+        (Arc::ptr_eq(&self.labels, &other.labels) || self.labels == other.labels)
+            && (Arc::ptr_eq(&self.taints, &other.taints) || self.taints == other.taints)
+            && self.allocatable == other.allocatable
     }
 }
 
@@ -385,6 +404,62 @@ impl Inventory {
 
     pub fn synced(&self) -> Synced {
         self.synced
+    }
+
+    /// The nodes that differ from `before`, when nothing but nodes differs (templates,
+    /// PriorityClasses, LimitRanges, DaemonSet loads and sync state the same): what lets
+    /// the audit judge again only the DaemonSets those nodes can affect. `None` otherwise.
+    pub fn node_changes_since<'a>(
+        &'a self,
+        before: &'a Inventory,
+    ) -> Option<Vec<NodeDifference<'a>>> {
+        let same_loads = match (&self.daemon_loads, &before.daemon_loads) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same_loads
+            || self.synced != before.synced
+            || !(Arc::ptr_eq(&self.templates, &before.templates)
+                || self.templates == before.templates)
+            || self.priority_classes != before.priority_classes
+            || self.limit_ranges != before.limit_ranges
+        {
+            return None;
+        }
+        if Arc::ptr_eq(&self.nodes, &before.nodes) {
+            return Some(Vec::new());
+        }
+        let mut changes = Vec::new();
+        let mut kept = 0;
+        for node in self.nodes() {
+            match before.node_by_name(&node.name) {
+                Some(old) if old.same_as(node) => kept += 1,
+                Some(old) => {
+                    kept += 1;
+                    changes.push(NodeDifference {
+                        before: Some(old),
+                        after: Some(node),
+                    });
+                }
+                None => changes.push(NodeDifference {
+                    before: None,
+                    after: Some(node),
+                }),
+            }
+        }
+        if kept < before.node_count() {
+            changes.extend(
+                before
+                    .nodes()
+                    .filter(|old| self.node_by_name(&old.name).is_none())
+                    .map(|old| NodeDifference {
+                        before: Some(old),
+                        after: None,
+                    }),
+            );
+        }
+        Some(changes)
     }
 
     /// Adds a node or replaces the one of the same name.

@@ -379,12 +379,13 @@ impl NodeIndex {
     }
 
     /// Splits `nodes` by pool: the value of the first of `pool_keys` each node carries
-    /// (`None` for nodes with none of them). Bitset work per pool value, not per node.
-    pub fn split_by_pool(
-        &self,
-        nodes: &RoaringBitmap,
-        pool_keys: &[String],
-    ) -> Vec<(Option<String>, RoaringBitmap)> {
+    /// (`None` for nodes with none of them), sorted by pool. Bitset work per pool value,
+    /// not per node; and remembered on this version of the index, because the same sets
+    /// come back (the nodes of one taint set, for every DaemonSet that selects them all).
+    pub fn split_by_pool(&self, nodes: &RoaringBitmap, pool_keys: &[String]) -> Arc<PoolSplit> {
+        if let Some(known) = self.pool_splits.find(nodes, pool_keys) {
+            return known;
+        }
         let mut remaining = nodes.clone();
         let mut pools: Vec<(Option<String>, RoaringBitmap)> = Vec::new();
         for key in pool_keys {
@@ -410,7 +411,9 @@ impl NodeIndex {
             pools.push((None, remaining));
         }
         pools.sort_by(|a, b| a.0.cmp(&b.0));
-        pools
+        let split: Arc<PoolSplit> = pools.into();
+        self.pool_splits.remember(nodes, pool_keys, split.clone());
+        split
     }
 
     /// Every label key on some node.
@@ -418,8 +421,10 @@ impl NodeIndex {
         self.label_index.keys().map(AsRef::as_ref)
     }
 
-    /// The values of `key` with how many nodes carry each, most common first.
-    pub fn label_values(&self, key: &str) -> Vec<(&str, u64)> {
+    /// The `limit` most common values of `key` with how many nodes carry each, most
+    /// common first, and how many distinct values there are. A hostname key has as many
+    /// values as nodes: only the shown few are sorted.
+    pub fn most_common_label_values(&self, key: &str, limit: usize) -> (Vec<(&str, u64)>, usize) {
         let mut values: Vec<(&str, u64)> = self
             .label_index
             .get(key)
@@ -431,12 +436,146 @@ impl NodeIndex {
                     .collect()
             })
             .unwrap_or_default();
-        values.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        values
+        let distinct = values.len();
+        let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
+        if limit < values.len() {
+            values.select_nth_unstable_by(limit, order);
+            values.truncate(limit);
+        }
+        values.sort_by(order);
+        (values, distinct)
     }
 
     /// Every node, as a set.
     pub fn all_nodes(&self) -> &RoaringBitmap {
         &self.live
+    }
+}
+
+/// Nodes by pool (`None`: no pool label), sorted by pool.
+pub type PoolSplit = [(Option<String>, RoaringBitmap)];
+
+/// Splits computed on one version of a node index, for the sets that come back. Bounded:
+/// beyond [`PoolSplits::CAPACITY`] entries it starts again. A copy of the index starts
+/// empty (copies are made to be changed).
+#[derive(Default)]
+pub(super) struct PoolSplits {
+    entries: std::sync::Mutex<Vec<PoolSplitEntry>>,
+}
+
+struct PoolSplitEntry {
+    pool_keys: Vec<String>,
+    nodes: RoaringBitmap,
+    split: Arc<PoolSplit>,
+}
+
+impl PoolSplits {
+    const CAPACITY: usize = 64;
+
+    fn find(&self, nodes: &RoaringBitmap, pool_keys: &[String]) -> Option<Arc<PoolSplit>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .find(|e| e.nodes.len() == nodes.len() && e.pool_keys == pool_keys && e.nodes == *nodes)
+            .map(|e| e.split.clone())
+    }
+
+    fn remember(&self, nodes: &RoaringBitmap, pool_keys: &[String], split: Arc<PoolSplit>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.push(PoolSplitEntry {
+            pool_keys: pool_keys.to_vec(),
+            nodes: nodes.clone(),
+            split,
+        });
+    }
+
+    /// Forgets every split (the index changed).
+    pub(super) fn clear(&mut self) {
+        self.entries
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Clone for PoolSplits {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for PoolSplits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolSplits")
+    }
+}
+
+/// Answers computed from one version of a node index alone, by the kind of answer and a
+/// text key: what many evaluations ask again (the explanation of a label no node has).
+/// Bounded like [`PoolSplits`]; a copy of the index starts empty.
+#[derive(Default)]
+pub(super) struct Derived {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<(std::any::TypeId, String), Arc<dyn std::any::Any + Send + Sync>>,
+    >,
+}
+
+impl Derived {
+    const CAPACITY: usize = 1024;
+
+    pub(super) fn clear(&mut self) {
+        self.entries
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
+}
+
+impl NodeIndex {
+    /// `compute()`, or the answer it gave before for `key` on this version of the index.
+    /// `compute` must depend only on the index and `key`.
+    pub fn derived<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        compute: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let id = (std::any::TypeId::of::<T>(), key.to_owned());
+        if let Some(known) = self
+            .derived
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+            .and_then(|any| any.downcast::<T>().ok())
+        {
+            return known;
+        }
+        let answer = Arc::new(compute());
+        let mut entries = self
+            .derived
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Derived::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(id, answer.clone());
+        answer
     }
 }

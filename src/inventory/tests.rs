@@ -257,7 +257,8 @@ fn relabel_retaint_and_delete_update_every_index() {
     assert!(inventory.targeted(&pool("x")).is_empty());
     assert!(
         inventory
-            .label_values("pool")
+            .most_common_label_values("pool", usize::MAX)
+            .0
             .iter()
             .all(|(v, _)| *v == "y")
     );
@@ -561,7 +562,8 @@ fn in_place_updates_equal_a_fresh_index_and_leave_copies_untouched() {
     for key in &keys {
         let values = |inv: &Inventory| {
             let mut v: Vec<(String, u64)> = inv
-                .label_values(key)
+                .most_common_label_values(key, usize::MAX)
+                .0
                 .into_iter()
                 .map(|(v, n)| (v.to_owned(), n))
                 .collect();
@@ -575,12 +577,11 @@ fn in_place_updates_equal_a_fresh_index_and_leave_copies_untouched() {
     type Shape = (Vec<(String, i128)>, Vec<String>);
     let shapes = |inv: &Inventory| {
         let mut s: Vec<Shape> = inv
-            .allocatable_groups(inv.all_nodes())
-            .into_iter()
+            .allocatable_sets()
             .map(|(list, nodes)| {
                 (
                     list.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                    names(inv, &nodes),
+                    names(inv, nodes),
                 )
             })
             .collect();

@@ -393,11 +393,30 @@ pub fn daemon_load(
 /// The one policy engine: mutation (when the phase mutates), then validation of the
 /// object with what the mutation injected.
 pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
+    evaluate_inner(object, context, false).0
+}
+
+/// [`evaluate`], and the placement it judged by (as [`placement`] gives it), for the audit,
+/// which needs both: `None` when the object was not judged against the nodes (exempt as a
+/// whole, validation not asked, nodes not synced).
+pub fn evaluate_placed(
+    object: &DaemonSet,
+    context: &Context<'_>,
+) -> (Verdict, Option<crate::inventory::Placement>) {
+    evaluate_inner(object, context, true)
+}
+
+fn evaluate_inner(
+    object: &DaemonSet,
+    context: &Context<'_>,
+    want_placement: bool,
+) -> (Verdict, Option<crate::inventory::Placement>) {
+    let mut placed = None;
     let mut verdict = Verdict::default();
     let exempt = exemptions::resolve(object, context.namespace, context.config);
     if let Some(whole) = exempt.whole_object {
         verdict.exemptions.push(whole);
-        return verdict;
+        return (verdict, None);
     }
     verdict.notes.extend(exempt.notes.iter().cloned());
 
@@ -457,6 +476,13 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
                 let mut runnable = targeted.clone();
                 for group in &blocked {
                     runnable -= &group.nodes;
+                }
+                if want_placement {
+                    placed = Some(crate::inventory::Placement {
+                        targeted: targeted.clone(),
+                        blocked: blocked.clone(),
+                        templates: templates.all().to_vec(),
+                    });
                 }
                 untolerated_taints::check(
                     object,
@@ -518,5 +544,5 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
             );
         }
     }
-    verdict
+    (verdict, placed)
 }

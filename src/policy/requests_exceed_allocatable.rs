@@ -38,12 +38,16 @@ pub fn unfit_groups(
     let Ok(requests) = effective_requests(object, inventory, namespace) else {
         return Vec::new();
     };
+    // Which allocatable lists are too small first (a handful), then their nodes.
     inventory
-        .allocatable_groups(runnable)
-        .into_iter()
+        .allocatable_sets()
         .filter_map(|(allocatable, nodes)| {
-            let short = insufficient(&requests, &allocatable, &ResourceList::new(), 0);
-            (!short.is_empty()).then_some((short, nodes))
+            let short = insufficient(&requests, allocatable, &ResourceList::new(), 0);
+            if short.is_empty() {
+                return None;
+            }
+            let nodes = nodes & runnable;
+            (!nodes.is_empty()).then_some((short, nodes))
         })
         .collect()
 }
@@ -168,12 +172,31 @@ pub(crate) fn check(
             .collect()
     });
     let pools = &context.config.rules.untolerated_taints.pool_label_keys;
+    let shapes = inventory.node_shapes((context.namespace, object.name()));
+    let sized_template = inventory
+        .templates()
+        .iter()
+        .any(|t| t.allocatable.is_some());
+    // The common answer (it fits every shape, no template states a size) needs no node
+    // set at all: shapes are a handful, nodes thousands.
+    let short_somewhere = shapes.iter().any(|shape| {
+        shortfall(
+            &requests,
+            doubled.as_ref(),
+            shape.allocatable,
+            &shape.daemon_requests,
+            shape.daemon_pods,
+        )
+        .is_some()
+    });
+    if !short_somewhere && !sized_template {
+        return;
+    }
     let mut places = runnable.len();
     let mut judged = 0u64;
     let mut unfit: Vec<Unfit> = Vec::new();
     let mut unfit_nodes = 0u64;
-    let me = (context.namespace, object.name());
-    for shape in inventory.node_shapes(me) {
+    for shape in shapes {
         // Counting first: the common answer (it fits) needs no node set built.
         let count = runnable.intersection_len(shape.nodes);
         if count == 0 {
@@ -193,13 +216,13 @@ pub(crate) fn check(
             unfit_nodes += count;
         }
         let nodes = runnable & shape.nodes;
-        for (pool, nodes) in inventory.split_by_pool(&nodes, pools) {
+        for (pool, nodes) in inventory.split_by_pool(&nodes, pools).iter() {
             let example = inventory
                 .node(nodes.min().expect("non-empty"))
                 .name
                 .to_string();
             unfit.push(Unfit {
-                place: pool.map_or_else(
+                place: pool.as_ref().map_or_else(
                     || "nodes without a pool label".into(),
                     |p| format!("pool {p}"),
                 ),
@@ -215,10 +238,6 @@ pub(crate) fn check(
     }
     // Templates are judged when one states its size, or when some node does not fit (a
     // template the pods would run on makes that partial): otherwise they change nothing.
-    let sized_template = inventory
-        .templates()
-        .iter()
-        .any(|t| t.allocatable.is_some());
     if sized_template || !unfit.is_empty() {
         for placement in templates.all().iter().filter(|p| p.runnable()) {
             places += 1;

@@ -307,6 +307,7 @@ const SIMILAR_KEY: f64 = 0.75;
 /// Similarity above which the nearest key is offered even without the wanted value.
 const NEAREST_KEY: f64 = 0.85;
 
+#[derive(Clone)]
 struct Hint {
     text: String,
     typo_of: Option<String>,
@@ -321,10 +322,9 @@ fn is_near_miss(wanted: &str, existing: &str) -> bool {
 }
 
 fn values_summary(inventory: &Inventory, key: &str) -> String {
-    let values = inventory.label_values(key);
+    let (values, distinct) = inventory.most_common_label_values(key, 3);
     let mut shown: Vec<String> = values
         .iter()
-        .take(3)
         .map(|(value, count)| {
             format!(
                 "{count} {} {key}={value}",
@@ -336,14 +336,25 @@ fn values_summary(inventory: &Inventory, key: &str) -> String {
             )
         })
         .collect();
-    if values.len() > 3 {
-        shown.push(format!("{} other values", values.len() - 3));
+    if distinct > values.len() {
+        shown.push(format!("{} other values", distinct - values.len()));
     }
     shown.join(", ")
 }
 
 /// The nearest thing the nodes carry for a label the selector wants.
+/// The hint for a label the selector wants, remembered per version of the node index
+/// (every DaemonSet with that selector asks again on each judgement). Templates are not
+/// part of the node index, so with templates it is computed each time.
 fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
+    if !inventory.templates().is_empty() {
+        return compute_label_hint(inventory, key, value);
+    }
+    let memo_key = format!("label-hint\0{key}\0{}", value.unwrap_or("\u{1}"));
+    Hint::clone(&inventory.derived(&memo_key, || compute_label_hint(inventory, key, value)))
+}
+
+fn compute_label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
     if inventory.label_key_nodes(key).is_some() {
         let text = match value {
             Some(value) => format!(

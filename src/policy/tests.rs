@@ -1590,3 +1590,86 @@ fn dsg005_judges_cluster_api_templates_by_their_capacity_annotations() {
     let bare = crate::inventory::snapshot::templates_from_str(&object(""), "md.yaml").unwrap();
     assert_eq!(bare.templates[0].allocatable, None);
 }
+
+#[test]
+fn dsg002_counts_together_the_nodes_of_two_taint_sets_that_leave_the_same_taint_untolerated() {
+    // Two gpu nodes: one also carries a taint the pods tolerate, so the taint sets differ
+    // while the untolerated taint is the same: one line, both nodes.
+    let mut inventory = cluster();
+    inventory.apply_node(NodeUpdate::of(
+        "gpu-1",
+        &[
+            ("kubernetes.io/os", "linux"),
+            ("karpenter.sh/nodepool", "gpu"),
+        ],
+        &[
+            ("nvidia.com/gpu", "present", "NoSchedule"),
+            ("node.kubernetes.io/not-ready", "", "NoExecute"),
+        ],
+    ));
+    let verdict = run(
+        &daemonset(limited(json!({}))),
+        &inventory,
+        &Config::default(),
+    );
+    let deny = only(&verdict, Rule::UntoleratedTaints)
+        .into_iter()
+        .find(|f| f.severity == Severity::Deny)
+        .unwrap();
+    assert!(
+        deny.message
+            .contains("2 nodes (e.g. gpu-0) in pool gpu: nvidia.com/gpu=present:NoSchedule"),
+        "{}",
+        deny.message
+    );
+}
+
+#[test]
+fn explanations_remembered_on_one_inventory_follow_the_next_one() {
+    // The DSG001 hint and the DSG002 split are remembered per version of the node index;
+    // a changed inventory must not answer with the old ones.
+    let typo = daemonset(limited(
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "gpuu"}}),
+    ));
+    let everywhere = daemonset(limited(json!({})));
+    let deny_of = |verdict: &Verdict, rule: Rule| {
+        only(verdict, rule)
+            .into_iter()
+            .find(|f| f.severity == Severity::Deny)
+            .unwrap()
+            .message
+            .clone()
+    };
+    let mut inventory = cluster();
+    let hint = deny_of(
+        &run(&typo, &inventory, &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    );
+    assert!(
+        hint.contains("1 node has karpenter.sh/nodepool=gpu."),
+        "{hint}"
+    );
+    let split = deny_of(
+        &run(&everywhere, &inventory, &Config::default()),
+        Rule::UntoleratedTaints,
+    );
+    assert!(split.contains("in pool gpu:"), "{split}");
+    inventory.apply_node(NodeUpdate::of(
+        "gpu-0",
+        &[
+            ("kubernetes.io/os", "linux"),
+            ("karpenter.sh/nodepool", "accelerated"),
+        ],
+        &[("nvidia.com/gpu", "present", "NoSchedule")],
+    ));
+    let hint = deny_of(
+        &run(&typo, &inventory, &Config::default()),
+        Rule::SelectorMatchesNoNode,
+    );
+    assert!(hint.contains("karpenter.sh/nodepool=accelerated"), "{hint}");
+    let split = deny_of(
+        &run(&everywhere, &inventory, &Config::default()),
+        Rule::UntoleratedTaints,
+    );
+    assert!(split.contains("in pool accelerated:"), "{split}");
+}

@@ -202,23 +202,26 @@ fn describe(
     pool_keys: &[String],
     with_fix: bool,
 ) -> String {
-    // (pool, taints) -> node count; nodes without a pool label are grouped by taint set.
-    let mut lines: BTreeMap<(Option<String>, String), (u64, String)> = BTreeMap::new();
+    // (pool, untolerated taints) -> node count and the first node as an example. Two
+    // taint sets can leave the same taints untolerated: their nodes count together.
+    let mut lines: BTreeMap<(Option<String>, String), (u64, u32)> = BTreeMap::new();
     for group in groups {
         let taints = group.taint_list();
-        for (pool, nodes) in inventory.split_by_pool(&group.nodes, pool_keys) {
-            let example = inventory
-                .node(nodes.min().expect("non-empty"))
-                .name
-                .to_string();
-            lines.insert((pool, taints.clone()), (nodes.len(), example));
+        for (pool, nodes) in inventory.split_by_pool(&group.nodes, pool_keys).iter() {
+            let first = nodes.min().expect("non-empty");
+            let line = lines
+                .entry((pool.clone(), taints.clone()))
+                .or_insert((0, first));
+            line.0 += nodes.len();
+            line.1 = line.1.min(first);
         }
     }
     let total_lines = lines.len();
     let mut text: Vec<String> = lines
         .into_iter()
         .take(MAX_GROUP_LINES)
-        .map(|((pool, taints), (count, example))| {
+        .map(|((pool, taints), (count, first))| {
+            let example = &inventory.node(first).name;
             let nodes = if count == 1 {
                 format!("1 node ({example})")
             } else {
@@ -265,11 +268,14 @@ fn describe(
         taints.sort();
         taints.dedup();
         text.push("To run there, add to spec.template.spec.tolerations:".into());
-        text.extend(
-            taints
-                .into_iter()
-                .map(|t| Toleration::exactly_for(t).to_yaml_item()),
-        );
+        // The same few taints block most DaemonSets: their YAML is rendered once per
+        // version of the node index.
+        text.extend(taints.into_iter().map(|t| {
+            let yaml = inventory.derived(&format!("toleration-yaml\0{t}"), || {
+                Toleration::exactly_for(t).to_yaml_item()
+            });
+            String::clone(&yaml)
+        }));
     }
     text.join("\n")
 }
