@@ -3,6 +3,11 @@
 //! handshakes), the CA valid 10 years and the serving certificate 1 year, with the SANs
 //! the API server dials a Service by: `SVC`, `SVC.NS`, `SVC.NS.svc`,
 //! `SVC.NS.svc.cluster.local`, plus any extra DNS names and IPs.
+//!
+//! [`Managed`] is what `serve --manage-webhooks` keeps in its Secret: the same kind of
+//! pair, renewed at two thirds of the serving certificate's life, and the CA renewed at
+//! two thirds of its own, with the old CA still trusted (in the bundle) until it expires.
+//! Lifetimes are stated beside the PEM, so no certificate needs parsing to know them.
 
 use std::net::IpAddr;
 
@@ -108,20 +113,7 @@ pub fn validate_dns_name(name: &str) -> Result<(), CertError> {
     Ok(())
 }
 
-/// Makes a CA and a serving certificate for `dns_names` and `ips`.
-pub fn generate(
-    common_name: &str,
-    dns_names: &[String],
-    ips: &[IpAddr],
-) -> Result<WebhookCertificates, CertError> {
-    for name in dns_names {
-        validate_dns_name(name)?;
-    }
-    let now = OffsetDateTime::now_utc();
-    // A little slack for clocks that lag this machine's.
-    let not_before = now - Duration::hours(1);
-
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+fn ca_params(common_name: &str) -> Result<CertificateParams, CertError> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.distinguished_name
@@ -133,12 +125,17 @@ pub fn generate(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca.not_before = not_before;
-    ca.not_after = now + Duration::days(3650);
-    let ca_key_pem = ca_key.serialize_pem();
-    let issuer = CertifiedIssuer::self_signed(ca, ca_key)?;
+    Ok(ca)
+}
 
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+fn serving_params(
+    common_name: &str,
+    dns_names: &[String],
+    ips: &[IpAddr],
+) -> Result<CertificateParams, CertError> {
+    for name in dns_names {
+        validate_dns_name(name)?;
+    }
     let mut leaf = CertificateParams::new(dns_names.to_vec())?;
     leaf.subject_alt_names
         .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
@@ -149,6 +146,165 @@ pub fn generate(
         KeyUsagePurpose::KeyEncipherment,
     ];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(leaf)
+}
+
+/// A CA and a serving certificate as `serve --manage-webhooks` keeps them, with their
+/// lifetimes (Unix seconds) and the CAs the webhook configurations must trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Managed {
+    pub ca_cert: String,
+    pub ca_key: String,
+    pub cert: String,
+    pub key: String,
+    /// The current CA, then the previous one while it is still valid (a CA rollover).
+    pub ca_bundle: String,
+    pub ca_not_before: i64,
+    pub ca_not_after: i64,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// The previous CA's expiry, while it is in the bundle.
+    pub previous_ca_not_after: Option<i64>,
+}
+
+/// What the managed certificates need now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// Nothing yet: a CA and a serving certificate.
+    Fresh,
+    /// The CA is past two thirds of its life: a new CA (the old one stays trusted) and a
+    /// serving certificate from it.
+    NewCa,
+    /// The serving certificate is past two thirds of its life (or its names changed).
+    NewServing,
+    /// The previous CA expired: drop it from the bundle.
+    DropPreviousCa,
+    Keep,
+}
+
+fn past_two_thirds(not_before: i64, not_after: i64, now: i64) -> bool {
+    now >= not_before + (not_after - not_before) * 2 / 3
+}
+
+impl Managed {
+    /// What these certificates need at `now` (Unix seconds).
+    pub fn renewal(current: Option<&Managed>, now: i64) -> Renewal {
+        let Some(current) = current else {
+            return Renewal::Fresh;
+        };
+        if past_two_thirds(current.ca_not_before, current.ca_not_after, now) {
+            Renewal::NewCa
+        } else if past_two_thirds(current.not_before, current.not_after, now) {
+            Renewal::NewServing
+        } else if current.previous_ca_not_after.is_some_and(|t| t <= now) {
+            Renewal::DropPreviousCa
+        } else {
+            Renewal::Keep
+        }
+    }
+
+    /// The certificates after `renewal` at `now`: `serving_validity` for the serving
+    /// certificate, ten times that for a CA.
+    pub fn renewed(
+        current: Option<&Managed>,
+        renewal: Renewal,
+        common_name: &str,
+        dns_names: &[String],
+        serving_validity: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Managed, CertError> {
+        let unix = |t: OffsetDateTime| t.unix_timestamp();
+        // A little slack for clocks that lag this machine's.
+        let not_before = now - Duration::minutes(5);
+        let new_ca = || -> Result<(String, String, i64, i64), CertError> {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+            let mut params = ca_params(common_name)?;
+            params.not_before = not_before;
+            params.not_after = now + serving_validity * 10;
+            let key_pem = key.serialize_pem();
+            let issuer = CertifiedIssuer::self_signed(params, key)?;
+            Ok((
+                issuer.pem(),
+                key_pem,
+                unix(not_before),
+                unix(now + serving_validity * 10),
+            ))
+        };
+        let mut next = match (current, renewal) {
+            (Some(current), Renewal::Keep) => return Ok(current.clone()),
+            (Some(current), Renewal::DropPreviousCa) => {
+                let mut next = current.clone();
+                next.ca_bundle = current.ca_cert.clone();
+                next.previous_ca_not_after = None;
+                return Ok(next);
+            }
+            (Some(current), Renewal::NewServing) => current.clone(),
+            (Some(current), Renewal::NewCa) => {
+                let (ca_cert, ca_key, ca_not_before, ca_not_after) = new_ca()?;
+                Managed {
+                    ca_bundle: format!("{ca_cert}{}", current.ca_cert),
+                    previous_ca_not_after: Some(current.ca_not_after),
+                    ca_cert,
+                    ca_key,
+                    ca_not_before,
+                    ca_not_after,
+                    ..current.clone()
+                }
+            }
+            (_, _) => {
+                let (ca_cert, ca_key, ca_not_before, ca_not_after) = new_ca()?;
+                Managed {
+                    ca_bundle: ca_cert.clone(),
+                    ca_cert,
+                    ca_key,
+                    cert: String::new(),
+                    key: String::new(),
+                    ca_not_before,
+                    ca_not_after,
+                    not_before: 0,
+                    not_after: 0,
+                    previous_ca_not_after: None,
+                }
+            }
+        };
+        // The serving certificate, from the CA now in force. Its issuer is the CA's name
+        // and key, which is all a signature needs.
+        let ca_key = KeyPair::from_pem(&next.ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params(common_name)?, ca_key);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut leaf = serving_params(common_name, dns_names, &[])?;
+        let not_after = (now + serving_validity)
+            .min(OffsetDateTime::from_unix_timestamp(next.ca_not_after).unwrap_or(now));
+        leaf.not_before = not_before;
+        leaf.not_after = not_after;
+        let cert = leaf.signed_by(&key, &issuer)?;
+        next.cert = cert.pem();
+        next.key = key.serialize_pem();
+        next.not_before = unix(not_before);
+        next.not_after = unix(not_after);
+        Ok(next)
+    }
+}
+
+/// Makes a CA and a serving certificate for `dns_names` and `ips`.
+pub fn generate(
+    common_name: &str,
+    dns_names: &[String],
+    ips: &[IpAddr],
+) -> Result<WebhookCertificates, CertError> {
+    let now = OffsetDateTime::now_utc();
+    // A little slack for clocks that lag this machine's.
+    let not_before = now - Duration::hours(1);
+
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut ca = ca_params(common_name)?;
+    ca.not_before = not_before;
+    ca.not_after = now + Duration::days(3650);
+    let ca_key_pem = ca_key.serialize_pem();
+    let issuer = CertifiedIssuer::self_signed(ca, ca_key)?;
+
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut leaf = serving_params(common_name, dns_names, ips)?;
     leaf.not_before = not_before;
     leaf.not_after = now + Duration::days(365);
     let cert = leaf.signed_by(&key, &issuer)?;
@@ -164,6 +320,113 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// True when `cert` chains to one of the CAs in `bundle` for `name` at `at`.
+    fn verifies(bundle: &str, cert: &str, name: &str, at: i64) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(bundle.as_bytes()) {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder(roots.into())
+            .build()
+            .unwrap();
+        let leaf = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        verifier
+            .verify_server_cert(
+                &leaf,
+                &[],
+                &ServerName::try_from(name.to_owned()).unwrap(),
+                &[],
+                UnixTime::since_unix_epoch(std::time::Duration::from_secs(at as u64)),
+            )
+            .is_ok()
+    }
+
+    #[test]
+    fn managed_certificates_renew_at_two_thirds_and_keep_trusting_the_old_ca_in_a_rollover() {
+        let names = service_names("dsguard", "dsguard-system");
+        let name = "dsguard.dsguard-system.svc";
+        let validity = Duration::hours(3);
+        let start = OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
+        let at = |hours: i64| start + Duration::hours(hours);
+        let renew = |current: Option<&Managed>, now: OffsetDateTime| {
+            let renewal = Managed::renewal(current, now.unix_timestamp());
+            (
+                renewal,
+                Managed::renewed(current, renewal, "dsguard", &names, validity, now).unwrap(),
+            )
+        };
+        let (renewal, fresh) = renew(None, start);
+        assert_eq!(renewal, Renewal::Fresh);
+        assert!(verifies(
+            &fresh.ca_bundle,
+            &fresh.cert,
+            name,
+            start.unix_timestamp()
+        ));
+        assert_eq!(fresh.ca_not_after - fresh.ca_not_before, 30 * 3600 + 300);
+        assert_eq!(
+            Managed::renewal(Some(&fresh), at(1).unix_timestamp()),
+            Renewal::Keep
+        );
+
+        // Two thirds of the serving certificate's 3 hours: a new one from the same CA.
+        let (renewal, serving) = renew(Some(&fresh), at(2));
+        assert_eq!(renewal, Renewal::NewServing);
+        assert_eq!(serving.ca_cert, fresh.ca_cert);
+        assert_eq!(serving.ca_bundle, fresh.ca_bundle);
+        assert_ne!(serving.cert, fresh.cert);
+        assert!(verifies(
+            &fresh.ca_bundle,
+            &serving.cert,
+            name,
+            at(2).unix_timestamp()
+        ));
+
+        // Two thirds of the CA's 30 hours: a new CA; the bundle trusts both, so replicas
+        // still serving the old certificate keep working.
+        let (renewal, rolled) = renew(Some(&serving), at(20));
+        assert_eq!(renewal, Renewal::NewCa);
+        assert_ne!(rolled.ca_cert, serving.ca_cert);
+        assert!(verifies(
+            &rolled.ca_bundle,
+            &rolled.cert,
+            name,
+            at(20).unix_timestamp()
+        ));
+        assert!(verifies(
+            &rolled.ca_bundle,
+            &serving.cert,
+            name,
+            at(2).unix_timestamp() + 60
+        ));
+        assert!(!verifies(
+            &serving.ca_bundle,
+            &rolled.cert,
+            name,
+            at(20).unix_timestamp()
+        ));
+
+        // Once the old CA has expired, it leaves the bundle.
+        let after_old_ca = start + Duration::hours(31);
+        let (renewal, dropped) = renew(Some(&rolled), after_old_ca);
+        assert_eq!(
+            renewal,
+            Renewal::NewServing,
+            "the serving certificate came first"
+        );
+        let (renewal, dropped) = renew(Some(&dropped), after_old_ca);
+        assert_eq!(renewal, Renewal::DropPreviousCa);
+        assert_eq!(dropped.ca_bundle, dropped.ca_cert);
+        assert_eq!(
+            Managed::renewal(Some(&dropped), after_old_ca.unix_timestamp()),
+            Renewal::Keep
+        );
+    }
 
     #[test]
     fn dns_names_are_checked() {
