@@ -36,7 +36,8 @@ impl From<rcgen::Error> for CertError {
     }
 }
 
-/// The webhook entries of deploy/base, by configuration: what the caBundle patch covers.
+/// The webhook entries of deploy/components/webhooks, by configuration: what the caBundle
+/// patch covers.
 pub const WEBHOOKS: [(&str, &[&str]); 2] = [
     ("MutatingWebhookConfiguration", &["mutate.dsguard.io"]),
     (
@@ -159,8 +160,10 @@ pub struct Managed {
     pub key: String,
     /// The current CA, then the previous one while it is still valid (a CA rollover).
     pub ca_bundle: String,
+    /// When the CA was issued (it is valid from five minutes earlier, for clocks that lag).
     pub ca_not_before: i64,
     pub ca_not_after: i64,
+    /// When the serving certificate was issued (valid from five minutes earlier).
     pub not_before: i64,
     pub not_after: i64,
     /// The previous CA's expiry, while it is in the bundle.
@@ -226,7 +229,7 @@ impl Managed {
             Ok((
                 issuer.pem(),
                 key_pem,
-                unix(not_before),
+                unix(now),
                 unix(now + serving_validity * 10),
             ))
         };
@@ -280,7 +283,7 @@ impl Managed {
         let cert = leaf.signed_by(&key, &issuer)?;
         next.cert = cert.pem();
         next.key = key.serialize_pem();
-        next.not_before = unix(not_before);
+        next.not_before = unix(now);
         next.not_after = unix(not_after);
         Ok(next)
     }
@@ -368,7 +371,7 @@ mod tests {
             name,
             start.unix_timestamp()
         ));
-        assert_eq!(fresh.ca_not_after - fresh.ca_not_before, 30 * 3600 + 300);
+        assert_eq!(fresh.ca_not_after - fresh.ca_not_before, 30 * 3600);
         assert_eq!(
             Managed::renewal(Some(&fresh), at(1).unix_timestamp()),
             Renewal::Keep

@@ -174,6 +174,22 @@ pub struct ServeArgs {
         value_name = "FILE"
     )]
     pub tls_key: Option<PathBuf>,
+    /// With --cluster: manage the certificates (a CA and serving pair in the Secret
+    /// --tls-secret, renewed before expiry) and register the webhook configurations with
+    /// their caBundle once a replica is Ready. The leader writes; every replica serves
+    /// from the Secret. Not with --tls-cert/--tls-key.
+    #[arg(long, conflicts_with = "tls_cert", env = "DSGUARD_MANAGE_WEBHOOKS")]
+    pub manage_webhooks: bool,
+    /// With --manage-webhooks: the Secret holding the CA and serving certificate.
+    #[arg(long, default_value = "dsguard-tls", env = "DSGUARD_TLS_SECRET")]
+    pub tls_secret: String,
+    /// With --manage-webhooks: the Service the API server calls (the certificate's names).
+    #[arg(long, default_value = "dsguard", env = "DSGUARD_SERVICE")]
+    pub service: String,
+    /// With --manage-webhooks: the serving certificate's lifetime (renewed at two thirds of
+    /// it); the CA lasts ten times as long.
+    #[arg(long, default_value = "8760h", env = "DSGUARD_CERT_VALIDITY")]
+    pub cert_validity: String,
     /// Require client certificates signed by this CA (PEM).
     #[arg(long, env = "DSGUARD_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,

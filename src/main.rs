@@ -20,6 +20,7 @@ use dsguard::{lint, manifests};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dsguard::cluster::certificates::ManagedWebhooks;
 use dsguard::cluster::leader::{self, Candidate};
 
 /// Exit codes shared by every command (README "Commands").
@@ -148,7 +149,18 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         load_daemonsets(cli, &mut inventory, &config)?;
         inventory
     };
+    if args.manage_webhooks && !cli.cluster {
+        bail!(
+            "--manage-webhooks keeps its certificates in a Secret and registers the webhooks: it needs --cluster"
+        );
+    }
+    let mut managed_certificate = None;
     let certificate = match (&args.tls_cert, &args.tls_key) {
+        _ if args.manage_webhooks => {
+            let (source, certificate) = CertificateSource::managed()?;
+            managed_certificate = Some(certificate);
+            source
+        }
         (Some(cert), Some(key)) => CertificateSource::Files {
             cert: cert.clone(),
             key: key.clone(),
@@ -196,6 +208,14 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         );
     }
     let candidate = Candidate::from_environment(&args.leader_namespace, lease_duration);
+    let managed_webhooks = ManagedWebhooks {
+        namespace: candidate.namespace.clone(),
+        secret: args.tls_secret.clone(),
+        service: args.service.clone(),
+        serving_validity: duration("cert-validity", &args.cert_validity)?,
+    };
+    dsguard::certs::validate_dns_name(&managed_webhooks.service)
+        .with_context(|| format!("--service {:?}", managed_webhooks.service))?;
     let watch_templates = cli.node_templates.is_none();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,6 +246,15 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
             }
             let identity = candidate.identity.clone();
             let elected = leader::elect(client.clone(), candidate, state.metrics.leader.clone());
+            if let Some(certificate) = managed_certificate {
+                tokio::spawn(dsguard::cluster::certificates::manage(
+                    client.clone(),
+                    managed_webhooks,
+                    certificate,
+                    state.clone(),
+                    elected.leading.clone(),
+                ));
+            }
             dsguard::cluster::spawn_audit(
                 client,
                 state.clone(),

@@ -8,15 +8,15 @@ mod common;
 
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "support/replica.rs"]
+mod replica;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::eventually;
 use fake_apiserver::{DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, POLICY_REPORT_API};
+use replica::{Replica, start_replica};
 use serde_json::{Value, json};
 
 fn node(index: usize, pool: &str, tainted: bool) -> Value {
@@ -52,110 +52,14 @@ fn daemonset(namespace: &str, name: &str, limits: bool) -> Value {
            "status": {"desiredNumberScheduled": 7}})
 }
 
-/// A `dsguard serve --cluster` process and what it has logged.
-struct Replica {
-    child: Child,
-    metrics_address: String,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-fn start_replica(api: &FakeApiServer, dir: &Path, name: &str) -> Replica {
-    let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsguard"))
-        .args([
-            "serve",
-            "--cluster",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--leader-lease-duration",
-            "3s",
-            "--discovery-interval",
-            "200ms",
-            "--dev-ca",
-        ])
-        .arg(dir.join(format!("{name}-ca.crt")))
-        .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAME", name)
-        .env("POD_NAMESPACE", "dsguard-system")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let metrics_address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its addresses")
-            .unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if entry["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("health and metrics listening")
-        {
-            break entry["address"].as_str().unwrap().to_owned();
-        }
-    };
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let kept = logs.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    Replica {
-        child,
-        metrics_address,
-        logs,
-    }
-}
-
-impl Replica {
-    async fn metrics(&self) -> String {
-        match reqwest::get(format!("http://{}/metrics", self.metrics_address)).await {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    }
-
-    /// The value of one series (`name{labels}`), if exported.
-    async fn series(&self, series: &str) -> Option<f64> {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-
-    async fn nodes(&self, name: &str, state: &str) -> Option<f64> {
-        let namespace = if name == "bare" { "team" } else { "logging" };
-        self.series(&format!(
+/// One DaemonSet's node count in `state`, as the replica exports it.
+async fn nodes(replica: &Replica, name: &str, state: &str) -> Option<f64> {
+    let namespace = if name == "bare" { "team" } else { "logging" };
+    replica
+        .series(&format!(
             "dsguard_daemonset_nodes{{namespace=\"{namespace}\",daemonset=\"{name}\",state=\"{state}\"}}"
         ))
         .await
-    }
-
-    async fn leading(&self) -> bool {
-        self.series("dsguard_leader").await == Some(1.0)
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn events(api: &FakeApiServer, reason: &str) -> Vec<Value> {
@@ -199,15 +103,15 @@ async fn cluster() -> FakeApiServer {
 async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() {
     let api = cluster().await;
     let dir = scratch("taint");
-    let a = start_replica(&api, &dir, "replica-a");
+    let a = start_replica(&api, &dir, "replica-a", &[]);
     eventually("replica-a judges the DaemonSets and leads", async || {
-        a.nodes("shipper", "runnable").await == Some(7.0) && a.leading().await
+        nodes(&a, "shipper", "runnable").await == Some(7.0) && a.leading().await
     })
     .await;
     // Every state is exported, 0 included.
-    assert_eq!(a.nodes("shipper", "blocked").await, Some(0.0));
-    assert_eq!(a.nodes("shipper", "unfit").await, Some(0.0));
-    assert_eq!(a.nodes("shipper", "targeted").await, Some(7.0));
+    assert_eq!(nodes(&a, "shipper", "blocked").await, Some(0.0));
+    assert_eq!(nodes(&a, "shipper", "unfit").await, Some(0.0));
+    assert_eq!(nodes(&a, "shipper", "targeted").await, Some(7.0));
     assert_eq!(
         a.series("dsguard_daemonset_findings{namespace=\"team\",daemonset=\"bare\",rule=\"DSG003\",severity=\"deny\"}")
             .await,
@@ -228,9 +132,9 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
     assert_eq!(report["results"][0]["rule"], "DSG003");
     assert_eq!(report["results"][0]["resources"][0]["uid"], "uid-bare");
 
-    let b = start_replica(&api, &dir, "replica-b");
+    let b = start_replica(&api, &dir, "replica-b", &[]);
     eventually("replica-b judges too, without leading", async || {
-        b.nodes("shipper", "runnable").await == Some(7.0)
+        nodes(&b, "shipper", "runnable").await == Some(7.0)
     })
     .await;
     assert!(!b.leading().await);
@@ -242,11 +146,11 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     eventually("both replicas see the pool blocked", async || {
-        a.nodes("shipper", "blocked").await == Some(3.0)
-            && b.nodes("shipper", "blocked").await == Some(3.0)
+        nodes(&a, "shipper", "blocked").await == Some(3.0)
+            && nodes(&b, "shipper", "blocked").await == Some(3.0)
     })
     .await;
-    assert_eq!(a.nodes("shipper", "runnable").await, Some(4.0));
+    assert_eq!(nodes(&a, "shipper", "runnable").await, Some(4.0));
     eventually("a CoverageLost Event", async || {
         !events(&api, "CoverageLost").is_empty()
     })
@@ -272,7 +176,7 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
     }
     eventually("a CoverageRestored Event and the metric back", async || {
         !events(&api, "CoverageRestored").is_empty()
-            && a.nodes("shipper", "runnable").await == Some(7.0)
+            && nodes(&a, "shipper", "runnable").await == Some(7.0)
     })
     .await;
     let restored = events(&api, "CoverageRestored");
@@ -290,7 +194,7 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
     eventually(
         "the deleted DaemonSet's series and report gone",
         async || {
-            a.nodes("bare", "targeted").await.is_none() && api.written("policyreports").is_empty()
+            nodes(&a, "bare", "targeted").await.is_none() && api.written("policyreports").is_empty()
         },
     )
     .await;
@@ -306,22 +210,18 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
             .all(|e| e["reportingInstance"] == "replica-a")
     );
     drop(b);
-    let logs = a.logs.lock().unwrap().clone();
-    assert!(
-        logs.iter().any(|l| l.contains("coverage lost")),
-        "the transition is logged too"
-    );
+    assert!(a.logged("coverage lost"), "the transition is logged too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_the_lease_over_and_a_killed_leader_is_replaced() {
     let api = cluster().await;
     let dir = scratch("leader");
-    let a = start_replica(&api, &dir, "replica-a");
+    let a = start_replica(&api, &dir, "replica-a", &[]);
     eventually("replica-a leads", async || a.leading().await).await;
-    let b = start_replica(&api, &dir, "replica-b");
+    let b = start_replica(&api, &dir, "replica-b", &[]);
     eventually("replica-b is ready to judge", async || {
-        b.nodes("shipper", "runnable").await == Some(7.0)
+        nodes(&b, "shipper", "runnable").await == Some(7.0)
     })
     .await;
     assert!(!b.leading().await);
@@ -343,9 +243,9 @@ async fn sigterm_hands_the_lease_over_and_a_killed_leader_is_replaced() {
     })
     .await;
 
-    let c = start_replica(&api, &dir, "replica-c");
+    let c = start_replica(&api, &dir, "replica-c", &[]);
     eventually("replica-c judges", async || {
-        c.nodes("shipper", "blocked").await == Some(3.0)
+        nodes(&c, "shipper", "blocked").await == Some(3.0)
     })
     .await;
     b.signal("-KILL");

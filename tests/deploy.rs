@@ -39,21 +39,33 @@ fn rbac_is_exactly_what_the_watchers_read_and_the_leader_writes() {
             {"apiGroups": ["cluster.x-k8s.io"], "resources": ["machinedeployments", "machinesets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]}
+            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]},
+            {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"], "verbs": ["create"]},
+            {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"], "resourceNames": ["dsguard"], "verbs": ["get", "patch"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["dsguard"], "verbs": ["get"]}
         ])
     );
-    // The Lease: in dsguard's namespace only, and by name wherever a name can be given.
-    let lease_role = find(&base, "Role", "dsguard-leader");
-    assert_eq!(lease_role["metadata"]["namespace"], "dsguard-system");
+    // The Lease and the certificate Secret: in dsguard's namespace only, and by name
+    // wherever a name can be given.
+    let role = find(&base, "Role", "dsguard");
+    assert_eq!(role["metadata"]["namespace"], "dsguard-system");
     assert_eq!(
-        lease_role["rules"],
+        role["rules"],
         json!([
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["dsguard-leader"], "verbs": ["get", "patch"]}
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["dsguard-leader"], "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["dsguard-tls"], "verbs": ["get", "update"]}
         ])
     );
     assert_eq!(
-        find(&base, "RoleBinding", "dsguard-leader")["subjects"][0]["name"],
+        find(&base, "RoleBinding", "dsguard")["subjects"][0]["name"],
+        "dsguard"
+    );
+    // The names the code uses are the ones granted.
+    assert_eq!(dsguard::cluster::leader::LEASE_NAME, "dsguard-leader");
+    assert_eq!(
+        dsguard::cluster::certificates::OWNER_CLUSTER_ROLE,
         "dsguard"
     );
     let binding = find(&base, "ClusterRoleBinding", "dsguard");
@@ -62,7 +74,14 @@ fn rbac_is_exactly_what_the_watchers_read_and_the_leader_writes() {
 
 #[test]
 fn webhooks_have_the_documented_settings() {
-    let base = objects("deploy/base");
+    // Shipped for the certificate overlays, and compiled into `--manage-webhooks`.
+    let base = objects("deploy/components/webhooks");
+    assert!(
+        objects("deploy/base")
+            .iter()
+            .all(|m| !m.kind().ends_with("WebhookConfiguration")),
+        "the default install registers no webhook before a replica is Ready"
+    );
     for (kind, path) in [
         ("MutatingWebhookConfiguration", "/mutate"),
         ("ValidatingWebhookConfiguration", "/validate"),
@@ -151,7 +170,29 @@ fn the_deployment_is_hardened_and_its_arguments_parse() {
     );
     let cli = dsguard::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{e}"));
     assert!(cli.cluster);
-    assert!(matches!(cli.command, dsguard::cli::Command::Serve(_)));
+    let dsguard::cli::Command::Serve(serve) = &cli.command else {
+        panic!("serve")
+    };
+    assert!(
+        serve.manage_webhooks,
+        "the default install manages its certificates"
+    );
+    // The certificate overlays' Deployment patch: files instead, and they parse too.
+    let component = objects("deploy/components/webhooks");
+    let patched = find(&component, "Deployment", "dsguard");
+    let mut argv = vec!["dsguard".to_owned()];
+    argv.extend(
+        patched["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned()),
+    );
+    let cli = dsguard::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{e}"));
+    let dsguard::cli::Command::Serve(serve) = &cli.command else {
+        panic!("serve")
+    };
+    assert!(!serve.manage_webhooks && serve.tls_cert.is_some());
     assert!(find(&base, "PodDisruptionBudget", "dsguard")["spec"]["minAvailable"].is_number());
     assert!(find(&base, "PriorityClass", "dsguard-default")["value"].is_number());
 }

@@ -139,6 +139,7 @@ macro_rules! slim_resource {
 }
 
 mod auditor;
+pub mod certificates;
 mod daemonsets;
 mod events;
 pub mod leader;

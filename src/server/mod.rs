@@ -93,6 +93,24 @@ pub enum CertificateSource {
     SelfSigned {
         ca_path: PathBuf,
     },
+    /// Filled from outside (`serve --manage-webhooks`, from its Secret): the server is not
+    /// ready until the owner has put a certificate in and said so.
+    Managed(Arc<RotatingCertificate>),
+}
+
+impl CertificateSource {
+    /// A managed source holding a throwaway certificate until the real one arrives (a
+    /// handshake before then fails verification, as it should).
+    pub fn managed() -> Result<(Self, Arc<RotatingCertificate>), ServeError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let placeholder =
+            crate::certs::generate("dsguard-pending", &["localhost".to_owned()], &[])?;
+        let certificate = RotatingCertificate::new(tls::certified_key(
+            placeholder.cert.as_bytes(),
+            placeholder.key.as_bytes(),
+        )?);
+        Ok((CertificateSource::Managed(certificate.clone()), certificate))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -351,9 +369,12 @@ pub async fn start_with_router(
                 None,
             )
         }
+        CertificateSource::Managed(certificate) => (certificate.clone(), None),
     };
     let tls_config = tls::server_config(certificate.clone(), options.client_ca.as_deref())?;
-    state.certificates_ready.store(true, Ordering::Release);
+    if !matches!(options.certificate, CertificateSource::Managed(_)) {
+        state.certificates_ready.store(true, Ordering::Release);
+    }
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let listener = TcpListener::bind(options.listen)

@@ -176,12 +176,30 @@ impl FakeApiServer {
             .route(POLICY_REPORT_API, get(policy_report_discovery))
             .route("/apis/{group}/{version}/{plural}", get(list_written_all))
             .route(
+                "/apis/{group}/{version}/{plural}/{name}",
+                get(get_cluster_scoped)
+                    .put(put_cluster_scoped)
+                    .patch(patch_cluster_scoped)
+                    .delete(delete_cluster_scoped),
+            )
+            .route(
                 "/apis/{group}/{version}/namespaces/{namespace}/{plural}",
                 get(list_written_namespace).post(create_written),
             )
             .route(
                 "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
-                get(get_written).patch(patch_written).delete(delete_written),
+                get(get_written)
+                    .put(put_written)
+                    .patch(patch_written)
+                    .delete(delete_written),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/{plural}",
+                axum::routing::post(create_core),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/{plural}/{name}",
+                get(get_core).put(put_core).patch(patch_core),
             );
         let router = router.with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -370,6 +388,29 @@ impl FakeApiServer {
             .filter(|((p, _, _), _)| p == plural)
             .map(|(_, v)| v.clone())
             .collect()
+    }
+
+    /// Stores an object as if an administrator had created it (a ClusterRole from the
+    /// install); `namespace` empty for a cluster-scoped one.
+    pub fn create(&self, plural: &str, namespace: &str, mut object: Value) {
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+        let key = (plural.to_owned(), namespace.to_owned(), name);
+        self.shared.stamp(&mut object, &key);
+        self.shared
+            .written
+            .lock()
+            .unwrap()
+            .objects
+            .insert(key, object);
+    }
+
+    /// One written object, if it exists (`namespace` empty for a cluster-scoped one).
+    pub fn object(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let written = self.shared.written.lock().unwrap();
+        written
+            .objects
+            .get(&(plural.to_owned(), namespace.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// Every write taken so far, in order.
@@ -613,7 +654,16 @@ type WritePath = axum::extract::Path<(String, String, String, String, String)>;
 type CollectionPath = axum::extract::Path<(String, String, String, String)>;
 
 fn writable(plural: &str) -> bool {
-    matches!(plural, "leases" | "events" | "policyreports")
+    matches!(
+        plural,
+        "leases"
+            | "events"
+            | "policyreports"
+            | "secrets"
+            | "validatingwebhookconfigurations"
+            | "mutatingwebhookconfigurations"
+            | "clusterroles"
+    )
 }
 
 fn json_response(code: StatusCode, body: Value) -> Response {
@@ -721,7 +771,9 @@ impl Shared {
         let version = self.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
         let metadata = &mut object["metadata"];
         metadata["name"] = json!(key.2);
-        metadata["namespace"] = json!(key.1);
+        if !key.1.is_empty() {
+            metadata["namespace"] = json!(key.1);
+        }
         metadata["resourceVersion"] = json!(version.to_string());
         if metadata["uid"].is_null() {
             metadata["uid"] = json!(format!("uid-{version}"));
@@ -771,14 +823,109 @@ async fn get_written(
     State(shared): State<Arc<Shared>>,
     axum::extract::Path((_, _, namespace, plural, name)): WritePath,
 ) -> Response {
-    if absent(&shared, &plural) {
+    get_object(&shared, (plural, namespace, name))
+}
+
+fn get_object(shared: &Shared, key: (String, String, String)) -> Response {
+    if absent(shared, &key.0) {
         return not_found();
     }
     let written = shared.written.lock().unwrap();
-    match written.objects.get(&(plural, namespace, name)) {
+    match written.objects.get(&key) {
         Some(object) => json_response(StatusCode::OK, object.clone()),
         None => not_found(),
     }
+}
+
+type ClusterScopedPath = axum::extract::Path<(String, String, String, String)>;
+type CorePath = axum::extract::Path<(String, String, String)>;
+
+async fn get_cluster_scoped(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, plural, name)): ClusterScopedPath,
+) -> Response {
+    get_object(&shared, (plural, String::new(), name))
+}
+
+async fn get_core(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((namespace, plural, name)): CorePath,
+) -> Response {
+    get_object(&shared, (plural, namespace, name))
+}
+
+async fn create_core(
+    state: State<Arc<Shared>>,
+    axum::extract::Path((namespace, plural)): axum::extract::Path<(String, String)>,
+    query: Query<WriteParams>,
+    body: axum::Json<Value>,
+) -> Response {
+    create_written(
+        state,
+        axum::extract::Path((String::new(), String::new(), namespace, plural)),
+        query,
+        body,
+    )
+    .await
+}
+
+/// PUT: a replace, refused with 409 when the object's resourceVersion is not the stored one.
+fn put_object(
+    shared: &Shared,
+    key: (String, String, String),
+    params: WriteParams,
+    mut object: Value,
+) -> Response {
+    if absent(shared, &key.0) {
+        return not_found();
+    }
+    let mut written = shared.written.lock().unwrap();
+    let Some(stored) = written.objects.get(&key) else {
+        return not_found();
+    };
+    let sent = &object["metadata"]["resourceVersion"];
+    if !sent.is_null() && *sent != stored["metadata"]["resourceVersion"] {
+        return json_response(
+            StatusCode::CONFLICT,
+            status(
+                409,
+                "Conflict",
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ),
+        );
+    }
+    object["metadata"]["uid"] = stored["metadata"]["uid"].clone();
+    shared.stamp(&mut object, &key);
+    written.objects.insert(key.clone(), object.clone());
+    shared.record(&mut written, "PUT", &key, params.field_manager);
+    json_response(StatusCode::OK, object)
+}
+
+async fn put_written(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, namespace, plural, name)): WritePath,
+    Query(params): Query<WriteParams>,
+    axum::Json(object): axum::Json<Value>,
+) -> Response {
+    put_object(&shared, (plural, namespace, name), params, object)
+}
+
+async fn put_cluster_scoped(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, plural, name)): ClusterScopedPath,
+    Query(params): Query<WriteParams>,
+    axum::Json(object): axum::Json<Value>,
+) -> Response {
+    put_object(&shared, (plural, String::new(), name), params, object)
+}
+
+async fn put_core(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((namespace, plural, name)): CorePath,
+    Query(params): Query<WriteParams>,
+    axum::Json(object): axum::Json<Value>,
+) -> Response {
+    put_object(&shared, (plural, namespace, name), params, object)
 }
 
 /// RFC 7386 merge (strategic merge patches of flat fields read the same).
@@ -804,9 +951,46 @@ async fn patch_written(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    if absent(&shared, &plural) {
+    patch_object(&shared, (plural, namespace, name), params, headers, body)
+}
+
+async fn patch_cluster_scoped(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, plural, name)): ClusterScopedPath,
+    Query(params): Query<WriteParams>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    patch_object(
+        &shared,
+        (plural, String::new(), name),
+        params,
+        headers,
+        body,
+    )
+}
+
+async fn patch_core(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((namespace, plural, name)): CorePath,
+    Query(params): Query<WriteParams>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    patch_object(&shared, (plural, namespace, name), params, headers, body)
+}
+
+fn patch_object(
+    shared: &Shared,
+    (plural, namespace, name): (String, String, String),
+    params: WriteParams,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if absent(shared, &plural) {
         return not_found();
     }
+
     let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
         return json_response(
             StatusCode::BAD_REQUEST,
@@ -860,7 +1044,8 @@ async fn patch_written(
             }
         }
     }
-    let mut object = match (existing, apply && plural == "policyreports") {
+    let whole_apply = apply && plural != "leases";
+    let mut object = match (existing, whole_apply) {
         // A whole-object apply by its only manager reads as a replace.
         (_, true) | (None, _) => patch,
         (Some(mut object), false) => {
@@ -878,10 +1063,21 @@ async fn delete_written(
     State(shared): State<Arc<Shared>>,
     axum::extract::Path((_, _, namespace, plural, name)): WritePath,
 ) -> Response {
-    if absent(&shared, &plural) {
+    delete_object(&shared, (plural, namespace, name))
+}
+
+async fn delete_cluster_scoped(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((_, _, plural, name)): ClusterScopedPath,
+) -> Response {
+    delete_object(&shared, (plural, String::new(), name))
+}
+
+fn delete_object(shared: &Shared, key: (String, String, String)) -> Response {
+    if absent(shared, &key.0) {
         return not_found();
     }
-    let key = (plural, namespace, name);
+
     let mut written = shared.written.lock().unwrap();
     match written.objects.remove(&key) {
         Some(object) => {
