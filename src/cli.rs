@@ -60,6 +60,11 @@ pub struct Cli {
         value_name = "BYTES"
     )]
     pub max_file_bytes: u64,
+    /// With `-o sarif`: where the repository's docs are published, e.g.
+    /// `https://github.com/ORG/dsguard/blob/v0.1.0`; each rule's `helpUri` is this followed by
+    /// `/docs/rules/DSGnnn.md`. Without it, rules carry their page as `help.markdown` only.
+    #[arg(long, global = true, env = "DSGUARD_HELP_URI_BASE", value_name = "URL")]
+    pub help_uri_base: Option<String>,
     /// Output format.
     #[arg(
         short = 'o',

@@ -39,6 +39,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Some(base) = &cli.help_uri_base
+        && !(base.starts_with("https://") || base.starts_with("http://"))
+    {
+        bail!(
+            "--help-uri-base {base:?} is not an http(s) URL; give where the docs are published, e.g. https://github.com/ORG/dsguard/blob/v0.1.0"
+        );
+    }
     let config = match &cli.config {
         Some(path) => Config::load(path, cli.max_file_bytes)?,
         None => Config::default(),
@@ -584,7 +591,11 @@ fn write_lint_report(
         OutputFormat::Sarif => writeln!(
             stdout,
             "{}",
-            serde_json::to_string_pretty(&lint::to_sarif(report, config))?
+            serde_json::to_string_pretty(&lint::to_sarif(
+                report,
+                config,
+                cli.help_uri_base.as_deref()
+            ))?
         )?,
         OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
         OutputFormat::Github => write!(stdout, "{}", lint::to_github(report))?,

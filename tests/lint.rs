@@ -289,6 +289,63 @@ fn sarif_is_valid_2_1_0_with_rules_and_locations() {
     assert_eq!(fingerprints.len(), results.len());
 }
 
+#[test]
+fn sarif_rules_link_their_page_when_told_where_the_docs_are() {
+    let output = with_example_inventory(dsguard().args([
+        "lint",
+        "-o",
+        "sarif",
+        "--help-uri-base",
+        "https://example.org/dsguard/blob/v1/",
+    ]))
+    .arg(examples("daemonsets"))
+    .output()
+    .unwrap();
+    let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let dsg001 = rules.iter().find(|r| r["id"] == "DSG001").unwrap();
+    assert_eq!(
+        dsg001["helpUri"],
+        "https://example.org/dsguard/blob/v1/docs/rules/DSG001.md"
+    );
+    // Every linked page exists in the repository.
+    for rule in rules.iter().filter(|r| r["helpUri"].is_string()) {
+        let page = rule["helpUri"]
+            .as_str()
+            .unwrap()
+            .rsplit("/blob/v1/")
+            .next()
+            .unwrap();
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(page)
+                .is_file(),
+            "{page}"
+        );
+    }
+    // Without the base, no link (there is no address to invent).
+    let plain = with_example_inventory(dsguard().args(["lint", "-o", "sarif"]))
+        .arg(examples("daemonsets"))
+        .output()
+        .unwrap();
+    let plain: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(
+        plain["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["helpUri"].is_null())
+    );
+    let refused = dsguard()
+        .args(["lint", "--help-uri-base", "docs/", "-o", "sarif"])
+        .arg(examples("daemonsets"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
+
 /// Every rule has its page in docs/rules, and every page is a rule's.
 #[test]
 fn every_rule_has_a_documentation_page() {

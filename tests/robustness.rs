@@ -162,7 +162,7 @@ fn corrupted_manifests_never_panic_the_linter() {
             let report =
                 dsguard::lint::lint(&manifests, errors, &inventory, &config, Default::default());
             let _ = dsguard::lint::to_json(&report);
-            let _ = dsguard::lint::to_sarif(&report, &config);
+            let _ = dsguard::lint::to_sarif(&report, &config, None);
             let _ = dsguard::lint::to_junit(&report);
         }));
         assert!(outcome.is_ok(), "variant {i} panicked");

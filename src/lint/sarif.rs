@@ -91,7 +91,9 @@ fn location(file: &str, line: usize, column: usize) -> Location {
         .build()
 }
 
-pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
+/// The SARIF log of `report`. With `help_uri_base` (where the repository's docs are
+/// published), each rule with a page links to it as `helpUri`.
+pub fn to_sarif(report: &LintReport, config: &Config, help_uri_base: Option<&str>) -> Sarif {
     let mut catalogue = rule_catalogue();
     catalogue.push(UNREADABLE);
     let rules: Vec<ReportingDescriptor> = catalogue
@@ -102,7 +104,10 @@ pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
             } else {
                 default_level(id, config)
             };
-            ReportingDescriptor::builder()
+            let help_uri = help_uri_base
+                .filter(|_| super::rule_page(id).is_some())
+                .map(|base| format!("{}/docs/rules/{id}.md", base.trim_end_matches('/')));
+            let mut descriptor = ReportingDescriptor::builder()
                 .id(*id)
                 .name(*name)
                 .short_description(
@@ -123,7 +128,9 @@ pub fn to_sarif(report: &LintReport, config: &Config) -> Sarif {
                         .level(json!(level))
                         .build(),
                 )
-                .build()
+                .build();
+            descriptor.help_uri = help_uri;
+            descriptor
         })
         .collect();
     let index_of = |id: &str| catalogue.iter().position(|(i, _, _)| *i == id).unwrap_or(0) as i64;
