@@ -123,11 +123,11 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
     let (verdict, placement) = policy::evaluate_placed(object, &context);
     let findings: Vec<AuditFinding> = verdict
         .findings
-        .iter()
+        .into_iter()
         .map(|f| AuditFinding {
             rule: f.rule,
             severity: f.severity,
-            message: f.message.clone(),
+            message: f.message,
         })
         .collect();
     let mut judgement = Judgement {
@@ -250,6 +250,9 @@ const MAX_NOTE_BYTES: usize = 1024;
 impl CoverageChange {
     pub fn between(before: &Judgement, after: &Judgement) -> Self {
         let mut change = CoverageChange::default();
+        if before.gaps == after.gaps {
+            return change;
+        }
         for (gap, &now) in &after.gaps {
             let was = before.gaps.get(gap).copied().unwrap_or(0);
             if now > was {
