@@ -17,6 +17,9 @@
 //! Reports p50/p99 per call from individually timed calls (`Instant` around each call),
 //! after a warm-up. Figures go to BENCHMARKS.md; nothing here asserts a time.
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -369,24 +372,11 @@ fn main() {
 /// --cluster` does when the inventory changes), 2,000 DaemonSets at 5,000 nodes.
 fn audit_cost() {
     use dsguard::audit::Audit;
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/daemonsets");
-    let read = dsguard::manifests::read_paths(&[corpus], dsguard::input::DEFAULT_MAX_FILE_BYTES);
-    let originals: Vec<serde_json::Value> = read
-        .manifests
-        .iter()
-        .filter(|m| m.is_daemonset())
-        .map(|m| m.value.clone())
-        .collect();
     let config = Config::default();
     let mut inventory = sized_cluster(5_000, true);
-    let daemonsets: Vec<DaemonSet> = (0..2_000)
-        .filter_map(|i| {
-            let mut value = originals[i % originals.len()].clone();
-            value["metadata"]["name"] = json!(format!("ds-{i}"));
-            value["metadata"]["namespace"] = json!(format!("team-{}", i % 40));
-            value["metadata"]["uid"] = json!(format!("uid-{i}"));
-            DaemonSet::from_value(&value).ok()
-        })
+    let daemonsets: Vec<DaemonSet> = corpus::corpus_daemonsets(2_000)
+        .iter()
+        .filter_map(|value| DaemonSet::from_value(value).ok())
         .collect();
     let count = daemonsets.len();
     let mut audit = Audit::new();

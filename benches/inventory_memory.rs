@@ -14,16 +14,20 @@
 //! reset (`/proc/PID/clear_refs`) and a relist is forced (history expired, watches dropped:
 //! the next watch gets 410 Gone).
 
+#[path = "support/corpus.rs"]
+mod corpus;
 #[path = "../tests/support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "../tests/support/replica.rs"]
+mod replica;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{
-    DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, PRIORITY_CLASSES, synthetic_node,
+    DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, POLICY_REPORT_API, PRIORITY_CLASSES,
+    synthetic_node,
 };
+use replica::start_replica;
 use serde_json::json;
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -37,14 +41,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-async fn ready(client: &reqwest::Client, url: &str) -> bool {
-    client
-        .get(url)
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
 }
 
 async fn measure(nodes: usize) {
@@ -63,47 +59,10 @@ async fn measure(nodes: usize) {
     api.preload(PRIORITY_CLASSES, [json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "dsguard-default"}, "value": 1000})]);
     let dir = std::env::temp_dir().join(format!("dsguard-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsguard"))
-        .args([
-            "serve",
-            "--cluster",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev-ca",
-        ])
-        .arg(dir.join("ca.crt"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let metrics = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its addresses")
-            .unwrap();
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if entry["message"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("health and metrics listening")
-        {
-            break entry["address"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let client = reqwest::Client::new();
-    let readyz = format!("http://{metrics}/readyz");
+    let replica = start_replica(&api, &dir, "memory", &[]);
+    let pid = replica.pid();
     let started = Instant::now();
-    while !ready(&client, &readyz).await {
+    while !replica.ready().await {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sync_time = started.elapsed();
@@ -131,10 +90,8 @@ async fn measure(nodes: usize) {
     })
     .await;
     let after = status_kib(pid, "VmRSS:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    replica.signal("-TERM");
+    drop(replica);
     println!(
         "{nodes:>6} nodes (~{:.1} KB each on the wire, {:.0} MiB listed): synced in {:.1?}; steady RSS {:.1} MiB; initial-sync peak {:.1} MiB",
         sample as f64 / 1000.0,
@@ -181,28 +138,16 @@ async fn relist(
     (status_kib(pid, "VmHWM:"), took)
 }
 
-/// 2,000 DaemonSets made of the corpus ones, as the API server lists them.
-fn corpus_daemonsets() -> Vec<serde_json::Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/daemonsets");
-    let read = dsguard::manifests::read_paths(&[root], dsguard::input::DEFAULT_MAX_FILE_BYTES);
-    let originals: Vec<serde_json::Value> = read
-        .manifests
-        .iter()
-        .filter(|m| m.is_daemonset())
-        .map(|m| m.value.clone())
-        .collect();
-    (0..2_000)
-        .map(|i| {
-            let mut object = originals[i % originals.len()].clone();
-            object["metadata"]["name"] = json!(format!("ds-{i}"));
-            object["metadata"]["namespace"] = json!(format!("team-{}", i % 40));
-            object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{i:012}"));
-            object["metadata"]["managedFields"] = json!([{"manager": "helm", "operation": "Update", "apiVersion": "apps/v1",
-                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}}}]);
-            object["status"] = json!({"currentNumberScheduled": 4000, "desiredNumberScheduled": 4000, "numberReady": 4000, "observedGeneration": 3});
-            object
-        })
-        .collect()
+/// 2,000 DaemonSets made of the corpus ones, as the API server lists them (with
+/// `managedFields` and `status`).
+fn listed_daemonsets() -> Vec<serde_json::Value> {
+    let mut daemonsets = corpus::corpus_daemonsets(2_000);
+    for object in &mut daemonsets {
+        object["metadata"]["managedFields"] = json!([{"manager": "helm", "operation": "Update", "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}}}]);
+        object["status"] = json!({"currentNumberScheduled": 4000, "desiredNumberScheduled": 4000, "numberReady": 4000, "observedGeneration": 3});
+    }
+    daemonsets
 }
 
 fn percentile(samples: &mut [Duration], p: usize) -> Duration {
@@ -228,56 +173,26 @@ async fn latencies(
     samples
 }
 
-async fn measure_audit() {
+/// `with_reports`: the PolicyReport API is served, so the (only, hence leading) replica
+/// builds and writes one report per namespace and keeps them.
+async fn measure_audit(with_reports: bool) {
     let nodes = 5_000;
     let api = FakeApiServer::start().await;
     api.preload(NODES, (0..nodes).map(|i| synthetic_node(i, &[])));
     api.preload(PRIORITY_CLASSES, []);
     api.preload(LIMIT_RANGES, []);
-    let daemonsets = corpus_daemonsets();
+    let daemonsets = listed_daemonsets();
     let count = daemonsets.len();
     api.preload(DAEMONSETS, daemonsets);
+    if with_reports {
+        api.serve_api(POLICY_REPORT_API);
+    }
     let dir = std::env::temp_dir().join(format!("dsguard-audit-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsguard"))
-        .args([
-            "serve",
-            "--cluster",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev-ca",
-        ])
-        .arg(dir.join("ca.crt"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut webhook, mut metrics) = (None, None);
-    while webhook.is_none() || metrics.is_none() {
-        let line = lines
-            .next()
-            .expect("the server logs its addresses")
-            .unwrap();
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        let message = entry["message"].as_str().unwrap_or("");
-        let address = entry["address"].as_str().map(str::to_owned);
-        if message.starts_with("webhook listening") {
-            webhook = address;
-        } else if message.starts_with("health and metrics listening") {
-            metrics = address;
-        }
-    }
-    let (webhook, metrics) = (webhook.unwrap(), metrics.unwrap());
-    std::thread::spawn(move || for _ in lines {});
+    let replica = start_replica(&api, &dir, "audit", &[]);
+    let pid = replica.pid();
+    let metrics = replica.metrics_address.clone();
+    let webhook = replica.webhook_address.clone();
     let plain = reqwest::Client::new();
     let started = Instant::now();
     let judged = |text: &str| text.matches("state=\"targeted\"").count();
@@ -291,12 +206,15 @@ async fn measure_audit() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    while with_reports && api.written("policyreports").len() < 40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let start_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let steady = status_kib(pid, "VmRSS:");
     let peak = status_kib(pid, "VmHWM:");
 
-    let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+    let ca = std::fs::read(dir.join("audit-ca.crt")).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
         .http1_only()
@@ -332,12 +250,15 @@ async fn measure_audit() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut busy = latencies(&client, &url, &body, 2_000).await;
     churn.abort();
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    replica.signal("-TERM");
+    drop(replica);
     println!(
-        "audit: {nodes} nodes, {count} DaemonSets: all judged {start_time:.1?} after start; steady RSS {:.1} MiB, peak {:.1} MiB",
+        "audit: {nodes} nodes, {count} DaemonSets{}: all judged {start_time:.1?} after start; steady RSS {:.1} MiB, peak {:.1} MiB",
+        if with_reports {
+            ", writing 40 PolicyReports"
+        } else {
+            ""
+        },
         mib(steady),
         mib(peak)
     );
@@ -353,7 +274,8 @@ async fn measure_audit() {
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "audit") {
-        measure_audit().await;
+        measure_audit(false).await;
+        measure_audit(true).await;
         return;
     }
     // DSGUARD_MEMORY_NODES="5000" measures one size only.

@@ -538,19 +538,47 @@ pub const MAX_REPORT_RESULTS: usize = 1000;
 const MAX_RESULT_MESSAGE: usize = 1024;
 
 /// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace that has DaemonSets with deny
-/// or warn findings (namespaces without any have none): the object to apply, by namespace.
-pub fn policy_reports(audit: &Audit) -> BTreeMap<String, Value> {
-    let mut results: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+/// or warn findings (namespaces without any have none), each built as it is asked for:
+/// the object to apply, by namespace, in namespace order.
+pub fn policy_reports(audit: &Audit) -> impl Iterator<Item = (String, Value)> + '_ {
+    let mut by_namespace: BTreeMap<&str, Vec<(&Key, &Judgement)>> = BTreeMap::new();
     for (key, judgement) in audit.judgements() {
+        if judgement
+            .findings
+            .iter()
+            .any(|f| f.severity != Severity::Info)
+        {
+            by_namespace
+                .entry(key.namespace.as_str())
+                .or_default()
+                .push((key, judgement));
+        }
+    }
+    by_namespace.into_iter().map(|(namespace, daemonsets)| {
+        (
+            namespace.to_owned(),
+            namespace_report(namespace, &daemonsets),
+        )
+    })
+}
+
+fn namespace_report(namespace: &str, daemonsets: &[(&Key, &Judgement)]) -> Value {
+    let mut results: Vec<Value> = Vec::new();
+    let (mut fail, mut warn) = (0, 0);
+    for (key, judgement) in daemonsets {
         for finding in &judgement.findings {
             let (result, severity) = match finding.severity {
                 Severity::Deny => ("fail", "high"),
                 Severity::Warn => ("warn", "medium"),
                 Severity::Info => continue,
             };
-            let list = results.entry(key.namespace.as_str()).or_default();
-            if list.len() >= MAX_REPORT_RESULTS {
-                continue;
+            if results.len() >= MAX_REPORT_RESULTS {
+                break;
+            }
+            if finding.severity == Severity::Deny {
+                fail += 1;
+            } else {
+                warn += 1;
             }
             let mut message = finding.message.clone();
             if message.len() > MAX_RESULT_MESSAGE {
@@ -561,7 +589,7 @@ pub fn policy_reports(audit: &Audit) -> BTreeMap<String, Value> {
                 message.truncate(cut);
                 message.push('…');
             }
-            list.push(json!({
+            results.push(json!({
                 "source": "dsguard",
                 "policy": finding.rule.name(),
                 "rule": finding.rule.id(),
@@ -579,24 +607,17 @@ pub fn policy_reports(audit: &Audit) -> BTreeMap<String, Value> {
             }));
         }
     }
-    results
-        .into_iter()
-        .map(|(namespace, results)| {
-            let count = |result: &str| results.iter().filter(|r| r["result"] == result).count();
-            let report = json!({
-                "apiVersion": "wgpolicyk8s.io/v1alpha2",
-                "kind": "PolicyReport",
-                "metadata": {
-                    "name": REPORT_NAME,
-                    "namespace": namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "dsguard"},
-                },
-                "summary": {"pass": 0, "fail": count("fail"), "warn": count("warn"), "error": 0, "skip": 0},
-                "results": results,
-            });
-            (namespace.to_owned(), report)
-        })
-        .collect()
+    json!({
+        "apiVersion": "wgpolicyk8s.io/v1alpha2",
+        "kind": "PolicyReport",
+        "metadata": {
+            "name": REPORT_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "dsguard"},
+        },
+        "summary": {"pass": 0, "fail": fail, "warn": warn, "error": 0, "skip": 0},
+        "results": results,
+    })
 }
 
 #[cfg(test)]

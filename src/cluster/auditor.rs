@@ -45,6 +45,9 @@ pub struct AuditLoop {
     pub changes: mpsc::Receiver<DaemonSetChange>,
     pub transitions: mpsc::Sender<Transition>,
     pub reports: watch::Sender<DesiredReports>,
+    /// True while this replica writes reports (it leads and the API is served): only then
+    /// are they built and kept.
+    pub reports_wanted: watch::Receiver<bool>,
 }
 
 impl AuditLoop {
@@ -97,6 +100,12 @@ impl AuditLoop {
                     pending = None;
                     Work::Rejudge
                 }
+                changed = self.reports_wanted.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    Work::Publish
+                }
             };
             let judged = match (audit.take(), work) {
                 (None, Work::Start) => {
@@ -133,6 +142,11 @@ impl AuditLoop {
                         },
                     )
                     .await
+                }
+                (Some(current), Work::Publish) => {
+                    let mut unchanged_baseline = baseline.clone();
+                    self.judge(current, &mut unchanged_baseline, |_, _, _| Vec::new())
+                        .await
                 }
                 (Some(current), Work::Rejudge) => {
                     let before = baseline.clone();
@@ -189,10 +203,22 @@ impl AuditLoop {
         let inventory = self.state.inventory.load_full();
         let config = self.state.config.load_full();
         *used = Some((inventory.clone(), config.clone()));
+        let reports_wanted = *self.reports_wanted.borrow();
         let (audit, transitions, summary, reports) = tokio::task::spawn_blocking(move || {
             let transitions = work(&mut audit, &inventory, &config);
             let summary = audit.summary();
-            let reports = policy_reports(&audit);
+            // Followers, and leaders without the PolicyReport API, keep none.
+            let reports = if reports_wanted {
+                policy_reports(&audit)
+                    .filter_map(|(ns, report)| {
+                        serde_json::value::to_raw_value(&report)
+                            .ok()
+                            .map(|raw| (ns, raw))
+                    })
+                    .collect()
+            } else {
+                Default::default()
+            };
             (audit, transitions, summary, reports)
         })
         .await
@@ -221,4 +247,6 @@ enum Work {
     Start,
     Change(DaemonSetChange),
     Rejudge,
+    /// Nothing judged: the outputs published again (reports wanted again).
+    Publish,
 }

@@ -160,6 +160,7 @@ pub fn spawn_audit(
     let (change_sender, changes) = tokio::sync::mpsc::channel(64);
     let (transition_sender, transitions) = tokio::sync::mpsc::channel(auditor::MAX_PENDING_EVENTS);
     let (reports_sender, desired) = tokio::sync::watch::channel(Arc::default());
+    let (reports_wanted_sender, reports_wanted) = tokio::sync::watch::channel(false);
     tokio::spawn(daemonsets::watch_daemonsets(client.clone(), change_sender));
     tokio::spawn(
         auditor::AuditLoop {
@@ -167,6 +168,7 @@ pub fn spawn_audit(
             changes,
             transitions: transition_sender,
             reports: reports_sender,
+            reports_wanted,
         }
         .run(),
     );
@@ -181,6 +183,7 @@ pub fn spawn_audit(
         client,
         leading,
         desired,
+        reports_wanted_sender,
         discovery_interval,
         state,
     ));

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::events::count_write;
@@ -26,8 +26,20 @@ use crate::server::AppState;
 const GROUP_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by=dsguard";
 
-/// The reports the audit wants, by namespace.
-pub type DesiredReports = Arc<BTreeMap<String, Value>>;
+/// The reports the audit wants, by namespace, as JSON text (a third of a JSON tree's
+/// memory; they are only ever sent).
+pub type DesiredReports = Arc<BTreeMap<String, Box<RawValue>>>;
+
+/// What was written to a namespace, as a fingerprint of the report's text (`None`: a
+/// report found there whose content is unknown).
+type Written = BTreeMap<String, Option<u64>>;
+
+fn fingerprint(report: &RawValue) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    report.get().hash(&mut hasher);
+    hasher.finish()
+}
 
 fn resource() -> ApiResource {
     ApiResource {
@@ -52,11 +64,12 @@ pub async fn keep_reports(
     client: Client,
     mut leading: watch::Receiver<bool>,
     mut desired: watch::Receiver<DesiredReports>,
+    wanted: watch::Sender<bool>,
     discovery_interval: Duration,
     state: Arc<AppState>,
 ) {
     // What the cluster holds, as far as this replica knows; `None` until listed.
-    let mut written: Option<BTreeMap<String, Value>> = None;
+    let mut written: Option<Written> = None;
     let mut api_served = false;
     let mut said_absent = false;
     loop {
@@ -80,7 +93,19 @@ pub async fn keep_reports(
             }
         }
         let mut failed = false;
-        if *leading.borrow() && api_served {
+        let writing = *leading.borrow() && api_served;
+        // The audit builds reports only while they are written; asking again makes it
+        // publish the current ones, which wakes this loop through `desired`.
+        if *wanted.borrow() != writing {
+            wanted.send_replace(writing);
+            if writing {
+                tokio::select! {
+                    _ = desired.changed() => {}
+                    _ = leading.changed() => continue,
+                }
+            }
+        }
+        if writing {
             if written.is_none() {
                 written = list_written(&client).await;
                 failed = written.is_none();
@@ -105,7 +130,7 @@ pub async fn keep_reports(
 
 /// The reports earlier leaders left, by namespace (their content unknown: re-applied if
 /// still wanted, deleted if not).
-async fn list_written(client: &Client) -> Option<BTreeMap<String, Value>> {
+async fn list_written(client: &Client) -> Option<Written> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
     let mut written = BTreeMap::new();
     let mut params = ListParams::default()
@@ -124,7 +149,7 @@ async fn list_written(client: &Client) -> Option<BTreeMap<String, Value>> {
                 .into_iter()
                 .filter(|o| o.metadata.name.as_deref() == Some(REPORT_NAME))
                 .filter_map(|o| o.metadata.namespace)
-                .map(|ns| (ns, Value::Null)),
+                .map(|ns| (ns, None)),
         );
         match page.metadata.continue_.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
@@ -137,20 +162,21 @@ async fn list_written(client: &Client) -> Option<BTreeMap<String, Value>> {
 /// (it is tried again).
 async fn reconcile(
     client: &Client,
-    written: &mut BTreeMap<String, Value>,
-    wanted: &BTreeMap<String, Value>,
+    written: &mut Written,
+    wanted: &BTreeMap<String, Box<RawValue>>,
     state: &AppState,
 ) -> bool {
     let mut all_ok = true;
     let params = PatchParams::apply("dsguard").force();
     for (namespace, report) in wanted {
-        if written.get(namespace) == Some(report) {
+        let print = fingerprint(report);
+        if written.get(namespace) == Some(&Some(print)) {
             continue;
         }
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource());
         match api.patch(REPORT_NAME, &params, &Patch::Apply(report)).await {
             Ok(_) => {
-                written.insert(namespace.clone(), report.clone());
+                written.insert(namespace.clone(), Some(print));
                 count_write(&state.metrics, "report", true);
             }
             Err(error) => {

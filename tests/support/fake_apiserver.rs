@@ -714,19 +714,7 @@ async fn list_written_all(
     axum::extract::Path((_, _, plural)): axum::extract::Path<(String, String, String)>,
     Query(params): Query<WriteParams>,
 ) -> Response {
-    if absent(&shared, &plural) {
-        return not_found();
-    }
-    let objects = {
-        let written = shared.written.lock().unwrap();
-        written
-            .objects
-            .iter()
-            .filter(|((p, _, _), _)| *p == plural)
-            .map(|(_, v)| v.clone())
-            .collect()
-    };
-    list_of(objects, params.label_selector.as_deref())
+    list_matching(&shared, &plural, None, params.label_selector.as_deref())
 }
 
 async fn list_written_namespace(
@@ -734,7 +722,22 @@ async fn list_written_namespace(
     axum::extract::Path((_, _, namespace, plural)): CollectionPath,
     Query(params): Query<WriteParams>,
 ) -> Response {
-    if absent(&shared, &plural) {
+    list_matching(
+        &shared,
+        &plural,
+        Some(&namespace),
+        params.label_selector.as_deref(),
+    )
+}
+
+/// The written objects of `plural` (in `namespace`, or all of them), by label selector.
+fn list_matching(
+    shared: &Shared,
+    plural: &str,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Response {
+    if absent(shared, plural) {
         return not_found();
     }
     let objects = {
@@ -742,11 +745,11 @@ async fn list_written_namespace(
         written
             .objects
             .iter()
-            .filter(|((p, ns, _), _)| *p == plural && *ns == namespace)
+            .filter(|((p, ns, _), _)| p == plural && namespace.is_none_or(|n| n == ns))
             .map(|(_, v)| v.clone())
             .collect()
     };
-    list_of(objects, params.label_selector.as_deref())
+    list_of(objects, selector)
 }
 
 impl Shared {

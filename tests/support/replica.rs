@@ -109,6 +109,10 @@ impl Replica {
         self.logs.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
