@@ -357,30 +357,74 @@ pub struct Transition {
 #[derive(Debug)]
 struct Audited {
     object: Arc<DaemonSet>,
-    /// The nodes it selects, kept to tell which node changes can affect it.
+    /// The nodes it selects, and the tolerations its pods carry without dsguard's
+    /// injection (its own and the DaemonSet controller's): kept to tell which node changes
+    /// can affect it.
     selection: NodeSelection,
+    tolerations: Vec<crate::scheduling::Toleration>,
     judgement: Judgement,
 }
 
 impl Audited {
     fn new(object: DaemonSet, judgement: Judgement) -> Self {
+        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
+        tolerations.extend(crate::scheduling::daemon_pod_tolerations(
+            object.pod().host_network,
+        ));
         Audited {
             selection: object.selection(),
+            tolerations,
             object: Arc::new(object),
             judgement,
         }
     }
 
-    /// True when one of `changes` is a node it selects, before or after the change; or
-    /// when it selects no node, whose explanation names the labels the cluster has.
-    fn affected_by(&self, changes: &[NodeDifference<'_>]) -> bool {
-        let selects = |node: Option<&crate::inventory::NodeRecord>| {
-            node.is_some_and(|n| self.selection.matches(&n.name, |k| n.label(k)))
+    /// True when one of `changes` can change its judgement:
+    /// - a node it selected before the change and not after, or the other way round;
+    /// - a node it selects both times whose taints it does not tolerate, allocatable or
+    ///   pool changed. A taint it tolerates, or a label nothing reads, changes nothing.
+    ///   When the config injects tolerations for the taints found on the targeted nodes
+    ///   (`autoTolerateTaintKeys`), any taint change counts: the injection can change;
+    /// - anything, when it selects no node at all: its explanation names the labels the
+    ///   cluster has.
+    fn affected_by(&self, changes: &[NodeDifference<'_>], config: &Config) -> bool {
+        if self.judgement.nodes.targeted == 0 {
+            return true;
+        }
+        let selects = |node: &crate::inventory::NodeRecord| {
+            self.selection.matches(&node.name, |k| node.label(k))
         };
-        self.judgement.nodes.targeted == 0
-            || changes
+        let operators = config.toleration_comparison_operators;
+        let every_taint = !config
+            .mutations
+            .default_tolerations
+            .auto_tolerate_taint_keys
+            .is_empty();
+        let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
+        let relevant = |node: &crate::inventory::NodeRecord| {
+            let taints: Vec<crate::scheduling::Taint> = if every_taint {
+                node.taints.to_vec()
+            } else {
+                crate::scheduling::untolerated_taints(&node.taints, &self.tolerations, operators)
+                    .cloned()
+                    .collect()
+            };
+            let pools: Vec<Option<String>> = pool_keys
                 .iter()
-                .any(|change| selects(change.before) || selects(change.after))
+                .map(|k| node.label(k).map(str::to_owned))
+                .collect();
+            (taints, node.allocatable.clone(), pools)
+        };
+        changes.iter().any(|change| {
+            match (
+                change.before.filter(|n| selects(n)),
+                change.after.filter(|n| selects(n)),
+            ) {
+                (None, None) => false,
+                (Some(before), Some(after)) => relevant(before) != relevant(after),
+                _ => true,
+            }
+        })
     }
 }
 
@@ -462,9 +506,9 @@ impl Audit {
     }
 
     /// Only the DaemonSets that `changes` (nodes added, changed or removed, nothing else)
-    /// can affect, judged again: those that select one of the nodes before or after its
-    /// change. The others' judgements cannot differ: every count, gap and finding of a
-    /// DaemonSet is about the nodes it selects.
+    /// can affect, judged again (see `Audited::affected_by`). The others' judgements cannot
+    /// differ: every count, gap and finding of a DaemonSet is about the nodes it selects,
+    /// their taints it does not tolerate, their allocatable and their pool.
     pub fn rejudge_nodes(
         &mut self,
         changes: &[NodeDifference<'_>],
@@ -473,7 +517,7 @@ impl Audit {
     ) -> Vec<Transition> {
         let mut transitions = Vec::new();
         for (key, audited) in &mut self.daemonsets {
-            if !audited.affected_by(changes) {
+            if !audited.affected_by(changes, config) {
                 continue;
             }
             let judgement = judge(&audited.object, inventory, config);

@@ -336,6 +336,13 @@ fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_g
                          "resources": {"limits": {"cpu": "3", "memory": "64Mi"}}}]}),
             ),
             daemonset(
+                "tolerates-all",
+                "uid-8",
+                json!({"tolerations": [{"operator": "Exists"}],
+                       "containers": [{"name": "main", "image": "a:1",
+                         "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}),
+            ),
+            daemonset(
                 "nowhere",
                 "uid-7",
                 json!({"nodeSelector": {"karpenter.sh/nodepool": "gpu"},
@@ -364,6 +371,21 @@ fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_g
     };
     // A node applied (added or changed), or one deleted by name.
     let steps: Vec<(&str, Option<NodeUpdate>)> = vec![
+        // A taint only some DaemonSets tolerate, then a label nothing reads.
+        (
+            "node-3",
+            Some(node(
+                "node-3",
+                "general",
+                &[("gpu", "", "NoSchedule")],
+                4000,
+            )),
+        ),
+        ("node-4", {
+            let mut relabelled = node("node-4", "general", &[], 4000);
+            relabelled.labels.insert("team".into(), "a".into());
+            Some(relabelled)
+        }),
         (
             "node-9",
             Some(node(

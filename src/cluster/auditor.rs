@@ -7,8 +7,8 @@
 //!   most [`MAX_DELAY`] after the first): `kubectl taint` over a pool arrives as one update
 //!   per node milliseconds apart, and becomes one judgement and so one Event per
 //!   DaemonSet. When only a few nodes changed (at most [`MAX_NODE_CHANGES`]), only the
-//!   DaemonSets selecting one of them are judged (`Audit::rejudge_nodes`); otherwise all
-//!   of them (BENCHMARKS.md, "Audit", measures both).
+//!   DaemonSets whose view of one of them changed are judged (`Audit::rejudge_nodes`);
+//!   otherwise all of them (BENCHMARKS.md, "Live audit", measures both).
 //! - Judging runs on the blocking pool, never on the threads that answer admission.
 //! - Nothing is judged before the inventory's first complete lists and the first complete
 //!   DaemonSet list: the state found then is the starting point, not a transition.
