@@ -282,38 +282,41 @@ impl CoverageChange {
 
     /// The `CoverageLost` note: what it can no longer run on, by pool and cause.
     pub fn lost_note(&self) -> String {
-        let nodes: u64 = self
-            .lost
-            .iter()
-            .filter(|c| c.gap.kind == GapKind::Nodes)
-            .map(|c| c.after - c.before)
-            .sum();
-        let parts = self
-            .lost
-            .iter()
-            .map(|c| c.describe(c.after - c.before))
-            .collect();
+        let nodes = nodes_changed(&self.lost);
         bounded_note(
             format!("no longer runs on {nodes} targeted node(s): "),
-            parts,
+            describe_all(&self.lost),
         )
     }
 
     /// The `CoverageRestored` note: where it can run again.
     pub fn restored_note(&self) -> String {
-        let nodes: u64 = self
-            .restored
-            .iter()
-            .filter(|c| c.gap.kind == GapKind::Nodes)
-            .map(|c| c.before - c.after)
-            .sum();
-        let parts = self
-            .restored
-            .iter()
-            .map(|c| c.describe(c.before - c.after))
-            .collect();
-        bounded_note(format!("runs again on {nodes} node(s): "), parts)
+        let nodes = nodes_changed(&self.restored);
+        bounded_note(
+            format!("runs again on {nodes} node(s): "),
+            describe_all(&self.restored),
+        )
     }
+}
+
+impl GapChange {
+    /// By how much the gap grew or shrank.
+    fn size(&self) -> u64 {
+        self.after.abs_diff(self.before)
+    }
+}
+
+/// Nodes (not templates or selectors) that changes moved in or out of coverage.
+fn nodes_changed(changes: &[GapChange]) -> u64 {
+    changes
+        .iter()
+        .filter(|c| c.gap.kind == GapKind::Nodes)
+        .map(GapChange::size)
+        .sum()
+}
+
+fn describe_all(changes: &[GapChange]) -> Vec<String> {
+    changes.iter().map(|c| c.describe(c.size())).collect()
 }
 
 /// `head` then the parts joined by `; `, cut (with how many were left out) to what the
