@@ -59,6 +59,7 @@ impl AuditLoop {
         let mut audit: Option<Audit> = None;
         // The inventory and config every DaemonSet was last judged against.
         let mut baseline: Option<(Arc<Inventory>, Arc<Config>)> = None;
+        let mut reports_open = true;
         // (first, latest) inventory change not judged yet.
         let mut pending: Option<(Instant, Instant)> = None;
         loop {
@@ -100,9 +101,11 @@ impl AuditLoop {
                     pending = None;
                     Work::Rejudge
                 }
-                changed = self.reports_wanted.changed() => {
+                changed = self.reports_wanted.changed(), if reports_open => {
                     if changed.is_err() {
-                        return;
+                        // The report writer is gone: judging goes on without it.
+                        reports_open = false;
+                        continue;
                     }
                     Work::Publish
                 }
