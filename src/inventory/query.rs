@@ -21,6 +21,9 @@ use crate::scheduling::{NodeSelection, Taint, Term, Toleration, untolerated_tain
 pub struct BlockedGroup {
     pub untolerated: Vec<Taint>,
     pub nodes: RoaringBitmap,
+    /// The taint set, when the group holds every node that carries it (the pods select
+    /// them all): such a group is the same for every DaemonSet with the same tolerations.
+    pub whole_taint_set: Option<Arc<[Taint]>>,
 }
 
 /// Where a pod template's pods go: the nodes its selector targets, and among them the
@@ -219,8 +222,14 @@ impl NodeIndex {
                 if untolerated.is_empty() {
                     return None;
                 }
+                let whole = nodes.len();
                 let nodes = nodes & targeted;
-                (!nodes.is_empty()).then_some(BlockedGroup { untolerated, nodes })
+                let whole_taint_set = (nodes.len() == whole).then(|| taints.clone());
+                (!nodes.is_empty()).then_some(BlockedGroup {
+                    untolerated,
+                    nodes,
+                    whole_taint_set,
+                })
             })
             .collect();
         blocked.sort_by(|a, b| a.untolerated.cmp(&b.untolerated));

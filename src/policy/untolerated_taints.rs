@@ -202,6 +202,39 @@ fn describe(
     pool_keys: &[String],
     with_fix: bool,
 ) -> String {
+    // Groups that are whole taint sets are the same for every DaemonSet with the same
+    // untolerated taints: their text is remembered per version of the node index.
+    // (Templates live outside the node index: with any, it is written each time.)
+    if templates.is_empty() {
+        let mut parts: Vec<String> = Vec::with_capacity(groups.len());
+        for group in groups {
+            let Some(taints) = &group.whole_taint_set else {
+                return describe_groups(inventory, groups, templates, pool_keys, with_fix);
+            };
+            let set: Vec<String> = taints.iter().map(ToString::to_string).collect();
+            parts.push(format!("{}|{}", set.join(","), group.taint_list()));
+        }
+        parts.sort();
+        let key = format!(
+            "dsg002-groups\0{with_fix}\0{}\0{}",
+            pool_keys.join(","),
+            parts.join("\0")
+        );
+        let text = inventory.derived(&key, || {
+            describe_groups(inventory, groups, templates, pool_keys, with_fix)
+        });
+        return String::clone(&text);
+    }
+    describe_groups(inventory, groups, templates, pool_keys, with_fix)
+}
+
+fn describe_groups(
+    inventory: &Inventory,
+    groups: &[BlockedGroup],
+    templates: &[&TemplatePlacement],
+    pool_keys: &[String],
+    with_fix: bool,
+) -> String {
     // (pool, untolerated taints) -> node count and the first node as an example. Two
     // taint sets can leave the same taints untolerated: their nodes count together.
     let mut lines: BTreeMap<(Option<String>, String), (u64, u32)> = BTreeMap::new();
