@@ -290,18 +290,7 @@ fn main() {
         let whole = measure(iterations, || evaluate_all(&inventory, &config, &object));
         report("evaluate (all rules, mutation)", nodes, &whole);
         // A harder shape: subsets of zones and instance types (unions of partial sets).
-        let zonal = DaemonSet::from_value(&json!({
-            "kind": "DaemonSet", "metadata": {"name": "zonal"},
-            "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [
-                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-1a", "eu-west-1b"]},
-                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m6i.1xlarge", "m6i.2xlarge", "m6i.3xlarge", "m6i.4xlarge"]}
-                ]},
-                {"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["pool-7"]}]}
-            ]}}}, "containers": []}}}
-        }))
-        .expect("decodes")
-        .selection();
+        let zonal = zonal_selection();
         let harder = measure(iterations, || {
             black_box(inventory.placement(black_box(&zonal), black_box(&tolerations), false));
         });
