@@ -556,24 +556,35 @@ fn apply_changes<K: InventoryKind>(inventory: &mut Inventory, changes: Vec<Chang
     }
 }
 
-/// Every object of one kind, page by page.
-async fn list_all<K: InventoryKind>(api: &Api<K>) -> Result<Vec<K::Record>, ClusterError> {
-    let mut records = Vec::new();
-    let mut params = ListParams::default().limit(PAGE_SIZE);
+/// Every object of one kind, page by page, each mapped by `each` as its page arrives (so
+/// at most one page of full objects is held).
+pub(crate) async fn list_pages<K, T>(
+    api: &Api<K>,
+    params: ListParams,
+    kind: &'static str,
+    mut each: impl FnMut(K) -> T,
+) -> Result<Vec<T>, ClusterError>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let mut items = Vec::new();
+    let mut params = params.limit(PAGE_SIZE);
     loop {
         let page = api
             .list(&params)
             .await
-            .map_err(|cause| ClusterError::List {
-                kind: K::NAME,
-                cause,
-            })?;
-        records.extend(page.items.into_iter().map(K::record));
+            .map_err(|cause| ClusterError::List { kind, cause })?;
+        items.extend(page.items.into_iter().map(&mut each));
         match page.metadata.continue_.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(records),
+            None => return Ok(items),
         }
     }
+}
+
+/// Every object of one kind, as inventory records.
+async fn list_all<K: InventoryKind>(api: &Api<K>) -> Result<Vec<K::Record>, ClusterError> {
+    list_pages(api, ListParams::default(), K::NAME, K::record).await
 }
 
 /// The whole inventory, listed once (for `lint --cluster` and `coverage --cluster`), with
@@ -604,37 +615,23 @@ pub async fn list_daemonsets(
 ) -> Result<Vec<crate::manifests::Manifest>, ClusterError> {
     use k8s_openapi::api::apps::v1::DaemonSet;
     let api: Api<DaemonSet> = Api::all(client.clone());
-    let mut manifests = Vec::new();
-    let mut params = ListParams::default().limit(PAGE_SIZE);
-    loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(|cause| ClusterError::List {
-                kind: "daemonsets",
-                cause,
-            })?;
-        for mut object in page.items {
-            object.metadata.managed_fields = None;
-            object.status = None;
-            let mut value = serde_json::to_value(&object).unwrap_or_default();
-            // A listed item has no kind of its own; the rules and reports expect one.
-            value["apiVersion"] = "apps/v1".into();
-            value["kind"] = "DaemonSet".into();
-            manifests.push(crate::manifests::Manifest {
-                file: "cluster".into(),
-                position: crate::yaml::Position::default(),
-                value,
-                source_map: crate::yaml::SourceMap::default(),
-                document: 0,
-                pointer: String::new(),
-            });
+    list_pages(&api, ListParams::default(), "daemonsets", |mut object| {
+        object.metadata.managed_fields = None;
+        object.status = None;
+        let mut value = serde_json::to_value(&object).unwrap_or_default();
+        // A listed item has no kind of its own; the rules and reports expect one.
+        value["apiVersion"] = "apps/v1".into();
+        value["kind"] = "DaemonSet".into();
+        crate::manifests::Manifest {
+            file: "cluster".into(),
+            position: crate::yaml::Position::default(),
+            value,
+            source_map: crate::yaml::SourceMap::default(),
+            document: 0,
+            pointer: String::new(),
         }
-        match page.metadata.continue_.filter(|token| !token.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(manifests),
-        }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -132,28 +132,27 @@ pub async fn keep_reports(
 /// still wanted, deleted if not).
 async fn list_written(client: &Client) -> Option<Written> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
-    let mut written = BTreeMap::new();
-    let mut params = ListParams::default()
-        .labels(MANAGED_BY)
-        .limit(super::PAGE_SIZE);
-    loop {
-        let page = match api.list(&params).await {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(error = %error, "could not list the existing PolicyReports; trying again");
-                return None;
-            }
-        };
-        written.extend(
-            page.items
+    let listed = super::list_pages(
+        &api,
+        ListParams::default().labels(MANAGED_BY),
+        "policyreports",
+        |report| {
+            (report.metadata.name == Some(REPORT_NAME.into())).then_some(report.metadata.namespace)
+        },
+    )
+    .await;
+    match listed {
+        Ok(namespaces) => Some(
+            namespaces
                 .into_iter()
-                .filter(|o| o.metadata.name.as_deref() == Some(REPORT_NAME))
-                .filter_map(|o| o.metadata.namespace)
-                .map(|ns| (ns, None)),
-        );
-        match page.metadata.continue_.filter(|token| !token.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Some(written),
+                .flatten()
+                .flatten()
+                .map(|ns| (ns, None))
+                .collect(),
+        ),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not list the existing PolicyReports; trying again");
+            None
         }
     }
 }
