@@ -58,7 +58,7 @@ impl AuditLoop {
         let mut listed = false;
         let mut audit: Option<Audit> = None;
         // The inventory and config every DaemonSet was last judged against.
-        let mut baseline: Option<(Arc<Inventory>, Arc<Config>)> = None;
+        let mut baseline: Option<Inputs> = None;
         let mut reports_open = true;
         // (first, latest) inventory change not judged yet.
         let mut pending: Option<(Instant, Instant)> = None;
@@ -110,7 +110,9 @@ impl AuditLoop {
                     Work::Publish
                 }
             };
-            let judged = match (audit.take(), work) {
+            // Only a judgement of every DaemonSet moves the baseline later changes are
+            // measured from.
+            let (judged, judged_all) = match (audit.take(), work) {
                 (None, Work::Start) => {
                     if !listed || !self.inventory_synced() {
                         continue;
@@ -118,19 +120,14 @@ impl AuditLoop {
                     let objects: Vec<DaemonSet> =
                         std::mem::take(&mut early).into_values().collect();
                     tracing::info!(daemonsets = objects.len(), "audit starting");
-                    self.judge(
-                        Audit::new(),
-                        &mut baseline,
-                        move |audit, inventory, config| audit.reset(objects, inventory, config),
-                    )
-                    .await
+                    let started = self.judge(Audit::new(), move |audit, inventory, config| {
+                        audit.reset(objects, inventory, config)
+                    });
+                    (started.await, true)
                 }
                 (Some(current), Work::Change(change)) => {
-                    let mut unchanged_baseline = baseline.clone();
-                    self.judge(
-                        current,
-                        &mut unchanged_baseline,
-                        move |audit, inventory, config| match change {
+                    let changed =
+                        self.judge(current, move |audit, inventory, config| match change {
                             DaemonSetChange::Listed(objects) => {
                                 audit.reset(objects, inventory, config)
                             }
@@ -142,18 +139,15 @@ impl AuditLoop {
                                 audit.delete(&key);
                                 Vec::new()
                             }
-                        },
-                    )
-                    .await
+                        });
+                    (changed.await, false)
                 }
                 (Some(current), Work::Publish) => {
-                    let mut unchanged_baseline = baseline.clone();
-                    self.judge(current, &mut unchanged_baseline, |_, _, _| Vec::new())
-                        .await
+                    (self.judge(current, |_, _, _| Vec::new()).await, false)
                 }
                 (Some(current), Work::Rejudge) => {
                     let before = baseline.clone();
-                    self.judge(current, &mut baseline, move |audit, inventory, config| {
+                    let rejudged = self.judge(current, move |audit, inventory, config| {
                         let changes =
                             before
                                 .as_ref()
@@ -169,8 +163,8 @@ impl AuditLoop {
                             Some(changes) => audit.rejudge_nodes(&changes, inventory, config),
                             None => audit.rejudge(inventory, config),
                         }
-                    })
-                    .await
+                    });
+                    (rejudged.await, true)
                 }
                 (unchanged, _) => {
                     audit = unchanged;
@@ -178,7 +172,12 @@ impl AuditLoop {
                 }
             };
             match judged {
-                Some(judged) => audit = Some(judged),
+                Some((judged, inputs)) => {
+                    audit = Some(judged);
+                    if judged_all {
+                        baseline = Some(inputs);
+                    }
+                }
                 None => {
                     tracing::error!(
                         "the audit failed while judging and stops; admission is not affected"
@@ -194,18 +193,17 @@ impl AuditLoop {
         synced.nodes && synced.priority_classes && synced.limit_ranges
     }
 
-    /// Runs `work` on the blocking pool against the current inventory and config (left
-    /// in `used`), then publishes the summary, the reports and the transitions. `None` if
-    /// it panicked.
+    /// Runs `work` on the blocking pool against the current inventory and config, then
+    /// publishes the summary, the reports and the transitions. Returns the audit and the
+    /// inputs it was judged against; `None` if it panicked.
     async fn judge(
         &self,
         mut audit: Audit,
-        used: &mut Option<(Arc<Inventory>, Arc<Config>)>,
         work: impl FnOnce(&mut Audit, &Arc<Inventory>, &Arc<Config>) -> Vec<Transition> + Send + 'static,
-    ) -> Option<Audit> {
+    ) -> Option<(Audit, Inputs)> {
         let inventory = self.state.inventory.load_full();
         let config = self.state.config.load_full();
-        *used = Some((inventory.clone(), config.clone()));
+        let inputs = (inventory.clone(), config.clone());
         let reports_wanted = *self.reports_wanted.borrow();
         let (audit, transitions, summary, reports) = tokio::task::spawn_blocking(move || {
             let transitions = work(&mut audit, &inventory, &config);
@@ -242,9 +240,12 @@ impl AuditLoop {
                 );
             }
         }
-        Some(audit)
+        Some((audit, inputs))
     }
 }
+
+/// What a judgement was made against.
+type Inputs = (Arc<Inventory>, Arc<Config>);
 
 enum Work {
     Start,
