@@ -497,15 +497,7 @@ impl Audit {
 
     /// Every DaemonSet judged again against a changed inventory or config.
     pub fn rejudge(&mut self, inventory: &Inventory, config: &Config) -> Vec<Transition> {
-        let mut transitions = Vec::new();
-        for (key, audited) in &mut self.daemonsets {
-            let judgement = judge(&audited.object, inventory, config);
-            if let Some(t) = transition(key, &audited.judgement, &judgement) {
-                transitions.push(t);
-            }
-            audited.judgement = judgement;
-        }
-        transitions
+        self.rejudge_where(inventory, config, |_| true)
     }
 
     /// Only the DaemonSets that `changes` (nodes added, changed or removed, nothing else)
@@ -518,9 +510,20 @@ impl Audit {
         inventory: &Inventory,
         config: &Config,
     ) -> Vec<Transition> {
+        self.rejudge_where(inventory, config, |audited| {
+            audited.affected_by(changes, config)
+        })
+    }
+
+    fn rejudge_where(
+        &mut self,
+        inventory: &Inventory,
+        config: &Config,
+        affected: impl Fn(&Audited) -> bool,
+    ) -> Vec<Transition> {
         let mut transitions = Vec::new();
         for (key, audited) in &mut self.daemonsets {
-            if !audited.affected_by(changes, config) {
+            if !affected(audited) {
                 continue;
             }
             let judgement = judge(&audited.object, inventory, config);
