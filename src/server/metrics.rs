@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 
 use arc_swap::ArcSwap;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::DescriptorEncoder;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -108,9 +108,7 @@ impl Collector for DaemonSetSeries {
                     ("daemonset", row.key.name.as_str()),
                     ("state", state),
                 ];
-                Gauge::<i64>::default()
-                    .tap_set(value)
-                    .encode(nodes.encode_family(&labels)?)?;
+                nodes.encode_family(&labels)?.encode_gauge(&value)?;
             }
         }
         let mut findings = encoder.encode_descriptor(
@@ -127,23 +125,10 @@ impl Collector for DaemonSetSeries {
                     ("rule", rule.id()),
                     ("severity", severity.as_str()),
                 ];
-                Gauge::<i64>::default()
-                    .tap_set(*count)
-                    .encode(findings.encode_family(&labels)?)?;
+                findings.encode_family(&labels)?.encode_gauge(count)?;
             }
         }
         Ok(())
-    }
-}
-
-trait TapSet {
-    fn tap_set(self, value: u64) -> Self;
-}
-
-impl TapSet for Gauge<i64> {
-    fn tap_set(self, value: u64) -> Self {
-        self.set(i64::try_from(value).unwrap_or(i64::MAX));
-        self
     }
 }
 
