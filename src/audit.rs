@@ -370,10 +370,7 @@ struct Audited {
 
 impl Audited {
     fn new(object: DaemonSet, judgement: Judgement) -> Self {
-        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
-        tolerations.extend(crate::scheduling::daemon_pod_tolerations(
-            object.pod().host_network,
-        ));
+        let tolerations = object.pod_tolerations(&[]);
         Audited {
             selection: object.selection(),
             tolerations,

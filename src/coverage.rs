@@ -313,10 +313,7 @@ pub fn cover(
         let stops_on = &runnable - after.runnable();
         // Eviction: a NoExecute taint on a node it runs on now, not tolerated, or tolerated
         // only for tolerationSeconds.
-        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
-        tolerations.extend(crate::scheduling::daemon_pod_tolerations(
-            object.pod().host_network,
-        ));
+        let tolerations = object.pod_tolerations(&[]);
         let mut evicted_from = Vec::new();
         let mut delayed_by: Option<i64> = None;
         for slot in runnable.iter() {

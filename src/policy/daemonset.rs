@@ -297,6 +297,16 @@ impl DaemonSet {
         self.api_version == "apps/v1" && self.kind == "DaemonSet"
     }
 
+    /// The tolerations its pods carry on a node: its own, then `injected` (what dsguard's
+    /// mutation adds), then those the DaemonSet controller adds to every daemon pod.
+    pub fn pod_tolerations(&self, injected: &[Toleration]) -> Vec<Toleration> {
+        let pod = self.pod();
+        let mut tolerations = pod.tolerations.clone().unwrap_or_default();
+        tolerations.extend_from_slice(injected);
+        tolerations.extend(crate::scheduling::daemon_pod_tolerations(pod.host_network));
+        tolerations
+    }
+
     pub fn selection(&self) -> NodeSelection {
         let pod = self.pod();
         NodeSelection::new(

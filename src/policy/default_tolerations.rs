@@ -6,7 +6,7 @@
 use roaring::RoaringBitmap;
 
 use super::{Context, DaemonSet, Injection};
-use crate::scheduling::{Toleration, daemon_pod_tolerations, untolerated_taints};
+use crate::scheduling::{Toleration, untolerated_taints};
 
 pub(crate) fn mutate(
     object: &DaemonSet,
@@ -18,9 +18,7 @@ pub(crate) fn mutate(
     if !settings.enabled {
         return;
     }
-    let pod = object.pod();
-    let mut present: Vec<Toleration> = pod.tolerations.clone().unwrap_or_default();
-    present.extend(daemon_pod_tolerations(pod.host_network));
+    let mut present: Vec<Toleration> = object.pod_tolerations(&[]);
     let mut add = |candidate: Toleration, present: &mut Vec<Toleration>| {
         if !present.iter().any(|t| t.covers(&candidate)) {
             present.push(candidate.clone());

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::config::{Action, Config};
 use crate::inventory::Inventory;
-use crate::scheduling::{Toleration, daemon_pod_tolerations};
+use crate::scheduling::Toleration;
 
 pub use daemonset::{DaemonSet, DecodeError};
 pub use exemptions::ExemptionUse;
@@ -356,9 +356,7 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
     if exempt.whole_object.is_none() && !exempt.covers(Rule::DefaultTolerations) {
         default_tolerations::mutate(object, context, Some(&targeted), &mut injection);
     }
-    let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
-    tolerations.extend(injection.tolerations);
-    tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
+    let tolerations = object.pod_tolerations(&injection.tolerations);
     let comparison_operators = context.config.toleration_comparison_operators;
     let blocked = context
         .inventory
@@ -452,9 +450,7 @@ fn evaluate_inner(
         verdict.patch = patch::build(object, &injection);
     }
     if context.phase.validates() {
-        let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();
-        tolerations.extend(injection.tolerations.iter().cloned());
-        tolerations.extend(daemon_pod_tolerations(object.pod().host_network));
+        let tolerations = object.pod_tolerations(&injection.tolerations);
         let templates = Templates::new(&selection, &tolerations, context);
         match &targeted {
             Some(targeted) => {
