@@ -99,7 +99,8 @@ pub struct Judgement {
     pub uid: String,
     pub nodes: NodeCounts,
     pub findings: Vec<AuditFinding>,
-    pub gaps: BTreeMap<Gap, u64>,
+    /// Shared with every DaemonSet of the same reach whose gaps are only its taints.
+    pub gaps: Arc<BTreeMap<Gap, u64>>,
 }
 
 impl Judgement {
@@ -140,32 +141,32 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
         return judgement;
     };
     let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
-    let mut gaps = BTreeMap::new();
-    let mut add_nodes = |nodes: &roaring::RoaringBitmap, cause: String| {
-        for (pool, members) in inventory.split_by_pool(nodes, pool_keys).iter() {
-            let gap = Gap {
-                kind: GapKind::Nodes,
-                place: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
-                cause: cause.clone(),
-            };
-            *gaps.entry(gap).or_insert(0) += members.len();
+    let reach = &placement.reach;
+    // The gaps taints make depend on the reach alone: shared by every DaemonSet with the
+    // same selection and tolerations.
+    let taint_gaps = reach.derived(pool_keys, || {
+        let mut gaps = BTreeMap::new();
+        for group in &reach.blocked {
+            add_nodes(
+                &mut gaps,
+                inventory,
+                pool_keys,
+                &group.nodes,
+                &format!("untolerated taints {}", group.taint_list()),
+            );
         }
-    };
-    let runnable = placement.runnable();
-    let mut blocked = 0;
-    for group in &placement.blocked {
-        blocked += group.nodes.len();
-        add_nodes(
-            &group.nodes,
-            format!("untolerated taints {}", group.taint_list()),
-        );
-    }
+        gaps
+    });
+    let mut gaps = taint_gaps;
     let mut unfit = 0;
-    for (short, nodes) in policy::unfit_groups(object, inventory, namespace, &runnable) {
+    for (short, nodes) in policy::unfit_groups(object, inventory, namespace, &reach.runnable) {
         unfit += nodes.len();
         add_nodes(
+            Arc::make_mut(&mut gaps),
+            inventory,
+            pool_keys,
             &nodes,
-            format!("requests exceed allocatable: {}", short.join(", ")),
+            &format!("requests exceed allocatable: {}", short.join(", ")),
         );
     }
     for template_placement in placement.templates.iter().filter(|p| p.targeted) {
@@ -178,7 +179,7 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
             .iter()
             .map(ToString::to_string)
             .collect();
-        gaps.insert(
+        Arc::make_mut(&mut gaps).insert(
             Gap {
                 kind: GapKind::Template,
                 place: format!("{} {}", template.kind.as_str(), template.name),
@@ -192,7 +193,7 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
         .find(|f| f.rule == Rule::SelectorMatchesNoNode && f.severity != Severity::Info)
     {
         let first_line = no_node.message.lines().next().unwrap_or_default();
-        gaps.insert(
+        Arc::make_mut(&mut gaps).insert(
             Gap {
                 kind: GapKind::Selector,
                 place: String::new(),
@@ -202,14 +203,32 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
         );
     }
     judgement.nodes = NodeCounts {
-        targeted: placement.targeted.len(),
-        runnable: runnable.len(),
-        blocked,
+        targeted: reach.targeted.len(),
+        runnable: reach.runnable.len(),
+        blocked: reach.blocked_count(),
         unfit,
     };
     judgement.findings = findings;
     judgement.gaps = gaps;
     judgement
+}
+
+/// Counts `nodes` into `gaps`, one gap per pool, all with the same cause.
+fn add_nodes(
+    gaps: &mut BTreeMap<Gap, u64>,
+    inventory: &Inventory,
+    pool_keys: &[String],
+    nodes: &roaring::RoaringBitmap,
+    cause: &str,
+) {
+    for (pool, members) in inventory.split_by_pool(nodes, pool_keys).iter() {
+        let gap = Gap {
+            kind: GapKind::Nodes,
+            place: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
+            cause: cause.to_owned(),
+        };
+        *gaps.entry(gap).or_insert(0) += members.len();
+    }
 }
 
 /// A gap that grew, shrank, appeared or went away.
@@ -250,10 +269,10 @@ const MAX_NOTE_BYTES: usize = 1024;
 impl CoverageChange {
     pub fn between(before: &Judgement, after: &Judgement) -> Self {
         let mut change = CoverageChange::default();
-        if before.gaps == after.gaps {
+        if Arc::ptr_eq(&before.gaps, &after.gaps) || before.gaps == after.gaps {
             return change;
         }
-        for (gap, &now) in &after.gaps {
+        for (gap, &now) in after.gaps.iter() {
             let was = before.gaps.get(gap).copied().unwrap_or(0);
             if now > was {
                 change.lost.push(GapChange {
@@ -263,7 +282,7 @@ impl CoverageChange {
                 });
             }
         }
-        for (gap, &was) in &before.gaps {
+        for (gap, &was) in before.gaps.iter() {
             let now = after.gaps.get(gap).copied().unwrap_or(0);
             if now < was {
                 change.restored.push(GapChange {
@@ -519,13 +538,21 @@ impl Audit {
         affected: impl Fn(&Audited) -> bool,
     ) -> Vec<Transition> {
         let mut transitions = Vec::new();
+        let mut changes = ChangesSeen::default();
         for (key, audited) in &mut self.daemonsets {
             if !affected(audited) {
                 continue;
             }
             let judgement = judge(&audited.object, inventory, config);
-            if let Some(t) = transition(key, &audited.judgement, &judgement) {
-                transitions.push(t);
+            if audited.judgement.uid == judgement.uid {
+                let change = changes.between(&audited.judgement, &judgement);
+                if !change.is_empty() {
+                    transitions.push(Transition {
+                        key: key.clone(),
+                        uid: judgement.uid.clone(),
+                        change: CoverageChange::clone(&change),
+                    });
+                }
             }
             audited.judgement = judgement;
         }
@@ -560,6 +587,34 @@ impl Audit {
                 findings: judgement.finding_counts().into_iter().collect(),
             })
             .collect()
+    }
+}
+
+/// Coverage changes already worked out in one pass over the DaemonSets, by the pair of gap
+/// maps compared: DaemonSets of the same reach share their gap maps, so one comparison
+/// serves them all. Both maps are held while remembered, so neither address can be
+/// reused by another map.
+#[derive(Default)]
+struct ChangesSeen {
+    known: std::collections::HashMap<(usize, usize), ChangeSeen>,
+}
+
+struct ChangeSeen {
+    _held: [Arc<BTreeMap<Gap, u64>>; 2],
+    change: Arc<CoverageChange>,
+}
+
+impl ChangesSeen {
+    fn between(&mut self, before: &Judgement, after: &Judgement) -> Arc<CoverageChange> {
+        let address = |gaps: &Arc<BTreeMap<Gap, u64>>| Arc::as_ptr(gaps) as usize;
+        self.known
+            .entry((address(&before.gaps), address(&after.gaps)))
+            .or_insert_with(|| ChangeSeen {
+                _held: [before.gaps.clone(), after.gaps.clone()],
+                change: Arc::new(CoverageChange::between(before, after)),
+            })
+            .change
+            .clone()
     }
 }
 

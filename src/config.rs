@@ -16,7 +16,7 @@ use crate::serde_util::{field_path, pointer_of};
 use crate::yaml;
 
 /// What a rule does when it finds a problem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     Off,
     Warn,
@@ -132,7 +132,7 @@ impl Default for SelectorRule {
 }
 
 /// DSG002.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct TaintRule {
     /// When every targeted node is blocked.

@@ -3,7 +3,7 @@
 //! [`NodeSelection::matches`] and [`crate::scheduling::untolerated_taints`]; the tests check
 //! both give the same nodes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 use std::sync::Arc;
 
@@ -523,23 +523,29 @@ impl std::fmt::Debug for PoolSplits {
 }
 
 /// Answers computed from one version of a node index alone, by the kind of answer and a
-/// text key: what many evaluations ask again (the explanation of a label no node has).
-/// Bounded like [`PoolSplits`]; a copy of the index starts empty.
+/// key: what many evaluations ask again (the explanation of a label no node has, where a
+/// selection and its tolerations land). One map per kind of (key, answer), so a lookup
+/// hashes and compares the key itself, never a text made of it. Bounded like
+/// [`PoolSplits`]; a copy of the index starts empty.
 #[derive(Default)]
 pub(super) struct Derived {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<(std::any::TypeId, String), Arc<dyn std::any::Any + Send + Sync>>,
-    >,
+    maps: std::sync::Mutex<DerivedMaps>,
+}
+
+#[derive(Default)]
+struct DerivedMaps {
+    /// `HashMap<K, Arc<T>>` behind `dyn Any`, by the `TypeId` of `(K, T)`.
+    by_kind: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
+    entries: usize,
 }
 
 impl Derived {
     const CAPACITY: usize = 1024;
 
     pub(super) fn clear(&mut self) {
-        self.entries
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let maps = self.maps.get_mut().unwrap_or_else(|e| e.into_inner());
+        maps.by_kind.clear();
+        maps.entries = 0;
     }
 }
 
@@ -555,36 +561,116 @@ impl std::fmt::Debug for Derived {
     }
 }
 
+impl Derived {
+    /// `compute()`, or the answer it gave before for `key`.
+    fn get_or_compute<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let kind = std::any::TypeId::of::<(K, T)>();
+        let lock = || self.maps.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = lock()
+            .by_kind
+            .get(&kind)
+            .and_then(|map| map.downcast_ref::<HashMap<K, Arc<T>>>())
+            .and_then(|map| map.get(key))
+        {
+            return known.clone();
+        }
+        // Computed without the lock: answers can take long, and two threads computing
+        // the same one both get a correct answer.
+        let answer = Arc::new(compute());
+        let mut maps = lock();
+        if maps.entries >= Derived::CAPACITY {
+            maps.by_kind.clear();
+            maps.entries = 0;
+        }
+        let map = maps
+            .by_kind
+            .entry(kind)
+            .or_insert_with(|| Box::new(HashMap::<K, Arc<T>>::new()))
+            .downcast_mut::<HashMap<K, Arc<T>>>()
+            .expect("one map type per TypeId");
+        let added = map.insert(key.clone(), answer.clone()).is_none();
+        maps.entries += usize::from(added);
+        answer
+    }
+}
+
+/// Where the pods of one selection, with one set of tolerations, go on one version of the
+/// node index: what every DaemonSet with the same selection and tolerations shares, so
+/// the audit of thousands of DaemonSets works it out once per distinct pair.
+#[derive(Debug)]
+pub struct Reach {
+    pub targeted: Arc<RoaringBitmap>,
+    /// The targeted nodes the tolerations do not get onto, by taint set.
+    pub blocked: Vec<BlockedGroup>,
+    /// Targeted and tolerated.
+    pub runnable: RoaringBitmap,
+    /// What rules derive from this reach alone (DSG002's findings for one setting).
+    derived: Derived,
+}
+
+impl Reach {
+    /// `compute()`, or the answer it gave before for `key` on this reach. `compute` must
+    /// depend only on the reach, the index version it was made on, and `key`.
+    pub fn derived<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.derived.get_or_compute(key, compute)
+    }
+
+    /// Targeted nodes the pods cannot get onto.
+    pub fn blocked_count(&self) -> u64 {
+        self.blocked.iter().map(|g| g.nodes.len()).sum()
+    }
+}
+
+/// What a [`Reach`] is remembered by: the selection, the pods' tolerations, and whether
+/// the toleration comparison operators are on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReachKey {
+    pub selection: NodeSelection,
+    pub tolerations: Vec<Toleration>,
+    pub comparison_operators: bool,
+}
+
 impl NodeIndex {
     /// `compute()`, or the answer it gave before for `key` on this version of the index.
     /// `compute` must depend only on the index and `key`.
-    pub fn derived<T: Send + Sync + 'static>(
-        &self,
-        key: &str,
-        compute: impl FnOnce() -> T,
-    ) -> Arc<T> {
-        let id = (std::any::TypeId::of::<T>(), key.to_owned());
-        if let Some(known) = self
-            .derived
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
-            .and_then(|any| any.downcast::<T>().ok())
-        {
-            return known;
-        }
-        let answer = Arc::new(compute());
-        let mut entries = self
-            .derived
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Derived::CAPACITY {
-            entries.clear();
-        }
-        entries.insert(id, answer.clone());
-        answer
+    pub fn derived<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.derived.get_or_compute(key, compute)
+    }
+
+    /// [`NodeIndex::targeted`], remembered per selection on this version of the index.
+    pub fn targeted_shared(&self, selection: &NodeSelection) -> Arc<RoaringBitmap> {
+        self.derived(selection, || self.targeted(selection))
+    }
+
+    /// Where pods with this selection and these tolerations go, remembered on this
+    /// version of the index.
+    pub fn reach(&self, key: &ReachKey) -> Arc<Reach> {
+        self.derived(key, || {
+            let targeted = self.targeted_shared(&key.selection);
+            let blocked =
+                self.blocked_groups(&targeted, &key.tolerations, key.comparison_operators);
+            let mut runnable = RoaringBitmap::clone(&targeted);
+            for group in &blocked {
+                runnable -= &group.nodes;
+            }
+            Reach {
+                targeted,
+                blocked,
+                runnable,
+                derived: Derived::default(),
+            }
+        })
     }
 }

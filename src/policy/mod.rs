@@ -20,11 +20,12 @@ mod untolerated_taints;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::{Action, Config};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Reach, ReachKey};
 use crate::scheduling::Toleration;
 
 pub use daemonset::{DaemonSet, DecodeError};
@@ -394,13 +395,18 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
     evaluate_inner(object, context, false).0
 }
 
+/// Where an evaluation found the pods go: the live nodes (shared with every DaemonSet of
+/// the same selection and tolerations) and each autoscaler template.
+#[derive(Clone, Debug)]
+pub struct Placed {
+    pub reach: Arc<Reach>,
+    pub templates: Vec<crate::inventory::TemplatePlacement>,
+}
+
 /// [`evaluate`], and the placement it judged by (as [`placement`] gives it), for the audit,
 /// which needs both: `None` when the object was not judged against the nodes (exempt as a
 /// whole, validation not asked, nodes not synced).
-pub fn evaluate_placed(
-    object: &DaemonSet,
-    context: &Context<'_>,
-) -> (Verdict, Option<crate::inventory::Placement>) {
+pub fn evaluate_placed(object: &DaemonSet, context: &Context<'_>) -> (Verdict, Option<Placed>) {
     evaluate_inner(object, context, true)
 }
 
@@ -408,7 +414,7 @@ fn evaluate_inner(
     object: &DaemonSet,
     context: &Context<'_>,
     want_placement: bool,
-) -> (Verdict, Option<crate::inventory::Placement>) {
+) -> (Verdict, Option<Placed>) {
     let mut placed = None;
     let mut verdict = Verdict::default();
     let exempt = exemptions::resolve(object, context.namespace, context.config);
@@ -420,7 +426,7 @@ fn evaluate_inner(
 
     let selection = object.selection();
     let nodes_ready = context.inventory.synced().nodes && context.inventory.node_count() > 0;
-    let targeted = nodes_ready.then(|| context.inventory.targeted(&selection));
+    let targeted = nodes_ready.then(|| context.inventory.targeted_shared(&selection));
 
     let mut findings = Vec::new();
     let mut injection = Injection::default();
@@ -438,63 +444,52 @@ fn evaluate_inner(
         }
         if exempt.covers(Rule::DefaultTolerations) {
             let mut skipped = Injection::default();
-            default_tolerations::mutate(object, context, targeted.as_ref(), &mut skipped);
+            default_tolerations::mutate(object, context, targeted.as_deref(), &mut skipped);
             exempt.record_skipped_mutation(
                 Rule::DefaultTolerations,
                 &skipped,
                 &mut verdict.exemptions,
             );
         } else {
-            default_tolerations::mutate(object, context, targeted.as_ref(), &mut injection);
+            default_tolerations::mutate(object, context, targeted.as_deref(), &mut injection);
         }
         verdict.patch = patch::build(object, &injection);
     }
     if context.phase.validates() {
-        let tolerations = object.pod_tolerations(&injection.tolerations);
-        let templates = Templates::new(&selection, &tolerations, context);
+        let reach_key = ReachKey {
+            selection,
+            tolerations: object.pod_tolerations(&injection.tolerations),
+            comparison_operators: context.config.toleration_comparison_operators,
+        };
+        let templates = Templates::new(&reach_key.selection, &reach_key.tolerations, context);
         match &targeted {
             Some(targeted) => {
                 selector_matches_no_node::check(
                     object,
-                    &selection,
+                    &reach_key.selection,
                     targeted,
                     &templates,
                     context,
                     &mut findings,
                 );
                 // Which targeted nodes the pods cannot get onto: DSG002 reports them,
-                // DSG005 judges fit on the others.
-                let blocked = context.inventory.blocked_groups(
-                    targeted,
-                    &tolerations,
-                    context.config.toleration_comparison_operators,
-                );
-                let mut runnable = targeted.clone();
-                for group in &blocked {
-                    runnable -= &group.nodes;
-                }
-                if want_placement {
-                    placed = Some(crate::inventory::Placement {
-                        targeted: targeted.clone(),
-                        blocked: blocked.clone(),
-                        templates: templates.all().to_vec(),
-                    });
-                }
-                untolerated_taints::check(
-                    object,
-                    targeted,
-                    blocked,
-                    &templates,
-                    context,
-                    &mut findings,
-                );
+                // DSG005 judges fit on the others. Shared by every DaemonSet with the
+                // same selection and tolerations.
+                let reach = context.inventory.reach(&reach_key);
+                untolerated_taints::check(object, &reach, &templates, context, &mut findings);
                 requests_exceed_allocatable::check(
                     object,
-                    &runnable,
+                    &reach.runnable,
                     &templates,
                     context,
                     &mut findings,
                 );
+                if want_placement {
+                    placed = Some(Placed {
+                        templates: templates.all().to_vec(),
+                        reach,
+                    });
+                }
             }
             None if !context.quiet_when_unsynced => {
                 let why = if context.inventory.synced().nodes {
@@ -518,7 +513,7 @@ fn evaluate_inner(
         }
         missing_resource_limits::check(object, context, &mut findings);
         unknown_priority_class::check(object, context, &mut findings);
-        surge_with_host_port::check(object, targeted.as_ref(), context, &mut findings);
+        surge_with_host_port::check(object, targeted.as_deref(), context, &mut findings);
     }
     verdict.findings = exempt.apply(findings, &mut verdict.exemptions);
     if context

@@ -15,29 +15,53 @@ use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity, Templates};
-use crate::inventory::{BlockedGroup, Inventory, TemplatePlacement};
-use roaring::RoaringBitmap;
+use std::sync::Arc;
+
+use crate::inventory::{BlockedGroup, Inventory, Reach, TemplatePlacement};
 
 use crate::scheduling::{Taint, Toleration};
 
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
 
-/// `targeted` and `blocked` (the targeted nodes the tolerations do not get onto) are what
+/// `reach` (the targeted nodes, and those the tolerations do not get onto) is what
 /// `evaluate` already computed: the costly part of a many-term selector is done once.
 pub(crate) fn check(
     object: &DaemonSet,
-    targeted: &RoaringBitmap,
-    blocked: Vec<BlockedGroup>,
+    reach: &Reach,
     templates: &Templates<'_>,
     context: &Context<'_>,
     findings: &mut Vec<Finding>,
 ) {
+    let pointer = if object.pod().tolerations.is_some() {
+        format!("{TEMPLATE_SPEC}/tolerations")
+    } else {
+        TEMPLATE_SPEC.to_owned()
+    };
+    let settings = &context.config.rules.untolerated_taints;
+    // Without templates the findings depend on the reach and the settings alone: every
+    // DaemonSet with the same selection and tolerations shares them (only the pointer
+    // differs).
+    let found = if context.inventory.templates().is_empty() {
+        reach.derived(settings, || judge(reach, templates, context))
+    } else {
+        Arc::new(judge(reach, templates, context))
+    };
+    findings.extend(found.iter().map(|finding| Finding {
+        pointer: pointer.clone(),
+        ..finding.clone()
+    }));
+}
+
+/// The findings with the pointer left empty.
+fn judge(reach: &Reach, templates: &Templates<'_>, context: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let inventory = context.inventory;
     let settings = &context.config.rules.untolerated_taints;
     let comparison_operators = context.config.toleration_comparison_operators;
-    let live_targeted = targeted.len();
-    let live_blocked = blocked.iter().map(|g| g.nodes.len()).sum::<u64>();
+    let live_targeted = reach.targeted.len();
+    let live_blocked = reach.blocked_count();
+    let blocked: Vec<&BlockedGroup> = reach.blocked.iter().collect();
     // Whether the pods run anywhere at all needs every template's answer; otherwise only
     // the templates that would block them matter.
     let partial;
@@ -59,13 +83,9 @@ pub(crate) fn check(
             (partial.iter().collect(), None)
         };
     if blocked.is_empty() && blocked_templates.is_empty() {
-        return;
+        return findings;
     }
-    let pointer = if object.pod().tolerations.is_some() {
-        format!("{TEMPLATE_SPEC}/tolerations")
-    } else {
-        TEMPLATE_SPEC.to_owned()
-    };
+    let pointer = String::new();
     let pools = &settings.pool_label_keys;
     if let Some(targeted_templates) =
         targeted_templates.filter(|count| blocked_templates.len() == *count)
@@ -96,14 +116,14 @@ pub(crate) fn check(
                 &blocked_templates,
             ));
         }
-        return;
+        return findings;
     }
     let ignored = |taints: &[Taint]| {
         taints
             .iter()
             .all(|t| settings.ignore_taint_keys.contains(&t.key))
     };
-    let (excluded, real): (Vec<BlockedGroup>, Vec<BlockedGroup>) =
+    let (excluded, real): (Vec<&BlockedGroup>, Vec<&BlockedGroup>) =
         blocked.into_iter().partition(|g| ignored(&g.untolerated));
     let (excluded_templates, real_templates): (Vec<&TemplatePlacement>, Vec<&TemplatePlacement>) =
         blocked_templates
@@ -167,13 +187,14 @@ pub(crate) fn check(
             atoms: Vec::new(),
         });
     }
+    findings
 }
 
 fn finding(
     severity: Severity,
     pointer: String,
     message: String,
-    groups: &[BlockedGroup],
+    groups: &[&BlockedGroup],
     templates: &[&TemplatePlacement],
 ) -> Finding {
     let mut atoms: Vec<String> = groups
@@ -197,7 +218,7 @@ fn finding(
 /// tolerations to add.
 fn describe(
     inventory: &Inventory,
-    groups: &[BlockedGroup],
+    groups: &[&BlockedGroup],
     templates: &[&TemplatePlacement],
     pool_keys: &[String],
     with_fix: bool,
@@ -230,7 +251,7 @@ fn describe(
 
 fn describe_groups(
     inventory: &Inventory,
-    groups: &[BlockedGroup],
+    groups: &[&BlockedGroup],
     templates: &[&TemplatePlacement],
     pool_keys: &[String],
     with_fix: bool,

@@ -272,7 +272,7 @@ impl Term {
 }
 
 /// Everything in a pod template that decides which nodes it targets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NodeSelection {
     /// `spec.nodeName`, when non-empty: that node alone.
     pub node_name: Option<String>,

@@ -50,7 +50,7 @@ impl fmt::Display for Taint {
 
 /// A pod toleration as written. `operator` stays a string so that an unknown operator
 /// tolerates nothing, exactly as in Kubernetes, instead of failing the decode.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct Toleration {
     #[serde(
