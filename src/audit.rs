@@ -159,13 +159,21 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
     });
     let mut gaps = taint_gaps;
     let mut unfit = 0;
-    for (short, nodes) in policy::unfit_groups(object, inventory, namespace, &reach.runnable) {
+    // Where one pod does not fit depends on the reach and its requests alone. (Requests
+    // that cannot be read have been reported by DSG005; no node is judged unfit.)
+    let unfit_groups = match policy::effective_requests(object, inventory, namespace) {
+        Ok(requests) => reach.derived(&requests, || {
+            policy::unfit_groups(&requests, inventory, &reach.runnable)
+        }),
+        Err(_) => Arc::default(),
+    };
+    for (short, nodes) in unfit_groups.iter() {
         unfit += nodes.len();
         add_nodes(
             Arc::make_mut(&mut gaps),
             inventory,
             pool_keys,
-            &nodes,
+            nodes,
             &format!("requests exceed allocatable: {}", short.join(", ")),
         );
     }

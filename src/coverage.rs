@@ -301,7 +301,11 @@ pub fn cover(
         })
         .collect();
     let mut unfit = Vec::new();
-    for (short, nodes) in policy::unfit_groups(object, inventory, &namespace, &runnable) {
+    let unfit_groups = match policy::effective_requests(object, inventory, &namespace) {
+        Ok(requests) => policy::unfit_groups(&requests, inventory, &runnable),
+        Err(_) => Vec::new(),
+    };
+    for (short, nodes) in unfit_groups {
         unfit.extend(nodes.iter().map(|slot| UnfitNode {
             node: name_of(slot),
             resources: short.clone(),

@@ -444,3 +444,42 @@ fn node_changes_are_told_apart_from_other_inventory_changes() {
     });
     assert!(classes.node_changes_since(&inventory).is_none());
 }
+
+/// DaemonSets with the same selection and tolerations share where their pods go and the
+/// gaps taints make; what differs between them (their requests) stays their own, and each
+/// has its own transition.
+#[test]
+fn daemonsets_of_the_same_reach_share_gaps_but_not_their_own_fit() {
+    let config = Config::default();
+    let mut inventory = cluster();
+    let mut small = nodes().remove(0);
+    small.allocatable = Some([("cpu".to_string(), 500), ("memory".to_string(), 1 << 30)].into());
+    inventory.apply_node(small);
+    let mut audit = Audit::new();
+    let mut big = shipper("1");
+    big.metadata.as_mut().unwrap().name = "big".into();
+    audit.apply(big, &inventory, &config);
+    audit.apply(shipper("100m"), &inventory, &config);
+    let key = |name: &str| Key {
+        namespace: "logging".into(),
+        name: name.into(),
+    };
+    assert_eq!(audit.judgement(&key("big")).unwrap().nodes.unfit, 1);
+    assert_eq!(audit.judgement(&key("shipper")).unwrap().nodes.unfit, 0);
+    taint_infra(&mut inventory);
+    let transitions = audit.rejudge(&inventory, &config);
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+    for transition in &transitions {
+        assert_eq!(
+            transition.change.lost_note(),
+            "no longer runs on 4 targeted node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+        );
+    }
+    let shipper = audit.judgement(&key("shipper")).unwrap();
+    let big = audit.judgement(&key("big")).unwrap();
+    assert!(
+        !Arc::ptr_eq(&shipper.gaps, &big.gaps),
+        "the one too big for a node adds its own gap to the shared taint gaps"
+    );
+    assert_eq!(big.gaps.len(), shipper.gaps.len() + 1, "{:?}", big.gaps);
+}

@@ -532,9 +532,13 @@ pub(super) struct Derived {
     maps: std::sync::Mutex<DerivedMaps>,
 }
 
+/// Keys are hashed on every evaluation (a selection, tolerations): foldhash, seeded per
+/// process, costs a fraction of SipHash, and the maps are bounded anyway.
+type DerivedMap<K, T> = HashMap<K, Arc<T>, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct DerivedMaps {
-    /// `HashMap<K, Arc<T>>` behind `dyn Any`, by the `TypeId` of `(K, T)`.
+    /// A [`DerivedMap`] behind `dyn Any`, by the `TypeId` of `(K, T)`.
     by_kind: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
     entries: usize,
 }
@@ -573,7 +577,7 @@ impl Derived {
         if let Some(known) = lock()
             .by_kind
             .get(&kind)
-            .and_then(|map| map.downcast_ref::<HashMap<K, Arc<T>>>())
+            .and_then(|map| map.downcast_ref::<DerivedMap<K, T>>())
             .and_then(|map| map.get(key))
         {
             return known.clone();
@@ -589,8 +593,8 @@ impl Derived {
         let map = maps
             .by_kind
             .entry(kind)
-            .or_insert_with(|| Box::new(HashMap::<K, Arc<T>>::new()))
-            .downcast_mut::<HashMap<K, Arc<T>>>()
+            .or_insert_with(|| Box::new(DerivedMap::<K, T>::default()))
+            .downcast_mut::<DerivedMap<K, T>>()
             .expect("one map type per TypeId");
         let added = map.insert(key.clone(), answer.clone()).is_none();
         maps.entries += usize::from(added);
@@ -630,12 +634,26 @@ impl Reach {
 }
 
 /// What a [`Reach`] is remembered by: the selection, the pods' tolerations, and whether
-/// the toleration comparison operators are on.
+/// the toleration comparison operators are on. The DaemonSet controller's tolerations
+/// are the same for every pod of the same `host_network`: they are added when the reach
+/// is worked out, so the key stays small to hash and compare.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ReachKey {
     pub selection: NodeSelection,
+    /// The pod's own tolerations, then those dsguard injects.
     pub tolerations: Vec<Toleration>,
+    pub host_network: bool,
     pub comparison_operators: bool,
+}
+
+impl ReachKey {
+    /// Every toleration the pods carry on a node: the key's, then the DaemonSet
+    /// controller's.
+    pub fn pod_tolerations(&self) -> Vec<Toleration> {
+        let mut tolerations = self.tolerations.clone();
+        tolerations.extend(crate::scheduling::daemon_pod_tolerations(self.host_network));
+        tolerations
+    }
 }
 
 impl NodeIndex {
@@ -660,7 +678,7 @@ impl NodeIndex {
         self.derived(key, || {
             let targeted = self.targeted_shared(&key.selection);
             let blocked =
-                self.blocked_groups(&targeted, &key.tolerations, key.comparison_operators);
+                self.blocked_groups(&targeted, &key.pod_tolerations(), key.comparison_operators);
             let mut runnable = RoaringBitmap::clone(&targeted);
             for group in &blocked {
                 runnable -= &group.nodes;

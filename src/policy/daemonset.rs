@@ -307,6 +307,25 @@ impl DaemonSet {
         tolerations
     }
 
+    /// What its pods' [`Reach`](crate::inventory::Reach) is remembered by, for
+    /// `selection` (its own, [`DaemonSet::selection`]) and the `injected` tolerations.
+    pub fn reach_key(
+        &self,
+        selection: NodeSelection,
+        injected: &[Toleration],
+        comparison_operators: bool,
+    ) -> crate::inventory::ReachKey {
+        let pod = self.pod();
+        let mut tolerations = pod.tolerations.clone().unwrap_or_default();
+        tolerations.extend_from_slice(injected);
+        crate::inventory::ReachKey {
+            selection,
+            tolerations,
+            host_network: pod.host_network,
+            comparison_operators,
+        }
+    }
+
     pub fn selection(&self) -> NodeSelection {
         let pod = self.pod();
         NodeSelection::new(

@@ -301,38 +301,36 @@ impl Verdict {
 /// states its size or some node does not fit): the common evaluation never builds it.
 pub(crate) struct Templates<'a> {
     placements: std::cell::OnceCell<Vec<crate::inventory::TemplatePlacement>>,
-    selection: &'a crate::scheduling::NodeSelection,
-    tolerations: &'a [Toleration],
+    tolerations: std::cell::OnceCell<Vec<Toleration>>,
+    reach: &'a ReachKey,
     context: &'a Context<'a>,
 }
 
 impl<'a> Templates<'a> {
-    fn new(
-        selection: &'a crate::scheduling::NodeSelection,
-        tolerations: &'a [Toleration],
-        context: &'a Context<'a>,
-    ) -> Self {
+    fn new(reach: &'a ReachKey, context: &'a Context<'a>) -> Self {
         Self {
             placements: std::cell::OnceCell::new(),
-            selection,
-            tolerations,
+            tolerations: std::cell::OnceCell::new(),
+            reach,
             context,
         }
     }
 
     pub(crate) fn selection(&self) -> &crate::scheduling::NodeSelection {
-        self.selection
+        &self.reach.selection
     }
 
+    /// Every toleration the pods carry (built when a template asks for it).
     pub(crate) fn tolerations(&self) -> &[Toleration] {
         self.tolerations
+            .get_or_init(|| self.reach.pod_tolerations())
     }
 
     pub(crate) fn all(&self) -> &[crate::inventory::TemplatePlacement] {
         self.placements.get_or_init(|| {
             self.context.inventory.template_placements(
-                self.selection,
-                self.tolerations,
+                &self.reach.selection,
+                self.tolerations(),
                 self.context.config.toleration_comparison_operators,
             )
         })
@@ -456,12 +454,12 @@ fn evaluate_inner(
         verdict.patch = patch::build(object, &injection);
     }
     if context.phase.validates() {
-        let reach_key = ReachKey {
+        let reach_key = object.reach_key(
             selection,
-            tolerations: object.pod_tolerations(&injection.tolerations),
-            comparison_operators: context.config.toleration_comparison_operators,
-        };
-        let templates = Templates::new(&reach_key.selection, &reach_key.tolerations, context);
+            &injection.tolerations,
+            context.config.toleration_comparison_operators,
+        );
+        let templates = Templates::new(&reach_key, context);
         match &targeted {
             Some(targeted) => {
                 selector_matches_no_node::check(

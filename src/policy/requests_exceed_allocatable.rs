@@ -26,23 +26,20 @@ use crate::scheduling::resources::{
 /// Lines of unfit groups shown before "… and N more".
 const MAX_LINES: usize = 6;
 
-/// The nodes among `runnable` whose allocatable alone cannot hold one pod of `object`,
-/// grouped by the resources that are short (`coverage`'s `unfit`, the audit's `unfit`
-/// count). Other DaemonSets' requests are not counted: this is the pod alone.
+/// The nodes among `runnable` whose allocatable alone cannot hold one pod with `requests`
+/// (its [`effective_requests`]), grouped by the resources that are short (`coverage`'s
+/// `unfit`, the audit's `unfit` count). Other DaemonSets' requests are not counted: this
+/// is the pod alone.
 pub fn unfit_groups(
-    object: &DaemonSet,
+    requests: &ResourceList,
     inventory: &Inventory,
-    namespace: &str,
     runnable: &RoaringBitmap,
 ) -> Vec<(Vec<String>, RoaringBitmap)> {
-    let Ok(requests) = effective_requests(object, inventory, namespace) else {
-        return Vec::new();
-    };
     // Which allocatable lists are too small first (a handful), then their nodes.
     inventory
         .allocatable_sets()
         .filter_map(|(allocatable, nodes)| {
-            let short = insufficient(&requests, allocatable, &ResourceList::new(), 0);
+            let short = insufficient(requests, allocatable, &ResourceList::new(), 0);
             if short.is_empty() {
                 return None;
             }

@@ -1673,3 +1673,55 @@ fn explanations_remembered_on_one_inventory_follow_the_next_one() {
     );
     assert!(split.contains("in pool accelerated:"), "{split}");
 }
+
+// Answers shared between DaemonSets of the same reach ----------------------------------
+
+/// One inventory (one version of the node index, whose remembered answers are shared)
+/// judged in turn with settings and objects that must not borrow each other's answers.
+#[test]
+fn shared_answers_follow_the_settings_the_pointer_and_the_host_network() {
+    let inventory = cluster();
+    let plain = daemonset(limited(json!({})));
+    let deny = run(&plain, &inventory, &Config::default());
+    let first = only(&deny, Rule::UntoleratedTaints);
+    assert_eq!(first[0].pointer, "/spec/template/spec");
+
+    // The same reach with other DSG002 settings: its own severity and grouping.
+    let mut config = Config::default();
+    config.rules.untolerated_taints.partial_action = crate::config::Action::Warn;
+    config.rules.untolerated_taints.pool_label_keys = vec!["kubernetes.io/os".into()];
+    let warned = run(&plain, &inventory, &config);
+    let warned = only(&warned, Rule::UntoleratedTaints);
+    let warn = warned
+        .iter()
+        .find(|f| f.severity == Severity::Warn)
+        .expect("partialAction warn");
+    assert!(warn.message.contains("in pool linux"), "{}", warn.message);
+    // And the first settings again still get the first answer.
+    assert_eq!(run(&plain, &inventory, &Config::default()), deny);
+
+    // An empty tolerations list is the same reach, but the finding points at the list.
+    let with_list = daemonset(limited(json!({"tolerations": []})));
+    let listed = run(&with_list, &inventory, &Config::default());
+    let listed = only(&listed, Rule::UntoleratedTaints);
+    assert_eq!(listed[0].pointer, "/spec/template/spec/tolerations");
+    assert_eq!(listed[0].message, first[0].message);
+
+    // The DaemonSet controller tolerates network-unavailable for host-network pods only:
+    // a node with that taint blocks one and not the other, on the same index version.
+    let mut tainted = inventory.clone();
+    tainted.apply_node(NodeUpdate::of(
+        "starting-0",
+        &[("kubernetes.io/os", "linux")],
+        &[("node.kubernetes.io/network-unavailable", "", "NoSchedule")],
+    ));
+    let blocked = |object: &Value| {
+        run(object, &tainted, &Config::default())
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::UntoleratedTaints && f.message.contains("starting-0"))
+    };
+    assert!(blocked(&plain));
+    assert!(!blocked(&daemonset(limited(json!({"hostNetwork": true})))));
+    assert!(blocked(&plain), "the host-network answer is not reused");
+}
