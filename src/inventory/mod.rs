@@ -25,7 +25,7 @@ use crate::scheduling::selector::parse_go_int64;
 use crate::scheduling::{NodeTemplate, Taint};
 
 pub use daemons::{DaemonLoad, NodeShape};
-pub use query::{BlockedGroup, Placement, PoolSplit, Reach, ReachKey};
+pub use query::{BlockedGroup, MAX_REMEMBERED_KEY_BYTES, Placement, PoolSplit, Reach, ReachKey};
 pub use templates::TemplatePlacement;
 
 /// A node as events describe it: what the rules read, nothing else.

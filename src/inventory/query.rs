@@ -502,9 +502,9 @@ impl PoolSplits {
     }
 
     /// Forgets every split (the index changed).
-    pub(super) fn clear(&mut self) {
+    pub(super) fn clear(&self) {
         self.entries
-            .get_mut()
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
@@ -546,8 +546,8 @@ struct DerivedMaps {
 impl Derived {
     const CAPACITY: usize = 1024;
 
-    pub(super) fn clear(&mut self) {
-        let maps = self.maps.get_mut().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn clear(&self) {
+        let mut maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
         maps.by_kind.clear();
         maps.entries = 0;
     }
@@ -646,7 +646,22 @@ pub struct ReachKey {
     pub comparison_operators: bool,
 }
 
+/// Keys larger than this are not remembered: a hostile selection (the API server stores
+/// objects up to 1.5 MB) would otherwise be held once per entry, and real ones are a few
+/// hundred bytes.
+pub const MAX_REMEMBERED_KEY_BYTES: usize = 8 * 1024;
+
 impl ReachKey {
+    /// About how many bytes of text the key holds.
+    pub fn text_bytes(&self) -> usize {
+        self.selection.text_bytes()
+            + self
+                .tolerations
+                .iter()
+                .map(|t| t.key.len() + t.operator.len() + t.value.len() + t.effect.len() + 8)
+                .sum::<usize>()
+    }
+
     /// Every toleration the pods carry on a node: the key's, then the DaemonSet
     /// controller's.
     pub fn pod_tolerations(&self) -> Vec<Toleration> {
@@ -667,15 +682,34 @@ impl NodeIndex {
         self.derived.get_or_compute(key, compute)
     }
 
-    /// [`NodeIndex::targeted`], remembered per selection on this version of the index.
+    /// Forgets every answer remembered on this version of the index (pool splits,
+    /// reaches, explanations): benchmarks call it to measure an evaluation the index has
+    /// not seen, as a new selection or the first after a node change is.
+    pub fn forget_remembered(&self) {
+        self.pool_splits.clear();
+        self.derived.clear();
+    }
+
+    /// [`NodeIndex::targeted`], remembered per selection on this version of the index
+    /// (a selection over [`MAX_REMEMBERED_KEY_BYTES`] is worked out each time).
     pub fn targeted_shared(&self, selection: &NodeSelection) -> Arc<RoaringBitmap> {
+        if selection.text_bytes() > MAX_REMEMBERED_KEY_BYTES {
+            return Arc::new(self.targeted(selection));
+        }
         self.derived(selection, || self.targeted(selection))
     }
 
     /// Where pods with this selection and these tolerations go, remembered on this
-    /// version of the index.
+    /// version of the index (unless the key is over [`MAX_REMEMBERED_KEY_BYTES`]).
     pub fn reach(&self, key: &ReachKey) -> Arc<Reach> {
-        self.derived(key, || {
+        if key.text_bytes() > MAX_REMEMBERED_KEY_BYTES {
+            return Arc::new(self.work_out_reach(key));
+        }
+        self.derived(key, || self.work_out_reach(key))
+    }
+
+    fn work_out_reach(&self, key: &ReachKey) -> Reach {
+        {
             let targeted = self.targeted_shared(&key.selection);
             let blocked =
                 self.blocked_groups(&targeted, &key.pod_tolerations(), key.comparison_operators);
@@ -689,6 +723,6 @@ impl NodeIndex {
                 runnable,
                 derived: Derived::default(),
             }
-        })
+        }
     }
 }

@@ -599,3 +599,48 @@ fn in_place_updates_equal_a_fresh_index_and_leave_copies_untouched() {
     };
     assert_eq!(blocked(&inventory), blocked(&fresh));
 }
+
+/// A reach is remembered per version of the index and shared; a change forgets it; a
+/// selection too large to hold as a key (a hostile one) is worked out each time.
+#[test]
+fn reaches_are_remembered_per_version_and_only_when_small() {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes([
+        NodeUpdate::of("a", &[("kubernetes.io/os", "linux")], &[]),
+        NodeUpdate::of(
+            "b",
+            &[("kubernetes.io/os", "linux")],
+            &[("x", "", "NoSchedule")],
+        ),
+    ]);
+    let key = |selection: NodeSelection| ReachKey {
+        selection,
+        tolerations: Vec::new(),
+        host_network: false,
+        comparison_operators: false,
+    };
+    let small = key(selection_of(
+        json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+    ));
+    let first = inventory.reach(&small);
+    assert!(Arc::ptr_eq(&first, &inventory.reach(&small)));
+    assert_eq!(names(&inventory, &first.runnable), ["a"]);
+    inventory.apply_node(NodeUpdate::of("b", &[("kubernetes.io/os", "linux")], &[]));
+    let after = inventory.reach(&small);
+    assert!(!Arc::ptr_eq(&first, &after));
+    assert_eq!(names(&inventory, &after.runnable), ["a", "b"]);
+
+    let values: Vec<String> = (0..2_000).map(|i| format!("value-{i}")).collect();
+    let large = key(selection_of(json!({"affinity": {"nodeAffinity": {
+    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "NotIn", "values": values}]}
+    ]}}}})));
+    assert!(large.text_bytes() > MAX_REMEMBERED_KEY_BYTES);
+    let once = inventory.reach(&large);
+    assert_eq!(names(&inventory, &once.runnable), ["a", "b"]);
+    assert!(!Arc::ptr_eq(&once, &inventory.reach(&large)));
+    assert!(!Arc::ptr_eq(
+        &inventory.targeted_shared(&large.selection),
+        &inventory.targeted_shared(&large.selection)
+    ));
+}

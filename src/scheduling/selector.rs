@@ -283,6 +283,43 @@ pub struct NodeSelection {
 }
 
 impl NodeSelection {
+    /// About how many bytes of text the selection holds (keys, values, names): what
+    /// remembering it as a key costs.
+    pub fn text_bytes(&self) -> usize {
+        let requirement = |r: &LabelRequirement| {
+            r.key.len()
+                + match &r.operator {
+                    LabelOperator::In(values) | LabelOperator::NotIn(values) => {
+                        values.iter().map(|v| v.len() + 8).sum()
+                    }
+                    _ => 8,
+                }
+        };
+        let term = |t: &Term| match t {
+            Term::Valid { labels, fields } => {
+                labels.iter().map(requirement).sum::<usize>()
+                    + fields
+                        .iter()
+                        .map(|f| f.key.len() + f.value.len())
+                        .sum::<usize>()
+            }
+            Term::Empty => 8,
+            Term::Invalid(why) => why.len(),
+        };
+        self.node_name.as_ref().map_or(0, String::len)
+            + self
+                .node_selector
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + self
+                .required_terms
+                .iter()
+                .flatten()
+                .map(term)
+                .sum::<usize>()
+    }
+
     pub fn new(
         node_name: Option<&str>,
         node_selector: Option<&BTreeMap<String, String>>,
