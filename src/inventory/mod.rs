@@ -11,6 +11,7 @@
 //! record and the index share one allocation per distinct key and value.
 
 pub mod daemons;
+mod dense;
 mod query;
 pub mod snapshot;
 pub mod templates;
@@ -23,6 +24,7 @@ use roaring::RoaringBitmap;
 use crate::scheduling::resources::ResourceList;
 use crate::scheduling::selector::parse_go_int64;
 use crate::scheduling::{NodeTemplate, Taint};
+use dense::Dense;
 
 pub use daemons::{DaemonLoad, NodeShape};
 pub use query::{BlockedGroup, MAX_REMEMBERED_KEY_BYTES, Placement, PoolSplit, Reach, ReachKey};
@@ -119,6 +121,43 @@ struct LabelKeyIndex {
     /// The values that read as integers (`Gt`/`Lt` parse them with Go's `ParseInt`), by
     /// number: a `Gt`/`Lt` requirement is a range of this tree, not a parse of every value.
     numeric: BTreeSet<(i64, Arc<str>)>,
+    /// Dense copies of `present` and of the values many slots carry (see `dense`).
+    dense_present: Option<Dense>,
+    dense_values: HashMap<Arc<str>, Dense>,
+}
+
+impl LabelKeyIndex {
+    /// Keeps the dense copies in step after `slot` joined or left `value` (and `present`)
+    /// on an index of `slots` slots.
+    fn update_dense(&mut self, value: &Arc<str>, slot: u32, joined: bool, slots: usize) {
+        let present = &self.present;
+        keep_dense(&mut self.dense_present, present, slot, joined, slots);
+        let nodes = self.values.get(value);
+        let mut copy = self.dense_values.remove(value);
+        if let Some(nodes) = nodes {
+            keep_dense(&mut copy, nodes, slot, joined, slots);
+        }
+        if let Some(copy) = copy.filter(|_| nodes.is_some()) {
+            self.dense_values.insert(value.clone(), copy);
+        }
+    }
+}
+
+/// One set's dense copy after `slot` joined or left it: updated, made, or dropped.
+fn keep_dense(
+    copy: &mut Option<Dense>,
+    set: &RoaringBitmap,
+    slot: u32,
+    joined: bool,
+    slots: usize,
+) {
+    match copy {
+        Some(_) if dense::worth_dropping(set.len(), slots) => *copy = None,
+        Some(dense) if joined => dense.insert(slot),
+        Some(dense) => dense.remove(slot),
+        None if dense::worth_keeping(set.len(), slots) => *copy = Some(Dense::of(set)),
+        None => {}
+    }
 }
 
 /// The nodes, indexed: compact records in numbered slots, a bitset of slots per
@@ -129,6 +168,8 @@ pub struct NodeIndex {
     free_slots: Vec<u32>,
     by_name: HashMap<Arc<str>, u32>,
     live: RoaringBitmap,
+    /// `live` as a dense bitset, for selections computed densely.
+    live_dense: Dense,
     /// Each key's index behind an `Arc`: copies of the index share the keys no update
     /// touched.
     label_index: HashMap<Arc<str>, Arc<LabelKeyIndex>>,
@@ -277,6 +318,7 @@ impl NodeIndex {
             None => Arc::from(update.name.as_str()),
         };
         self.live.insert(slot);
+        self.live_dense.insert(slot);
         self.by_name.insert(name.clone(), slot);
         self.slots[slot as usize] = Some(NodeRecord {
             name,
@@ -292,6 +334,7 @@ impl NodeIndex {
             Some((interned, _)) => interned.clone(),
             None => Arc::from(key),
         };
+        let slots = self.slots.len();
         let index = Arc::make_mut(self.label_index.entry(key.clone()).or_default());
         index.present.insert(slot);
         let value = match index.values.get_key_value(value.as_str()) {
@@ -305,10 +348,12 @@ impl NodeIndex {
             }
         };
         index.values.entry(value.clone()).or_default().insert(slot);
+        index.update_dense(&value, slot, true, slots);
         (key, value)
     }
 
     fn unindex_label(&mut self, slot: u32, key: &Arc<str>, value: &Arc<str>) {
+        let slots = self.slots.len();
         let Some(shared) = self.label_index.get_mut(key) else {
             return;
         };
@@ -323,6 +368,7 @@ impl NodeIndex {
                 }
             }
         }
+        index.update_dense(value, slot, false, slots);
         if index.present.is_empty() {
             self.label_index.remove(key);
         }
@@ -363,6 +409,7 @@ impl NodeIndex {
             }
         }
         self.live.remove(slot);
+        self.live_dense.remove(slot);
         self.free_slots.push(slot);
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::NodeIndex;
+use super::dense::Words;
 use crate::scheduling::selector::{
     FieldRequirement, LabelOperator, LabelRequirement, NODE_NAME_FIELD,
 };
@@ -132,7 +133,76 @@ fn integer_bounds(operator: &LabelOperator) -> Option<(i64, i64)> {
 impl NodeIndex {
     /// Every node the selection targets.
     pub fn targeted(&self, selection: &NodeSelection) -> RoaringBitmap {
-        self.materialize(self.selected(selection))
+        match self.dense_targeted(selection) {
+            Some(nodes) => nodes,
+            None => self.materialize(self.selected(selection)),
+        }
+    }
+
+    /// [`NodeIndex::targeted`] computed on dense bitsets, when every set the selection
+    /// reads has a dense copy (labels many nodes carry, see `dense`): `None` otherwise,
+    /// and for `nodeName`, `matchFields` and `Gt`/`Lt`, which the roaring path answers.
+    pub(super) fn dense_targeted(&self, selection: &NodeSelection) -> Option<RoaringBitmap> {
+        if selection.node_name.is_some() {
+            return None;
+        }
+        let words = self.slots.len().div_ceil(64);
+        let mut acc = Words::copy_of(&self.live_dense, words);
+        for (key, value) in &selection.node_selector {
+            let Some(index) = self.label_index.get(key.as_str()) else {
+                return Some(RoaringBitmap::new());
+            };
+            if !index.values.contains_key(value.as_str()) {
+                return Some(RoaringBitmap::new());
+            }
+            acc.and(index.dense_values.get(value.as_str())?);
+        }
+        if let Some(terms) = &selection.required_terms {
+            let mut any = Words::none(words);
+            for term in terms {
+                any.or_words(&self.dense_term(term, words)?);
+            }
+            acc.and_words(&any);
+        }
+        Some(acc.into_roaring())
+    }
+
+    fn dense_term(&self, term: &Term, words: usize) -> Option<Words> {
+        let Term::Valid { labels, fields } = term else {
+            return Some(Words::none(words));
+        };
+        if !fields.is_empty() {
+            return None;
+        }
+        let mut acc = Words::copy_of(&self.live_dense, words);
+        for requirement in labels {
+            let Some(index) = self.label_index.get(requirement.key.as_str()) else {
+                match requirement.operator {
+                    LabelOperator::NotIn(_) | LabelOperator::DoesNotExist => continue,
+                    _ => return Some(Words::none(words)),
+                }
+            };
+            // The union of the listed values some node carries.
+            let listed = |values: &[String]| -> Option<Words> {
+                let mut union = Words::none(words);
+                for value in values {
+                    if index.values.contains_key(value.as_str()) {
+                        union.or(index.dense_values.get(value.as_str())?);
+                    }
+                }
+                Some(union)
+            };
+            match &requirement.operator {
+                LabelOperator::In(values) => acc.and_words(&listed(values)?),
+                LabelOperator::NotIn(values) => acc.and_not(&listed(values)?),
+                LabelOperator::Exists => acc.and(index.dense_present.as_ref()?),
+                LabelOperator::DoesNotExist => {
+                    acc.and_not(&Words::copy_of(index.dense_present.as_ref()?, words));
+                }
+                LabelOperator::Gt(_) | LabelOperator::Lt(_) => return None,
+            }
+        }
+        Some(acc)
     }
 
     fn selected(&self, selection: &NodeSelection) -> Nodes<'_> {

@@ -644,3 +644,79 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
         &inventory.targeted_shared(&large.selection)
     ));
 }
+
+/// Selections over labels many nodes carry are computed on dense bitsets: the answer is
+/// the per-node reference's, before and after relabels, deletes and re-adds move values
+/// across the line where a dense copy is made or dropped.
+#[test]
+fn dense_selection_agrees_with_the_per_node_reference_through_churn() {
+    let keys = ["zone", "pool", "kubernetes.io/os", "rare"];
+    let values = ["a", "b", "c", "linux", "x"];
+    let ops = ["In", "NotIn", "Exists", "DoesNotExist"];
+    let mut rng = Lcg(11);
+    let node = |rng: &mut Lcg, i: usize| {
+        let mut labels = Vec::new();
+        for key in keys {
+            // `rare` is on few nodes: its values never get a dense copy.
+            let odds = if key == "rare" { 40 } else { 4 };
+            if rng.next(odds) > 0 && (key != "rare" || rng.next(40) == 0) {
+                labels.push((key, values[rng.next(values.len())]));
+            }
+        }
+        NodeUpdate::of(&format!("n{i}"), &labels, &[])
+    };
+    let mut inventory = Inventory::new();
+    for i in 0..1_500 {
+        let update = node(&mut rng, i);
+        inventory.apply_node(update);
+    }
+    let mut dense_rounds = 0;
+    for round in 0..900 {
+        if round % 300 == 299 {
+            // Churn: relabel a third, delete a tenth, add some back.
+            for _ in 0..500 {
+                let i = rng.next(1_500);
+                let update = node(&mut rng, i);
+                inventory.apply_node(update);
+            }
+            for _ in 0..150 {
+                inventory.delete_node(&format!("n{}", rng.next(1_500)));
+            }
+            for i in 1_500..1_600 {
+                let update = node(&mut rng, i);
+                inventory.apply_node(update);
+            }
+        }
+        let mut terms = Vec::new();
+        for _ in 0..rng.next(3) + 1 {
+            let mut expressions = Vec::new();
+            for _ in 0..rng.next(3) + 1 {
+                let op = ops[rng.next(ops.len())];
+                let count = if op.ends_with("In") {
+                    rng.next(3) + 1
+                } else {
+                    0
+                };
+                let vals: Vec<&str> = (0..count).map(|_| values[rng.next(values.len())]).collect();
+                expressions.push(
+                    json!({"key": keys[rng.next(keys.len())], "operator": op, "values": vals}),
+                );
+            }
+            terms.push(json!({"matchExpressions": expressions}));
+        }
+        let mut spec = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}});
+        if rng.next(2) == 0 {
+            spec["nodeSelector"] = json!({keys[rng.next(3)]: values[rng.next(values.len())]});
+        }
+        let selection = selection_of(spec.clone());
+        if inventory.dense_targeted(&selection).is_some() {
+            dense_rounds += 1;
+        }
+        assert_eq!(
+            names(&inventory, &inventory.targeted(&selection)),
+            reference(&inventory, &selection),
+            "round {round}: {spec}"
+        );
+    }
+    assert!(dense_rounds > 300, "only {dense_rounds} rounds were dense");
+}
