@@ -8,6 +8,13 @@
 //! and the live slots) keep a dense copy, updated with the roaring set. A selection whose
 //! every set has one is computed densely ([`super::NodeIndex::targeted`]); any other falls
 //! back to the roaring path, which gives the same answer.
+//!
+//! Only up to [`MAX_SLOTS`] slots: past that a selector's sets are large enough for
+//! roaring's own bitmap containers, and walking every word of every set costs more than
+//! it saves (the typical selector at 50,000 nodes: 0.9 µs on roaring, 2.4 µs dense).
+
+/// The most slots an index keeps dense copies for.
+pub(super) const MAX_SLOTS: usize = 16_384;
 
 use roaring::RoaringBitmap;
 
@@ -46,13 +53,13 @@ impl Dense {
 /// Whether a value carried by `count` of `slots` slots gains a dense copy: its array would
 /// take at least as much room (2 bytes a slot against one bit a slot).
 pub(super) fn worth_keeping(count: u64, slots: usize) -> bool {
-    count >= 64 && count.saturating_mul(16) >= slots as u64
+    slots <= MAX_SLOTS && count >= 64 && count.saturating_mul(16) >= slots as u64
 }
 
 /// Whether a dense copy is dropped: well below [`worth_keeping`], so that a value near the
 /// line does not gain and lose its copy on every update.
 pub(super) fn worth_dropping(count: u64, slots: usize) -> bool {
-    count < 32 || count.saturating_mul(32) < slots as u64
+    slots > MAX_SLOTS || count < 32 || count.saturating_mul(32) < slots as u64
 }
 
 /// A selection being computed densely over `words` words.
@@ -135,5 +142,9 @@ mod tests {
             "between the lines a copy stays"
         );
         assert!(worth_dropping(100, 5_000));
+        assert!(
+            !worth_keeping(40_000, 50_000),
+            "large clusters stay on roaring"
+        );
     }
 }

@@ -143,7 +143,7 @@ impl NodeIndex {
     /// reads has a dense copy (labels many nodes carry, see `dense`): `None` otherwise,
     /// and for `nodeName`, `matchFields` and `Gt`/`Lt`, which the roaring path answers.
     pub(super) fn dense_targeted(&self, selection: &NodeSelection) -> Option<RoaringBitmap> {
-        if selection.node_name.is_some() {
+        if selection.node_name.is_some() || self.slots.len() > super::dense::MAX_SLOTS {
             return None;
         }
         let words = self.slots.len().div_ceil(64);
@@ -771,28 +771,32 @@ impl NodeIndex {
 
     /// Where pods with this selection and these tolerations go, remembered on this
     /// version of the index (unless the key is over [`MAX_REMEMBERED_KEY_BYTES`]).
-    pub fn reach(&self, key: &ReachKey) -> Arc<Reach> {
+    /// `targeted` is what [`NodeIndex::targeted_shared`] gave for `key.selection`, when
+    /// the caller has it already (a selection too large to remember is not worked out
+    /// twice).
+    pub fn reach(&self, key: &ReachKey, targeted: Option<Arc<RoaringBitmap>>) -> Arc<Reach> {
+        let work_out = || {
+            let targeted = targeted.unwrap_or_else(|| self.targeted_shared(&key.selection));
+            self.work_out_reach(key, targeted)
+        };
         if key.text_bytes() > MAX_REMEMBERED_KEY_BYTES {
-            return Arc::new(self.work_out_reach(key));
+            return Arc::new(work_out());
         }
-        self.derived(key, || self.work_out_reach(key))
+        self.derived(key, work_out)
     }
 
-    fn work_out_reach(&self, key: &ReachKey) -> Reach {
-        {
-            let targeted = self.targeted_shared(&key.selection);
-            let blocked =
-                self.blocked_groups(&targeted, &key.pod_tolerations(), key.comparison_operators);
-            let mut runnable = RoaringBitmap::clone(&targeted);
-            for group in &blocked {
-                runnable -= &group.nodes;
-            }
-            Reach {
-                targeted,
-                blocked,
-                runnable,
-                derived: Derived::default(),
-            }
+    fn work_out_reach(&self, key: &ReachKey, targeted: Arc<RoaringBitmap>) -> Reach {
+        let blocked =
+            self.blocked_groups(&targeted, &key.pod_tolerations(), key.comparison_operators);
+        let mut runnable = RoaringBitmap::clone(&targeted);
+        for group in &blocked {
+            runnable -= &group.nodes;
+        }
+        Reach {
+            targeted,
+            blocked,
+            runnable,
+            derived: Derived::default(),
         }
     }
 }

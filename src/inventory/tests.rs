@@ -622,11 +622,11 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
     let small = key(selection_of(
         json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
     ));
-    let first = inventory.reach(&small);
-    assert!(Arc::ptr_eq(&first, &inventory.reach(&small)));
+    let first = inventory.reach(&small, None);
+    assert!(Arc::ptr_eq(&first, &inventory.reach(&small, None)));
     assert_eq!(names(&inventory, &first.runnable), ["a"]);
     inventory.apply_node(NodeUpdate::of("b", &[("kubernetes.io/os", "linux")], &[]));
-    let after = inventory.reach(&small);
+    let after = inventory.reach(&small, None);
     assert!(!Arc::ptr_eq(&first, &after));
     assert_eq!(names(&inventory, &after.runnable), ["a", "b"]);
 
@@ -636,9 +636,9 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
         {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "NotIn", "values": values}]}
     ]}}}})));
     assert!(large.text_bytes() > MAX_REMEMBERED_KEY_BYTES);
-    let once = inventory.reach(&large);
+    let once = inventory.reach(&large, None);
     assert_eq!(names(&inventory, &once.runnable), ["a", "b"]);
-    assert!(!Arc::ptr_eq(&once, &inventory.reach(&large)));
+    assert!(!Arc::ptr_eq(&once, &inventory.reach(&large, None)));
     assert!(!Arc::ptr_eq(
         &inventory.targeted_shared(&large.selection),
         &inventory.targeted_shared(&large.selection)

@@ -473,7 +473,9 @@ fn evaluate_inner(
                 // Which targeted nodes the pods cannot get onto: DSG002 reports them,
                 // DSG005 judges fit on the others. Shared by every DaemonSet with the
                 // same selection and tolerations.
-                let reach = context.inventory.reach(&reach_key);
+                let reach = context
+                    .inventory
+                    .reach(&reach_key, Some(Arc::clone(targeted)));
                 untolerated_taints::check(object, &reach, &templates, context, &mut findings);
                 requests_exceed_allocatable::check(
                     object,
