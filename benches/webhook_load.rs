@@ -16,6 +16,14 @@
 //! real `dsguard serve` binary (so its RSS is the server's alone) at a steady RATE
 //! requests/s (default 500) for SECONDS (default 600) over HTTP/1.1 keep-alive, plus one
 //! new TLS connection per second, with its RSS sampled every 10 s and every error counted.
+//!
+//! `cargo bench --bench webhook_load -- records [SECONDS]` drives the real binary the way
+//! other clients do and reports the server process's CPU per request beside throughput:
+//! HTTP/1.1 keep-alive over 25 connections, the 41 KB review sent in 16 KB TLS records (the
+//! TLS maximum, as the load above and h2load send) and in records of 1,208 bytes (what Go's
+//! TLS client, the API server's, sends on a fresh connection: `tcpMSSEstimate` in
+//! crypto/tls/conn.go), and `GET /healthz` on the same listener for comparison.
+//! `benches/h2load.sh` is the external cross-check against nginx.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,6 +126,12 @@ async fn start(null: bool, ca_path: &std::path::Path) -> RunningServer {
 }
 
 fn connector(ca: &[u8], alpn: &[u8]) -> TlsConnector {
+    connector_with_records(ca, alpn, None)
+}
+
+/// A client whose TLS records carry at most `max_record` bytes of plaintext (`None`: the
+/// TLS maximum, 16 KB).
+fn connector_with_records(ca: &[u8], alpn: &[u8], max_record: Option<usize>) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca) {
         roots.add(cert.unwrap()).unwrap();
@@ -126,6 +140,7 @@ fn connector(ca: &[u8], alpn: &[u8]) -> TlsConnector {
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
+    config.max_fragment_size = max_record;
     TlsConnector::from(Arc::new(config))
 }
 
@@ -391,6 +406,11 @@ async fn main() {
         soak(number(1, 600), number(2, 500)).await;
         return;
     }
+    if args.first().map(String::as_str) == Some("records") {
+        let seconds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+        records(seconds).await;
+        return;
+    }
     let body = update_review();
     println!(
         "request: {} bytes (UPDATE AdmissionReview), 5,000 nodes, {CONNECTIONS} connections, {SECONDS} s per run\n",
@@ -502,41 +522,13 @@ fn free_port() -> u16 {
 /// counted (a failed connection, a failed request or a non-2xx answer), never a panic.
 async fn soak(seconds: u64, rate: u64) {
     let dir = std::env::temp_dir().join(format!("dsguard-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let nodes = dir.join("nodes.json");
-    let items: Vec<serde_json::Value> = node_updates(5_000)
-        .map(|node| {
-            serde_json::json!({"kind": "Node", "metadata": {"name": node.name, "labels": node.labels},
-                "spec": {"taints": node.taints}})
-        })
-        .collect();
-    std::fs::write(
-        &nodes,
-        serde_json::json!({"kind": "List", "items": items}).to_string(),
-    )
-    .unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let ca_path = dir.join("ca.crt");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
-        .args(["serve", "--log-format", "json", "--nodes"])
-        .arg(&nodes)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--dev-ca")
-        .arg(&ca_path)
-        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let ready = format!("http://127.0.0.1:{metrics_port}/readyz");
-    let client = reqwest_free_ready(&ready).await;
-    assert!(client, "the server did not become ready");
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let ca = std::fs::read(&ca_path).unwrap();
+    let (mut server, address, ca) = spawn_server(&dir).await;
     let body = update_review();
     println!(
         "soak: dsguard serve (pid {}), 5,000 nodes, 41 KB UPDATE reviews at {rate} req/s over {CONNECTIONS} keep-alive connections plus 1 new connection/s, {seconds} s",
         server.id()
     );
+
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -640,6 +632,156 @@ async fn soak(seconds: u64, rate: u64) {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CPU time (user + system, all threads) the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields 14 and 15 (utime, stime), counted after the ")" that ends the command name.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    ticks as f64 / clock_ticks_per_second()
+}
+
+/// `getconf CLK_TCK` (the unit of /proc/PID/stat's times; 100 on every Linux seen).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Keep-alive load on `address` for `seconds`: `CONNECTIONS` connections, each sending
+/// `make()` one at a time. Returns the requests answered with success and the time taken.
+async fn keep_alive(
+    address: std::net::SocketAddr,
+    connector: &TlsConnector,
+    make: fn(&Bytes) -> Request<Full<Bytes>>,
+    body: &Bytes,
+    seconds: u64,
+) -> (u64, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let stream = tls(connector, address).await;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let (body, stop) = (body.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answered = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let response = sender.send_request(make(&body)).await.unwrap();
+                assert!(response.status().is_success());
+                response.into_body().collect().await.unwrap();
+                answered += 1;
+            }
+            answered
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = 0;
+    for task in tasks {
+        answered += task.await.unwrap();
+    }
+    (answered, started.elapsed())
+}
+
+fn healthz(_: &Bytes) -> Request<Full<Bytes>> {
+    Request::get("/healthz")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// The `records` mode: the real binary, throughput and its CPU per request, with the
+/// review in 16 KB records and in Go's small ones, and a GET beside them.
+async fn records(seconds: u64) {
+    let dir = std::env::temp_dir().join(format!("dsguard-records-{}", std::process::id()));
+    let (mut server, address, ca) = spawn_server(&dir).await;
+    let body = update_review();
+    let pid = server.id();
+    println!(
+        "records: dsguard serve (pid {pid}), 5,000 nodes, {CONNECTIONS} keep-alive connections, {seconds} s per run"
+    );
+    let runs: [(&str, Option<usize>, fn(&Bytes) -> Request<Full<Bytes>>); 3] = [
+        ("POST /validate, 16 KB TLS records", None, request),
+        (
+            "POST /validate, 1,208-byte TLS records",
+            Some(1208),
+            request,
+        ),
+        ("GET /healthz", None, healthz),
+    ];
+    // Warm-up: connections, allocator, caches.
+    keep_alive(address, &connector(&ca, b"http/1.1"), request, &body, 1).await;
+    for (name, max_record, make) in runs {
+        let connector = connector_with_records(&ca, b"http/1.1", max_record);
+        let before = cpu_seconds(pid);
+        let (answered, elapsed) = keep_alive(address, &connector, make, &body, seconds).await;
+        let used = cpu_seconds(pid) - before;
+        println!(
+            "{name:<40} {:>8.0} req/s  server CPU {:>6.1} µs per request  ({answered} requests)",
+            answered as f64 / elapsed.as_secs_f64(),
+            used * 1e6 / answered.max(1) as f64
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary serving 5,000 nodes from a file, with a development CA, ready: the
+/// process, its webhook address and the CA to trust.
+async fn spawn_server(
+    dir: &std::path::Path,
+) -> (std::process::Child, std::net::SocketAddr, Vec<u8>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let nodes = dir.join("nodes.json");
+    let items: Vec<serde_json::Value> = node_updates(5_000)
+        .map(|node| {
+            serde_json::json!({"kind": "Node", "metadata": {"name": node.name, "labels": node.labels},
+                "spec": {"taints": node.taints}})
+        })
+        .collect();
+    std::fs::write(
+        &nodes,
+        serde_json::json!({"kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let ca_path = dir.join("ca.crt");
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+        .args(["serve", "--log-format", "json", "--nodes"])
+        .arg(&nodes)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--dev-ca")
+        .arg(&ca_path)
+        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let ready = format!("http://127.0.0.1:{metrics_port}/readyz");
+    let client = reqwest_free_ready(&ready).await;
+    assert!(client, "the server did not become ready");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ca = std::fs::read(&ca_path).unwrap();
+    (server, address, ca)
 }
 
 /// Polls a plain-HTTP readiness URL (up to 60 s) with a bare hyper client.
