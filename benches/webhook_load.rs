@@ -668,7 +668,7 @@ fn clock_ticks_per_second() -> f64 {
 async fn keep_alive(
     address: std::net::SocketAddr,
     connector: &TlsConnector,
-    make: fn(&Bytes) -> Request<Full<Bytes>>,
+    make: MakeRequest,
     body: &Bytes,
     seconds: u64,
 ) -> (u64, Duration) {
@@ -702,6 +702,9 @@ async fn keep_alive(
     (answered, started.elapsed())
 }
 
+/// Builds one request of a run from the review body.
+type MakeRequest = fn(&Bytes) -> Request<Full<Bytes>>;
+
 fn healthz(_: &Bytes) -> Request<Full<Bytes>> {
     Request::get("/healthz")
         .header("host", "localhost")
@@ -719,7 +722,7 @@ async fn records(seconds: u64) {
     println!(
         "records: dsguard serve (pid {pid}), 5,000 nodes, {CONNECTIONS} keep-alive connections, {seconds} s per run"
     );
-    let runs: [(&str, Option<usize>, fn(&Bytes) -> Request<Full<Bytes>>); 3] = [
+    let runs: [(&str, Option<usize>, MakeRequest); 3] = [
         ("POST /validate, 16 KB TLS records", None, request),
         (
             "POST /validate, 1,208-byte TLS records",
