@@ -618,20 +618,30 @@ fn templates_cost(object: &DaemonSet, config: &Config) {
         ("12 templates block it", object),
         ("only templates take it", &template_only),
     ] {
-        let evaluate = |inventory: &Inventory| evaluate_all(inventory, config, daemonset);
-        // Interleaved rounds, so that drift in the machine's speed hits both alike.
-        let (mut without, mut with) = (Vec::new(), Vec::new());
-        for _ in 0..5 {
-            without.push(measure(20_000, || evaluate(&plain)).p50);
-            with.push(measure(20_000, || evaluate(&with_templates)).p50);
+        // Cold: every remembered answer forgotten first (both inventories share the node
+        // index). Remembered: the same DaemonSet again on an unchanged index.
+        for cold in [true, false] {
+            let evaluate = |inventory: &Inventory| {
+                if cold {
+                    inventory.forget_remembered();
+                }
+                evaluate_all(inventory, config, daemonset)
+            };
+            // Interleaved rounds, so that drift in the machine's speed hits both alike.
+            let (mut without, mut with) = (Vec::new(), Vec::new());
+            for _ in 0..5 {
+                without.push(measure(20_000, || evaluate(&plain)).p50);
+                with.push(measure(20_000, || evaluate(&with_templates)).p50);
+            }
+            without.sort();
+            with.sort();
+            let (without, with) = (without[2], with[2]);
+            let how = if cold { "cold" } else { "remembered" };
+            println!(
+                "evaluate, 30 templates, {name:<22} {how:<10} 5000 nodes  p50 {without:>9.2?} without, {with:>9.2?} with: +{:.2?}",
+                with.saturating_sub(without)
+            );
         }
-        without.sort();
-        with.sort();
-        let (without, with) = (without[2], with[2]);
-        println!(
-            "evaluate, 30 templates, {name:<22} 5000 nodes  p50 {without:>9.2?} without, {with:>9.2?} with: +{:.2?}",
-            with.saturating_sub(without)
-        );
     }
     let selection = object.selection();
     let mut tolerations = object.pod().tolerations.clone().unwrap_or_default();

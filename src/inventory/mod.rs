@@ -27,7 +27,9 @@ use crate::scheduling::{NodeTemplate, Taint};
 use dense::Dense;
 
 pub use daemons::{DaemonLoad, NodeShape};
-pub use query::{BlockedGroup, MAX_REMEMBERED_KEY_BYTES, Placement, PoolSplit, Reach, ReachKey};
+pub use query::{
+    BlockedGroup, Derived, MAX_REMEMBERED_KEY_BYTES, Placement, PoolSplit, Reach, ReachKey,
+};
 pub use templates::TemplatePlacement;
 
 /// A node as events describe it: what the rules read, nothing else.
@@ -195,6 +197,8 @@ pub struct Inventory {
     nodes: Arc<NodeIndex>,
     /// Sorted by kind, namespace and name; shared between copies like the nodes.
     templates: Arc<Vec<NodeTemplate>>,
+    /// See [`Inventory::templates_version`].
+    templates_version: u64,
     priority_classes: BTreeMap<String, PriorityClass>,
     limit_ranges: BTreeMap<(String, String), LimitRange>,
     /// The DaemonSets of the cluster and the node shapes they make, when known

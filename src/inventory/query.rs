@@ -598,7 +598,7 @@ impl std::fmt::Debug for PoolSplits {
 /// hashes and compares the key itself, never a text made of it. Bounded like
 /// [`PoolSplits`]; a copy of the index starts empty.
 #[derive(Default)]
-pub(super) struct Derived {
+pub struct Derived {
     maps: std::sync::Mutex<DerivedMaps>,
 }
 
@@ -637,7 +637,7 @@ impl std::fmt::Debug for Derived {
 
 impl Derived {
     /// `compute()`, or the answer it gave before for `key`.
-    fn get_or_compute<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
+    pub fn get_or_compute<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
     where
         K: std::hash::Hash + Eq + Clone + Send + 'static,
         T: Send + Sync + 'static,

@@ -262,9 +262,23 @@ impl Inventory {
         self.templates.len()
     }
 
+    /// Which set of templates this is: a number no other set of templates, in any
+    /// inventory of this process, has had (0: none was ever applied). Answers that depend on
+    /// the templates are remembered under it.
+    pub fn templates_version(&self) -> u64 {
+        self.templates_version
+    }
+
+    /// The templates, to change them (a new [`Inventory::templates_version`]).
+    fn templates_mut(&mut self) -> &mut Vec<NodeTemplate> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.templates_version = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::sync::Arc::make_mut(&mut self.templates)
+    }
+
     /// Adds a template or replaces the one of the same kind, namespace and name.
     pub fn apply_template(&mut self, template: NodeTemplate) {
-        let templates = std::sync::Arc::make_mut(&mut self.templates);
+        let templates = self.templates_mut();
         match templates.binary_search_by(|t| template_key(t).cmp(&template_key(&template))) {
             Ok(i) => templates[i] = template,
             Err(i) => templates.insert(i, template),
@@ -276,7 +290,7 @@ impl Inventory {
             .templates
             .binary_search_by(|t| template_key(t).cmp(&(kind, namespace, name)))
         {
-            std::sync::Arc::make_mut(&mut self.templates).remove(i);
+            self.templates_mut().remove(i);
         }
     }
 
@@ -286,7 +300,7 @@ impl Inventory {
         kind: TemplateKind,
         templates: impl IntoIterator<Item = NodeTemplate>,
     ) {
-        std::sync::Arc::make_mut(&mut self.templates).retain(|t| t.kind != kind);
+        self.templates_mut().retain(|t| t.kind != kind);
         for template in templates {
             self.apply_template(template);
         }

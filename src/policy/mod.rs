@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::{Action, Config};
-use crate::inventory::{Inventory, Reach, ReachKey};
+use crate::inventory::{Derived, Inventory, Reach, ReachKey};
 use crate::scheduling::Toleration;
 
 pub use daemonset::{DaemonSet, DecodeError};
@@ -300,39 +300,50 @@ impl Verdict {
 /// live node is targeted, DSG002 when no live node runs the pods, DSG005 when a template
 /// states its size or some node does not fit): the common evaluation never builds it.
 pub(crate) struct Templates<'a> {
-    placements: std::cell::OnceCell<Vec<crate::inventory::TemplatePlacement>>,
+    placements: std::cell::OnceCell<Arc<Vec<crate::inventory::TemplatePlacement>>>,
     tolerations: std::cell::OnceCell<Vec<Toleration>>,
-    reach: &'a ReachKey,
+    key: &'a ReachKey,
+    reach: &'a Reach,
     context: &'a Context<'a>,
 }
 
+/// What every template's placement is remembered by, on a reach and a set of templates.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct EveryTemplatePlacement;
+
 impl<'a> Templates<'a> {
-    fn new(reach: &'a ReachKey, context: &'a Context<'a>) -> Self {
+    fn new(key: &'a ReachKey, reach: &'a Reach, context: &'a Context<'a>) -> Self {
         Self {
             placements: std::cell::OnceCell::new(),
             tolerations: std::cell::OnceCell::new(),
+            key,
             reach,
             context,
         }
     }
 
     pub(crate) fn selection(&self) -> &crate::scheduling::NodeSelection {
-        &self.reach.selection
+        &self.key.selection
     }
 
     /// Every toleration the pods carry (built when a template asks for it).
     pub(crate) fn tolerations(&self) -> &[Toleration] {
-        self.tolerations
-            .get_or_init(|| self.reach.pod_tolerations())
+        self.tolerations.get_or_init(|| self.key.pod_tolerations())
     }
 
+    /// Remembered per reach and set of templates: they depend on nothing else.
     pub(crate) fn all(&self) -> &[crate::inventory::TemplatePlacement] {
         self.placements.get_or_init(|| {
-            self.context.inventory.template_placements(
-                &self.reach.selection,
-                self.tolerations(),
-                self.context.config.toleration_comparison_operators,
-            )
+            let inventory = self.context.inventory;
+            self.reach
+                .derived(&inventory.templates_version(), Derived::default)
+                .get_or_compute(&EveryTemplatePlacement, || {
+                    inventory.template_placements(
+                        &self.key.selection,
+                        self.tolerations(),
+                        self.key.comparison_operators,
+                    )
+                })
         })
     }
 }
@@ -459,9 +470,15 @@ fn evaluate_inner(
             &injection.tolerations,
             context.config.toleration_comparison_operators,
         );
-        let templates = Templates::new(&reach_key, context);
         match &targeted {
             Some(targeted) => {
+                // Which targeted nodes the pods cannot get onto: DSG002 reports them,
+                // DSG005 judges fit on the others. Shared by every DaemonSet with the
+                // same selection and tolerations.
+                let reach = context
+                    .inventory
+                    .reach(&reach_key, Some(Arc::clone(targeted)));
+                let templates = Templates::new(&reach_key, &reach, context);
                 selector_matches_no_node::check(
                     object,
                     &reach_key.selection,
@@ -470,12 +487,6 @@ fn evaluate_inner(
                     context,
                     &mut findings,
                 );
-                // Which targeted nodes the pods cannot get onto: DSG002 reports them,
-                // DSG005 judges fit on the others. Shared by every DaemonSet with the
-                // same selection and tolerations.
-                let reach = context
-                    .inventory
-                    .reach(&reach_key, Some(Arc::clone(targeted)));
                 untolerated_taints::check(object, &reach, &templates, context, &mut findings);
                 requests_exceed_allocatable::check(
                     object,
@@ -485,9 +496,10 @@ fn evaluate_inner(
                     &mut findings,
                 );
                 if want_placement {
+                    let templates = templates.all().to_vec();
                     placed = Some(Placed {
-                        templates: templates.all().to_vec(),
-                        reach,
+                        templates,
+                        reach: Arc::clone(&reach),
                     });
                 }
             }

@@ -1725,3 +1725,68 @@ fn shared_answers_follow_the_settings_the_pointer_and_the_host_network() {
     assert!(!blocked(&daemonset(limited(json!({"hostNetwork": true})))));
     assert!(blocked(&plain), "the host-network answer is not reused");
 }
+
+/// DSG002's findings are remembered per reach and per set of templates: a template
+/// added, changed or deleted on the same node index is seen at the next evaluation.
+#[test]
+fn shared_dsg002_answers_follow_the_templates() {
+    use crate::scheduling::{NodeTemplate, Taint, TemplateKind};
+    let object = daemonset(limited(json!({"tolerations": [
+        {"key": "nvidia.com/gpu", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]})));
+    let mut inventory = cluster();
+    let dsg002 = |inventory: &Inventory| {
+        only(
+            &run(&object, inventory, &Config::default()),
+            Rule::UntoleratedTaints,
+        )
+        .iter()
+        .map(|f| f.message.clone())
+        .collect::<Vec<_>>()
+    };
+    assert!(dsg002(&inventory).is_empty());
+    let pool = |taint: &str| {
+        NodeTemplate::node_pool(
+            "general",
+            &Default::default(),
+            &[],
+            vec![Taint::new("dedicated", taint, "NoSchedule")],
+            Vec::new(),
+        )
+    };
+    inventory.apply_template(pool("ml"));
+    let blocked = dsg002(&inventory);
+    assert!(
+        blocked[0].contains("dedicated=ml:NoSchedule"),
+        "{blocked:?}"
+    );
+    inventory.apply_template(pool("batch"));
+    let changed = dsg002(&inventory);
+    assert!(
+        changed[0].contains("dedicated=batch:NoSchedule"),
+        "{changed:?}"
+    );
+    inventory.delete_template(TemplateKind::NodePool, "", "general");
+    assert!(dsg002(&inventory).is_empty());
+
+    // A selection only a template can satisfy: DSG001 reads every template's placement,
+    // remembered on the same reach, and follows the template away.
+    let accelerated = daemonset(limited(json!({"nodeSelector": {"accelerator": "a100"}})));
+    let dsg001 = |inventory: &Inventory| {
+        only(
+            &run(&accelerated, inventory, &Config::default()),
+            Rule::SelectorMatchesNoNode,
+        )[0]
+        .severity
+    };
+    inventory.apply_template(NodeTemplate::node_pool(
+        "a100",
+        &[("accelerator".to_owned(), "a100".to_owned())].into(),
+        &[],
+        Vec::new(),
+        Vec::new(),
+    ));
+    assert_eq!(dsg001(&inventory), Severity::Info);
+    inventory.delete_template(TemplateKind::NodePool, "", "a100");
+    assert_eq!(dsg001(&inventory), Severity::Deny);
+}

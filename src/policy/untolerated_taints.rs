@@ -15,9 +15,7 @@ use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity, Templates};
-use std::sync::Arc;
-
-use crate::inventory::{BlockedGroup, Inventory, Reach, TemplatePlacement};
+use crate::inventory::{BlockedGroup, Derived, Inventory, Reach, TemplatePlacement};
 
 use crate::scheduling::{Taint, Toleration};
 
@@ -39,14 +37,12 @@ pub(crate) fn check(
         TEMPLATE_SPEC.to_owned()
     };
     let settings = &context.config.rules.untolerated_taints;
-    // Without templates the findings depend on the reach and the settings alone: every
+    // The findings depend on the reach, the templates and the settings alone: every
     // DaemonSet with the same selection and tolerations shares them (only the pointer
     // differs).
-    let found = if context.inventory.templates().is_empty() {
-        reach.derived(settings, || judge(reach, templates, context))
-    } else {
-        Arc::new(judge(reach, templates, context))
-    };
+    let found = reach
+        .derived(&context.inventory.templates_version(), Derived::default)
+        .get_or_compute(settings, || judge(reach, templates, context));
     findings.extend(found.iter().map(|finding| Finding {
         pointer: pointer.clone(),
         ..finding.clone()
