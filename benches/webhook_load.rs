@@ -156,6 +156,19 @@ async fn tls(
         .unwrap()
 }
 
+/// A keep-alive HTTP/1.1 connection over TLS, its driver spawned.
+async fn http1_connection(
+    connector: &TlsConnector,
+    address: std::net::SocketAddr,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tls(connector, address).await;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
 fn request(body: &Bytes) -> Request<Full<Bytes>> {
     Request::post("/validate?timeout=10s")
         .header("host", "localhost")
@@ -213,11 +226,7 @@ async fn http1(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let stream = tls(&connector, address).await;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let mut sender = http1_connection(&connector, address).await;
         let (body, stop) = (body.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -675,11 +684,7 @@ async fn keep_alive(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let stream = tls(connector, address).await;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let mut sender = http1_connection(connector, address).await;
         let (body, stop) = (body.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut answered = 0u64;

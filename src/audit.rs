@@ -144,7 +144,7 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
     let reach = &placement.reach;
     // The gaps taints make depend on the reach alone: shared by every DaemonSet with the
     // same selection and tolerations.
-    let taint_gaps = reach.derived(pool_keys, || {
+    let taint_gaps = reach.remembered.get_or_compute(pool_keys, || {
         let mut gaps = BTreeMap::new();
         for group in &reach.blocked {
             add_nodes(
@@ -162,7 +162,7 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
     // Where one pod does not fit depends on the reach and its requests alone. (Requests
     // that cannot be read have been reported by DSG005; no node is judged unfit.)
     let unfit_groups = match policy::effective_requests(object, inventory, namespace) {
-        Ok(requests) => reach.derived(&requests, || {
+        Ok(requests) => reach.remembered.get_or_compute(&requests, || {
             policy::unfit_groups(&requests, inventory, &reach.runnable)
         }),
         Err(_) => Arc::default(),

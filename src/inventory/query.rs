@@ -682,21 +682,13 @@ pub struct Reach {
     pub blocked: Vec<BlockedGroup>,
     /// Targeted and tolerated.
     pub runnable: RoaringBitmap,
-    /// What rules derive from this reach alone (DSG002's findings for one setting).
-    derived: Derived,
+    /// What is worked out from this reach alone, by key (DSG002's findings per templates
+    /// and setting, the audit's taint gaps): an answer must depend only on the reach, the
+    /// index version it was made on, and its key.
+    pub remembered: Derived,
 }
 
 impl Reach {
-    /// `compute()`, or the answer it gave before for `key` on this reach. `compute` must
-    /// depend only on the reach, the index version it was made on, and `key`.
-    pub fn derived<K, T>(&self, key: &K, compute: impl FnOnce() -> T) -> Arc<T>
-    where
-        K: std::hash::Hash + Eq + Clone + Send + 'static,
-        T: Send + Sync + 'static,
-    {
-        self.derived.get_or_compute(key, compute)
-    }
-
     /// Targeted nodes the pods cannot get onto.
     pub fn blocked_count(&self) -> u64 {
         self.blocked.iter().map(|g| g.nodes.len()).sum()
@@ -796,7 +788,7 @@ impl NodeIndex {
             targeted,
             blocked,
             runnable,
-            derived: Derived::default(),
+            remembered: Derived::default(),
         }
     }
 }

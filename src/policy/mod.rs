@@ -336,7 +336,8 @@ impl<'a> Templates<'a> {
         self.placements.get_or_init(|| {
             let inventory = self.context.inventory;
             self.reach
-                .derived(&inventory.templates_version(), Derived::default)
+                .remembered
+                .get_or_compute(&inventory.templates_version(), Derived::default)
                 .get_or_compute(&EveryTemplatePlacement, || {
                     inventory.template_placements(
                         &self.key.selection,

@@ -41,7 +41,8 @@ pub(crate) fn check(
     // DaemonSet with the same selection and tolerations shares them (only the pointer
     // differs).
     let found = reach
-        .derived(&context.inventory.templates_version(), Derived::default)
+        .remembered
+        .get_or_compute(&context.inventory.templates_version(), Derived::default)
         .get_or_compute(settings, || judge(reach, templates, context));
     findings.extend(found.iter().map(|finding| Finding {
         pointer: pointer.clone(),
