@@ -41,21 +41,18 @@ pub struct AdmissionError(pub String);
 /// views for the fast one.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn<O, P = O> {
+struct ReviewIn<O> {
     #[serde(default, deserialize_with = "null_as_default")]
     api_version: String,
     #[serde(default, deserialize_with = "null_as_default")]
     kind: String,
-    #[serde(
-        default = "none",
-        bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
-    )]
-    request: Option<RequestIn<O, P>>,
+    #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
+    request: Option<RequestIn<O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<O, P = O> {
+struct RequestIn<O> {
     #[serde(default, deserialize_with = "null_as_default")]
     uid: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -68,8 +65,8 @@ struct RequestIn<O, P = O> {
     operation: String,
     #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
     object: Option<O>,
-    #[serde(default = "none", bound(deserialize = "P: Deserialize<'de>"))]
-    old_object: Option<P>,
+    #[serde(default = "none", bound(deserialize = "O: Deserialize<'de>"))]
+    old_object: Option<O>,
 }
 
 /// `Option::default` without requiring `O: Default`.
@@ -174,7 +171,7 @@ impl Decision {
 }
 
 /// The request, read from the body.
-struct Parsed<'a> {
+struct Parsed {
     api_version: String,
     uid: String,
     operation: String,
@@ -183,9 +180,7 @@ struct Parsed<'a> {
     sub_resource: String,
     /// `None` when the request carries no object.
     object: Option<Result<DaemonSet, crate::policy::DecodeError>>,
-    /// Kept raw: most requests are decided without it (it is read only to grandfather a
-    /// denial or to tell whether an UPDATE changes the template).
-    old_object: Option<&'a RawValue>,
+    old_object: Option<DaemonSet>,
 }
 
 fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
@@ -204,12 +199,12 @@ fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
 /// Reads the body in one typed pass when it is what the API server sends (the common
 /// case, and the fast one: a 41 KB UPDATE is scanned once); anything unusual takes the
 /// careful path, which keeps the objects raw and reports exactly where one is wrong.
-fn parse(body: &[u8]) -> Result<Parsed<'_>, AdmissionError> {
+fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
     if let Ok(ReviewIn {
         api_version,
         kind,
         request: Some(request),
-    }) = serde_json::from_slice::<ReviewIn<DaemonSet, &RawValue>>(body)
+    }) = serde_json::from_slice::<ReviewIn<DaemonSet>>(body)
         && check_envelope(&api_version, &kind).is_ok()
         && !request.uid.is_empty()
         && let Some(Ok(object)) = request.object.map(DaemonSet::with_pod_spec)
@@ -222,7 +217,7 @@ fn parse(body: &[u8]) -> Result<Parsed<'_>, AdmissionError> {
             kind: request.kind,
             sub_resource: request.sub_resource,
             object: Some(Ok(object)),
-            old_object: request.old_object,
+            old_object: request.old_object.and_then(|o| o.with_pod_spec().ok()),
         });
     }
     let review: ReviewIn<&RawValue> = serde_json::from_slice(body)
@@ -246,7 +241,9 @@ fn parse(body: &[u8]) -> Result<Parsed<'_>, AdmissionError> {
         object: request
             .object
             .map(|raw| DaemonSet::from_json(raw.get().as_bytes())),
-        old_object: request.old_object,
+        old_object: request
+            .old_object
+            .and_then(|raw| DaemonSet::from_json(raw.get().as_bytes()).ok()),
     })
 }
 
@@ -332,18 +329,7 @@ pub fn review(
     };
     decision.namespace = namespace.clone();
     let is_update = request.operation == "UPDATE";
-    // Decoded at most once, and only when asked for.
-    let old_decoded = std::cell::OnceCell::new();
-    let old_object = || {
-        old_decoded
-            .get_or_init(|| {
-                request
-                    .old_object
-                    .filter(|_| is_update)
-                    .and_then(|raw| DaemonSet::from_json(raw.get().as_bytes()).ok())
-            })
-            .as_ref()
-    };
+    let old_object = request.old_object.filter(|_| is_update);
     let phase = match endpoint {
         Endpoint::Validate => Phase::Validate,
         Endpoint::Mutate => Phase::Mutate,
@@ -359,8 +345,7 @@ pub fn review(
     let mut verdict = policy::evaluate(&object, &context);
     // An UPDATE that leaves the pod template alone must not get a template patch: it would
     // roll every daemon pod in the cluster.
-    if is_update && !verdict.patch.is_empty() && old_object().is_some() && template_unchanged(body)
-    {
+    if is_update && !verdict.patch.is_empty() && old_object.is_some() && template_unchanged(body) {
         if endpoint == Endpoint::Mutate {
             decision.skipped = Some("UPDATE leaves spec.template unchanged".into());
             return Ok(decision);
@@ -377,7 +362,7 @@ pub fn review(
     if is_update
         && endpoint != Endpoint::Mutate
         && verdict.denied()
-        && let Some(old) = old_object()
+        && let Some(old) = &old_object
     {
         let old_verdict = if old.same_rule_inputs(&object) && phase == Phase::Validate {
             verdict.clone()
