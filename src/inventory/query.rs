@@ -682,13 +682,34 @@ pub struct Reach {
     pub blocked: Vec<BlockedGroup>,
     /// Targeted and tolerated.
     pub runnable: RoaringBitmap,
-    /// What is worked out from this reach alone, by key (DSG002's findings per templates
-    /// and setting, the audit's taint gaps): an answer must depend only on the reach, the
-    /// index version it was made on, and its key.
+    /// What is worked out from this reach alone, by key (the audit's taint gaps and unfit
+    /// nodes): an answer must depend only on the reach, the index version it was made on,
+    /// and its key.
     pub remembered: Derived,
+    /// What is worked out from this reach and the latest set of templates seen with it
+    /// ([`Reach::with_templates`]).
+    with_templates: std::sync::Mutex<Option<(u64, Arc<Derived>)>>,
 }
 
 impl Reach {
+    /// What is remembered for this reach and the templates of `templates_version`
+    /// (DSG002's findings, every template's placement). Only the latest version is kept:
+    /// templates that keep changing while the nodes do not must not pile up answers.
+    pub fn with_templates(&self, templates_version: u64) -> Arc<Derived> {
+        let mut latest = self
+            .with_templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &*latest {
+            Some((version, derived)) if *version == templates_version => derived.clone(),
+            _ => {
+                let derived = Arc::new(Derived::default());
+                *latest = Some((templates_version, derived.clone()));
+                derived
+            }
+        }
+    }
+
     /// Targeted nodes the pods cannot get onto.
     pub fn blocked_count(&self) -> u64 {
         self.blocked.iter().map(|g| g.nodes.len()).sum()
@@ -789,6 +810,7 @@ impl NodeIndex {
             blocked,
             runnable,
             remembered: Derived::default(),
+            with_templates: std::sync::Mutex::new(None),
         }
     }
 }

@@ -630,6 +630,16 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
     assert!(!Arc::ptr_eq(&first, &after));
     assert_eq!(names(&inventory, &after.runnable), ["a", "b"]);
 
+    // Answers that depend on the templates are kept for the latest set only.
+    let one = after.with_templates(1);
+    assert!(Arc::ptr_eq(&one, &after.with_templates(1)));
+    let two = after.with_templates(2);
+    assert!(!Arc::ptr_eq(&one, &two));
+    assert!(
+        !Arc::ptr_eq(&one, &after.with_templates(1)),
+        "the first set's answers were let go"
+    );
+
     let values: Vec<String> = (0..2_000).map(|i| format!("value-{i}")).collect();
     let large = key(selection_of(json!({"affinity": {"nodeAffinity": {
     "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::{Action, Config};
-use crate::inventory::{Derived, Inventory, Reach, ReachKey};
+use crate::inventory::{Inventory, Reach, ReachKey};
 use crate::scheduling::Toleration;
 
 pub use daemonset::{DaemonSet, DecodeError};
@@ -336,8 +336,7 @@ impl<'a> Templates<'a> {
         self.placements.get_or_init(|| {
             let inventory = self.context.inventory;
             self.reach
-                .remembered
-                .get_or_compute(&inventory.templates_version(), Derived::default)
+                .with_templates(inventory.templates_version())
                 .get_or_compute(&EveryTemplatePlacement, || {
                     inventory.template_placements(
                         &self.key.selection,

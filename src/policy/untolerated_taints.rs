@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::daemonset::TEMPLATE_SPEC;
 use super::{Context, DaemonSet, Finding, Rule, Severity, Templates};
-use crate::inventory::{BlockedGroup, Derived, Inventory, Reach, TemplatePlacement};
+use crate::inventory::{BlockedGroup, Inventory, Reach, TemplatePlacement};
 
 use crate::scheduling::{Taint, Toleration};
 
@@ -41,8 +41,7 @@ pub(crate) fn check(
     // DaemonSet with the same selection and tolerations shares them (only the pointer
     // differs).
     let found = reach
-        .remembered
-        .get_or_compute(&context.inventory.templates_version(), Derived::default)
+        .with_templates(context.inventory.templates_version())
         .get_or_compute(settings, || judge(reach, templates, context));
     findings.extend(found.iter().map(|finding| Finding {
         pointer: pointer.clone(),
