@@ -23,6 +23,8 @@
 //! TLS maximum, as the load above and h2load send) and in records of 1,208 bytes (what Go's
 //! TLS client, the API server's, sends on a fresh connection: `tcpMSSEstimate` in
 //! crypto/tls/conn.go), and `GET /healthz` on the same listener for comparison.
+//! `DSGUARD_BIN=path` drives another build of dsguard instead (an older commit, to measure
+//! what a change costs).
 //! `benches/h2load.sh` is the external cross-check against nginx.
 
 use std::sync::Arc;
@@ -774,7 +776,10 @@ async fn spawn_server(
     .unwrap();
     let (port, metrics_port) = (free_port(), free_port());
     let ca_path = dir.join("ca.crt");
-    let server = std::process::Command::new(env!("CARGO_BIN_EXE_dsguard"))
+    // Another build can be driven the same way, to compare two versions side by side.
+    let binary =
+        std::env::var_os("DSGUARD_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_dsguard").into());
+    let server = std::process::Command::new(binary)
         .args(["serve", "--log-format", "json", "--nodes"])
         .arg(&nodes)
         .args(["--listen", &format!("127.0.0.1:{port}")])
