@@ -300,10 +300,16 @@ impl DaemonSet {
     /// The tolerations its pods carry on a node: its own, then `injected` (what dsguard's
     /// mutation adds), then those the DaemonSet controller adds to every daemon pod.
     pub fn pod_tolerations(&self, injected: &[Toleration]) -> Vec<Toleration> {
-        let pod = self.pod();
-        let mut tolerations = pod.tolerations.clone().unwrap_or_default();
+        let mut tolerations = self.own_and_injected_tolerations(injected);
+        tolerations.extend(crate::scheduling::daemon_pod_tolerations(
+            self.pod().host_network,
+        ));
+        tolerations
+    }
+
+    fn own_and_injected_tolerations(&self, injected: &[Toleration]) -> Vec<Toleration> {
+        let mut tolerations = self.pod().tolerations.clone().unwrap_or_default();
         tolerations.extend_from_slice(injected);
-        tolerations.extend(crate::scheduling::daemon_pod_tolerations(pod.host_network));
         tolerations
     }
 
@@ -315,13 +321,10 @@ impl DaemonSet {
         injected: &[Toleration],
         comparison_operators: bool,
     ) -> crate::inventory::ReachKey {
-        let pod = self.pod();
-        let mut tolerations = pod.tolerations.clone().unwrap_or_default();
-        tolerations.extend_from_slice(injected);
         crate::inventory::ReachKey {
             selection,
-            tolerations,
-            host_network: pod.host_network,
+            tolerations: self.own_and_injected_tolerations(injected),
+            host_network: self.pod().host_network,
             comparison_operators,
         }
     }

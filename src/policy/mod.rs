@@ -360,24 +360,23 @@ pub(crate) struct Injection {
 /// and `ignoreTaintKeys` play no part: this is the scheduling truth `coverage` reports.
 pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory::Placement {
     let selection = object.selection();
-    let targeted = context.inventory.targeted(&selection);
+    let targeted = context.inventory.targeted_shared(&selection);
     let mut injection = Injection::default();
     let exempt = exemptions::resolve(object, context.namespace, context.config);
     if exempt.whole_object.is_none() && !exempt.covers(Rule::DefaultTolerations) {
         default_tolerations::mutate(object, context, Some(&targeted), &mut injection);
     }
-    let tolerations = object.pod_tolerations(&injection.tolerations);
-    let comparison_operators = context.config.toleration_comparison_operators;
-    let blocked = context
-        .inventory
-        .blocked_groups(&targeted, &tolerations, comparison_operators);
-    let templates =
-        context
-            .inventory
-            .template_placements(&selection, &tolerations, comparison_operators);
+    // The same reach, and the same remembered template placements, `evaluate` uses.
+    let key = object.reach_key(
+        selection,
+        &injection.tolerations,
+        context.config.toleration_comparison_operators,
+    );
+    let reach = context.inventory.reach(&key, Some(targeted));
+    let templates = Templates::new(&key, &reach, context).all().to_vec();
     crate::inventory::Placement {
-        targeted,
-        blocked,
+        targeted: roaring::RoaringBitmap::clone(&reach.targeted),
+        blocked: reach.blocked.clone(),
         templates,
     }
 }

@@ -342,18 +342,19 @@ fn values_summary(inventory: &Inventory, key: &str) -> String {
     shown.join(", ")
 }
 
-/// The nearest thing the nodes carry for a label the selector wants.
 /// The hint for a label the selector wants, remembered per version of the node index
-/// (every DaemonSet with that selector asks again on each judgement). Templates are not
-/// part of the node index, so with templates it is computed each time.
+/// and set of templates (every DaemonSet with that selector asks again on each
+/// judgement).
 fn label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
-    if !inventory.templates().is_empty() {
-        return compute_label_hint(inventory, key, value);
-    }
-    let memo_key = format!("label-hint\0{key}\0{}", value.unwrap_or("\u{1}"));
+    let memo_key = format!(
+        "label-hint\0{}\0{key}\0{}",
+        inventory.templates_version(),
+        value.unwrap_or("\u{1}")
+    );
     Hint::clone(&inventory.derived(&memo_key, || compute_label_hint(inventory, key, value)))
 }
 
+/// The nearest thing the nodes carry for a label the selector wants.
 fn compute_label_hint(inventory: &Inventory, key: &str, value: Option<&str>) -> Hint {
     if inventory.label_key_nodes(key).is_some() {
         let text = match value {
