@@ -784,14 +784,11 @@ impl NodeIndex {
 
     /// Where pods with this selection and these tolerations go, remembered on this
     /// version of the index (unless the key is over [`MAX_REMEMBERED_KEY_BYTES`]).
-    /// `targeted` is what [`NodeIndex::targeted_shared`] gave for `key.selection`, when
-    /// the caller has it already (a selection too large to remember is not worked out
-    /// twice).
-    pub fn reach(&self, key: &ReachKey, targeted: Option<Arc<RoaringBitmap>>) -> Arc<Reach> {
-        let work_out = || {
-            let targeted = targeted.unwrap_or_else(|| self.targeted_shared(&key.selection));
-            self.work_out_reach(key, targeted)
-        };
+    /// `targeted` is what [`NodeIndex::targeted_shared`] gave for `key.selection` (every
+    /// caller needs it first, for the mutation; a selection too large to remember is so not
+    /// worked out twice).
+    pub fn reach(&self, key: &ReachKey, targeted: Arc<RoaringBitmap>) -> Arc<Reach> {
+        let work_out = || self.work_out_reach(key, targeted);
         if key.text_bytes() > MAX_REMEMBERED_KEY_BYTES {
             return Arc::new(work_out());
         }

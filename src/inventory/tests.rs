@@ -622,11 +622,14 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
     let small = key(selection_of(
         json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
     ));
-    let first = inventory.reach(&small, None);
-    assert!(Arc::ptr_eq(&first, &inventory.reach(&small, None)));
+    let first = inventory.reach(&small, inventory.targeted_shared(&small.selection));
+    assert!(Arc::ptr_eq(
+        &first,
+        &inventory.reach(&small, inventory.targeted_shared(&small.selection))
+    ));
     assert_eq!(names(&inventory, &first.runnable), ["a"]);
     inventory.apply_node(NodeUpdate::of("b", &[("kubernetes.io/os", "linux")], &[]));
-    let after = inventory.reach(&small, None);
+    let after = inventory.reach(&small, inventory.targeted_shared(&small.selection));
     assert!(!Arc::ptr_eq(&first, &after));
     assert_eq!(names(&inventory, &after.runnable), ["a", "b"]);
 
@@ -646,9 +649,12 @@ fn reaches_are_remembered_per_version_and_only_when_small() {
         {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "NotIn", "values": values}]}
     ]}}}})));
     assert!(large.text_bytes() > MAX_REMEMBERED_KEY_BYTES);
-    let once = inventory.reach(&large, None);
+    let once = inventory.reach(&large, inventory.targeted_shared(&large.selection));
     assert_eq!(names(&inventory, &once.runnable), ["a", "b"]);
-    assert!(!Arc::ptr_eq(&once, &inventory.reach(&large, None)));
+    assert!(!Arc::ptr_eq(
+        &once,
+        &inventory.reach(&large, inventory.targeted_shared(&large.selection))
+    ));
     assert!(!Arc::ptr_eq(
         &inventory.targeted_shared(&large.selection),
         &inventory.targeted_shared(&large.selection)

@@ -372,7 +372,7 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
         &injection.tolerations,
         context.config.toleration_comparison_operators,
     );
-    let reach = context.inventory.reach(&key, Some(targeted));
+    let reach = context.inventory.reach(&key, targeted);
     let templates = Templates::new(&key, &reach, context).all().to_vec();
     crate::inventory::Placement {
         targeted: roaring::RoaringBitmap::clone(&reach.targeted),
@@ -474,9 +474,7 @@ fn evaluate_inner(
                 // Which targeted nodes the pods cannot get onto: DSG002 reports them,
                 // DSG005 judges fit on the others. Shared by every DaemonSet with the
                 // same selection and tolerations.
-                let reach = context
-                    .inventory
-                    .reach(&reach_key, Some(Arc::clone(targeted)));
+                let reach = context.inventory.reach(&reach_key, Arc::clone(targeted));
                 let templates = Templates::new(&reach_key, &reach, context);
                 selector_matches_no_node::check(
                     object,
