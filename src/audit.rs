@@ -488,7 +488,7 @@ impl Audit {
             .daemonsets
             .insert(key.clone(), Audited::new(object, judgement))?;
         let after = &self.daemonsets[&key].judgement;
-        transition(&key, &before.judgement, after)
+        transition(&key, &before.judgement, after, &mut ChangesSeen::default())
     }
 
     /// A DaemonSet deleted: its series and report results go with it.
@@ -506,11 +506,12 @@ impl Audit {
     ) -> Vec<Transition> {
         let mut before = std::mem::take(&mut self.daemonsets);
         let mut transitions = Vec::new();
+        let mut changes = ChangesSeen::default();
         for object in objects {
             let key = Key::of(&object);
             let judgement = judge(&object, inventory, config);
             if let Some(old) = before.remove(&key)
-                && let Some(t) = transition(&key, &old.judgement, &judgement)
+                && let Some(t) = transition(&key, &old.judgement, &judgement, &mut changes)
             {
                 transitions.push(t);
             }
@@ -552,15 +553,8 @@ impl Audit {
                 continue;
             }
             let judgement = judge(&audited.object, inventory, config);
-            if audited.judgement.uid == judgement.uid {
-                let change = changes.between(&audited.judgement, &judgement);
-                if !change.is_empty() {
-                    transitions.push(Transition {
-                        key: key.clone(),
-                        uid: judgement.uid.clone(),
-                        change: CoverageChange::clone(&change),
-                    });
-                }
+            if let Some(t) = transition(key, &audited.judgement, &judgement, &mut changes) {
+                transitions.push(t);
             }
             audited.judgement = judgement;
         }
@@ -626,16 +620,22 @@ impl ChangesSeen {
     }
 }
 
-fn transition(key: &Key, before: &Judgement, after: &Judgement) -> Option<Transition> {
+/// The coverage change of one DaemonSet, if any, with `changes` the pass's comparisons.
+fn transition(
+    key: &Key,
+    before: &Judgement,
+    after: &Judgement,
+    changes: &mut ChangesSeen,
+) -> Option<Transition> {
     // A DaemonSet deleted and created again under the same name starts afresh.
     if before.uid != after.uid {
         return None;
     }
-    let change = CoverageChange::between(before, after);
+    let change = changes.between(before, after);
     (!change.is_empty()).then(|| Transition {
         key: key.clone(),
         uid: after.uid.clone(),
-        change,
+        change: CoverageChange::clone(&change),
     })
 }
 
