@@ -45,8 +45,9 @@ impl Dense {
         }
     }
 
-    fn word(&self, index: usize) -> u64 {
-        self.0.get(index).copied().unwrap_or(0)
+    /// The words; those past the end are zero.
+    pub(super) fn words(&self) -> &[u64] {
+        &self.0
     }
 }
 
@@ -71,35 +72,30 @@ impl Words {
     }
 
     pub(super) fn copy_of(set: &Dense, words: usize) -> Self {
-        Words((0..words).map(|i| set.word(i)).collect())
+        let mut copy = Words::none(words);
+        copy.or(set.words());
+        copy
     }
 
-    pub(super) fn and(&mut self, set: &Dense) {
+    pub(super) fn words(&self) -> &[u64] {
+        &self.0
+    }
+
+    /// Each operation reads `other`'s words past its end as zero.
+    pub(super) fn and(&mut self, other: &[u64]) {
         for (i, word) in self.0.iter_mut().enumerate() {
-            *word &= set.word(i);
+            *word &= other.get(i).copied().unwrap_or(0);
         }
     }
 
-    pub(super) fn and_not(&mut self, set: &Words) {
-        for (word, other) in self.0.iter_mut().zip(&set.0) {
+    pub(super) fn and_not(&mut self, other: &[u64]) {
+        for (word, other) in self.0.iter_mut().zip(other) {
             *word &= !other;
         }
     }
 
-    pub(super) fn and_words(&mut self, set: &Words) {
-        for (word, other) in self.0.iter_mut().zip(&set.0) {
-            *word &= other;
-        }
-    }
-
-    pub(super) fn or(&mut self, set: &Dense) {
-        for (i, word) in self.0.iter_mut().enumerate() {
-            *word |= set.word(i);
-        }
-    }
-
-    pub(super) fn or_words(&mut self, set: &Words) {
-        for (word, other) in self.0.iter_mut().zip(&set.0) {
+    pub(super) fn or(&mut self, other: &[u64]) {
+        for (word, other) in self.0.iter_mut().zip(other) {
             *word |= other;
         }
     }
@@ -128,7 +124,7 @@ mod tests {
         assert_eq!(Words::copy_of(&fewer, words).into_roaring(), expected);
         // Words past a set's end read as zero.
         let mut all = Words::copy_of(&dense, words);
-        all.and(&Dense::of(&[0].into_iter().collect()));
+        all.and(Dense::of(&[0].into_iter().collect()).words());
         assert_eq!(all.into_roaring(), [0].into_iter().collect());
     }
 

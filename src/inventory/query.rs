@@ -155,14 +155,14 @@ impl NodeIndex {
             if !index.values.contains_key(value.as_str()) {
                 return Some(RoaringBitmap::new());
             }
-            acc.and(index.dense_values.get(value.as_str())?);
+            acc.and(index.dense_values.get(value.as_str())?.words());
         }
         if let Some(terms) = &selection.required_terms {
             let mut any = Words::none(words);
             for term in terms {
-                any.or_words(&self.dense_term(term, words)?);
+                any.or(self.dense_term(term, words)?.words());
             }
-            acc.and_words(&any);
+            acc.and(any.words());
         }
         Some(acc.into_roaring())
     }
@@ -187,17 +187,17 @@ impl NodeIndex {
                 let mut union = Words::none(words);
                 for value in values {
                     if index.values.contains_key(value.as_str()) {
-                        union.or(index.dense_values.get(value.as_str())?);
+                        union.or(index.dense_values.get(value.as_str())?.words());
                     }
                 }
                 Some(union)
             };
             match &requirement.operator {
-                LabelOperator::In(values) => acc.and_words(&listed(values)?),
-                LabelOperator::NotIn(values) => acc.and_not(&listed(values)?),
-                LabelOperator::Exists => acc.and(index.dense_present.as_ref()?),
+                LabelOperator::In(values) => acc.and(listed(values)?.words()),
+                LabelOperator::NotIn(values) => acc.and_not(listed(values)?.words()),
+                LabelOperator::Exists => acc.and(index.dense_present.as_ref()?.words()),
                 LabelOperator::DoesNotExist => {
-                    acc.and_not(&Words::copy_of(index.dense_present.as_ref()?, words));
+                    acc.and_not(index.dense_present.as_ref()?.words());
                 }
                 LabelOperator::Gt(_) | LabelOperator::Lt(_) => return None,
             }
