@@ -132,15 +132,14 @@ impl LabelKeyIndex {
     /// Keeps the dense copies in step after `slot` joined or left `value` (and `present`)
     /// on an index of `slots` slots.
     fn update_dense(&mut self, value: &Arc<str>, slot: u32, joined: bool, slots: usize) {
-        let present = &self.present;
-        keep_dense(&mut self.dense_present, present, slot, joined, slots);
-        let nodes = self.values.get(value);
+        keep_dense(&mut self.dense_present, &self.present, slot, joined, slots);
         let mut copy = self.dense_values.remove(value);
-        if let Some(nodes) = nodes {
+        // A value no node carries any more is gone, and its copy with it.
+        if let Some(nodes) = self.values.get(value) {
             keep_dense(&mut copy, nodes, slot, joined, slots);
-        }
-        if let Some(copy) = copy.filter(|_| nodes.is_some()) {
-            self.dense_values.insert(value.clone(), copy);
+            if let Some(copy) = copy {
+                self.dense_values.insert(value.clone(), copy);
+            }
         }
     }
 }
