@@ -182,16 +182,14 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
             continue;
         }
         let template = &inventory.templates()[template_placement.index];
-        let taints: Vec<String> = template_placement
-            .untolerated
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         Arc::make_mut(&mut gaps).insert(
             Gap {
                 kind: GapKind::Template,
                 place: format!("{} {}", template.kind.as_str(), template.name),
-                cause: format!("untolerated taints {}", taints.join(", ")),
+                cause: format!(
+                    "untolerated taints {}",
+                    crate::scheduling::taint_list(&template_placement.untolerated)
+                ),
             },
             1,
         );

@@ -40,11 +40,7 @@ pub struct Placement {
 impl BlockedGroup {
     /// The untolerated taints as users write them: `key=value:Effect, …`.
     pub fn taint_list(&self) -> String {
-        self.untolerated
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::scheduling::taint_list(&self.untolerated)
     }
 }
 

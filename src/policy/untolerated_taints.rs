@@ -295,12 +295,7 @@ fn describe_groups(
             "  {} ({}), once it makes nodes: {}",
             template.display_name(),
             super::selector_matches_no_node::nodes_now(inventory, template),
-            placement
-                .untolerated
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::scheduling::taint_list(&placement.untolerated)
         ));
     }
     if templates.len() > MAX_GROUP_LINES {

@@ -19,5 +19,5 @@ mod taint_tests;
 mod template_tests;
 
 pub use selector::{NodeSelection, NodeSelector, NodeSelectorTerm, Term};
-pub use taints::{Taint, Toleration, daemon_pod_tolerations, untolerated_taints};
+pub use taints::{Taint, Toleration, daemon_pod_tolerations, taint_list, untolerated_taints};
 pub use templates::{NodeGroup, NodeTemplate, TemplateKind, TemplateQuery};

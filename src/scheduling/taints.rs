@@ -189,6 +189,15 @@ fn canonical_integer(text: &str) -> Option<i64> {
     if canonical { text.parse().ok() } else { None }
 }
 
+/// Taints as users write them, `key=value:Effect, …` (messages, gaps, Events).
+pub fn taint_list(taints: &[Taint]) -> String {
+    taints
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The tolerations `AddOrUpdateDaemonPodTolerations` gives every daemon pod.
 pub fn daemon_pod_tolerations(host_network: bool) -> Vec<Toleration> {
     let mut tolerations = vec![
