@@ -331,8 +331,12 @@ impl<'a> Templates<'a> {
         self.tolerations.get_or_init(|| self.key.pod_tolerations())
     }
 
-    /// Remembered per reach and set of templates: they depend on nothing else.
     pub(crate) fn all(&self) -> &[crate::inventory::TemplatePlacement] {
+        self.shared()
+    }
+
+    /// Remembered per reach and set of templates: they depend on nothing else.
+    fn shared(&self) -> &Arc<Vec<crate::inventory::TemplatePlacement>> {
         self.placements.get_or_init(|| {
             let inventory = self.context.inventory;
             self.reach
@@ -408,7 +412,7 @@ pub fn evaluate(object: &DaemonSet, context: &Context<'_>) -> Verdict {
 #[derive(Clone, Debug)]
 pub struct Placed {
     pub reach: Arc<Reach>,
-    pub templates: Vec<crate::inventory::TemplatePlacement>,
+    pub templates: Arc<Vec<crate::inventory::TemplatePlacement>>,
 }
 
 /// [`evaluate`], and the placement it judged by (as [`placement`] gives it), for the audit,
@@ -493,11 +497,8 @@ fn evaluate_inner(
                     &mut findings,
                 );
                 if want_placement {
-                    let templates = templates.all().to_vec();
-                    placed = Some(Placed {
-                        templates,
-                        reach: Arc::clone(&reach),
-                    });
+                    let templates = Arc::clone(templates.shared());
+                    placed = Some(Placed { templates, reach });
                 }
             }
             None if !context.quiet_when_unsynced => {
