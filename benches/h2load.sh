@@ -3,8 +3,10 @@
 # load"): h2load (Debian's nghttp2-client), 25 HTTP/1.1 keep-alive TLS connections, the
 # 41 KB UPDATE review of benches/, against `dsguard serve` (release build, the 13-node
 # example inventory) and, side by side in the same run, nginx answering a fixed 200 to the
-# same POSTs over the same certificate. Prints requests/s and the server processes' CPU
-# time per request (from /proc/PID/stat, all threads; nginx: master and workers).
+# same POSTs over the same certificate. Also, to split the cost: the same number of bytes
+# refused at the first one (what receiving costs), and a GET to each server. Prints
+# requests/s and the server processes' CPU time per request (from /proc/PID/stat, all
+# threads; nginx: master and workers).
 #
 #   benches/h2load.sh [SECONDS] [ROUNDS]
 #
@@ -24,6 +26,10 @@ trap 'kill $(jobs -p) 2>/dev/null; [ -f "$work/nginx.pid" ] && kill "$(cat "$wor
 target/release/dsguard certs --out "$work/certs" --dns localhost --ip 127.0.0.1 >/dev/null 2>&1
 
 body=benches/update-41k.json
+# The same number of bytes, refused at the first one ("x" is not JSON): what receiving the
+# body costs, without decoding or judging it.
+not_json=$work/not-json.txt
+{ printf x; head -c $(( $(stat -c %s "$body") - 1 )) /dev/zero | tr '\0' ' '; } > "$not_json"
 dsguard_port=18443
 nginx_port=18444
 RUST_LOG=warn target/release/dsguard serve --nodes examples/nodes.yaml \
@@ -74,8 +80,8 @@ cpu_ticks() {
 nginx_pids() { echo "$(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')"; }
 hz=$(getconf CLK_TCK)
 
-run() { # name method path pids...
-  local name=$1 method=$2 url=$3; shift 3
+run() { # name method url body pids...
+  local name=$1 method=$2 url=$3 body=$4; shift 4
   local before after out requests rps
   before=$(cpu_ticks "$@")
   if [ "$method" = POST ]; then
@@ -85,17 +91,20 @@ run() { # name method path pids...
     out=$(h2load --h1 -c 25 -m 1 -D "$seconds" "$url" 2>&1)
   fi
   after=$(cpu_ticks "$@")
-  requests=$(echo "$out" | awk '/^requests:/ {print $8}')
+  requests=$(echo "$out" | awk '/^requests:/ {print $6}')
+  succeeded=$(echo "$out" | awk '/^requests:/ {print $8}')
   rps=$(echo "$out" | awk '/^finished in/ {print $4}')
   local cpu_us=$(( (after - before) * 1000000 / hz / (requests > 0 ? requests : 1) ))
-  printf '%-34s %10s req/s  %6s µs server CPU per request  (%s succeeded)\n' \
-    "$name" "$rps" "$cpu_us" "$requests"
+  printf '%-44s %10s req/s  %6s µs server CPU per request  (%s done, %s 2xx)\n' \
+    "$name" "$rps" "$cpu_us" "$requests" "$succeeded"
 }
 
 echo "h2load --h1, 25 connections, ${seconds} s per run, body $(stat -c %s "$body") bytes"
 for round in $(seq "$rounds"); do
   echo "round $round"
-  run "dsguard POST /validate" POST "https://127.0.0.1:$dsguard_port/validate" "$dsguard_pid"
-  run "nginx POST (fixed 200)" POST "https://127.0.0.1:$nginx_port/validate" $(nginx_pids)
-  run "dsguard GET /healthz" GET "https://127.0.0.1:$dsguard_port/healthz" "$dsguard_pid"
+  run "dsguard POST /validate" POST "https://127.0.0.1:$dsguard_port/validate" "$body" "$dsguard_pid"
+  run "dsguard POST, receive only (400)" POST "https://127.0.0.1:$dsguard_port/validate" "$not_json" "$dsguard_pid"
+  run "nginx POST (fixed 200)" POST "https://127.0.0.1:$nginx_port/validate" "$body" $(nginx_pids)
+  run "dsguard GET /healthz" GET "https://127.0.0.1:$dsguard_port/healthz" "" "$dsguard_pid"
+  run "nginx GET (fixed 200)" GET "https://127.0.0.1:$nginx_port/healthz" "" $(nginx_pids)
 done

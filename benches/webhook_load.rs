@@ -22,7 +22,9 @@
 //! HTTP/1.1 keep-alive over 25 connections, the 41 KB review sent in 16 KB TLS records (the
 //! TLS maximum, as the load above and h2load send) and in records of 1,208 bytes (what Go's
 //! TLS client, the API server's, sends on a fresh connection: `tcpMSSEstimate` in
-//! crypto/tls/conn.go), and `GET /healthz` on the same listener for comparison.
+//! crypto/tls/conn.go), the same number of bytes refused at the first one (what receiving
+//! alone costs: "x" and spaces are answered 400 without a decode), and `GET /healthz` on
+//! the same listener for comparison.
 //! `DSGUARD_BIN=path` drives another build of dsguard instead (an older commit, to measure
 //! what a change costs).
 //! `benches/h2load.sh` is the external cross-check against nginx.
@@ -37,7 +39,7 @@ use dsguard::inventory::{Inventory, NodeUpdate};
 use dsguard::scheduling::Taint;
 use dsguard::server::{self, AppState, CertificateSource, RunningServer, ServeOptions};
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
+use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -675,12 +677,13 @@ fn clock_ticks_per_second() -> f64 {
 }
 
 /// Keep-alive load on `address` for `seconds`: `CONNECTIONS` connections, each sending
-/// `make()` one at a time. Returns the requests answered with success and the time taken.
+/// `make()` one at a time. Returns the requests answered with `expected` and the time taken.
 async fn keep_alive(
     address: std::net::SocketAddr,
     connector: &TlsConnector,
     make: MakeRequest,
     body: &Bytes,
+    expected: StatusCode,
     seconds: u64,
 ) -> (u64, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
@@ -692,7 +695,7 @@ async fn keep_alive(
             let mut answered = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let response = sender.send_request(make(&body)).await.unwrap();
-                assert!(response.status().is_success());
+                assert_eq!(response.status(), expected);
                 response.into_body().collect().await.unwrap();
                 answered += 1;
             }
@@ -720,33 +723,55 @@ fn healthz(_: &Bytes) -> Request<Full<Bytes>> {
 }
 
 /// The `records` mode: the real binary, throughput and its CPU per request, with the
-/// review in 16 KB records and in Go's small ones, and a GET beside them.
+/// review in 16 KB records and in Go's small ones; beside them, the same number of bytes
+/// refused at the first (what receiving alone costs) and a GET.
 async fn records(seconds: u64) {
     let dir = std::env::temp_dir().join(format!("dsguard-records-{}", std::process::id()));
     let (mut server, address, ca) = spawn_server(&dir).await;
     let body = update_review();
+    // "x" then spaces: not JSON from its first byte, so answered 400 without a decode.
+    let mut not_json = vec![b' '; body.len()];
+    not_json[0] = b'x';
+    let not_json = Bytes::from(not_json);
     let pid = server.id();
     println!(
         "records: dsguard serve (pid {pid}), 5,000 nodes, {CONNECTIONS} keep-alive connections, {seconds} s per run"
     );
-    let runs: [(&str, Option<usize>, MakeRequest); 3] = [
-        ("POST /validate, 16 KB TLS records", None, request),
+    let ok = StatusCode::OK;
+    let runs: [(&str, Option<usize>, MakeRequest, &Bytes, StatusCode); 4] = [
+        (
+            "POST /validate, 16 KB TLS records",
+            None,
+            request,
+            &body,
+            ok,
+        ),
         (
             "POST /validate, 1,208-byte TLS records",
             Some(1208),
             request,
+            &body,
+            ok,
         ),
-        ("GET /healthz", None, healthz),
+        (
+            "POST, as many bytes, not JSON (receive only)",
+            None,
+            request,
+            &not_json,
+            StatusCode::BAD_REQUEST,
+        ),
+        ("GET /healthz", None, healthz, &body, ok),
     ];
     // Warm-up: connections, allocator, caches.
-    keep_alive(address, &connector(&ca, b"http/1.1"), request, &body, 1).await;
-    for (name, max_record, make) in runs {
+    keep_alive(address, &connector(&ca, b"http/1.1"), request, &body, ok, 1).await;
+    for (name, max_record, make, body, expected) in runs {
         let connector = connector_with_records(&ca, b"http/1.1", max_record);
         let before = cpu_seconds(pid);
-        let (answered, elapsed) = keep_alive(address, &connector, make, &body, seconds).await;
+        let (answered, elapsed) =
+            keep_alive(address, &connector, make, body, expected, seconds).await;
         let used = cpu_seconds(pid) - before;
         println!(
-            "{name:<40} {:>8.0} req/s  server CPU {:>6.1} µs per request  ({answered} requests)",
+            "{name:<44} {:>8.0} req/s  server CPU {:>6.1} µs per request  ({answered} requests)",
             answered as f64 / elapsed.as_secs_f64(),
             used * 1e6 / answered.max(1) as f64
         );
