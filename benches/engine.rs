@@ -391,18 +391,8 @@ fn audit_cost() {
     audit_all.reset(daemonsets, &inventory_all, &config);
     println!("audit: {count} DaemonSets at 5000 nodes: first judgement {first:.2?} (one thread)");
     // A node as it is, to change one thing of it.
-    let update_of = |inventory: &Inventory, index: usize| {
-        let node = inventory.nodes().nth(index).unwrap();
-        NodeUpdate {
-            name: node.name.to_string(),
-            labels: node
-                .labels()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            taints: node.taints.to_vec(),
-            allocatable: node.allocatable.as_deref().cloned(),
-        }
-    };
+    let update_of =
+        |inventory: &Inventory, index: usize| inventory.nodes().nth(index).unwrap().to_update();
     type Change = fn(NodeUpdate, usize) -> NodeUpdate;
     let scenarios: [(&str, Change); 3] = [
         ("`kubectl taint` of one node", |mut node, _| {

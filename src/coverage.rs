@@ -145,22 +145,12 @@ pub fn with_taints(inventory: &Inventory, taints: &[WhatIfTaint]) -> Inventory {
         if added.is_empty() {
             continue;
         }
-        let mut node_taints: Vec<Taint> = node
+        let mut update = node.to_update();
+        update
             .taints
-            .iter()
-            .filter(|t| !added.iter().any(|a| a.key == t.key && a.effect == t.effect))
-            .cloned()
-            .collect();
-        node_taints.extend(added.into_iter().cloned());
-        tainted.apply_node(crate::inventory::NodeUpdate {
-            name: node.name.to_string(),
-            labels: node
-                .labels()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            taints: node_taints,
-            allocatable: node.allocatable.as_deref().cloned(),
-        });
+            .retain(|t| !added.iter().any(|a| a.key == t.key && a.effect == t.effect));
+        update.taints.extend(added.into_iter().cloned());
+        tainted.apply_node(update);
     }
     tainted
 }

@@ -81,6 +81,20 @@ impl NodeRecord {
     pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
         self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
+
+    /// The node as an update that would make it again: to change one thing of it and
+    /// apply that (`coverage --what-if-taint`, tests, benches).
+    pub fn to_update(&self) -> NodeUpdate {
+        NodeUpdate {
+            name: self.name.to_string(),
+            labels: self
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            taints: self.taints.to_vec(),
+            allocatable: self.allocatable.as_deref().cloned(),
+        }
+    }
 }
 
 /// A PriorityClass: the fields admission looks at.

@@ -515,18 +515,7 @@ fn in_place_updates_equal_a_fresh_index_and_leave_copies_untouched() {
         }
     }
     inventory.delete_node("n7");
-    let finals: Vec<NodeUpdate> = inventory
-        .nodes()
-        .map(|n| NodeUpdate {
-            name: n.name.to_string(),
-            labels: n
-                .labels()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            taints: n.taints.to_vec(),
-            allocatable: n.allocatable.as_deref().cloned(),
-        })
-        .collect();
+    let finals: Vec<NodeUpdate> = inventory.nodes().map(NodeRecord::to_update).collect();
     let mut fresh = Inventory::new();
     fresh.reset_nodes(finals);
     let selections = [

@@ -662,10 +662,8 @@ fn dsg004_unknown_class_warns_only_against_a_synced_inventory() {
     unsynced = {
         let mut i = Inventory::new();
         i.reset_nodes(unsynced.nodes().map(|n| NodeUpdate {
-            name: n.name.to_string(),
-            labels: n.labels().map(|(k, v)| (k.into(), v.into())).collect(),
-            taints: n.taints.to_vec(),
             allocatable: None,
+            ..n.to_update()
         }));
         i
     };
