@@ -190,6 +190,11 @@ struct Parsed {
     old_object: Option<DaemonSet>,
 }
 
+/// A syntax error or a premature end: the bytes are not JSON, whatever they decode into.
+fn not_json(error: &serde_json::Error) -> bool {
+    error.is_syntax() || error.is_eof()
+}
+
 fn not_a_review(error: &serde_json::Error) -> AdmissionError {
     AdmissionError(format!("the body is not an AdmissionReview: {error}"))
 }
@@ -212,12 +217,12 @@ fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
 /// careful path, which keeps the objects raw and reports exactly where one is wrong.
 ///
 /// A body that is not JSON at all is read once: the careful path would stop at the same
-/// byte with the same error (both scan every byte up to it), so a 41 KB body of spaces or
-/// a truncated one costs one scan, not two.
+/// byte for the same kind of reason (both scan every byte up to it), so a 41 KB body of
+/// spaces or a truncated one costs one scan, not two.
 fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
     let typed = serde_json::from_slice::<ReviewIn<DaemonSet>>(body);
     if let Err(error) = &typed
-        && (error.is_syntax() || error.is_eof())
+        && not_json(error)
     {
         return Err(not_a_review(error));
     }
@@ -509,7 +514,7 @@ mod tests {
     /// would have stopped at the same byte for the same kind of reason (its wording can
     /// be vaguer: "key must be a string" where the typed pass says "trailing comma").
     #[test]
-    fn a_body_that_is_not_json_gets_the_careful_paths_error() {
+    fn a_body_that_is_not_json_is_refused_where_the_careful_path_would_refuse_it() {
         let object = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"a"},"spec":{"template":{"spec":{"containers":[]}}}}"#;
         let review = |object: &str| {
             format!(
@@ -536,7 +541,7 @@ mod tests {
                 .expect("malformed");
             let place = |e: &serde_json::Error| (e.classify(), e.line(), e.column());
             // A wrong type met before the syntax error still takes the careful path.
-            let expected = if typed.is_syntax() || typed.is_eof() {
+            let expected = if not_json(&typed) {
                 assert_eq!(place(&typed), place(&careful), "{body}");
                 typed
             } else {
