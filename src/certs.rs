@@ -222,16 +222,12 @@ impl Managed {
         let new_ca = || -> Result<(String, String, i64, i64), CertError> {
             let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
             let mut params = ca_params(common_name)?;
+            let not_after = now + serving_validity * 10;
             params.not_before = not_before;
-            params.not_after = now + serving_validity * 10;
+            params.not_after = not_after;
             let key_pem = key.serialize_pem();
             let issuer = CertifiedIssuer::self_signed(params, key)?;
-            Ok((
-                issuer.pem(),
-                key_pem,
-                unix(now),
-                unix(now + serving_validity * 10),
-            ))
+            Ok((issuer.pem(), key_pem, unix(now), unix(not_after)))
         };
         let mut next = match (current, renewal) {
             (Some(current), Renewal::Keep) => return Ok(current.clone()),
