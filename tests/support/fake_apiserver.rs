@@ -769,6 +769,27 @@ impl Shared {
         });
     }
 
+    /// Stores a written object as the API server would (stamped, kept, the write
+    /// recorded) and answers with it.
+    fn store(
+        &self,
+        written: &mut Written,
+        method: &str,
+        key: (String, String, String),
+        manager: Option<String>,
+        mut object: Value,
+    ) -> Response {
+        self.stamp(&mut object, &key);
+        written.objects.insert(key.clone(), object.clone());
+        self.record(written, method, &key, manager);
+        let code = if method == "POST" {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        json_response(code, object)
+    }
+
     /// Stamps what the API server sets on every write.
     fn stamp(&self, object: &mut Value, key: &(String, String, String)) {
         let version = self.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
@@ -789,7 +810,7 @@ async fn create_written(
     State(shared): State<Arc<Shared>>,
     axum::extract::Path((_, _, namespace, plural)): CollectionPath,
     Query(params): Query<WriteParams>,
-    axum::Json(mut object): axum::Json<Value>,
+    axum::Json(object): axum::Json<Value>,
 ) -> Response {
     if absent(&shared, &plural) {
         return not_found();
@@ -808,7 +829,6 @@ async fn create_written(
             status(409, "AlreadyExists", "already exists"),
         );
     }
-    shared.stamp(&mut object, &key);
     if plural == "leases"
         && let Some(manager) = &params.field_manager
         && object["spec"]["holderIdentity"].is_string()
@@ -817,9 +837,7 @@ async fn create_written(
             .holder_owner
             .insert((key.1.clone(), key.2.clone()), manager.clone());
     }
-    written.objects.insert(key.clone(), object.clone());
-    shared.record(&mut written, "POST", &key, params.field_manager);
-    json_response(StatusCode::CREATED, object)
+    shared.store(&mut written, "POST", key, params.field_manager, object)
 }
 
 async fn get_written(
@@ -898,10 +916,7 @@ fn put_object(
         );
     }
     object["metadata"]["uid"] = stored["metadata"]["uid"].clone();
-    shared.stamp(&mut object, &key);
-    written.objects.insert(key.clone(), object.clone());
-    shared.record(&mut written, "PUT", &key, params.field_manager);
-    json_response(StatusCode::OK, object)
+    shared.store(&mut written, "PUT", key, params.field_manager, object)
 }
 
 async fn put_written(
@@ -1048,7 +1063,7 @@ fn patch_object(
         }
     }
     let whole_apply = apply && plural != "leases";
-    let mut object = match (existing, whole_apply) {
+    let object = match (existing, whole_apply) {
         // A whole-object apply by its only manager reads as a replace.
         (_, true) | (None, _) => patch,
         (Some(mut object), false) => {
@@ -1056,10 +1071,7 @@ fn patch_object(
             object
         }
     };
-    shared.stamp(&mut object, &key);
-    written.objects.insert(key.clone(), object.clone());
-    shared.record(&mut written, "PATCH", &key, params.field_manager);
-    json_response(StatusCode::OK, object)
+    shared.store(&mut written, "PATCH", key, params.field_manager, object)
 }
 
 async fn delete_written(
