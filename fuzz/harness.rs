@@ -67,9 +67,9 @@ pub fn yaml_manifests(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    manifests::read_text(text, "fuzz.yaml", &mut found, &mut errors);
+    let mut read = manifests::ReadPaths::default();
+    manifests::read_text(text, "fuzz.yaml", &mut read);
+    let (found, errors) = (read.manifests, read.errors);
     // Lines as YAML (and editors) count them: a lone CR breaks a line too.
     let lines = dsguard::yaml::yaml_lines(text).count() + 1;
     for manifest in &found {

@@ -288,12 +288,35 @@ fn template_unchanged(body: &[u8]) -> bool {
     }
 }
 
-/// Decides one AdmissionReview.
+/// Decides one AdmissionReview, as the webhook does: an inventory part that is not synced
+/// yet is said in a warning on the response.
 pub fn review(
     body: &[u8],
     endpoint: Endpoint,
     inventory: &Inventory,
     config: &Config,
+) -> Result<Decision, AdmissionError> {
+    decide(body, endpoint, inventory, config, false)
+}
+
+/// Decides one AdmissionReview with an inventory read from files (`dsguard review`): a
+/// part that was not given is skipped quietly, as `lint` skips it (the caller says so
+/// once), instead of being reported as "not synced yet".
+pub fn review_offline(
+    body: &[u8],
+    endpoint: Endpoint,
+    inventory: &Inventory,
+    config: &Config,
+) -> Result<Decision, AdmissionError> {
+    decide(body, endpoint, inventory, config, true)
+}
+
+fn decide(
+    body: &[u8],
+    endpoint: Endpoint,
+    inventory: &Inventory,
+    config: &Config,
+    quiet_when_unsynced: bool,
 ) -> Result<Decision, AdmissionError> {
     let request = parse(body)?;
     let mut decision = Decision {
@@ -365,7 +388,7 @@ pub fn review(
         config,
         namespace: &namespace,
         phase,
-        quiet_when_unsynced: false,
+        quiet_when_unsynced,
     };
     let mut verdict = policy::evaluate(&object, &context);
     // An UPDATE that leaves the pod template alone must not get a template patch: it would

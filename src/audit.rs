@@ -309,7 +309,10 @@ impl CoverageChange {
     pub fn lost_note(&self) -> String {
         let nodes = nodes_changed(&self.lost);
         bounded_note(
-            format!("no longer runs on {nodes} targeted node(s): "),
+            format!(
+                "no longer runs on {}: ",
+                crate::words::count(nodes, "targeted node")
+            ),
             describe_all(&self.lost),
         )
     }
@@ -318,7 +321,7 @@ impl CoverageChange {
     pub fn restored_note(&self) -> String {
         let nodes = nodes_changed(&self.restored);
         bounded_note(
-            format!("runs again on {nodes} node(s): "),
+            format!("runs again on {}: ", crate::words::count(nodes, "node")),
             describe_all(&self.restored),
         )
     }

@@ -1,156 +1,348 @@
 //! The command line (clap derive). Every flag can also come from `DSGUARD_<FLAG>`.
+//!
+//! Each subcommand takes only the flags it uses (its `--help` lists nothing else): the
+//! shared groups below ([`ConfigArgs`], [`InventoryArgs`], [`ClusterArgs`],
+//! [`NamespaceArgs`], [`ColorArgs`]) are flattened into the commands that read them, and
+//! each command's `-o` takes only the formats it writes, so `review -o json` or
+//! `coverage -o sarif` is a usage error rather than an ignored flag.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "dsguard",
     version,
-    about = "Keeps Kubernetes DaemonSets honest: admission webhook and CI linter"
+    about = "Keeps Kubernetes DaemonSets honest: admission webhook, CI linter, live auditor and doctor",
+    long_about = "Keeps Kubernetes DaemonSets honest: admission webhook, CI linter, live auditor and doctor.\n\nInstalled as `kubectl-dsguard` on the PATH, it also runs as the kubectl plugin `kubectl dsguard`."
 )]
 pub struct Cli {
-    /// dsguard config file (YAML); defaults apply without one.
-    #[arg(long, global = true, env = "DSGUARD_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Node snapshot: `kubectl get nodes -o yaml` or `-o json`, Node documents, or a folder of them.
-    #[arg(long, global = true, env = "DSGUARD_NODES", value_name = "FILE")]
-    pub nodes: Option<PathBuf>,
-    /// Autoscaler templates, nodes that do not exist yet: Karpenter NodePools and Cluster
-    /// API MachineDeployments/MachineSets scaled from zero (a file or a folder).
-    #[arg(
-        long,
-        global = true,
-        env = "DSGUARD_NODE_TEMPLATES",
-        value_name = "FILE|DIR"
-    )]
-    pub node_templates: Option<PathBuf>,
-    /// The DaemonSets of the cluster (`kubectl get daemonsets -A -o yaml`, manifests, or a
-    /// folder): their requests count as each node's daemon overhead (DSG005, coverage).
-    #[arg(
-        long,
-        global = true,
-        env = "DSGUARD_DAEMONSETS",
-        value_name = "FILE|DIR"
-    )]
-    pub daemonsets: Option<PathBuf>,
-    /// PriorityClass snapshot (`kubectl get priorityclasses -o yaml`).
-    #[arg(
-        long,
-        global = true,
-        env = "DSGUARD_PRIORITYCLASSES",
-        value_name = "FILE"
-    )]
-    pub priorityclasses: Option<PathBuf>,
-    /// LimitRange snapshot (`kubectl get limitranges -A -o yaml`).
-    #[arg(long, global = true, env = "DSGUARD_LIMITRANGES", value_name = "FILE")]
-    pub limitranges: Option<PathBuf>,
-    /// Read the inventory from the cluster of the current kubeconfig context (or the
-    /// in-cluster service account): `serve` watches it, other commands list it once.
-    #[arg(long, global = true, env = "DSGUARD_CLUSTER", conflicts_with = "nodes")]
-    pub cluster: bool,
-    /// Largest input file read (manifests, snapshots, config, stdin), in bytes.
-    #[arg(
-        long,
-        global = true,
-        env = "DSGUARD_MAX_FILE_BYTES",
-        default_value_t = crate::input::DEFAULT_MAX_FILE_BYTES,
-        value_name = "BYTES"
-    )]
-    pub max_file_bytes: u64,
-    /// With `-o sarif`: where the repository's docs are published, e.g.
-    /// `https://github.com/ORG/dsguard/blob/v0.1.0`; each rule's `helpUri` is this followed by
-    /// `/docs/rules/DSGnnn.md`. Without it, rules carry their page as `help.markdown` only.
-    #[arg(long, global = true, env = "DSGUARD_HELP_URI_BASE", value_name = "URL")]
-    pub help_uri_base: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long = "output",
-        global = true,
-        env = "DSGUARD_OUTPUT",
-        value_enum
-    )]
-    pub output: Option<OutputFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read one AdmissionReview on stdin and write the webhook's response on stdout.
-    /// Exit code 0 allowed, 1 denied, 2 unreadable input.
-    Review {
-        /// Which webhook to answer as: `both` runs the mutation, then validates the
-        /// mutated object, as the API server chains the two webhooks.
-        #[arg(long, value_enum, default_value_t = WebhookKind::Both, env = "DSGUARD_WEBHOOK")]
-        webhook: WebhookKind,
-    },
     /// CI dry-run: mutate then validate every DaemonSet in the manifests, as the webhook
     /// would, and report findings at file:line:col. Exit 0 clean or warnings only, 1 a
     /// denial, 2 usage error or unreadable input.
-    Lint {
-        /// Manifest files or folders (recursively: .yaml, .yml, .json); `-` reads stdin.
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Print the JSON patch (RFC 6902) for each DaemonSet the mutation changes.
-        #[arg(long, env = "DSGUARD_SHOW_PATCH")]
-        show_patch: bool,
-        /// Write the mutated manifests: in place, or under --out.
-        #[arg(long, env = "DSGUARD_FIX")]
-        fix: bool,
-        /// With --fix, write the fixed files under DIR (their relative paths kept).
-        #[arg(long, value_name = "DIR", requires = "fix", env = "DSGUARD_OUT")]
-        out: Option<PathBuf>,
-    },
+    Lint(Box<LintArgs>),
+    /// Judge the DaemonSets already in the cluster (--daemonsets FILE|DIR, or --cluster)
+    /// as `lint` judges manifests: same formats, same exit codes.
+    Audit(Box<AuditArgs>),
+    /// Read one AdmissionReview on stdin and write the webhook's response on stdout.
+    /// Exit code 0 allowed, 1 denied, 2 unreadable input.
+    Review(Box<ReviewArgs>),
+    /// For each DaemonSet in the manifests (or the cluster's), the nodes it runs on and the
+    /// ones it does not, grouped by node pool and reason.
+    Coverage(Box<CoverageArgs>),
     /// Run the HTTPS admission webhook (POST /validate, /mutate; /healthz, /readyz, /metrics).
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service, and print the
     /// base64 caBundle for the webhook configurations.
-    Certs {
-        /// The webhook's Service name.
-        #[arg(long, default_value = "dsguard", env = "DSGUARD_SERVICE")]
-        service: String,
-        /// The Service's namespace.
-        #[arg(long, default_value = "dsguard-system", env = "DSGUARD_NAMESPACE")]
-        namespace: String,
-        /// Extra IP SANs (repeatable).
-        #[arg(long = "ip", value_name = "IP")]
-        ips: Vec<IpAddr>,
-        /// Extra DNS SANs (repeatable).
-        #[arg(long = "dns", value_name = "NAME")]
-        dns: Vec<String>,
-        /// Replace the files if they exist (a rotation: the new ca-bundle.yaml trusts the
-        /// old CA and the new one).
-        #[arg(long, env = "DSGUARD_FORCE")]
-        force: bool,
-        /// Folder for ca.crt, ca.key, tls.crt, tls.key and ca-bundle.yaml (the caBundle
-        /// patch of both webhook configurations, also printed on stdout).
-        #[arg(
-            long,
-            default_value = "certs",
-            value_name = "DIR",
-            env = "DSGUARD_CERTS_OUT"
-        )]
-        out: PathBuf,
-    },
-    /// Judge the DaemonSets already in the cluster (--daemonsets FILE|DIR, or --cluster)
-    /// as `lint` judges manifests: same formats, same exit codes.
-    Audit,
-    /// For each DaemonSet in the manifests, the nodes it runs on and the ones it does not.
-    Coverage {
-        /// Manifest files or folders; `-` reads stdin. With --cluster and no path, the
-        /// cluster's own DaemonSets.
-        #[arg(value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Judge as if the nodes matching SELECTOR (kubectl label-selector syntax) carried
-        /// this taint: `KEY[=VALUE]:EFFECT@SELECTOR`, e.g.
-        /// `dedicated=infra:NoExecute@pool=general`. Repeatable; never changes the cluster.
-        #[arg(long = "what-if-taint", value_name = "TAINT@SELECTOR")]
-        what_if_taints: Vec<String>,
-    },
+    Certs(CertsArgs),
+    /// List the rules and mutations: ID, name, default action, what each catches.
+    Rules(RulesArgs),
+    /// Print a rule's page (what, why, exact semantics, examples, the fix) in the terminal.
+    Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Write man pages (dsguard.1 and one per subcommand) into a folder.
+    Man(ManArgs),
+}
+
+/// The policy file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// dsguard config file (YAML); defaults apply without one.
+    #[arg(long, env = "DSGUARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Snapshot files that stand in for (or override) what `--cluster` would list.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InventoryArgs {
+    /// Node snapshot: `kubectl get nodes -o yaml` or `-o json`, Node documents, or a folder of them.
+    #[arg(long, env = "DSGUARD_NODES", value_name = "FILE|DIR")]
+    pub nodes: Option<PathBuf>,
+    /// Autoscaler templates, nodes that do not exist yet: Karpenter NodePools and Cluster
+    /// API MachineDeployments/MachineSets scaled from zero (a file or a folder).
+    #[arg(long, env = "DSGUARD_NODE_TEMPLATES", value_name = "FILE|DIR")]
+    pub node_templates: Option<PathBuf>,
+    /// The DaemonSets of the cluster (`kubectl get daemonsets -A -o yaml`, manifests, or a
+    /// folder): their requests count as each node's daemon overhead (DSG005, coverage).
+    #[arg(long, env = "DSGUARD_DAEMONSETS", value_name = "FILE|DIR")]
+    pub daemonsets: Option<PathBuf>,
+    /// PriorityClass snapshot (`kubectl get priorityclasses -o yaml`).
+    #[arg(long, env = "DSGUARD_PRIORITYCLASSES", value_name = "FILE")]
+    pub priorityclasses: Option<PathBuf>,
+    /// LimitRange snapshot (`kubectl get limitranges -A -o yaml`).
+    #[arg(long, env = "DSGUARD_LIMITRANGES", value_name = "FILE")]
+    pub limitranges: Option<PathBuf>,
+}
+
+/// Which cluster, and how to reach it, as kubectl chooses it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Read the inventory from the cluster (the kubeconfig's current context, else the
+    /// in-cluster service account): `serve` watches it, other commands list it once.
+    #[arg(long, env = "DSGUARD_CLUSTER")]
+    pub cluster: bool,
+    /// The kubeconfig file to use (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, env = "DSGUARD_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current-context).
+    #[arg(long, env = "DSGUARD_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// How long one request to the API server may take, as kubectl's flag: `30s`, `1m`,
+    /// or a number of seconds; `0` for no limit.
+    #[arg(long, env = "DSGUARD_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+}
+
+/// Which namespaces, as kubectl's `-n` and `-A`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NamespaceArgs {
+    /// Only the DaemonSets of this namespace.
+    #[arg(
+        short = 'n',
+        long,
+        env = "DSGUARD_NAMESPACE",
+        value_name = "NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// The DaemonSets of every namespace.
+    #[arg(short = 'A', long, env = "DSGUARD_ALL_NAMESPACES")]
+    pub all_namespaces: bool,
+}
+
+/// How input files are bounded.
+#[derive(Debug, Args, Clone)]
+pub struct FileLimitArgs {
+    /// Largest input file read (manifests, snapshots, config, stdin), in bytes.
+    #[arg(
+        long,
+        env = "DSGUARD_MAX_FILE_BYTES",
+        default_value_t = crate::input::DEFAULT_MAX_FILE_BYTES,
+        value_name = "BYTES"
+    )]
+    pub max_file_bytes: u64,
+}
+
+impl Default for FileLimitArgs {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: crate::input::DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Colour in text output and log lines.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct ColorArgs {
+    /// Colour text output: `auto` only on a terminal (and never with NO_COLOR set),
+    /// `always`, or `never`.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, env = "DSGUARD_COLOR", value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour what goes to a stream that `is_terminal` says is (or is not) a
+    /// terminal: `auto` needs a terminal, an unset or empty `NO_COLOR` and a `TERM` that is
+    /// not `dumb`.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Manifest files or folders (recursively: .yaml, .yml, .json; what .gitignore
+    /// ignores, .git and target/ are skipped unless named); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "DSGUARD_OUTPUT", value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// Print the JSON patch (RFC 6902) for each DaemonSet the mutation changes.
+    #[arg(long, env = "DSGUARD_SHOW_PATCH")]
+    pub show_patch: bool,
+    /// Write the mutated manifests: in place, or under --out.
+    #[arg(long, env = "DSGUARD_FIX")]
+    pub fix: bool,
+    /// With --fix, write the fixed files under DIR (their relative paths kept).
+    #[arg(long, value_name = "DIR", requires = "fix", env = "DSGUARD_OUT")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when the input holds no DaemonSet at all (a CI job pointed at the wrong
+    /// folder, a render that produced nothing).
+    #[arg(long, env = "DSGUARD_FAIL_ON_EMPTY")]
+    pub fail_on_empty: bool,
+    #[command(flatten)]
+    pub sarif: SarifArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "DSGUARD_OUTPUT", value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// Exit 2 when there is no DaemonSet to judge.
+    #[arg(long, env = "DSGUARD_FAIL_ON_EMPTY")]
+    pub fail_on_empty: bool,
+    #[command(flatten)]
+    pub sarif: SarifArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+/// SARIF's help links.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SarifArgs {
+    /// With `-o sarif`: where the repository's docs are published, e.g.
+    /// `https://github.com/ORG/dsguard/blob/TAG`; each rule's `helpUri` is this followed by
+    /// `/docs/rules/DSGnnn.md`. Without it, rules carry their page as `help.markdown` only.
+    #[arg(long, env = "DSGUARD_HELP_URI_BASE", value_name = "URL")]
+    pub help_uri_base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Which webhook to answer as: `both` runs the mutation, then validates the
+    /// mutated object, as the API server chains the two webhooks.
+    #[arg(long, value_enum, default_value_t = WebhookKind::Both, env = "DSGUARD_WEBHOOK")]
+    pub webhook: WebhookKind,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Manifest files or folders; `-` reads stdin. With --cluster and no path, the
+    /// cluster's own DaemonSets.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format (`table` is another name for `text`).
+    #[arg(short = 'o', long = "output", env = "DSGUARD_OUTPUT", value_enum, default_value_t = CoverageFormat::Text)]
+    pub output: CoverageFormat,
+    /// Judge as if the nodes matching SELECTOR (kubectl label-selector syntax) carried
+    /// this taint: `KEY[=VALUE]:EFFECT@SELECTOR`, e.g.
+    /// `dedicated=infra:NoExecute@pool=general`. Repeatable; never changes the cluster.
+    #[arg(long = "what-if-taint", value_name = "TAINT@SELECTOR")]
+    pub what_if_taints: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long, default_value = "dsguard", env = "DSGUARD_SERVICE")]
+    pub service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = "dsguard-system", env = "DSGUARD_NAMESPACE")]
+    pub namespace: String,
+    /// Extra IP SANs (repeatable).
+    #[arg(long = "ip", value_name = "IP")]
+    pub ips: Vec<IpAddr>,
+    /// Extra DNS SANs (repeatable).
+    #[arg(long = "dns", value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// Replace the files if they exist (a rotation: the new ca-bundle.yaml trusts the
+    /// old CA and the new one).
+    #[arg(long, env = "DSGUARD_FORCE")]
+    pub force: bool,
+    /// Folder for ca.crt, ca.key, tls.crt, tls.key and ca-bundle.yaml (the caBundle
+    /// patch of both webhook configurations, also printed on stdout).
+    #[arg(
+        long,
+        default_value = "certs",
+        value_name = "DIR",
+        env = "DSGUARD_CERTS_OUT"
+    )]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "DSGUARD_OUTPUT", value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A rule ID (`DSG002`) or name (`untolerated-taints`).
+    #[arg(value_name = "RULE")]
+    pub rule: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder to write the pages into (made if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -198,7 +390,8 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM).
     #[arg(long, env = "DSGUARD_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
-    /// Where the self-signed development CA is written when no certificate is given.
+    /// Where the self-signed development CA is written when no certificate is given
+    /// (default: dsguard-dev/ca.crt in the temporary folder, $TMPDIR or /tmp).
     #[arg(long, env = "DSGUARD_DEV_CA", value_name = "FILE")]
     pub dev_ca: Option<PathBuf>,
     /// Largest request body accepted (a review carries object and oldObject).
@@ -241,6 +434,16 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "DSGUARD_LOG_FORMAT")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -256,13 +459,34 @@ pub enum WebhookKind {
     Both,
 }
 
+/// What `lint` and `audit` write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub enum ReportFormat {
+    /// Findings grouped by file, `line:col  action  RULE  namespace/name: message`.
     Text,
-    Table,
+    /// `schemaVersion: 1`: findings, patches, summary.
     Json,
+    /// SARIF 2.1.0, for code-scanning uploads.
     Sarif,
+    /// JUnit XML: a test case per DaemonSet.
     Junit,
-    /// GitHub Actions workflow commands: an annotation per finding (lint only).
+    /// GitHub Actions workflow commands: an annotation per finding.
     Github,
+}
+
+/// What `coverage` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CoverageFormat {
+    /// A table per DaemonSet, grouped by pool and reason.
+    #[value(alias = "table")]
+    Text,
+    /// `schemaVersion: 1`.
+    Json,
+}
+
+/// What `rules` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
 }

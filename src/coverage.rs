@@ -378,8 +378,9 @@ impl CoverageReport {
             );
             let _ = writeln!(
                 out,
-                "  targets {} of {total_nodes} nodes; runs on {}; blocked on {}",
+                "  targets {} of {}; runs on {}; blocked on {}",
                 ds.targeted.len(),
+                crate::words::count(total_nodes, "node"),
                 ds.runnable.len(),
                 ds.blocked.len()
             );
@@ -523,10 +524,10 @@ impl CoverageReport {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "  {} ({} nodes, {} daemon pods): {}",
+                    "  {} ({}, {}): {}",
                     pool.name,
-                    pool.nodes,
-                    pool.daemon_pods,
+                    crate::words::count(pool.nodes, "node"),
+                    crate::words::count(pool.daemon_pods, "daemon pod"),
                     if shares.is_empty() {
                         "nothing requested".to_owned()
                     } else {

@@ -7,7 +7,9 @@
 //! (`--max-file-bytes`), checked before reading and again while reading (a file can grow).
 //! Folder walks follow symbolic links, as `kubectl apply -R` does, but never into a folder
 //! they are already inside (a link loop), and read each file once however many links lead
-//! to it.
+//! to it. They leave out what `.gitignore` ignores and never enter `.git` or `target`
+//! (the `ignore` crate reads the ignore files as git does); a path named on the command
+//! line is always read.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -107,20 +109,23 @@ pub struct Walk {
     pub notices: Vec<String>,
     /// Folders or entries that could not be read at all.
     pub errors: Vec<(PathBuf, std::io::Error)>,
-    /// Files (by device and inode) and folders already taken, across every path walked.
+    /// Files (by device and inode) already taken, across every path walked.
     seen_files: HashSet<(u64, u64)>,
 }
+
+/// Folders a walk never enters, whatever the ignore files say: version control and build
+/// output (`lint .` in a repository must not read a Rust or Go build's output).
+const NEVER_WALKED: [&str; 2] = [".git", "target"];
 
 impl Walk {
     /// Adds `path`: a file as it is (whatever it is: [`read_file`] judges it, so a FIFO
     /// named on the command line is an error, not a notice), a folder by its files whose
-    /// names end in one of `extensions`, recursively, in name order.
+    /// names end in one of `extensions`, recursively, in name order, leaving out what a
+    /// `.gitignore` (or `.git/info/exclude`) ignores and the folders of
+    /// [`NEVER_WALKED`]. A path named here is always taken, ignored or not.
     pub fn add(&mut self, path: &Path, extensions: &[&str]) {
         match std::fs::metadata(path) {
-            Ok(metadata) if metadata.is_dir() => {
-                let mut ancestors = HashSet::new();
-                self.folder(path, &metadata, extensions, &mut ancestors);
-            }
+            Ok(metadata) if metadata.is_dir() => self.folder(path, extensions),
             Ok(metadata) => {
                 if self.seen_files.insert((metadata.dev(), metadata.ino())) {
                     self.files.push(path.to_owned());
@@ -131,66 +136,91 @@ impl Walk {
         }
     }
 
-    fn folder(
-        &mut self,
-        folder: &Path,
-        metadata: &std::fs::Metadata,
-        extensions: &[&str],
-        ancestors: &mut HashSet<(u64, u64)>,
-    ) {
-        let id = (metadata.dev(), metadata.ino());
-        if !ancestors.insert(id) {
-            self.notices.push(format!(
-                "{}: skipped, a symbolic link loop (this folder is already being read)",
-                folder.display()
-            ));
-            return;
-        }
-        let entries: Result<Vec<PathBuf>, _> = std::fs::read_dir(folder)
-            .and_then(|entries| entries.map(|entry| entry.map(|e| e.path())).collect());
-        let mut entries = match entries {
-            Ok(entries) => entries,
-            Err(error) => {
-                self.errors.push((folder.to_owned(), error));
-                ancestors.remove(&id);
-                return;
+    fn folder(&mut self, folder: &Path, extensions: &[&str]) {
+        let walker = ignore::WalkBuilder::new(folder)
+            .standard_filters(false)
+            .git_ignore(true)
+            .git_exclude(true)
+            .parents(true)
+            .require_git(false)
+            .follow_links(true)
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .filter_entry(|entry| {
+                entry.depth() == 0
+                    || !entry.file_type().is_some_and(|t| t.is_dir())
+                    || !entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|name| NEVER_WALKED.contains(&name))
+            })
+            .build();
+        for entry in walker {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    self.walk_error(error, None);
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let wanted = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e));
+            if entry.depth() == 0 || !wanted {
+                continue;
             }
-        };
-        entries.sort();
-        for entry in entries {
-            let metadata = match std::fs::metadata(&entry) {
+            let metadata = match std::fs::metadata(path) {
                 Ok(metadata) => metadata,
                 Err(error) => {
-                    if entry.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
-                        self.notices.push(format!(
-                            "{}: skipped, a symbolic link to nothing ({error})",
-                            entry.display()
-                        ));
-                    } else {
-                        self.errors.push((entry, error));
-                    }
+                    self.entry_error(path, error);
                     continue;
                 }
             };
             if metadata.is_dir() {
-                self.folder(&entry, &metadata, extensions, ancestors);
-                continue;
-            }
-            let wanted = entry
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e));
-            if !wanted {
                 continue;
             }
             if let Some(kind) = special_kind(&metadata) {
                 self.notices
-                    .push(format!("{}: skipped, a {kind}", entry.display()));
+                    .push(format!("{}: skipped, a {kind}", path.display()));
             } else if self.seen_files.insert((metadata.dev(), metadata.ino())) {
-                self.files.push(entry);
+                self.files.push(path.to_owned());
             }
         }
-        ancestors.remove(&id);
+    }
+
+    /// What the walker could not follow: loops and dangling links are passed over with a
+    /// notice, anything else is an error (at the path it names, when it names one).
+    fn walk_error(&mut self, error: ignore::Error, path: Option<PathBuf>) {
+        match error {
+            ignore::Error::Loop { child, .. } => self.notices.push(format!(
+                "{}: skipped, a symbolic link loop (this folder is already being read)",
+                child.display()
+            )),
+            ignore::Error::WithPath { path, err } => self.walk_error(*err, Some(path)),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                self.walk_error(*err, path)
+            }
+            ignore::Error::Io(io) => match path {
+                Some(path) => self.entry_error(&path, io),
+                None => self.errors.push((PathBuf::new(), io)),
+            },
+            other => self.errors.push((
+                path.unwrap_or_default(),
+                std::io::Error::other(other.to_string()),
+            )),
+        }
+    }
+
+    fn entry_error(&mut self, path: &Path, error: std::io::Error) {
+        if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            self.notices.push(format!(
+                "{}: skipped, a symbolic link to nothing ({error})",
+                path.display()
+            ));
+        } else {
+            self.errors.push((path.to_owned(), error));
+        }
     }
 }
 
@@ -234,6 +264,40 @@ mod tests {
         let notices = walk.notices.join("\n");
         assert!(notices.contains("symbolic link loop"), "{notices}");
         assert!(notices.contains("a symbolic link to nothing"), "{notices}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_walk_leaves_out_what_git_ignores_and_build_output_unless_named() {
+        let dir = scratch("ignored");
+        for folder in ["target/debug", ".git", "rendered", "manifests"] {
+            std::fs::create_dir_all(dir.join(folder)).unwrap();
+        }
+        for file in [
+            "target/debug/out.yaml",
+            ".git/config.yaml",
+            "rendered/ds.yaml",
+            "manifests/ds.yaml",
+            "manifests/local.yaml",
+        ] {
+            std::fs::write(dir.join(file), "kind: DaemonSet\n").unwrap();
+        }
+        std::fs::write(dir.join(".gitignore"), "/rendered/\n").unwrap();
+        std::fs::write(dir.join("manifests/.gitignore"), "local.yaml\n").unwrap();
+        let mut walk = Walk::default();
+        walk.add(&dir, MANIFEST_EXTENSIONS);
+        assert_eq!(walk.files, vec![dir.join("manifests/ds.yaml")]);
+        // Named, an ignored file or folder is read.
+        walk.add(&dir.join("manifests/local.yaml"), MANIFEST_EXTENSIONS);
+        walk.add(&dir.join("target"), MANIFEST_EXTENSIONS);
+        assert_eq!(
+            walk.files,
+            vec![
+                dir.join("manifests/ds.yaml"),
+                dir.join("manifests/local.yaml"),
+                dir.join("target/debug/out.yaml")
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

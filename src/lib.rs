@@ -21,4 +21,5 @@ pub mod policy;
 pub mod scheduling;
 pub mod serde_util;
 pub mod server;
+pub mod words;
 pub mod yaml;

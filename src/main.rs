@@ -3,13 +3,23 @@
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use dsguard::admission::{self, Endpoint};
-use dsguard::cli::{Cli, Command, LogFormat, OutputFormat, ServeArgs, WebhookKind};
+use dsguard::cli::{
+    AuditArgs, CertsArgs, Cli, ClusterArgs, ColorChoice, Command, CompletionArgs, ConfigArgs,
+    CoverageArgs, CoverageFormat, ExplainArgs, InventoryArgs, LintArgs, ListFormat, LogFormat,
+    ManArgs, NamespaceArgs, ReportFormat, ReviewArgs, RulesArgs, SarifArgs, ServeArgs, WebhookKind,
+};
+use dsguard::cluster::Connection;
+use dsguard::cluster::certificates::ManagedWebhooks;
+use dsguard::cluster::leader::{self, Candidate};
 use dsguard::config::Config;
 use dsguard::coverage::{self, CoverageReport};
 use dsguard::inventory::{Inventory, Synced, snapshot};
@@ -17,19 +27,29 @@ use dsguard::policy::DaemonSet;
 use dsguard::scheduling::TemplateKind;
 use dsguard::server::{self, AppState, CertificateSource, ServeOptions, parse_duration};
 use dsguard::{lint, manifests};
-use std::sync::Arc;
-use std::time::Duration;
-
-use dsguard::cluster::certificates::ManagedWebhooks;
-use dsguard::cluster::leader::{self, Candidate};
 
 /// Exit codes shared by every command (README "Commands").
 const EXIT_DENIED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
+/// The name kubectl runs a plugin by: `kubectl dsguard ...` execs `kubectl-dsguard`.
+const KUBECTL_PLUGIN: &str = "kubectl-dsguard";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let mut command = Cli::command();
+    // As a kubectl plugin, help and usage say how the user runs it.
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some(KUBECTL_PLUGIN) {
+        command = command.bin_name("kubectl dsguard");
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("dsguard: {error:#}");
@@ -38,125 +58,566 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<ExitCode> {
-    if let Some(base) = &cli.help_uri_base
-        && !(base.starts_with("https://") || base.starts_with("http://"))
-    {
-        bail!(
-            "--help-uri-base {base:?} is not an http(s) URL; give where the docs are published, e.g. https://github.com/ORG/dsguard/blob/v0.1.0"
-        );
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Lint(args) => {
+            one_shot_logging(args.color.color);
+            lint(&args)
+        }
+        Command::Audit(args) => {
+            one_shot_logging(args.color.color);
+            audit(&args)
+        }
+        Command::Review(args) => {
+            one_shot_logging(ColorChoice::Auto);
+            review(&args)
+        }
+        Command::Coverage(args) => {
+            one_shot_logging(args.color.color);
+            coverage(&args)
+        }
+        Command::Certs(args) => certs(&args),
+        Command::Rules(args) => rules(&args),
+        Command::Explain(args) => explain(&args),
+        Command::Completion(args) => completion(&args),
+        Command::Man(args) => man(&args),
     }
-    let config = match &cli.config {
-        Some(path) => Config::load(path, cli.max_file_bytes)?,
-        None => Config::default(),
-    };
-    if let Command::Serve(args) = &cli.command {
-        return serve(cli, args, config);
-    }
-    // One-shot commands: the library's warnings (a special file skipped in a snapshot
-    // folder, a list that had to be retried) go to stderr, plainly.
+}
+
+/// One-shot commands: the library's warnings (a special file skipped in a snapshot
+/// folder, a list that had to be retried) go to stderr, plainly, coloured only on a
+/// terminal.
+fn one_shot_logging(color: ColorChoice) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(color.enabled(std::io::stderr().is_terminal()))
         .with_max_level(tracing::Level::WARN)
         .without_time()
         .with_target(false)
         .init();
-    let mut inventory = load_inventory(cli)?;
-    load_daemonsets(cli, &mut inventory, &config)?;
-    // `audit --cluster` judges the cluster's DaemonSets, which are each node's daemon
-    // overhead too: listed once, for both.
-    let cluster_daemonsets =
-        if matches!(cli.command, Command::Audit) && cli.daemonsets.is_none() && cli.cluster {
-            let listed = cluster_daemonsets()?;
+}
+
+fn load_config(args: &ConfigArgs, max_file_bytes: u64) -> Result<Config> {
+    Ok(match &args.config {
+        Some(path) => Config::load(path, max_file_bytes)?,
+        None => Config::default(),
+    })
+}
+
+/// `--kubeconfig`, `--context` and `--request-timeout` as kubectl reads them: they say
+/// which cluster `--cluster` reads, so they need it.
+fn connection(args: &ClusterArgs) -> Result<Option<Connection>> {
+    if !args.cluster {
+        for (given, flag) in [
+            (args.kubeconfig.is_some(), "--kubeconfig"),
+            (args.context.is_some(), "--context"),
+            (args.request_timeout.is_some(), "--request-timeout"),
+        ] {
+            if given {
+                bail!("{flag} says which cluster to read and how; add --cluster to read it");
+            }
+        }
+        return Ok(None);
+    }
+    let request_timeout = match &args.request_timeout {
+        None => None,
+        Some(text) => Some(parse_request_timeout(text).with_context(|| {
+            format!("--request-timeout {text:?} is not a duration like 30s, 1m or a number of seconds (0: no limit)")
+        })?),
+    };
+    Ok(Some(Connection {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        request_timeout,
+        watches: false,
+    }))
+}
+
+/// kubectl's `--request-timeout`: a duration with a unit, or whole seconds; `0` is none.
+fn parse_request_timeout(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => parse_duration(text),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A client for the cluster `connection` names; a kubeconfig or context that cannot be
+/// used is an error before anything is sent.
+async fn client(connection: &Connection) -> Result<kube::Client> {
+    Ok(dsguard::cluster::client(connection).await?)
+}
+
+/// The inventory of a one-shot command: listed from the cluster with `--cluster` (files
+/// given beside it override the listed view of their kind), else read from the files.
+fn load_inventory(
+    files: &InventoryArgs,
+    cluster: Option<&Connection>,
+    max_file_bytes: u64,
+) -> Result<Inventory> {
+    let mut inventory = match cluster {
+        Some(connection) => {
+            if files.nodes.is_some() {
+                bail!(
+                    "--nodes is a snapshot of the cluster's nodes; with --cluster they are listed from it. Give one or the other"
+                );
+            }
+            runtime()?.block_on(async {
+                let client = client(connection).await?;
+                Ok::<_, anyhow::Error>(dsguard::cluster::list_inventory(&client).await?)
+            })?
+        }
+        None => {
+            let mut inventory = Inventory::new();
+            if let Some(path) = &files.nodes {
+                inventory.reset_nodes(snapshot::load_nodes(path, max_file_bytes)?);
+            }
+            inventory
+        }
+    };
+    if let Some(path) = &files.priorityclasses {
+        inventory.reset_priority_classes(snapshot::load_priority_classes(path, max_file_bytes)?);
+    }
+    if let Some(path) = &files.limitranges {
+        inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, max_file_bytes)?);
+    }
+    load_templates(files, &mut inventory, max_file_bytes)?;
+    Ok(inventory)
+}
+
+/// `--daemonsets`: every DaemonSet's footprint on the loaded nodes, judged with the same
+/// placement and request code as the rules (namespace `default` when a manifest has none).
+fn load_daemonsets(
+    files: &InventoryArgs,
+    inventory: &mut Inventory,
+    config: &Config,
+    max_file_bytes: u64,
+) -> Result<()> {
+    let Some(path) = &files.daemonsets else {
+        return Ok(());
+    };
+    let read = read_manifests(std::slice::from_ref(path), max_file_bytes);
+    if let Some(error) = read.errors.first() {
+        bail!("--daemonsets: {error}");
+    }
+    if !read.manifests.iter().any(|m| m.is_daemonset()) {
+        bail!(
+            "--daemonsets {}: holds no DaemonSet; expected the output of `kubectl get daemonsets -A -o yaml` or DaemonSet manifests",
+            path.display()
+        );
+    }
+    let mut objects = Vec::new();
+    for manifest in read.manifests.iter().filter(|m| m.is_daemonset()) {
+        match DaemonSet::from_value(&manifest.value) {
+            Ok(object) => objects.push((manifest.file.clone(), object)),
+            Err(error) => {
+                let at = manifest.position_of(&error.pointer);
+                bail!(
+                    "--daemonsets: {}:{}:{}: {error}",
+                    manifest.file,
+                    at.line,
+                    at.column
+                );
+            }
+        }
+    }
+    set_daemon_loads(&objects, inventory, config);
+    Ok(())
+}
+
+/// The cluster's DaemonSets, listed once (`audit --cluster`, `coverage --cluster` with no
+/// path), from one namespace or all.
+fn cluster_daemonsets(
+    connection: &Connection,
+    namespace: Option<&str>,
+) -> Result<Vec<manifests::Manifest>> {
+    runtime()?.block_on(async {
+        let client = client(connection).await?;
+        Ok(dsguard::cluster::list_daemonsets(&client, namespace).await?)
+    })
+}
+
+/// Each DaemonSet's footprint (with the file it came from) on the loaded nodes, judged
+/// with the same placement and request code as the rules; one whose resources cannot be
+/// read is left out with a note.
+fn set_daemon_loads(objects: &[(String, DaemonSet)], inventory: &mut Inventory, config: &Config) {
+    let mut loads = Vec::new();
+    for (file, object) in objects {
+        let namespace = object.namespace_or_default().to_owned();
+        let context = dsguard::policy::Context::offline(inventory, config, &namespace);
+        match dsguard::policy::daemon_load(object, &context) {
+            Some(load) => loads.push(load),
+            None => eprintln!(
+                "dsguard: note: {}: {namespace}/{}: resources unreadable, not counted as daemon overhead",
+                lint::printable(file),
+                lint::printable(object.name())
+            ),
+        }
+    }
+    inventory.set_daemon_loads(Some(loads));
+}
+
+/// `--node-templates`: replaces whatever templates were listed from the cluster, like the
+/// other files given beside `--cluster`; what was left out is said on stderr.
+fn load_templates(
+    files: &InventoryArgs,
+    inventory: &mut Inventory,
+    max_file_bytes: u64,
+) -> Result<()> {
+    let Some(path) = &files.node_templates else {
+        return Ok(());
+    };
+    let loaded = snapshot::load_templates(path, max_file_bytes)?;
+    for notice in &loaded.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    for kind in [
+        TemplateKind::NodePool,
+        TemplateKind::MachineDeployment,
+        TemplateKind::MachineSet,
+    ] {
+        inventory.reset_templates(
+            kind,
+            loaded.templates.iter().filter(|t| t.kind == kind).cloned(),
+        );
+    }
+    Ok(())
+}
+
+/// The manifests under `paths`, and what could not be read; the walk's notices (special
+/// files and link loops skipped, files without a DaemonSet) go to stderr.
+fn read_manifests(paths: &[PathBuf], max_file_bytes: u64) -> manifests::ReadPaths {
+    let read = manifests::read_paths(paths, max_file_bytes);
+    for notice in &read.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    read
+}
+
+/// Which inventory parts the flags give (for lint's run-wide notes).
+fn inventory_sources(files: &InventoryArgs, cluster: bool) -> lint::InventorySources {
+    lint::InventorySources {
+        nodes: files.nodes.is_some() || cluster,
+        priority_classes: files.priorityclasses.is_some() || cluster,
+        limit_ranges: files.limitranges.is_some() || cluster,
+    }
+}
+
+fn check_help_uri_base(sarif: &SarifArgs) -> Result<()> {
+    if let Some(base) = &sarif.help_uri_base
+        && !(base.starts_with("https://") || base.starts_with("http://"))
+    {
+        bail!(
+            "--help-uri-base {base:?} is not an http(s) URL; give where the docs are published, e.g. https://github.com/ORG/dsguard/blob/TAG"
+        );
+    }
+    Ok(())
+}
+
+fn lint(args: &LintArgs) -> Result<ExitCode> {
+    check_help_uri_base(&args.sarif)?;
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    let cluster = connection(&args.kube)?;
+    if args.fix && args.out.is_none() && args.paths.iter().any(|p| p.as_os_str() == "-") {
+        bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
+    }
+    let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
+    load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
+    let read = read_manifests(&args.paths, max);
+    let sources = inventory_sources(&args.inventory, cluster.is_some());
+    let report = lint::lint(&read.manifests, read.errors, &inventory, &config, sources);
+    write_lint_report(
+        args.output,
+        args.color.color,
+        &args.sarif,
+        &report,
+        &config,
+        args.show_patch,
+    )?;
+    if args.fix {
+        let outcome = lint::fix_files(&report, &read.manifests, args.out.as_deref());
+        for file in &outcome.written {
+            eprintln!("dsguard: fixed {}", lint::printable(file));
+        }
+        for why in &outcome.skipped {
+            eprintln!("dsguard: {}", lint::printable(why));
+        }
+        for why in &outcome.failed {
+            eprintln!("dsguard: error: {}", lint::printable(why));
+        }
+        if !outcome.failed.is_empty() {
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    }
+    Ok(ExitCode::from(report.exit_code(args.fail_on_empty)))
+}
+
+/// The report of `lint` and `audit`, in the format asked for.
+fn write_lint_report(
+    format: ReportFormat,
+    color: ColorChoice,
+    sarif: &SarifArgs,
+    report: &lint::LintReport,
+    config: &Config,
+    show_patch: bool,
+) -> Result<()> {
+    for notice in &report.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        ReportFormat::Text => {
+            let color = color.enabled(std::io::stdout().is_terminal());
+            write!(
+                stdout,
+                "{}",
+                lint::to_text(report, lint::TextOptions { color, show_patch })
+            )?;
+        }
+        ReportFormat::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_json(report))?
+        )?,
+        ReportFormat::Sarif => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&lint::to_sarif(
+                report,
+                config,
+                sarif.help_uri_base.as_deref()
+            ))?
+        )?,
+        ReportFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
+        ReportFormat::Github => write!(stdout, "{}", lint::to_github(report))?,
+    }
+    Ok(())
+}
+
+/// `-n`/`-A` for the commands that list DaemonSets cluster-wide by default: the one
+/// namespace asked for, else every namespace.
+fn listed_namespace(namespaces: &NamespaceArgs) -> Option<&str> {
+    namespaces
+        .namespace
+        .as_deref()
+        .filter(|_| !namespaces.all_namespaces)
+}
+
+/// `dsguard audit`: the DaemonSets already in the cluster (`--daemonsets` files, or listed
+/// with `--cluster`), judged as `lint` judges manifests.
+fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    check_help_uri_base(&args.sarif)?;
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    let cluster = connection(&args.kube)?;
+    if args.inventory.daemonsets.is_none() && cluster.is_none() {
+        bail!(
+            "audit judges the DaemonSets already in the cluster: --daemonsets FILE|DIR (the output of `kubectl get daemonsets -A -o yaml`) or --cluster"
+        );
+    }
+    let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
+    let namespace = listed_namespace(&args.namespaces);
+    let (manifests, errors) = match (&cluster, &args.inventory.daemonsets) {
+        (_, Some(path)) => {
+            load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
+            let read = read_manifests(std::slice::from_ref(path), max);
+            (read.manifests, read.errors)
+        }
+        (Some(connection), None) => {
+            // The cluster's DaemonSets are each node's daemon overhead too: listed once,
+            // every namespace, for both; only those asked for are judged.
+            let listed = cluster_daemonsets(connection, None)?;
             let objects: Vec<(String, DaemonSet)> = listed
                 .iter()
                 .filter_map(|m| Some((m.file.clone(), DaemonSet::from_value(&m.value).ok()?)))
                 .collect();
             set_daemon_loads(&objects, &mut inventory, &config);
-            Some(listed)
-        } else {
-            None
-        };
-    match &cli.command {
-        Command::Review { webhook } => review(*webhook, cli.max_file_bytes, &inventory, &config),
-        Command::Serve(_) => unreachable!("serve returned above"),
-        Command::Certs {
-            service,
-            namespace,
-            ips,
-            dns,
-            force,
-            out,
-        } => certs(service, namespace, ips, dns, out, *force),
-        Command::Lint {
-            paths,
-            show_patch,
-            fix,
-            out,
-        } => lint(
-            cli,
-            paths,
-            *show_patch,
-            *fix,
-            out.as_deref(),
-            &inventory,
-            &config,
-        ),
-        Command::Audit => {
-            if cli.daemonsets.is_none() && !cli.cluster {
-                bail!(
-                    "audit judges the DaemonSets already in the cluster: --daemonsets FILE|DIR (the output of `kubectl get daemonsets -A -o yaml`) or --cluster"
-                );
-            }
-            audit(cli, cluster_daemonsets, &inventory, &config)
+            (listed, Vec::new())
         }
-        Command::Coverage {
-            paths,
-            what_if_taints,
-        } => {
-            if cli.nodes.is_none() && !cli.cluster {
-                bail!(
-                    "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`) or --cluster"
-                );
-            }
-            if paths.is_empty() && !cli.cluster {
-                bail!(
-                    "coverage needs manifest paths, or --cluster to cover the cluster's DaemonSets"
-                );
-            }
-            let what_if = what_if_taints
-                .iter()
-                .map(|text| coverage::WhatIfTaint::parse(text))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|why| anyhow::anyhow!("--what-if-taint {why}"))?;
-            coverage(paths, cli, &inventory, &config, &what_if)
-        }
-    }
+        (None, None) => unreachable!("checked above"),
+    };
+    let manifests: Vec<manifests::Manifest> = match namespace {
+        Some(namespace) => manifests
+            .into_iter()
+            .filter(|m| !m.is_daemonset() || manifest_namespace(m) == namespace)
+            .collect(),
+        None => manifests,
+    };
+    let sources = inventory_sources(&args.inventory, cluster.is_some());
+    let report = lint::lint(&manifests, errors, &inventory, &config, sources);
+    write_lint_report(
+        args.output,
+        args.color.color,
+        &args.sarif,
+        &report,
+        &config,
+        false,
+    )?;
+    Ok(ExitCode::from(report.exit_code(args.fail_on_empty)))
 }
 
-fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
-    let (_flush_logs_on_exit, dropped_log_lines) = init_logging(args.log_format);
-    if cli.cluster && cli.daemonsets.is_some() {
+/// The namespace a manifest is applied to (`default` when it names none).
+fn manifest_namespace(manifest: &manifests::Manifest) -> &str {
+    manifest
+        .value
+        .pointer("/metadata/namespace")
+        .and_then(serde_json::Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+}
+
+fn review(args: &ReviewArgs) -> Result<ExitCode> {
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    let cluster = connection(&args.kube)?;
+    let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
+    load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
+    let body = dsguard::input::read_stdin(max).context("reading the AdmissionReview from stdin")?;
+    let endpoint = match args.webhook {
+        WebhookKind::Validate => Endpoint::Validate,
+        WebhookKind::Mutate => Endpoint::Mutate,
+        WebhookKind::Both => Endpoint::Both,
+    };
+    // What was not given is skipped and said once, as lint says it; the webhook itself
+    // always has an inventory to wait for.
+    let sources = inventory_sources(&args.inventory, cluster.is_some());
+    for notice in lint::inventory_notices(&inventory, &config, sources) {
+        eprintln!("dsguard: note: {notice}");
+    }
+    let decision = admission::review_offline(&body, endpoint, &inventory, &config)?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &decision.to_response())?;
+    writeln!(stdout)?;
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    })
+}
+
+fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    let cluster = connection(&args.kube)?;
+    if args.inventory.nodes.is_none() && cluster.is_none() {
+        bail!(
+            "coverage needs a node inventory: --nodes FILE (the output of `kubectl get nodes -o yaml`) or --cluster"
+        );
+    }
+    if args.paths.is_empty() && cluster.is_none() {
+        bail!("coverage needs manifest paths, or --cluster to cover the cluster's DaemonSets");
+    }
+    let what_if = args
+        .what_if_taints
+        .iter()
+        .map(|text| coverage::WhatIfTaint::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|why| anyhow::anyhow!("--what-if-taint {why}"))?;
+    let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
+    load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
+    let (manifests, errors) = match &cluster {
+        Some(connection) if args.paths.is_empty() => (
+            cluster_daemonsets(connection, listed_namespace(&args.namespaces))?,
+            Vec::new(),
+        ),
+        _ => {
+            let read = read_manifests(&args.paths, max);
+            (read.manifests, read.errors)
+        }
+    };
+    let tainted = (!what_if.is_empty()).then(|| coverage::with_taints(&inventory, &what_if));
+    let mut failed = !errors.is_empty();
+    for error in &errors {
+        eprintln!("dsguard: {}", lint::printable(&error.to_string()));
+    }
+    let mut daemonsets = Vec::new();
+    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
+        match DaemonSet::from_value(&manifest.value) {
+            Ok(object) => daemonsets.push(coverage::cover(
+                &object,
+                &manifest.file,
+                manifest.position.line,
+                &inventory,
+                &config,
+                tainted.as_ref().map(|t| (t, what_if.as_slice())),
+            )),
+            Err(error) => {
+                let at = manifest.position_of(&error.pointer);
+                eprintln!(
+                    "dsguard: {}",
+                    lint::printable(&format!(
+                        "{}:{}:{}: {error}",
+                        manifest.file, at.line, at.column
+                    ))
+                );
+                failed = true;
+            }
+        }
+    }
+    if daemonsets.is_empty() && !failed {
+        eprintln!("dsguard: note: no DaemonSet to cover in the input");
+    }
+    let report = CoverageReport::new(daemonsets, &inventory, &config);
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        CoverageFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        CoverageFormat::Text => {
+            // Names and pool values come from the input: no raw control characters.
+            for line in report.to_table(inventory.node_count()).lines() {
+                writeln!(stdout, "{}", lint::printable(line))?;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let (_flush_logs_on_exit, dropped_log_lines) = init_logging(args.log_format, args.color.color);
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    let cluster = connection(&args.kube)?;
+    let inventory_files = &args.inventory;
+    if cluster.is_some() && inventory_files.daemonsets.is_some() {
         bail!(
             "--daemonsets is a snapshot of fixed nodes; serve --cluster sees nodes change under it. Use --daemonsets with --nodes, or with lint/coverage/review"
         );
     }
-    if cli.nodes.is_none() && !cli.cluster {
+    if cluster.is_some() && inventory_files.nodes.is_some() {
+        bail!(
+            "--nodes is a static snapshot; serve --cluster watches the cluster's nodes. Give one or the other"
+        );
+    }
+    if inventory_files.nodes.is_none() && cluster.is_none() {
         bail!(
             "serve needs an inventory: --cluster (watch the cluster) or --nodes FILE (a static snapshot, e.g. `kubectl get nodes -o yaml`)"
         );
     }
-    let inventory = if cli.cluster {
+    let inventory = if cluster.is_some() {
         // Template files given beside --cluster stand in for the template watch.
         let mut inventory = Inventory::new();
-        load_templates(cli, &mut inventory)?;
+        load_templates(inventory_files, &mut inventory, max)?;
         inventory
     } else {
-        let mut inventory = load_inventory(cli)?;
-        load_daemonsets(cli, &mut inventory, &config)?;
+        let mut inventory = load_inventory(inventory_files, None, max)?;
+        load_daemonsets(inventory_files, &mut inventory, &config, max)?;
         inventory
     };
-    if args.manage_webhooks && !cli.cluster {
+    if args.manage_webhooks && cluster.is_none() {
         bail!(
             "--manage-webhooks keeps its certificates in a Secret and registers the webhooks: it needs --cluster"
         );
@@ -176,7 +637,7 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
             ca_path: args
                 .dev_ca
                 .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("dsguard-dev").join("ca.crt")),
+                .unwrap_or_else(server::default_dev_ca_path),
         },
     };
     let duration = |flag: &str, text: &str| {
@@ -195,7 +656,7 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         },
         certificate,
         client_ca: args.client_ca.clone(),
-        config_path: cli.config.clone(),
+        config_path: args.config.config.clone(),
         max_body_bytes: args.max_body_bytes,
         reload_interval: duration("reload-interval", &args.reload_interval)?,
         shutdown_grace: duration("shutdown-grace", &args.shutdown_grace)?,
@@ -205,7 +666,7 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
             idle_timeout: duration("idle-timeout", &args.idle_timeout)?,
             ..server::ConnectionLimits::default()
         },
-        max_file_bytes: cli.max_file_bytes,
+        max_file_bytes: max,
     };
     let discovery_interval = duration("discovery-interval", &args.discovery_interval)?;
     let lease_duration = duration("leader-lease-duration", &args.leader_lease_duration)?;
@@ -223,15 +684,20 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
     };
     dsguard::certs::validate_dns_name(&managed_webhooks.service)
         .with_context(|| format!("--service {:?}", managed_webhooks.service))?;
-    let watch_templates = cli.node_templates.is_none();
+    let watch_templates = inventory_files.node_templates.is_none();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let cluster = cli.cluster;
     runtime.block_on(async move {
         let mut state = AppState::new(inventory, config, options.max_body_bytes)
             .count_dropped_log_lines(move || dropped_log_lines.dropped_lines());
-        if cluster {
+        // Resolved before anything listens: a kubeconfig or context that cannot be used
+        // stops here, with nothing bound.
+        let client = match &cluster {
+            Some(connection) => Some(client(&connection.for_watches()).await?),
+            None => None,
+        };
+        if client.is_some() {
             // Ready only once every watcher has completed its first full list.
             state = state.require_synced(Synced {
                 nodes: true,
@@ -241,8 +707,7 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
         }
         let state = Arc::new(state);
         let mut leadership = None;
-        if cluster {
-            let client = dsguard::cluster::client().await?;
+        if let Some(client) = client {
             dsguard::cluster::spawn_watchers(client.clone(), state.clone());
             if watch_templates {
                 dsguard::cluster::spawn_template_watchers(
@@ -287,12 +752,15 @@ fn serve(cli: &Cli, args: &ServeArgs, config: Config) -> Result<ExitCode> {
 /// Decision logs go to stderr through a writer thread: a stalled log pipe (a wedged
 /// collector) must never stall admission requests, so when the buffer is full lines are
 /// dropped, and counted in `dsguard_log_lines_dropped`. The guard flushes on exit.
+/// Pretty lines are coloured only on a terminal (`--color`); JSON lines never are.
 fn init_logging(
     format: LogFormat,
+    color: ColorChoice,
 ) -> (
     tracing_appender::non_blocking::WorkerGuard,
     tracing_appender::non_blocking::ErrorCounter,
 ) {
+    let ansi = format == LogFormat::Pretty && color.enabled(std::io::stderr().is_terminal());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .finish(std::io::stderr());
@@ -301,6 +769,7 @@ fn init_logging(
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Json => builder
@@ -313,17 +782,11 @@ fn init_logging(
     (guard, dropped)
 }
 
-fn certs(
-    service: &str,
-    namespace: &str,
-    ips: &[std::net::IpAddr],
-    dns: &[String],
-    out: &std::path::Path,
-    force: bool,
-) -> Result<ExitCode> {
-    let mut names = dsguard::certs::service_names(service, namespace);
-    names.extend(dns.iter().cloned());
-    let generated = dsguard::certs::generate(service, &names, ips)?;
+fn certs(args: &CertsArgs) -> Result<ExitCode> {
+    let mut names = dsguard::certs::service_names(&args.service, &args.namespace);
+    names.extend(args.dns.iter().cloned());
+    let generated = dsguard::certs::generate(&args.service, &names, &args.ips)?;
+    let out = &args.out;
     let files = ["ca.crt", "ca.key", "tls.crt", "tls.key", "ca-bundle.yaml"];
     let existing: Vec<String> = files
         .iter()
@@ -331,7 +794,7 @@ fn certs(
         .filter(|path| path.symlink_metadata().is_ok())
         .map(|path| path.display().to_string())
         .collect();
-    if !existing.is_empty() && !force {
+    if !existing.is_empty() && !args.force {
         bail!(
             "{} already exist(s); nothing was written. Replacing them makes a new CA: pass --force, then apply the new ca-bundle.yaml patch with the new Secret (it trusts the old CA too, so requests keep passing while replicas switch), or choose another --out",
             existing.join(", ")
@@ -370,7 +833,7 @@ fn certs(
 }
 
 /// Writes a file; private keys are readable by their owner only.
-fn write_file(path: &std::path::Path, content: &str, private: bool) -> std::io::Result<()> {
+fn write_file(path: &Path, content: &str, private: bool) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -380,334 +843,81 @@ fn write_file(path: &std::path::Path, content: &str, private: bool) -> std::io::
     options.open(path)?.write_all(content.as_bytes())
 }
 
-fn load_inventory(cli: &Cli) -> Result<Inventory> {
-    if cli.cluster {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let mut inventory = runtime.block_on(async {
-            let client = dsguard::cluster::client().await?;
-            dsguard::cluster::list_inventory(&client).await
-        })?;
-        // Files given beside --cluster override the listed view of their kind.
-        if let Some(path) = &cli.priorityclasses {
-            inventory
-                .reset_priority_classes(snapshot::load_priority_classes(path, cli.max_file_bytes)?);
-        }
-        if let Some(path) = &cli.limitranges {
-            inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
-        }
-        load_templates(cli, &mut inventory)?;
-        return Ok(inventory);
-    }
-    let mut inventory = Inventory::new();
-    if let Some(path) = &cli.nodes {
-        inventory.reset_nodes(snapshot::load_nodes(path, cli.max_file_bytes)?);
-    }
-    if let Some(path) = &cli.priorityclasses {
-        inventory
-            .reset_priority_classes(snapshot::load_priority_classes(path, cli.max_file_bytes)?);
-    }
-    if let Some(path) = &cli.limitranges {
-        inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, cli.max_file_bytes)?);
-    }
-    load_templates(cli, &mut inventory)?;
-    Ok(inventory)
-}
-
-/// `--daemonsets`: every DaemonSet's footprint on the loaded nodes, judged with the same
-/// placement and request code as the rules (namespace `default` when a manifest has none).
-fn load_daemonsets(cli: &Cli, inventory: &mut Inventory, config: &Config) -> Result<()> {
-    let Some(path) = &cli.daemonsets else {
-        return Ok(());
-    };
-    let (manifests, errors) = read_manifests(std::slice::from_ref(path), cli);
-    if let Some(error) = errors.first() {
-        bail!("--daemonsets: {error}");
-    }
-    if !manifests.iter().any(|m| m.is_daemonset()) {
-        bail!(
-            "--daemonsets {}: holds no DaemonSet; expected the output of `kubectl get daemonsets -A -o yaml` or DaemonSet manifests",
-            path.display()
-        );
-    }
-    let mut objects = Vec::new();
-    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        match DaemonSet::from_value(&manifest.value) {
-            Ok(object) => objects.push((manifest.file.clone(), object)),
-            Err(error) => {
-                let at = manifest.position_of(&error.pointer);
-                bail!(
-                    "--daemonsets: {}:{}:{}: {error}",
-                    manifest.file,
-                    at.line,
-                    at.column
-                );
-            }
-        }
-    }
-    set_daemon_loads(&objects, inventory, config);
-    Ok(())
-}
-
-/// The cluster's DaemonSets, listed once (`audit --cluster`, `coverage --cluster` with no
-/// path).
-fn cluster_daemonsets() -> Result<Vec<manifests::Manifest>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(async {
-        let client = dsguard::cluster::client().await?;
-        dsguard::cluster::list_daemonsets(&client).await
-    })?)
-}
-
-/// Each DaemonSet's footprint (with the file it came from) on the loaded nodes, judged
-/// with the same placement and request code as the rules; one whose resources cannot be
-/// read is left out with a note.
-fn set_daemon_loads(objects: &[(String, DaemonSet)], inventory: &mut Inventory, config: &Config) {
-    let mut loads = Vec::new();
-    for (file, object) in objects {
-        let namespace = object.namespace_or_default().to_owned();
-        let context = dsguard::policy::Context::offline(inventory, config, &namespace);
-        match dsguard::policy::daemon_load(object, &context) {
-            Some(load) => loads.push(load),
-            None => eprintln!(
-                "dsguard: note: {}: {namespace}/{}: resources unreadable, not counted as daemon overhead",
-                lint::printable(file),
-                lint::printable(object.name())
-            ),
-        }
-    }
-    inventory.set_daemon_loads(Some(loads));
-}
-
-/// `--node-templates`: replaces whatever templates were listed from the cluster, like the
-/// other files given beside `--cluster`; what was left out is said on stderr.
-fn load_templates(cli: &Cli, inventory: &mut Inventory) -> Result<()> {
-    let Some(path) = &cli.node_templates else {
-        return Ok(());
-    };
-    let loaded = snapshot::load_templates(path, cli.max_file_bytes)?;
-    for notice in &loaded.notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
-    for kind in [
-        TemplateKind::NodePool,
-        TemplateKind::MachineDeployment,
-        TemplateKind::MachineSet,
-    ] {
-        inventory.reset_templates(
-            kind,
-            loaded.templates.iter().filter(|t| t.kind == kind).cloned(),
-        );
-    }
-    Ok(())
-}
-
-/// The manifests under `paths`, and what could not be read; the walk's notices (special
-/// files and link loops skipped) go to stderr.
-fn read_manifests(
-    paths: &[std::path::PathBuf],
-    cli: &Cli,
-) -> (Vec<manifests::Manifest>, Vec<manifests::ManifestError>) {
-    let read = manifests::read_paths(paths, cli.max_file_bytes);
-    for notice in &read.notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
-    (read.manifests, read.errors)
-}
-
-fn lint(
-    cli: &Cli,
-    paths: &[std::path::PathBuf],
-    show_patch: bool,
-    fix: bool,
-    out: Option<&std::path::Path>,
-    inventory: &Inventory,
-    config: &Config,
-) -> Result<ExitCode> {
-    if fix && out.is_none() && paths.iter().any(|p| p.as_os_str() == "-") {
-        bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
-    }
-    let (manifests, errors) = read_manifests(paths, cli);
-    let sources = inventory_sources(cli);
-    let report = lint::lint(&manifests, errors, inventory, config, sources);
-    write_lint_report(cli, &report, config, show_patch)?;
-    if fix {
-        let outcome = lint::fix_files(&report, &manifests, out);
-        for file in &outcome.written {
-            eprintln!("dsguard: fixed {}", lint::printable(file));
-        }
-        for why in &outcome.skipped {
-            eprintln!("dsguard: {}", lint::printable(why));
-        }
-        for why in &outcome.failed {
-            eprintln!("dsguard: error: {}", lint::printable(why));
-        }
-        if !outcome.failed.is_empty() {
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-    }
-    Ok(ExitCode::from(report.exit_code()))
-}
-
-/// Which inventory parts the flags give (for lint's run-wide notes).
-fn inventory_sources(cli: &Cli) -> lint::InventorySources {
-    lint::InventorySources {
-        nodes: cli.nodes.is_some() || cli.cluster,
-        priority_classes: cli.priorityclasses.is_some() || cli.cluster,
-        limit_ranges: cli.limitranges.is_some() || cli.cluster,
-    }
-}
-
-/// The report of `lint` and `audit`, in the format asked for.
-fn write_lint_report(
-    cli: &Cli,
-    report: &lint::LintReport,
-    config: &Config,
-    show_patch: bool,
-) -> Result<()> {
-    for notice in &report.notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
-    }
+/// `dsguard rules`: every rule and mutation, and dsguard's own notices.
+fn rules(args: &RulesArgs) -> Result<ExitCode> {
+    let catalogue = lint::rule_catalogue();
+    let defaults = Config::default();
     let mut stdout = std::io::stdout().lock();
-    match cli.output.unwrap_or(OutputFormat::Text) {
-        OutputFormat::Text | OutputFormat::Table => {
-            let color = std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb");
-            write!(
+    match args.output {
+        ListFormat::Json => {
+            let rules: Vec<serde_json::Value> = catalogue
+                .iter()
+                .map(|entry| {
+                    serde_json::json!({
+                        "id": entry.id, "name": entry.name,
+                        "default": lint::default_action(entry.id, &defaults),
+                        "summary": entry.summary,
+                    })
+                })
+                .collect();
+            writeln!(
                 stdout,
                 "{}",
-                lint::to_text(report, lint::TextOptions { color, show_patch })
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"schemaVersion": 1, "rules": rules})
+                )?
             )?;
         }
-        OutputFormat::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_json(report))?
-        )?,
-        OutputFormat::Sarif => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_sarif(
-                report,
-                config,
-                cli.help_uri_base.as_deref()
-            ))?
-        )?,
-        OutputFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
-        OutputFormat::Github => write!(stdout, "{}", lint::to_github(report))?,
-    }
-    Ok(())
-}
-
-/// `dsguard audit`: the DaemonSets already in the cluster (`--daemonsets` files, or listed
-/// with `--cluster`), judged as `lint` judges manifests.
-fn audit(
-    cli: &Cli,
-    listed: Option<Vec<manifests::Manifest>>,
-    inventory: &Inventory,
-    config: &Config,
-) -> Result<ExitCode> {
-    let (manifests, errors) = match (listed, &cli.daemonsets) {
-        (Some(listed), _) => (listed, Vec::new()),
-        (None, Some(path)) => read_manifests(std::slice::from_ref(path), cli),
-        (None, None) => bail!("audit needs --daemonsets FILE|DIR or --cluster"),
-    };
-    let sources = inventory_sources(cli);
-    let report = lint::lint(&manifests, errors, inventory, config, sources);
-    write_lint_report(cli, &report, config, false)?;
-    Ok(ExitCode::from(report.exit_code()))
-}
-
-fn review(
-    webhook: WebhookKind,
-    max_file_bytes: u64,
-    inventory: &Inventory,
-    config: &Config,
-) -> Result<ExitCode> {
-    let body = dsguard::input::read_stdin(max_file_bytes)
-        .context("reading the AdmissionReview from stdin")?;
-    let endpoint = match webhook {
-        WebhookKind::Validate => Endpoint::Validate,
-        WebhookKind::Mutate => Endpoint::Mutate,
-        WebhookKind::Both => Endpoint::Both,
-    };
-    let decision = admission::review(&body, endpoint, inventory, config)?;
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &decision.to_response())?;
-    writeln!(stdout)?;
-    Ok(if decision.allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_DENIED)
-    })
-}
-
-fn coverage(
-    paths: &[std::path::PathBuf],
-    cli: &Cli,
-    inventory: &Inventory,
-    config: &Config,
-    what_if: &[coverage::WhatIfTaint],
-) -> Result<ExitCode> {
-    let output = cli.output;
-    let (manifests, errors) = if paths.is_empty() {
-        (cluster_daemonsets()?, Vec::new())
-    } else {
-        read_manifests(paths, cli)
-    };
-    let tainted = (!what_if.is_empty()).then(|| coverage::with_taints(inventory, what_if));
-    let mut failed = !errors.is_empty();
-    for error in &errors {
-        eprintln!("dsguard: {}", lint::printable(&error.to_string()));
-    }
-    let mut daemonsets = Vec::new();
-    for manifest in manifests.iter().filter(|m| m.is_daemonset()) {
-        match DaemonSet::from_value(&manifest.value) {
-            Ok(object) => daemonsets.push(coverage::cover(
-                &object,
-                &manifest.file,
-                manifest.position.line,
-                inventory,
-                config,
-                tainted.as_ref().map(|t| (t, what_if)),
-            )),
-            Err(error) => {
-                let at = manifest.position_of(&error.pointer);
-                eprintln!(
-                    "dsguard: {}",
-                    lint::printable(&format!(
-                        "{}:{}:{}: {error}",
-                        manifest.file, at.line, at.column
-                    ))
-                );
-                failed = true;
+        ListFormat::Text => {
+            let width = catalogue.iter().map(|e| e.name.len()).max().unwrap_or(0);
+            for entry in &catalogue {
+                writeln!(
+                    stdout,
+                    "{}  {:<width$}  {:<8}  {}",
+                    entry.id,
+                    entry.name,
+                    lint::default_action(entry.id, &defaults),
+                    entry.summary
+                )?;
             }
+            writeln!(stdout, "\n`dsguard explain ID` prints a rule's page.")?;
         }
     }
-    let report = CoverageReport::new(daemonsets, inventory, config);
-    let mut stdout = std::io::stdout().lock();
-    match output.unwrap_or(OutputFormat::Table) {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report)?;
-            writeln!(stdout)?;
-        }
-        OutputFormat::Table | OutputFormat::Text => {
-            // Names and pool values come from the input: no raw control characters.
-            for line in report.to_table(inventory.node_count()).lines() {
-                writeln!(stdout, "{}", lint::printable(line))?;
-            }
-        }
-        OutputFormat::Sarif | OutputFormat::Junit | OutputFormat::Github => {
-            bail!("coverage writes -o table or -o json")
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(EXIT_USAGE)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dsguard explain DSGnnn`: the rule's page, as docs/rules holds it.
+fn explain(args: &ExplainArgs) -> Result<ExitCode> {
+    let catalogue = lint::rule_catalogue();
+    let wanted = args.rule.trim();
+    let Some(entry) = catalogue
+        .iter()
+        .find(|e| e.id.eq_ignore_ascii_case(wanted) || e.name == wanted)
+    else {
+        let known: Vec<&str> = catalogue.iter().map(|e| e.id).collect();
+        bail!(
+            "{wanted:?} is not a rule; the rules are {} (`dsguard rules` lists them)",
+            known.join(", ")
+        );
+    };
+    let page = lint::rule_page(entry.id).expect("every catalogued rule has a page");
+    print!("{page}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn completion(args: &CompletionArgs) -> Result<ExitCode> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "dsguard", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dsguard man DIR`: `dsguard.1`, and `dsguard-COMMAND.1` for each command.
+fn man(args: &ManArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let command = Cli::command();
+    clap_mangen::generate_to(command, &args.dir)
+        .with_context(|| format!("writing man pages into {}", args.dir.display()))?;
+    eprintln!("dsguard: wrote man pages into {}", args.dir.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::input::{self, MANIFEST_EXTENSIONS, Walk};
+use crate::lint::printable;
 use crate::yaml::{self, Position, SourceMap};
 
 /// One object of a manifest file.
@@ -67,26 +68,33 @@ pub struct ReadPaths {
 }
 
 /// Every object under `paths`, and every problem met on the way. No file is read past
-/// `max_file_bytes`.
+/// `max_file_bytes`. A file named on the command line (or stdin) that holds no DaemonSet
+/// gets a notice; files found in folders are expected to hold other kinds too.
 pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
     let mut read = ReadPaths::default();
     let mut walk = Walk::default();
     let mut sources = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
-            sources.push(None);
+            sources.push((None, true));
         } else {
             let before = walk.files.len();
+            let named = !path.is_dir();
             walk.add(path, MANIFEST_EXTENSIONS);
-            sources.extend(walk.files[before..].iter().cloned().map(Some));
+            sources.extend(
+                walk.files[before..]
+                    .iter()
+                    .cloned()
+                    .map(|f| (Some(f), named)),
+            );
         }
     }
     for (folder, error) in &walk.errors {
         read.errors
             .push(io_error(&folder.display().to_string(), &error.to_string()));
     }
-    read.notices = walk.notices;
-    for source in sources {
+    read.notices = std::mem::take(&mut walk.notices);
+    for (source, named) in sources {
         let (name, text) = match &source {
             None => (
                 "<stdin>".to_owned(),
@@ -98,11 +106,57 @@ pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
             ),
         };
         match text {
-            Ok(text) => read_text(&text, &name, &mut read.manifests, &mut read.errors),
+            Ok(text) => {
+                let before = (read.manifests.len(), read.errors.len());
+                read_text(&text, &name, &mut read);
+                if named {
+                    note_no_daemonset(&name, &mut read, before);
+                }
+            }
             Err(e) => read.errors.push(io_error(&name, &e.to_string())),
         }
     }
     read
+}
+
+/// The notice for a named file that holds no DaemonSet: what it holds instead.
+fn note_no_daemonset(file: &str, read: &mut ReadPaths, (manifests, errors): (usize, usize)) {
+    let objects = &read.manifests[manifests..];
+    if objects.iter().any(Manifest::is_daemonset) || read.errors.len() > errors {
+        return;
+    }
+    if objects.is_empty() {
+        read.notices.push(format!(
+            "{}: empty: no YAML document in it, so no DaemonSet to judge",
+            printable(file)
+        ));
+        return;
+    }
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for object in objects {
+        let kind = match object.kind() {
+            "" => "(no kind)".to_owned(),
+            kind => kind.to_owned(),
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, count)) => *count += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    let listed: Vec<String> = kinds
+        .iter()
+        .take(6)
+        .map(|(kind, count)| match count {
+            1 => printable(kind).into_owned(),
+            n => format!("{n} {}", printable(kind)),
+        })
+        .collect();
+    read.notices.push(format!(
+        "{}: no DaemonSet in it ({}{}), nothing there to judge",
+        printable(file),
+        listed.join(", "),
+        if kinds.len() > 6 { ", ..." } else { "" }
+    ));
 }
 
 fn io_error(file: &str, error: &str) -> ManifestError {
@@ -113,30 +167,128 @@ fn io_error(file: &str, error: &str) -> ManifestError {
     }
 }
 
-/// Reads one stream of documents.
-pub fn read_text(
-    text: &str,
-    file: &str,
-    manifests: &mut Vec<Manifest>,
-    errors: &mut Vec<ManifestError>,
-) {
+/// The first line that holds Helm template syntax (`{{ ... }}`), 1-based.
+fn helm_template_line(text: &str) -> Option<usize> {
+    yaml::yaml_lines(text)
+        .position(|line| {
+            line.find("{{")
+                .is_some_and(|start| line[start..].contains("}}"))
+        })
+        .map(|index| index + 1)
+}
+
+/// Reads one stream of documents into `read`: its objects, the documents that cannot be
+/// parsed, and what a reader should know about how kubectl would read it (keys written
+/// twice, a kind written in the wrong case, DaemonSets of another API, Helm template
+/// syntax that was never rendered).
+pub fn read_text(text: &str, file: &str, read: &mut ReadPaths) {
+    let helm = helm_template_line(text);
+    let render_first = |line: usize| {
+        format!(
+            "this looks like an unrendered Helm template (`{{{{ ... }}}}` at line {line}): render it first and lint the result, e.g. `helm template RELEASE CHART | dsguard lint -`"
+        )
+    };
+    let mut failed = false;
     for (index, document) in yaml::parse_stream(text).into_iter().enumerate() {
         match document {
-            Ok(document) => open(
-                document.value,
-                document.source_map,
-                document.position,
-                (file, index),
-                "",
-                manifests,
-            ),
-            Err(e) => errors.push(ManifestError {
-                file: file.to_owned(),
-                position: e.position,
-                message: format!("invalid YAML: {}", e.message),
-            }),
+            Ok(document) => {
+                for duplicate in &document.duplicates {
+                    read.notices.push(duplicate_notice(file, duplicate));
+                }
+                let first = read.manifests.len();
+                open(
+                    document.value,
+                    document.source_map,
+                    document.position,
+                    (file, index),
+                    "",
+                    &mut read.manifests,
+                );
+                for manifest in &read.manifests[first..] {
+                    if let Some(notice) = kind_notice(manifest) {
+                        read.notices.push(notice);
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                let message = match helm {
+                    Some(line) => format!("invalid YAML: {}; {}", e.message, render_first(line)),
+                    None => format!("invalid YAML: {}", e.message),
+                };
+                read.errors.push(ManifestError {
+                    file: file.to_owned(),
+                    position: e.position,
+                    message,
+                });
+            }
         }
     }
+    if let Some(line) = helm
+        && !failed
+    {
+        read.notices.push(format!(
+            "{}:{line}: judged as written, but {}",
+            printable(file),
+            render_first(line)
+        ));
+    }
+}
+
+/// A key written twice: both lines, and which one kubectl keeps.
+fn duplicate_notice(file: &str, duplicate: &yaml::DuplicateKey) -> String {
+    let field = crate::serde_util::field_path(&duplicate.pointer);
+    let hint = if matches!(
+        duplicate.pointer.as_str(),
+        "/apiVersion" | "/kind" | "/metadata"
+    ) {
+        " (several objects without a `---` line between them read as one object, the last one's fields winning: separate documents with `---`)"
+    } else {
+        ""
+    };
+    format!(
+        "{}:{}: `{}` is written twice in one mapping (lines {} and {}); kubectl keeps the last one (line {}) and drops the first without a word{hint}",
+        printable(file),
+        duplicate.kept.line,
+        printable(&field),
+        duplicate.first.line,
+        duplicate.kept.line,
+        duplicate.kept.line
+    )
+}
+
+/// API versions that once served DaemonSets and that the API server no longer accepts
+/// (Kubernetes 1.16 removed them), with what to write instead; and `apps/v1beta1`, which
+/// never had DaemonSets.
+pub const REMOVED_DAEMONSET_APIS: [&str; 3] =
+    ["extensions/v1beta1", "apps/v1beta2", "apps/v1beta1"];
+
+/// A notice for an object that names a DaemonSet in a way that is not judged: the kind
+/// in another case (the API server knows kinds case-sensitively), or a DaemonSet of
+/// another API group (an extension's own DaemonSet kind). Removed API versions are
+/// findings of `lint` (DSG901), not notices.
+fn kind_notice(manifest: &Manifest) -> Option<String> {
+    let kind = manifest.kind();
+    let at = format!(
+        "{}:{}",
+        printable(&manifest.file),
+        manifest.position_of("/kind").line
+    );
+    if kind != "DaemonSet" && kind.eq_ignore_ascii_case("daemonset") {
+        return Some(format!(
+            "{at}: `kind: {}` is not a kind the API server knows (kinds are case-sensitive; it answers `no matches for kind`): write `kind: DaemonSet`; not judged",
+            printable(kind)
+        ));
+    }
+    let api = manifest.api_version();
+    (kind == "DaemonSet" && api != "apps/v1" && !REMOVED_DAEMONSET_APIS.contains(&api)).then(
+        || {
+            format!(
+                "{at}: a DaemonSet of `{}`, not of apps/v1: another API's kind, not judged (dsguard judges apps/v1 DaemonSets)",
+                printable(api)
+            )
+        },
+    )
 }
 
 fn open(
@@ -191,9 +343,9 @@ mod tests {
     #[test]
     fn lists_open_into_items_with_their_own_positions() {
         let text = "apiVersion: v1\nkind: List\nitems:\n- kind: DaemonSet\n  metadata:\n    name: a\n- kind: ConfigMap\n  metadata: {name: b}\n---\nkind: DaemonSet\nmetadata: {name: c}\n---\nbad: [\n";
-        let mut manifests = Vec::new();
-        let mut errors = Vec::new();
-        read_text(text, "m.yaml", &mut manifests, &mut errors);
+        let mut read = ReadPaths::default();
+        read_text(text, "m.yaml", &mut read);
+        let (manifests, errors) = (read.manifests, read.errors);
         assert_eq!(manifests.len(), 3);
         assert_eq!(manifests[0].position.line, 4);
         assert_eq!(manifests[0].position_of("/metadata/name").line, 6);

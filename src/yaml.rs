@@ -52,6 +52,14 @@ impl SourceMap {
         }
     }
 
+    /// The position recorded for exactly `pointer`, if one was.
+    pub fn position_of_exactly(&self, pointer: &str) -> Option<Position> {
+        self.positions
+            .iter()
+            .find(|(p, _)| p.as_ref() == pointer)
+            .map(|(_, position)| *position)
+    }
+
     /// The direct children of `pointer` (members of a mapping, items of a sequence) with
     /// their positions, in source order.
     pub fn children(&self, pointer: &str) -> Vec<(String, Position)> {
@@ -108,7 +116,24 @@ pub struct YamlDocument {
     pub source_map: SourceMap,
     /// Where the document's content starts.
     pub position: Position,
+    /// Keys written twice in one mapping (the later value is kept, as kubectl keeps it),
+    /// at most [`MAX_DUPLICATES_NOTED`] of them.
+    pub duplicates: Vec<DuplicateKey>,
 }
+
+/// A key written twice in one mapping. kubectl reads YAML with sigs.k8s.io/yaml, which
+/// keeps the later value without a word; so does dsguard, and says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The member's JSON pointer.
+    pub pointer: String,
+    pub first: Position,
+    /// The one whose value is kept.
+    pub kept: Position,
+}
+
+/// Duplicates noted per document; a file made of thousands of them is said in a few.
+pub const MAX_DUPLICATES_NOTED: usize = 20;
 
 /// A document that could not be read, with where and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -275,6 +300,9 @@ enum Frame {
         /// The key read, waiting for its value; and whether it was a `<<` merge key.
         pending_key: Option<(String, bool)>,
         nodes: u64,
+        /// The keys written explicitly, kept only once a merge has put others in the map
+        /// (until then every key in it was written explicitly).
+        explicit: Option<std::collections::HashSet<String>>,
     },
 }
 
@@ -301,6 +329,8 @@ struct Builder {
     /// the nearest recorded ancestor (a real manifest uses a few percent of it).
     position_budget: usize,
     document_position: Position,
+    /// Keys written twice in the document being read.
+    duplicates: Vec<DuplicateKey>,
     documents: Vec<YamlDocument>,
 }
 
@@ -321,6 +351,7 @@ impl Builder {
             aliased: 0,
             source_map: SourceMap::default(),
             document_position: Position::default(),
+            duplicates: Vec::new(),
             documents: Vec::new(),
         }
     }
@@ -377,6 +408,7 @@ impl Builder {
                 self.decoded = 0;
                 self.aliased = 0;
                 self.source_map = SourceMap::default();
+                self.duplicates.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let slot = self.next_slot(&span);
@@ -445,6 +477,7 @@ impl Builder {
                         anchor,
                         pending_key: None,
                         nodes: 1,
+                        explicit: None,
                     });
                 }
             },
@@ -499,16 +532,33 @@ impl Builder {
             map,
             pointer,
             pending_key,
+            explicit,
             ..
         }) = self.stack.last_mut()
         {
             let is_merge = text == "<<" && resolved == Value::String("<<".into());
             // A duplicate key keeps its first position (the value is the last one's).
             let member = child_pointer(pointer, &key);
-            let first = !map.contains_key(&key);
+            let written_before = !is_merge
+                && match explicit {
+                    None => map.contains_key(&key),
+                    Some(keys) => !keys.insert(key.clone()),
+                };
             *pending_key = Some((key, is_merge));
-            if first {
+            if is_merge {
+                // Placed at the mapping; its members keep the positions of their source.
+            } else if !written_before {
                 self.record(member.into_boxed_str(), position);
+            } else if self.duplicates.len() < MAX_DUPLICATES_NOTED {
+                let first = self
+                    .source_map
+                    .position_of_exactly(&member)
+                    .unwrap_or(position);
+                self.duplicates.push(DuplicateKey {
+                    pointer: member,
+                    first,
+                    kept: position,
+                });
             }
         }
         Ok(())
@@ -531,6 +581,7 @@ impl Builder {
                     value,
                     source_map: std::mem::take(&mut self.source_map),
                     position: self.document_position,
+                    duplicates: std::mem::take(&mut self.duplicates),
                 });
                 Ok(())
             }
@@ -539,7 +590,10 @@ impl Builder {
                 Ok(())
             }
             Some(Frame::Mapping {
-                map, pending_key, ..
+                map,
+                pending_key,
+                explicit,
+                ..
             }) => {
                 let Some((key, is_merge)) = pending_key.take() else {
                     return Ok(());
@@ -548,12 +602,18 @@ impl Builder {
                     map.insert(key, value);
                     return Ok(());
                 }
-                // `<<: *defaults` (or a list of them): keys already set win.
+                // `<<: *defaults` (or a list of them), as go-yaml v2 (`decode.go` merge)
+                // reads it and so kubectl: the merged keys are set where the `<<` stands,
+                // over any key written before it (a key written after it wins), and in a
+                // list the earlier mapping takes precedence.
+                if explicit.is_none() {
+                    *explicit = Some(map.keys().cloned().collect());
+                }
                 let sources = match value {
                     Value::Array(items) => items,
                     other => vec![other],
                 };
-                for source in sources {
+                for source in sources.into_iter().rev() {
                     let Value::Object(source) = source else {
                         let position = Position {
                             line: span.start.line() + self.line_offset,
@@ -566,7 +626,7 @@ impl Builder {
                         });
                     };
                     for (k, v) in source {
-                        map.entry(k).or_insert(v);
+                        map.insert(k, v);
                     }
                 }
                 Ok(())
@@ -724,29 +784,38 @@ fn resolve_plain(text: &str) -> Option<Value> {
     Some(Value::String(text.to_owned()))
 }
 
+/// go-yaml v2 resolves an integer with Go's `strconv.ParseInt(text, 0, 64)` (then
+/// `ParseUint`) after dropping every `_`: an optional sign, then `0x`/`0X` hex, `0o`/`0O`
+/// or a bare leading `0` octal, `0b`/`0B` binary, else decimal.
 fn resolve_integer(text: &str) -> Option<Number> {
-    let (negative, body) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
+    let plain = text.replace('_', "");
+    let (negative, body) = match plain.as_bytes().first()? {
+        b'-' => (true, &plain[1..]),
+        b'+' => (false, &plain[1..]),
+        _ => (false, plain.as_str()),
     };
-    let body = body.replace('_', "");
-    let (radix, digits) = if let Some(hex) = body.strip_prefix("0x") {
-        (16, hex.to_owned())
-    } else if let Some(bin) = body.strip_prefix("0b") {
-        (2, bin.to_owned())
+    let prefixed = |prefixes: [&str; 2]| prefixes.iter().find_map(|p| body.strip_prefix(p));
+    let (radix, digits) = if let Some(hex) = prefixed(["0x", "0X"]) {
+        (16, hex)
+    } else if let Some(octal) = prefixed(["0o", "0O"]) {
+        (8, octal)
+    } else if let Some(binary) = prefixed(["0b", "0B"]) {
+        (2, binary)
     } else if body.len() > 1 && body.starts_with('0') {
-        (8, body[1..].to_owned())
+        (8, &body[1..])
     } else {
         (10, body)
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let magnitude = u64::from_str_radix(&digits, radix).ok()?;
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
     if negative {
-        let value = i64::try_from(magnitude).ok()?;
-        Some(Number::from(-value))
+        let value = i64::try_from(magnitude)
+            .map(|m| -m)
+            .ok()
+            .or((magnitude == 1 << 63).then_some(i64::MIN))?;
+        Some(Number::from(value))
     } else {
         Some(Number::from(magnitude))
     }
@@ -772,6 +841,55 @@ mod tests {
             doc.value,
             json!({"a": true, "b": "yes", "c": 31, "d": 8, "e": null, "f": 1.5, "g": "010",
                    "h": "v1.2", "i": -3, "j": "12", "k": 1000.0, "l": "12:30"})
+        );
+    }
+
+    /// go-yaml v2 (sigs.k8s.io/yaml, kubectl) sets merged keys where the `<<` stands: a
+    /// merge after an explicit key overrides it, a key after the merge overrides the merge,
+    /// and in a list of merges the earlier mapping wins.
+    #[test]
+    fn merge_keys_apply_in_order_as_kubectl_reads_them() {
+        let doc = one(
+            "bad: &bad {gpu: \"true\"}\nlate:\n  gpu: \"false\"\n  <<: *bad\nearly:\n  <<: *bad\n  gpu: \"false\"\nlist:\n  <<: [{a: 1}, {a: 2, b: 2}]\n",
+        );
+        assert_eq!(doc.value["late"], json!({"gpu": "true"}));
+        assert_eq!(doc.value["early"], json!({"gpu": "false"}));
+        assert_eq!(doc.value["list"], json!({"a": 1, "b": 2}));
+        assert!(doc.duplicates.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_and_are_noted_with_both_lines() {
+        let doc = one(
+            "kind: DaemonSet\nspec:\n  nodeSelector: {a: b}\n  x: 1\n  nodeSelector: {c: d}\nkind: Deployment\n",
+        );
+        assert_eq!(doc.value["spec"]["nodeSelector"], json!({"c": "d"}));
+        assert_eq!(doc.value["kind"], "Deployment");
+        let noted: Vec<(&str, usize, usize)> = doc
+            .duplicates
+            .iter()
+            .map(|d| (d.pointer.as_str(), d.first.line, d.kept.line))
+            .collect();
+        assert_eq!(noted, [("/spec/nodeSelector", 3, 5), ("/kind", 1, 6)]);
+        // The position stays at the first one written, where a reader starts.
+        assert_eq!(
+            doc.source_map.position("/spec/nodeSelector").unwrap().line,
+            3
+        );
+        let many: String = (0..100).map(|_| "a: 1\n").collect();
+        assert_eq!(one(&many).duplicates.len(), MAX_DUPLICATES_NOTED);
+    }
+
+    /// Go's `strconv.ParseInt(s, 0, 64)`, which go-yaml v2 resolves integers with.
+    #[test]
+    fn yaml_1_1_integers_resolve_as_go_reads_them() {
+        let doc = one(
+            "a: 0o20000\nb: 0x2000\nc: 0X2000\nd: 020000\ne: 0b10\nf: -0x10\ng: 1_000\nh: +12\ni: 0o9\nj: -9223372036854775808\nk: 18446744073709551615\n",
+        );
+        assert_eq!(
+            doc.value,
+            json!({"a": 8192, "b": 8192, "c": 8192, "d": 8192, "e": 2, "f": -16, "g": 1000,
+                   "h": 12, "i": "0o9", "j": i64::MIN, "k": u64::MAX})
         );
     }
 
@@ -807,6 +925,11 @@ mod tests {
         let doc = one("base: &b {a: 1, b: 2}\nuse:\n  <<: *b\n  b: 3\nlist: [*b]\n");
         assert_eq!(doc.value["use"], json!({"a": 1, "b": 3}));
         assert_eq!(doc.value["list"], json!([{"a": 1, "b": 2}]));
+        assert_eq!(doc.source_map.position("/use/b").unwrap().line, 4);
+        assert!(
+            doc.duplicates.is_empty(),
+            "an override of a merged key is no duplicate"
+        );
         // go-yaml v2 reads a plain `y` key as the boolean true, and so does kubectl.
         assert_eq!(one("y: 1\n").value, json!({"true": 1}));
     }

@@ -136,9 +136,9 @@ fn usage_errors_exit_2_with_a_clear_message() {
     )
     .unwrap();
     let bad = dsguard()
+        .args(["review"])
         .arg("--config")
         .arg(&config)
-        .args(["review"])
         .write_stdin("{}")
         .output()
         .unwrap();
@@ -398,5 +398,36 @@ fn what_if_taint_shows_where_pods_stop_and_are_evicted() {
     assert!(
         String::from_utf8_lossy(&bad.stderr)
             .contains("the effect must be NoSchedule, NoExecute or PreferNoSchedule")
+    );
+}
+
+/// A second `serve` that cannot bind (the port is taken) fails before it writes anything:
+/// the development CA of the one running stays as it is.
+#[test]
+fn a_serve_that_cannot_bind_leaves_the_dev_ca_alone() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bind-twice");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let ca = dir.join("ca.crt");
+    std::fs::write(&ca, "the CA the running server uses\n").unwrap();
+    let output = dsguard()
+        .args(["serve", "--nodes"])
+        .arg(corpus("nodes"))
+        .args(["--listen", &address, "--metrics-listen", "off", "--dev-ca"])
+        .arg(&ca)
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("cannot listen on {address}")),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ca).unwrap(),
+        "the CA the running server uses\n"
     );
 }

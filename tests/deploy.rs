@@ -169,10 +169,10 @@ fn the_deployment_is_hardened_and_its_arguments_parse() {
             .map(|a| a.as_str().unwrap().to_owned()),
     );
     let cli = dsguard::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{e}"));
-    assert!(cli.cluster);
     let dsguard::cli::Command::Serve(serve) = &cli.command else {
         panic!("serve")
     };
+    assert!(serve.kube.cluster);
     assert!(
         serve.manage_webhooks,
         "the default install manages its certificates"

@@ -92,7 +92,7 @@ fn the_bundled_examples_show_a_deny_a_warning_and_a_patch() {
     );
     assert!(
         text.trim_end().ends_with(
-            "4 DaemonSets: 2 denied, 1 warned; 3 deny, 1 warn, 1 info findings; 2 to patch"
+            "5 DaemonSets: 2 denied, 2 warned; findings: 3 deny, 4 warn, 1 info; 2 to patch"
         ),
         "{text}"
     );
@@ -215,7 +215,7 @@ fn json_has_exactly_the_documented_shape() {
     assert_eq!(patch["patch"][0]["op"], "add");
     assert_eq!(
         report["summary"],
-        serde_json::json!({"daemonsets": 4, "denied": 2, "warned": 1})
+        serde_json::json!({"daemonsets": 5, "denied": 2, "warned": 2})
     );
 }
 
@@ -255,7 +255,7 @@ fn sarif_is_valid_2_1_0_with_rules_and_locations() {
         );
     }
     let results = run["results"].as_array().unwrap();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 8);
     for result in results {
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -357,17 +357,18 @@ fn every_rule_has_a_documentation_page() {
     pages.sort();
     let mut expected: Vec<String> = dsguard::lint::rule_catalogue()
         .iter()
-        .map(|(id, _, _)| format!("{id}.md"))
+        .map(|entry| format!("{}.md", entry.id))
         .collect();
     expected.sort();
     assert_eq!(pages, expected);
-    for (id, name, _) in dsguard::lint::rule_catalogue() {
+    for dsguard::lint::RuleEntry { id, name, .. } in dsguard::lint::rule_catalogue() {
         let page = dsguard::lint::rule_page(id).unwrap();
         assert!(page.starts_with(&format!("# {id}")), "{id}");
         assert!(
             id == "DSG000" || page.lines().next().unwrap().contains(name),
             "{id}: {name}"
         );
+        assert!(!page.contains("TODO"), "{id}: {name}");
     }
 }
 
@@ -383,7 +384,7 @@ fn junit_has_one_case_per_daemonset_and_failures_for_denials() {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     let failed: Vec<&str> = cases
         .iter()
         .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
@@ -411,7 +412,7 @@ fn junit_has_one_case_per_daemonset_and_failures_for_denials() {
         .descendants()
         .find(|n| n.has_tag_name("testsuite"))
         .unwrap();
-    assert_eq!(suite.attribute("tests"), Some("4"));
+    assert_eq!(suite.attribute("tests"), Some("5"));
     assert_eq!(suite.attribute("failures"), Some("2"));
 }
 

@@ -156,11 +156,15 @@ fn corrupted_manifests_never_panic_the_linter() {
     }
     for (i, variant) in variants.iter().enumerate() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut manifests = Vec::new();
-            let mut errors = Vec::new();
-            dsguard::manifests::read_text(variant, "variant.yaml", &mut manifests, &mut errors);
-            let report =
-                dsguard::lint::lint(&manifests, errors, &inventory, &config, Default::default());
+            let mut read = dsguard::manifests::ReadPaths::default();
+            dsguard::manifests::read_text(variant, "variant.yaml", &mut read);
+            let report = dsguard::lint::lint(
+                &read.manifests,
+                read.errors,
+                &inventory,
+                &config,
+                Default::default(),
+            );
             let _ = dsguard::lint::to_json(&report);
             let _ = dsguard::lint::to_sarif(&report, &config, None);
             let _ = dsguard::lint::to_junit(&report);

@@ -113,7 +113,7 @@ fn a_taint_burst_is_one_transition_naming_pool_taint_and_count() {
     assert!(change.restored.is_empty());
     assert_eq!(
         change.lost_note(),
-        "no longer runs on 4 targeted node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+        "no longer runs on 4 targeted nodes: 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
     );
     assert_eq!(transitions[0].key.to_string(), "logging/shipper");
     // Judged again with nothing changed: no transition.
@@ -125,7 +125,7 @@ fn a_taint_burst_is_one_transition_naming_pool_taint_and_count() {
     assert!(transitions[0].change.lost.is_empty());
     assert_eq!(
         transitions[0].change.restored_note(),
-        "runs again on 4 node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+        "runs again on 4 nodes: 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
     );
 }
 
@@ -232,7 +232,7 @@ fn an_event_note_stays_within_what_the_events_api_accepts() {
     };
     let note = change.lost_note();
     assert!(note.len() <= MAX_NOTE_BYTES, "{}", note.len());
-    assert!(note.starts_with("no longer runs on 600 targeted node(s): "));
+    assert!(note.starts_with("no longer runs on 600 targeted nodes: "));
     assert!(note.ends_with("more"), "{note}");
 }
 
@@ -472,7 +472,7 @@ fn daemonsets_of_the_same_reach_share_gaps_but_not_their_own_fit() {
     for transition in &transitions {
         assert_eq!(
             transition.change.lost_note(),
-            "no longer runs on 4 targeted node(s): 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
+            "no longer runs on 4 targeted nodes: 4 nodes in pool infra: untolerated taints dedicated=infra:NoSchedule"
         );
     }
     let shipper = audit.judgement(&key("shipper")).unwrap();

@@ -36,7 +36,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -59,8 +61,11 @@ pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no cluster configuration: {} (set KUBECONFIG or a current context, or run in a pod with a service account)", causes(.0))]
+    #[error("cannot make a client for the cluster: {} (check `kubectl config view --minify`)", causes(.0))]
     Client(kube::Error),
+    /// The kubeconfig or context cannot be used (nothing was sent).
+    #[error("{0}")]
+    Kubeconfig(String),
     #[error("cannot list {kind} from the cluster: {} (check `kubectl config current-context` and that it can list {kind})", causes(.cause))]
     List {
         kind: &'static str,
@@ -438,9 +443,111 @@ impl InventoryKind for SlimLimitRange {
     }
 }
 
-/// A client from the in-cluster service account, or else the current kubeconfig context.
-pub async fn client() -> Result<Client, ClusterError> {
-    Client::try_default().await.map_err(ClusterError::Client)
+/// Which cluster to talk to and how, as kubectl's flags choose it.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    /// `--kubeconfig`; else `KUBECONFIG` (a list of files, merged), else `~/.kube/config`,
+    /// else the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`; else the kubeconfig's `current-context`.
+    pub context: Option<String>,
+    /// `--request-timeout`: how long one request may take (`Some(ZERO)`: no limit).
+    pub request_timeout: Option<Duration>,
+    /// The client watches (`serve`): a read timeout would cut a quiet watch stream, so the
+    /// request timeout then bounds connecting and sending only.
+    pub watches: bool,
+}
+
+impl Connection {
+    /// The same cluster, for a process that watches it.
+    pub fn for_watches(&self) -> Connection {
+        Connection {
+            watches: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// The client configuration `connection` names, resolved as kubectl resolves it and
+/// without a request sent: a kubeconfig that cannot be read, or a context it does not
+/// have, is an error here, naming the file and the contexts it does have.
+pub async fn client_config(connection: &Connection) -> Result<kube::Config, ClusterError> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let kubeconfig = match &connection.kubeconfig {
+        Some(path) => Some(Kubeconfig::read_from(path).map_err(|cause| {
+            ClusterError::Kubeconfig(format!(
+                "--kubeconfig {}: {}",
+                path.display(),
+                causes(&cause)
+            ))
+        })?),
+        None => match Kubeconfig::read() {
+            Ok(kubeconfig) => Some(kubeconfig),
+            // Named by KUBECONFIG, or needed for --context: it must be readable.
+            Err(cause) if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) => {
+                return Err(ClusterError::Kubeconfig(format!(
+                    "KUBECONFIG={}: {}",
+                    std::env::var("KUBECONFIG").unwrap_or_default(),
+                    causes(&cause)
+                )));
+            }
+            Err(cause) if connection.context.is_some() => {
+                return Err(ClusterError::Kubeconfig(format!(
+                    "--context needs a kubeconfig, and none was found ({})",
+                    causes(&cause)
+                )));
+            }
+            Err(_) => None,
+        },
+    };
+    let mut config = match kubeconfig {
+        Some(kubeconfig) => {
+            if let Some(context) = &connection.context
+                && !kubeconfig.contexts.iter().any(|c| &c.name == context)
+            {
+                let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+                return Err(ClusterError::Kubeconfig(format!(
+                    "--context {context:?}: the kubeconfig has no such context (it has: {})",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                )));
+            }
+            let options = KubeConfigOptions {
+                context: connection.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|cause| ClusterError::Kubeconfig(causes(&cause)))?
+        }
+        None => kube::Config::incluster().map_err(|cause| {
+            ClusterError::Kubeconfig(format!(
+                "no kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config) and not in a pod with a service account: {}",
+                causes(&cause)
+            ))
+        })?,
+    };
+    if let Some(timeout) = connection.request_timeout {
+        let limit = (!timeout.is_zero()).then_some(timeout);
+        config.connect_timeout = limit;
+        config.write_timeout = limit;
+        if !connection.watches {
+            config.read_timeout = limit;
+            config.reset_reader_on_write = true;
+        }
+    }
+    Ok(config)
+}
+
+/// A client for the cluster `connection` names (see [`client_config`]).
+pub async fn client(connection: &Connection) -> Result<Client, ClusterError> {
+    let config = client_config(connection).await?;
+    Client::try_from(config).map_err(ClusterError::Client)
+}
+
+/// The namespace kubectl uses with neither `-n` nor `-A`: the context's, else the pod's
+/// own (in a cluster), else `default`.
+pub async fn default_namespace(connection: &Connection) -> Result<String, ClusterError> {
+    Ok(client_config(connection).await?.default_namespace)
 }
 
 /// Starts one watcher per kind feeding `state`; they run until the runtime stops.
@@ -608,13 +715,17 @@ pub async fn list_inventory(client: &Client) -> Result<Inventory, ClusterError> 
     Ok(inventory)
 }
 
-/// Every DaemonSet of the cluster, listed once page by page (`dsguard audit --cluster`),
+/// Every DaemonSet of the cluster (or of one namespace), listed once page by page (`dsguard audit --cluster`),
 /// as manifests named `cluster` (no file positions) without `managedFields` and `status`.
 pub async fn list_daemonsets(
     client: &Client,
+    namespace: Option<&str>,
 ) -> Result<Vec<crate::manifests::Manifest>, ClusterError> {
     use k8s_openapi::api::apps::v1::DaemonSet;
-    let api: Api<DaemonSet> = Api::all(client.clone());
+    let api: Api<DaemonSet> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
     list_pages(&api, ListParams::default(), "daemonsets", |mut object| {
         object.metadata.managed_fields = None;
         object.status = None;

@@ -78,8 +78,8 @@ pub fn to_github(report: &LintReport) -> String {
     }
     let _ = writeln!(
         out,
-        "dsguard: {} DaemonSets, {} denied, {} warned, {} unreadable",
-        report.daemonsets.len(),
+        "dsguard: {}, {} denied, {} warned, {} unreadable",
+        crate::words::count(report.daemonsets.len(), "DaemonSet"),
         report.denied(),
         report.warned(),
         report.errors.len()

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::inventory::Inventory;
-use crate::manifests::{Manifest, ManifestError};
+use crate::manifests::{Manifest, ManifestError, REMOVED_DAEMONSET_APIS};
 use crate::policy::{self, Context, DaemonSet, Rule, Severity, Verdict};
 use crate::yaml::{Position, escape_pointer};
 
@@ -86,9 +86,10 @@ impl LintReport {
             .count()
     }
 
-    /// 2 for unreadable input, else 1 for a denial, else 0 (README "Commands").
-    pub fn exit_code(&self) -> u8 {
-        if !self.errors.is_empty() {
+    /// 2 for unreadable input (or, with `fail_on_empty`, no DaemonSet at all), else 1 for
+    /// a denial, else 0 (README "Commands").
+    pub fn exit_code(&self, fail_on_empty: bool) -> u8 {
+        if !self.errors.is_empty() || (fail_on_empty && self.daemonsets.is_empty()) {
             2
         } else if self.denied() > 0 {
             1
@@ -106,7 +107,32 @@ pub struct InventorySources {
     pub limit_ranges: bool,
 }
 
-/// Lints the DaemonSets among `manifests` (other kinds are skipped silently).
+/// The run-wide notes on what the inventory lacks: each rule that was skipped for want of
+/// an inventory part, said once (lint, audit and review say the same).
+pub fn inventory_notices(
+    inventory: &Inventory,
+    config: &Config,
+    sources: InventorySources,
+) -> Vec<String> {
+    let mut notices = Vec::new();
+    if !sources.nodes {
+        notices.push("no node inventory (--nodes or --cluster): DSG001 selector-matches-no-node, DSG002 untolerated-taints and DSG005 requests-exceed-allocatable were not evaluated".into());
+    } else if inventory.node_count() == 0 {
+        notices.push(
+            "the node inventory holds no node: DSG001, DSG002 and DSG005 were not evaluated".into(),
+        );
+    }
+    if !sources.priority_classes {
+        notices.push("no PriorityClass inventory (--priorityclasses or --cluster): DSG004 was not evaluated and DSG101 injects only the built-in system classes".into());
+    }
+    if !sources.limit_ranges && config.rules.missing_resource_limits.honor_limit_range {
+        notices.push("no LimitRange inventory (--limitranges or --cluster): DSG003 counts only limits written in the manifests".into());
+    }
+    notices
+}
+
+/// Lints the DaemonSets among `manifests`; other kinds are skipped (the manifest reader
+/// said so where it matters), and a run with no DaemonSet at all says so.
 pub fn lint(
     manifests: &[Manifest],
     read_errors: Vec<ManifestError>,
@@ -116,26 +142,23 @@ pub fn lint(
 ) -> LintReport {
     let mut report = LintReport {
         errors: read_errors,
+        notices: inventory_notices(inventory, config, sources),
         ..LintReport::default()
     };
-    if !sources.nodes {
-        report.notices.push("no node inventory (--nodes): DSG001 selector-matches-no-node and DSG002 untolerated-taints were not evaluated".into());
-    } else if inventory.node_count() == 0 {
+    let daemonsets: Vec<&Manifest> = manifests
+        .iter()
+        .filter(|m| {
+            m.is_daemonset()
+                && (m.api_version() == "apps/v1"
+                    || REMOVED_DAEMONSET_APIS.contains(&m.api_version()))
+        })
+        .collect();
+    if daemonsets.is_empty() && report.errors.is_empty() {
         report.notices.push(
-            "the node inventory (--nodes) holds no node: DSG001 and DSG002 were not evaluated"
+            "no DaemonSet in the input: nothing was judged (--fail-on-empty makes this exit 2)"
                 .into(),
         );
     }
-    if !sources.priority_classes {
-        report.notices.push("no PriorityClass inventory (--priorityclasses): DSG004 was not evaluated and DSG101 injects only the built-in system classes".into());
-    }
-    if !sources.limit_ranges && config.rules.missing_resource_limits.honor_limit_range {
-        report.notices.push("no LimitRange inventory (--limitranges): DSG003 counts only limits written in the manifests".into());
-    }
-    let daemonsets: Vec<&Manifest> = manifests
-        .iter()
-        .filter(|m| m.is_daemonset() && m.api_version() == "apps/v1")
-        .collect();
     // Each DaemonSet is judged alone, so large runs use every core; order is kept.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let outcomes: Vec<Result<LintedDaemonSet, ManifestError>> =
@@ -233,6 +256,16 @@ pub fn lint_one(
             message: exemption.message.clone(),
         });
     }
+    if let Some(message) = removed_api_message(manifest.api_version()) {
+        findings.push(LocatedFinding {
+            rule_id: DSG901.0,
+            rule_name: DSG901.1,
+            severity: Severity::Deny,
+            pointer: "/apiVersion".into(),
+            position: manifest.position_of("/apiVersion"),
+            message,
+        });
+    }
     for note in &verdict.notes {
         findings.push(LocatedFinding {
             rule_id: DSG000.0,
@@ -259,9 +292,29 @@ pub fn lint_one(
     }
 }
 
-/// Rule metadata for reports: every rule, plus dsguard's own notices.
+/// Why the API server refuses a DaemonSet of `api_version`, and what to write; `None`
+/// for `apps/v1`.
+fn removed_api_message(api_version: &str) -> Option<String> {
+    match api_version {
+        "extensions/v1beta1" | "apps/v1beta2" => Some(format!(
+            "apiVersion {api_version} no longer serves DaemonSets (removed in Kubernetes 1.16): the API server refuses it with `no matches for kind \"DaemonSet\" in version \"{api_version}\"`. Write `apiVersion: apps/v1`, with a `spec.selector` matching the template's labels (apps/v1 requires it and never changes it after creation); judged below as apps/v1 would judge it"
+        )),
+        "apps/v1beta1" => Some(
+            "apiVersion apps/v1beta1 never served DaemonSets: the API server refuses it with `no matches for kind \"DaemonSet\" in version \"apps/v1beta1\"`. Write `apiVersion: apps/v1`, with a `spec.selector` matching the template's labels; judged below as apps/v1 would judge it".to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// The rule ID of a document that cannot be read or is not a DaemonSet the rules can
+/// read (SARIF and JUnit report it; text and JSON list it as an error).
+pub const DSG900: (&str, &str) = ("DSG900", "unreadable-manifest");
+
+/// The rule ID of a DaemonSet under an API version the API server refuses.
+pub const DSG901: (&str, &str) = ("DSG901", "removed-api-version");
+
 /// The page of docs/rules that explains a rule (`DSG000` for dsguard's own notes), for
-/// reports that carry help text.
+/// reports that carry help text and `dsguard explain`.
 pub fn rule_page(id: &str) -> Option<&'static str> {
     Some(match id {
         "DSG000" => include_str!("../../docs/rules/DSG000.md"),
@@ -273,18 +326,73 @@ pub fn rule_page(id: &str) -> Option<&'static str> {
         "DSG006" => include_str!("../../docs/rules/DSG006.md"),
         "DSG101" => include_str!("../../docs/rules/DSG101.md"),
         "DSG102" => include_str!("../../docs/rules/DSG102.md"),
+        "DSG900" => include_str!("../../docs/rules/DSG900.md"),
+        "DSG901" => include_str!("../../docs/rules/DSG901.md"),
         _ => return None,
     })
 }
 
-pub fn rule_catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
+/// One entry of the rule catalogue: every rule and mutation, and dsguard's own notices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleEntry {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every rule and mutation, then dsguard's own IDs, in ID order within each.
+pub fn rule_catalogue() -> Vec<RuleEntry> {
     Rule::ALL
         .iter()
-        .map(|r| (r.id(), r.name(), r.summary()))
-        .chain([(
-            DSG000.0,
-            DSG000.1,
-            "An exemption was used, or an exemption annotation is malformed.",
-        )])
+        .map(|r| RuleEntry {
+            id: r.id(),
+            name: r.name(),
+            summary: r.summary(),
+        })
+        .chain([
+            RuleEntry {
+                id: DSG000.0,
+                name: DSG000.1,
+                summary: "An exemption was used, or an exemption annotation is malformed.",
+            },
+            RuleEntry {
+                id: DSG900.0,
+                name: DSG900.1,
+                summary: "A manifest document could not be parsed or is not a valid DaemonSet.",
+            },
+            RuleEntry {
+                id: DSG901.0,
+                name: DSG901.1,
+                summary: "A DaemonSet under an API version the API server no longer serves (extensions/v1beta1, apps/v1beta2): it is refused.",
+            },
+        ])
         .collect()
+}
+
+/// What a rule does under `config` (`deny`, `warn`, `off`; `mutation` for DSG101/102,
+/// `on`/`off` by their `enabled`; `deny`/`warn` for dsguard's own IDs), for `rules` and
+/// SARIF's default levels.
+pub fn default_action(id: &str, config: &Config) -> &'static str {
+    use crate::config::Action;
+    let rules = &config.rules;
+    let action = |action: Action| match action {
+        Action::Deny => "deny",
+        Action::Warn => "warn",
+        Action::Off => "off",
+    };
+    let mutation = |enabled: bool| if enabled { "on" } else { "off" };
+    match Rule::parse(id) {
+        Some(Rule::SelectorMatchesNoNode) => action(rules.selector_matches_no_node.action),
+        Some(Rule::UntoleratedTaints) => action(rules.untolerated_taints.action),
+        Some(Rule::MissingResourceLimits) => action(rules.missing_resource_limits.action),
+        Some(Rule::UnknownPriorityClass) => action(rules.unknown_priority_class.action),
+        Some(Rule::RequestsExceedAllocatable) => action(rules.requests_exceed_allocatable.action),
+        Some(Rule::SurgeWithHostPort) => action(rules.surge_with_host_port.action),
+        Some(Rule::DefaultPriorityClass) => {
+            mutation(config.mutations.default_priority_class.enabled)
+        }
+        Some(Rule::DefaultTolerations) => mutation(config.mutations.default_tolerations.enabled),
+        None if id == DSG000.0 => "warn",
+        None => "deny",
+    }
 }

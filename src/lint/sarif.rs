@@ -10,16 +10,11 @@ use serde_sarif::sarif::{
     Tool, ToolComponent,
 };
 
-use super::{LintReport, rule_catalogue};
-use crate::config::{Action, Config};
-use crate::policy::{Rule, Severity};
+use super::{DSG900, LintReport, RuleEntry, rule_catalogue};
+use crate::config::Config;
+use crate::policy::Severity;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-const UNREADABLE: (&str, &str, &str) = (
-    "DSG900",
-    "unreadable-manifest",
-    "A manifest document could not be parsed or is not a valid DaemonSet.",
-);
 
 fn level_of(severity: Severity) -> ResultLevel {
     match severity {
@@ -30,20 +25,10 @@ fn level_of(severity: Severity) -> ResultLevel {
 }
 
 fn default_level(id: &str, config: &Config) -> &'static str {
-    let rules = &config.rules;
-    let action = match Rule::parse(id) {
-        Some(Rule::SelectorMatchesNoNode) => rules.selector_matches_no_node.action,
-        Some(Rule::UntoleratedTaints) => rules.untolerated_taints.action,
-        Some(Rule::MissingResourceLimits) => rules.missing_resource_limits.action,
-        Some(Rule::UnknownPriorityClass) => rules.unknown_priority_class.action,
-        Some(Rule::RequestsExceedAllocatable) => rules.requests_exceed_allocatable.action,
-        Some(Rule::SurgeWithHostPort) => rules.surge_with_host_port.action,
-        Some(Rule::DefaultPriorityClass | Rule::DefaultTolerations) | None => Action::Warn,
-    };
-    match action {
-        Action::Deny => "error",
-        Action::Warn => "warning",
-        Action::Off => "none",
+    match super::default_action(id, config) {
+        "deny" => "error",
+        "off" => "none",
+        _ => "warning",
     }
 }
 
@@ -94,16 +79,11 @@ fn location(file: &str, line: usize, column: usize) -> Location {
 /// The SARIF log of `report`. With `help_uri_base` (where the repository's docs are
 /// published), each rule with a page links to it as `helpUri`.
 pub fn to_sarif(report: &LintReport, config: &Config, help_uri_base: Option<&str>) -> Sarif {
-    let mut catalogue = rule_catalogue();
-    catalogue.push(UNREADABLE);
+    let catalogue = rule_catalogue();
     let rules: Vec<ReportingDescriptor> = catalogue
         .iter()
-        .map(|(id, name, summary)| {
-            let level = if *id == UNREADABLE.0 {
-                "error"
-            } else {
-                default_level(id, config)
-            };
+        .map(|RuleEntry { id, name, summary }| {
+            let level = default_level(id, config);
             let help_uri = help_uri_base
                 .filter(|_| super::rule_page(id).is_some())
                 .map(|base| format!("{}/docs/rules/{id}.md", base.trim_end_matches('/')));
@@ -133,7 +113,7 @@ pub fn to_sarif(report: &LintReport, config: &Config, help_uri_base: Option<&str
             descriptor
         })
         .collect();
-    let index_of = |id: &str| catalogue.iter().position(|(i, _, _)| *i == id).unwrap_or(0) as i64;
+    let index_of = |id: &str| catalogue.iter().position(|e| e.id == id).unwrap_or(0) as i64;
     let mut results: Vec<SarifResult> = Vec::new();
     for ds in &report.daemonsets {
         for (index, finding) in ds.findings.iter().enumerate() {
@@ -179,8 +159,8 @@ pub fn to_sarif(report: &LintReport, config: &Config, help_uri_base: Option<&str
     for error in &report.errors {
         results.push(
             SarifResult::builder()
-                .rule_id(UNREADABLE.0)
-                .rule_index(index_of(UNREADABLE.0))
+                .rule_id(DSG900.0)
+                .rule_index(index_of(DSG900.0))
                 .level(ResultLevel::Error)
                 .message(Message::builder().text(error.message.clone()).build())
                 .locations(vec![location(

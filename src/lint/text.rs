@@ -146,7 +146,7 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
         .filter(|d| !d.patch.is_empty())
         .count();
     let mut summary = format!(
-        "{} DaemonSet{}: {} denied, {} warned; {deny} deny, {warn} warn, {info} info finding{}; {patched} to patch",
+        "{} DaemonSet{}: {} denied, {} warned; findings: {deny} deny, {warn} warn, {info} info; {patched} to patch",
         report.daemonsets.len(),
         if report.daemonsets.len() == 1 {
             ""
@@ -155,7 +155,6 @@ pub fn to_text(report: &LintReport, options: TextOptions) -> String {
         },
         report.denied(),
         report.warned(),
-        if deny + warn + info == 1 { "" } else { "s" },
     );
     if !report.errors.is_empty() {
         let _ = write!(
@@ -216,7 +215,7 @@ mod tests {
         assert!(plain.contains("  7:3      deny   DSG003 missing-resource-limits  ns/ds: first line\n                  second line\n"), "{plain}");
         assert!(
             plain.ends_with(
-                "1 DaemonSet: 1 denied, 0 warned; 1 deny, 0 warn, 0 info finding; 0 to patch\n"
+                "1 DaemonSet: 1 denied, 0 warned; findings: 1 deny, 0 warn, 0 info; 0 to patch\n"
             ),
             "{plain}"
         );

@@ -327,11 +327,13 @@ fn message(
     };
     let mut text = vec![if fits_nowhere {
         format!(
-            "the pod ({asked}) fits none of the {places} nodes it would run on: it stays Pending everywhere:"
+            "the pod ({asked}) fits none of the {} it would run on: it stays Pending everywhere:",
+            crate::words::count(places, "node")
         )
     } else if unfit_nodes > 0 {
         format!(
-            "the pod ({asked}) does not fit {unfit_nodes} of the {places} nodes it would run on: it stays Pending there:"
+            "the pod ({asked}) does not fit {unfit_nodes} of the {} it would run on: it stays Pending there:",
+            crate::words::count(places, "node")
         )
     } else {
         format!(

@@ -56,8 +56,8 @@ pub(crate) fn check(
             severity: Severity::Info,
             pointer: TEMPLATE_SPEC.to_owned(),
             message: format!(
-                "selects none of the {} nodes now, but {} can make nodes it selects; it will run there once they exist",
-                inventory.node_count(),
+                "selects none of the {} now, but {} can make nodes it selects; it will run there once they exist",
+                crate::words::count(inventory.node_count(), "node"),
                 describe_templates(inventory, &targeted_templates)
             ),
             atoms: Vec::new(),
@@ -65,7 +65,10 @@ pub(crate) fn check(
         return;
     }
     let clauses = empty_clauses(selection, inventory);
-    let mut message = format!("selects none of the {} nodes: ", inventory.node_count());
+    let mut message = format!(
+        "selects none of the {}: ",
+        crate::words::count(inventory.node_count(), "node")
+    );
     if clauses.is_empty() {
         message.push_str(&conflict(selection, inventory));
     } else {

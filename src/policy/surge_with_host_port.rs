@@ -52,7 +52,12 @@ pub(crate) fn check(
             .then(|| format!("maxUnavailable {text}")),
         Some(IntOrString::Int(count)) => targeted
             .filter(|nodes| !nodes.is_empty() && *count > 0 && (*count as u64) >= nodes.len())
-            .map(|nodes| format!("maxUnavailable {count} (it runs on {} nodes)", nodes.len())),
+            .map(|nodes| {
+                format!(
+                    "maxUnavailable {count} (it runs on {})",
+                    crate::words::count(nodes.len(), "node")
+                )
+            }),
         None => None,
     };
     if let Some(what) = all_at_once {

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::json;
 
 use super::AppState;
@@ -114,31 +114,121 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (!text.is_empty()).then_some(total)
 }
 
+/// How much of an oversized body is read and thrown away before its 413 is sent, and for
+/// how long at most: a client that gets its answer only once it has finished sending sees
+/// it whole, where an answer sent early ends the stream under the client (over HTTP/2 a
+/// RST_STREAM, which curl before 8.1 reports as an error instead of the 413; over
+/// HTTP/1.1 a closed connection). Nothing drained is kept; past either bound the answer
+/// goes out at once.
+const DRAIN_BYTES: u64 = 16 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: tokio::time::Instant,
 ) -> Result<bytes::Bytes, Response> {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than the {limit}-byte limit (--max-body-bytes)"),
-        )
-    };
+    let message =
+        format!("the request body is larger than the {limit}-byte limit (--max-body-bytes)");
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(too_large());
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
+    if declared.is_some_and(|length| length > limit as u64) {
+        if declared.is_some_and(|length| length <= DRAIN_BYTES) {
+            body = drain(body, 0, deadline).await;
+        }
+        return Err(refuse_unread(StatusCode::PAYLOAD_TOO_LARGE, message, body));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the request body: {e}"),
-        )),
+    let mut bytes = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(bytes.freeze()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > limit {
+                        let read = (bytes.len() + data.len()) as u64;
+                        drop(bytes);
+                        let body = drain(body, read, deadline).await;
+                        return Err(refuse_unread(StatusCode::PAYLOAD_TOO_LARGE, message, body));
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// Reads and discards the rest of `body` (of which `read` bytes were read already), up to
+/// [`DRAIN_BYTES`] in all and [`DRAIN_TIME`] (or `deadline`, if sooner); returns what is
+/// left of it, to be given up once the answer is sent.
+async fn drain(mut body: Body, mut read: u64, deadline: tokio::time::Instant) -> Body {
+    let deadline = deadline.min(tokio::time::Instant::now() + DRAIN_TIME);
+    while read <= DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            Ok(None) | Ok(Some(Err(_))) | Err(_) => break,
+        }
+    }
+    body
+}
+
+/// An error answer sent before the request body was read to its end (413). Over HTTP/2 the
+/// unread request body is given up only once the answer is sent: given up earlier, the
+/// stream is reset with CANCEL and the client never sees the answer; given up after, it is
+/// reset with NO_ERROR, which tells the client to stop sending and read the answer
+/// (RFC 9113 §8.1). Over HTTP/1.1 the connection closes after the answer.
+fn refuse_unread(status: StatusCode, message: String, request: Body) -> Response {
+    let answer = json!({"error": message, "code": status.as_u16()}).to_string();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(HoldingRequest {
+            answer: Some(bytes::Bytes::from(answer)),
+            _request: request,
+        }),
+    )
+        .into_response()
+}
+
+/// A response body of one chunk that keeps the request's unread body until it is dropped
+/// itself, which the server does after the response's last frame is sent.
+struct HoldingRequest {
+    answer: Option<bytes::Bytes>,
+    _request: Body,
+}
+
+impl http_body::Body for HoldingRequest {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.answer
+                .take()
+                .map(|data| Ok(http_body::Frame::data(data))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.answer.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.answer.as_ref().map_or(0, |a| a.len() as u64))
     }
 }
 
@@ -198,7 +288,12 @@ async fn admit(
     let started = Instant::now();
     let budget = time_budget(uri.query());
     let metrics = &state.metrics;
-    let bytes = match tokio::time::timeout(budget, read_body(headers, body, state.body_limit)).await
+    let deadline = tokio::time::Instant::from_std(started + budget);
+    let bytes = match tokio::time::timeout_at(
+        deadline,
+        read_body(headers, body, state.body_limit, deadline),
+    )
+    .await
     {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(response)) => {

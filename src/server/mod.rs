@@ -328,6 +328,22 @@ pub async fn start_with_router(
     router: axum::Router,
 ) -> Result<RunningServer, ServeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Every address is bound before anything is written: a serve that cannot listen (the
+    // port is taken) leaves the development CA of the one that is running alone.
+    let bind = |address: SocketAddr| async move {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|cause| ServeError::Listen { address, cause })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|cause| ServeError::Listen { address, cause })?;
+        Ok::<_, ServeError>((listener, bound))
+    };
+    let (listener, webhook_address) = bind(options.listen).await?;
+    let probes = match options.metrics_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let (certificate, files) = match &options.certificate {
         CertificateSource::Files { cert, key } => {
             let files = CertificateFiles {
@@ -377,16 +393,6 @@ pub async fn start_with_router(
     }
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|cause| ServeError::Listen {
-            address: options.listen,
-            cause,
-        })?;
-    let webhook_address = listener.local_addr().map_err(|cause| ServeError::Listen {
-        address: options.listen,
-        cause,
-    })?;
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(serve_connections(
         listener,
@@ -400,13 +406,7 @@ pub async fn start_with_router(
     tracing::info!(address = %webhook_address, "webhook listening (HTTPS: /validate, /mutate, /healthz, /readyz, /metrics)");
 
     let mut metrics_address = None;
-    if let Some(address) = options.metrics_listen {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|cause| ServeError::Listen { address, cause })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|cause| ServeError::Listen { address, cause })?;
+    if let Some((listener, bound)) = probes {
         metrics_address = Some(bound);
         tasks.push(tokio::spawn(serve_connections(
             listener,
@@ -449,6 +449,12 @@ pub async fn start_with_router(
         shutdown,
         tasks,
     })
+}
+
+/// Where `serve` writes the development CA when no certificate is given and `--dev-ca`
+/// says nothing: `dsguard-dev/ca.crt` in the temporary folder (`$TMPDIR`, else `/tmp`).
+pub fn default_dev_ca_path() -> PathBuf {
+    std::env::temp_dir().join("dsguard-dev").join("ca.crt")
 }
 
 /// Waits for SIGTERM or SIGINT.
