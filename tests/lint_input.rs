@@ -261,3 +261,52 @@ fn merge_keys_are_judged_as_kubectl_sends_them() {
         run.stdout
     );
 }
+
+/// Quantities as the API server stores them (`Quantity.UnmarshalJSON`): surrounding
+/// spaces trimmed, `~` (null) read as 0, YAML 1.1 integers as numbers.
+#[test]
+fn quantities_are_read_as_the_api_server_stores_them() {
+    let nodes = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nodes.yaml");
+    let with_resources = |resources: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: agent, namespace: logging}}\nspec:\n  template:\n    spec:\n      tolerations: [{{operator: Exists}}]\n      containers:\n      - name: a\n        resources: {resources}\n"
+        )
+    };
+    // " 1000 " is a thousand cores: no node has them.
+    let run = lint(
+        &["-o", "json", "--nodes", nodes.to_str().unwrap()],
+        &[Path::new("-")],
+        Some(&with_resources(
+            "{requests: {cpu: \" 1000 \"}, limits: {cpu: \" 1000 \", memory: 64Mi}}",
+        )),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["findings"][0]["ruleId"], "DSG005", "{}", run.stdout);
+    // `cpu: ~` is stored as 0, which is no limit: denied, not a read error.
+    let run = lint(
+        &[],
+        &[Path::new("-")],
+        Some(&with_resources("{limits: {cpu: ~, memory: 64Mi}}")),
+    );
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("cpu limit \"0\" is 0, which is no limit"),
+        "{}",
+        run.stdout
+    );
+    // YAML 1.1 integers: 0o20000 and 0x2000 bytes are 8 KiB, a real (tiny) limit.
+    let run = lint(
+        &[],
+        &[Path::new("-")],
+        Some(&with_resources("{limits: {cpu: 100m, memory: 0o20000}}")),
+    );
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let run = lint(
+        &[],
+        &[Path::new("-")],
+        Some(&with_resources("{limits: {cpu: 0x0, memory: 0x2000}}")),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+}

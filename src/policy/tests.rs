@@ -617,6 +617,124 @@ fn dsg003_limit_range_defaults_count_as_present() {
     assert!(run(&elsewhere, &inventory, &Config::default()).denied());
 }
 
+/// A limit is a limit only when the kubelet enforces it: zero (however it is written) and
+/// values past int64 at the kubelet's scale (apimachinery's `MilliValue`/`Value` make them
+/// 0) are no limit, though the API server stores them.
+#[test]
+fn dsg003_a_zero_or_overflowing_limit_is_no_limit() {
+    let with_limits = |limits: Value| {
+        daemonset(json!({
+            "containers": [{"name": "agent", "image": "a", "resources": {"limits": limits}}],
+            "tolerations": [{"operator": "Exists"}]
+        }))
+    };
+    for (limits, unenforced) in [
+        (json!({"cpu": "0", "memory": "0"}), vec!["cpu", "memory"]),
+        (json!({"cpu": "0m", "memory": "64Mi"}), vec!["cpu"]),
+        (json!({"cpu": "+", "memory": "."}), vec!["cpu", "memory"]),
+        (json!({"cpu": "-0", "memory": "0Ki"}), vec!["cpu", "memory"]),
+        (json!({"cpu": "1E", "memory": "64Mi"}), vec!["cpu"]),
+        (json!({"cpu": "100m", "memory": "1e308"}), vec!["memory"]),
+        (json!({"cpu": "100m", "memory": "8Ei"}), vec!["memory"]),
+        (
+            json!({"cpu": "9223372036854775807", "memory": "64Mi"}),
+            vec!["cpu"],
+        ),
+        (json!({"cpu": 0, "memory": 0.0}), vec!["cpu", "memory"]),
+        (json!({"cpu": null, "memory": "64Mi"}), vec!["cpu"]),
+    ] {
+        let verdict = run(&with_limits(limits.clone()), &cluster(), &Config::default());
+        let f = only(&verdict, Rule::MissingResourceLimits);
+        assert_eq!(f.len(), 1, "{limits}: {:?}", verdict.findings);
+        assert_eq!(f[0].severity, Severity::Deny, "{limits}");
+        let expected: Vec<String> = unenforced
+            .iter()
+            .map(|r| format!("containers/agent/{r}"))
+            .collect();
+        assert_eq!(f[0].atoms, expected, "{limits}: {}", f[0].message);
+        assert!(
+            f[0].message.contains("no limit"),
+            "{limits}: {}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("(a positive quantity)"),
+            "{}",
+            f[0].message
+        );
+    }
+    // The smallest positive limits are enforced (rounded up, as the kubelet reads them);
+    // so is the largest value that fits.
+    for limits in [
+        json!({"cpu": "1n", "memory": "1"}),
+        json!({"cpu": "9223372036854775m", "memory": "9223372036854775807"}),
+        json!({"cpu": " 1000 ", "memory": "0.5"}),
+    ] {
+        let verdict = run(&with_limits(limits.clone()), &cluster(), &Config::default());
+        assert!(
+            only(&verdict, Rule::MissingResourceLimits).is_empty(),
+            "{limits}: {:?}",
+            verdict.findings
+        );
+    }
+    // A zero limit is written, so a LimitRange default does not replace it.
+    let mut inventory = cluster();
+    inventory.reset_limit_ranges([LimitRange {
+        namespace: "monitoring".into(),
+        name: "defaults".into(),
+        default_limits: ["cpu".to_string(), "memory".to_string()].into(),
+        default_requests: Default::default(),
+    }]);
+    let verdict = run(
+        &with_limits(json!({"cpu": "0", "memory": "64Mi"})),
+        &inventory,
+        &Config::default(),
+    );
+    assert!(verdict.denied(), "{:?}", verdict.findings);
+}
+
+/// What the API server refuses is named as refused (only `lint` can meet it: the webhook
+/// sees objects that passed validation).
+#[test]
+fn dsg003_limits_the_api_server_refuses_are_named_as_refused() {
+    let object = daemonset(json!({
+        "containers": [
+            {"name": "below", "image": "a", "resources": {"requests": {"cpu": "2", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}}},
+            {"name": "negative", "image": "a", "resources": {"limits": {"cpu": "-1", "memory": "64Mi"}}},
+            {"name": "garbage", "image": "a", "resources": {"limits": {"cpu": "lots", "memory": "64Mi"}}},
+            {"name": "storage", "image": "a", "resources": {"requests": {"ephemeral-storage": "2Gi"}, "limits": {"cpu": "1", "memory": "64Mi", "ephemeral-storage": "1Gi"}}}
+        ],
+        "tolerations": [{"operator": "Exists"}]
+    }));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let f = only(&verdict, Rule::MissingResourceLimits);
+    assert_eq!(f.len(), 4, "{:?}", verdict.findings);
+    assert!(
+        f[0].message.contains("cpu request 2 is above its limit 1 (the API server refuses it: must be less than or equal to cpu limit of 1)"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[1].message
+            .contains("cpu limit \"-1\" is negative (the API server refuses it"),
+        "{}",
+        f[1].message
+    );
+    assert!(
+        f[2].message
+            .contains("cpu limit \"lots\" is not a quantity"),
+        "{}",
+        f[2].message
+    );
+    assert!(
+        f[3].message
+            .contains("ephemeral-storage request 2Gi is above its limit 1Gi"),
+        "{}",
+        f[3].message
+    );
+    assert!(f.iter().all(|f| f.severity == Severity::Deny));
+}
+
 #[test]
 fn dsg003_survives_five_hundred_containers() {
     let containers: Vec<Value> = (0..500)

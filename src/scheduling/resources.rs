@@ -29,7 +29,9 @@ pub type ResourceList = BTreeMap<String, i128>;
 pub const CPU: &str = "cpu";
 pub const PODS: &str = "pods";
 
-/// A quantity as written: a string, or a bare number in YAML/JSON (`cpu: 1`).
+/// A quantity as written: a string, or a bare number in YAML/JSON (`cpu: 1`), read as the
+/// API server reads it (apimachinery `Quantity.UnmarshalJSON`): surrounding whitespace is
+/// trimmed (`" 1000 "` is 1000), and `null` (YAML `~`) is 0.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuantityText(pub String);
 
@@ -40,10 +42,13 @@ impl<'de> Deserialize<'de> for QuantityText {
         enum Text {
             String(String),
             Number(serde_json::Number),
+            Null(()),
         }
         Ok(QuantityText(match Text::deserialize(deserializer)? {
-            Text::String(text) => text,
+            Text::String(text) if text.trim().len() == text.len() => text,
+            Text::String(text) => text.trim().to_owned(),
             Text::Number(number) => number.to_string(),
+            Text::Null(()) => "0".to_owned(),
         }))
     }
 }
