@@ -176,6 +176,7 @@ fn evaluate_all(inventory: &Inventory, config: &Config, object: &DaemonSet) {
         namespace: "monitoring",
         phase: Phase::MutateThenValidate,
         quiet_when_unsynced: false,
+        deadline: None,
     };
     black_box(policy::evaluate(black_box(object), &context));
 }
@@ -188,6 +189,7 @@ fn validate_once(inventory: &Inventory, config: &Config, object: &DaemonSet) {
         namespace: "default",
         phase: Phase::Validate,
         quiet_when_unsynced: false,
+        deadline: None,
     };
     black_box(policy::evaluate(black_box(object), &context));
 }

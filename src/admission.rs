@@ -13,8 +13,9 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::inventory::Inventory;
+use crate::policy::daemonset::MAX_DECODED_ITEMS;
 use crate::policy::{self, Context, DaemonSet, Phase, Severity, Verdict};
-use crate::serde_util::null_as_default;
+use crate::serde_util::{DecodeBudget, null_as_default};
 
 /// Which webhook is being answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub enum Endpoint {
 /// The deny message limit (1 KiB, docs/decisions.md "Admission") and Kubernetes' advice for one warning.
 const MAX_DENY_MESSAGE: usize = 1024;
 const MAX_WARNING: usize = 256;
+/// How many warnings, and how many bytes of them, a response carries at most.
+const MAX_WARNINGS: usize = 16;
+const MAX_WARNING_BYTES: usize = 4096;
 
 /// A request body that is not an AdmissionReview dsguard can answer (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +105,8 @@ pub struct Decision {
     pub skipped: Option<String>,
     /// The verdict, when the object was evaluated.
     pub verdict: Option<Verdict>,
+    /// The answer is the over-budget one: the evaluation could not finish by its deadline.
+    pub over_budget: bool,
 }
 
 /// The AdmissionReview response, serialized straight from the decision (no JSON tree).
@@ -220,7 +226,13 @@ fn check_envelope(api_version: &str, kind: &str) -> Result<(), AdmissionError> {
 /// byte for the same kind of reason (both scan every byte up to it), so a 41 KB body of
 /// spaces or a truncated one costs one scan, not two.
 fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
-    let typed = serde_json::from_slice::<ReviewIn<DaemonSet>>(body);
+    // The object and the old object share one budget in the typed pass (a real review
+    // uses a few percent of it); past it, the careful path gives each its own, so an
+    // object is judged within the same bound as `lint` judges it.
+    let typed = {
+        let _budget = DecodeBudget::begin(MAX_DECODED_ITEMS);
+        serde_json::from_slice::<ReviewIn<DaemonSet>>(body)
+    };
     if let Err(error) = &typed
         && not_json(error)
     {
@@ -273,7 +285,11 @@ fn parse(body: &[u8]) -> Result<Parsed, AdmissionError> {
 }
 
 /// Whether an UPDATE leaves `spec.template` as it was (read again from the body: only
-/// asked when a mutation would patch an UPDATE).
+/// asked when a mutation would patch an UPDATE). The API server encodes `object` and
+/// `oldObject` from its typed objects the same way (fields in schema order, map keys
+/// sorted), so an unchanged template is the same text in both: compared as text, nothing
+/// is built however large the template is. Templates that differ only in encoding count as
+/// changed (the patch is then sent, as for a real change).
 fn template_unchanged(body: &[u8]) -> bool {
     let Ok(ReviewIn {
         request: Some(request),
@@ -283,7 +299,10 @@ fn template_unchanged(body: &[u8]) -> bool {
         return false;
     };
     match (request.object, request.old_object) {
-        (Some(object), Some(old)) => pod_template(object) == pod_template(old),
+        (Some(object), Some(old)) => match (pod_template(object), pod_template(old)) {
+            (Some(new), Some(old)) => new.get() == old.get(),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -296,7 +315,24 @@ pub fn review(
     inventory: &Inventory,
     config: &Config,
 ) -> Result<Decision, AdmissionError> {
-    decide(body, endpoint, inventory, config, false)
+    decide(body, endpoint, inventory, config, false, None)
+}
+
+/// [`review`] due by `deadline`: an evaluation that reaches it stops, and the answer is
+/// the documented over-budget one ([`over_budget`], `budget` being what the caller gave).
+pub fn review_within(
+    body: &[u8],
+    endpoint: Endpoint,
+    inventory: &Inventory,
+    config: &Config,
+    deadline: std::time::Instant,
+    budget: std::time::Duration,
+) -> Result<Decision, AdmissionError> {
+    let decision = decide(body, endpoint, inventory, config, false, Some(deadline))?;
+    if decision.verdict.as_ref().is_some_and(|v| v.incomplete) {
+        return over_budget(body, endpoint, budget);
+    }
+    Ok(decision)
 }
 
 /// Decides one AdmissionReview with an inventory read from files (`dsguard review`): a
@@ -308,7 +344,7 @@ pub fn review_offline(
     inventory: &Inventory,
     config: &Config,
 ) -> Result<Decision, AdmissionError> {
-    decide(body, endpoint, inventory, config, true)
+    decide(body, endpoint, inventory, config, true, None)
 }
 
 fn decide(
@@ -317,6 +353,7 @@ fn decide(
     inventory: &Inventory,
     config: &Config,
     quiet_when_unsynced: bool,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Decision, AdmissionError> {
     let request = parse(body)?;
     let mut decision = Decision {
@@ -331,6 +368,7 @@ fn decide(
         patch: Vec::new(),
         skipped: None,
         verdict: None,
+        over_budget: false,
     };
     let gvk = &request.kind;
     let skip = if (gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str())
@@ -359,6 +397,20 @@ fn decide(
             )));
         }
         Some(Ok(object)) => object,
+        Some(Err(error)) if error.is_over_budget() => {
+            // Too large to judge within bounds: a validation cannot vouch for it (allowing
+            // would let padding bypass the policy), a mutation leaves it unpatched.
+            let why = format!(
+                "DSG000 input-bounds: the DaemonSet holds more containers, ports, tolerations, selector terms, values, labels and resource entries than dsguard judges in one object ({MAX_DECODED_ITEMS} in all); split it, or run `dsguard lint` on it"
+            );
+            if endpoint == Endpoint::Mutate {
+                decision.warnings.push(truncate(&why, MAX_WARNING));
+            } else {
+                decision.allowed = false;
+                decision.message = Some(truncate(&why, MAX_DENY_MESSAGE));
+            }
+            return Ok(decision);
+        }
         Some(Err(error)) => {
             // The API server only sends objects that passed its own schema, so this is
             // dsguard's blind spot, not the user's mistake: never block the cluster on it.
@@ -389,6 +441,7 @@ fn decide(
         namespace: &namespace,
         phase,
         quiet_when_unsynced,
+        deadline,
     };
     let mut verdict = policy::evaluate(&object, &context);
     // An UPDATE that leaves the pod template alone must not get a template patch: it would
@@ -423,17 +476,14 @@ fn decide(
                 },
             )
         };
+        verdict.incomplete |= old_verdict.incomplete;
         verdict.grandfather(&old_verdict);
     }
     decision.allowed = endpoint == Endpoint::Mutate || !verdict.denied();
     if !decision.allowed {
         decision.message = Some(deny_message(&verdict));
     }
-    decision.warnings = verdict
-        .warnings()
-        .iter()
-        .map(|w| truncate(&w.replace('\n', " "), MAX_WARNING))
-        .collect();
+    decision.warnings = capped_warnings(verdict.warnings());
     decision.patch = verdict.patch.clone();
     decision.verdict = Some(verdict);
     Ok(decision)
@@ -474,39 +524,84 @@ pub fn over_budget(
         patch: Vec::new(),
         skipped: None,
         verdict: None,
+        over_budget: true,
     })
 }
 
-/// `spec.template` of a raw object, as a value, for the UPDATE comparison.
-fn pod_template(raw: &RawValue) -> Option<Value> {
+/// `spec.template` of a raw object, as its text, for the UPDATE comparison.
+fn pod_template(raw: &RawValue) -> Option<&RawValue> {
     #[derive(Deserialize)]
-    struct Only {
-        spec: Option<Spec>,
+    struct Only<'a> {
+        #[serde(borrow)]
+        spec: Option<Spec<'a>>,
     }
     #[derive(Deserialize)]
-    struct Spec {
-        template: Option<Value>,
+    struct Spec<'a> {
+        #[serde(borrow)]
+        template: Option<&'a RawValue>,
     }
-    serde_json::from_str::<Only>(raw.get()).ok()?.spec?.template
+    serde_json::from_str::<Only<'_>>(raw.get())
+        .ok()?
+        .spec?
+        .template
 }
 
 /// Every denial, each starting with its rule ID, cut to 1 KiB with a pointer to the rest.
+/// Built only as far as it is shown: thousands of denials cost their count, not a joined
+/// text of all of them.
 fn deny_message(verdict: &Verdict) -> String {
-    let denials: Vec<String> = verdict
-        .with_severity(Severity::Deny)
-        .map(|f| f.headline())
-        .collect();
-    let full = denials.join("\n");
-    if full.len() <= MAX_DENY_MESSAGE {
-        return full;
+    let count = verdict.with_severity(Severity::Deny).count();
+    let mut message = String::new();
+    for finding in verdict.with_severity(Severity::Deny) {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        message.push_str(&finding.headline());
+        if message.len() > MAX_DENY_MESSAGE {
+            break;
+        }
+    }
+    if message.len() <= MAX_DENY_MESSAGE {
+        return message;
     }
     let tail = format!(
-        " … ({} denials in all; run `dsguard lint` on the manifest for the full report)",
-        denials.len()
+        " … ({count} denials in all; run `dsguard lint` on the manifest for the full report)"
     );
-    let mut message = truncate(&full, MAX_DENY_MESSAGE - tail.len());
-    message.push_str(&tail);
-    message
+    let mut cut = truncate(&message, MAX_DENY_MESSAGE - tail.len());
+    cut.push_str(&tail);
+    cut
+}
+
+/// The warnings an AdmissionResponse carries: each on one line and at most 256 bytes, at
+/// most [`MAX_WARNINGS`] of them in [`MAX_WARNING_BYTES`] in all, the last saying how many
+/// more there were. The API server passes on only about 4 KiB of warnings anyway
+/// (`k8s.io/apiserver` `warning.Recorder`), and a review with 100,000 findings must not
+/// answer with megabytes of them.
+fn capped_warnings(warnings: Vec<String>) -> Vec<String> {
+    let lines: Vec<String> = warnings
+        .iter()
+        .take(MAX_WARNINGS + 1)
+        .map(|w| truncate(&w.replace('\n', " "), MAX_WARNING))
+        .collect();
+    let fits = |lines: &[String]| lines.iter().map(String::len).sum::<usize>() <= MAX_WARNING_BYTES;
+    if warnings.len() <= MAX_WARNINGS && fits(&lines) {
+        return lines;
+    }
+    // Room for the line that says how many more there are.
+    let mut kept: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for line in lines.into_iter().take(MAX_WARNINGS - 1) {
+        if bytes + line.len() > MAX_WARNING_BYTES - MAX_WARNING {
+            break;
+        }
+        bytes += line.len();
+        kept.push(line);
+    }
+    let more = warnings.len() - kept.len();
+    kept.push(format!(
+        "… and {more} more warnings: run `dsguard lint` on the manifest for all of them"
+    ));
+    kept
 }
 
 /// Cuts at a character boundary, marking the cut.
@@ -524,6 +619,24 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_capped_in_count_and_bytes_with_how_many_more() {
+        let few: Vec<String> = (0..16).map(|i| format!("warning {i}")).collect();
+        assert_eq!(capped_warnings(few.clone()), few);
+        let many: Vec<String> = (0..100_000).map(|i| format!("warning {i}")).collect();
+        let capped = capped_warnings(many);
+        assert_eq!(capped.len(), 16);
+        assert_eq!(
+            capped[15],
+            "… and 99985 more warnings: run `dsguard lint` on the manifest for all of them"
+        );
+        let long: Vec<String> = (0..17).map(|_| "x".repeat(1000)).collect();
+        let capped = capped_warnings(long);
+        assert!(capped.iter().map(String::len).sum::<usize>() <= MAX_WARNING_BYTES);
+        assert!(capped.iter().all(|w| w.len() <= MAX_WARNING));
+        assert!(capped.last().unwrap().starts_with("… and"), "{capped:?}");
+    }
 
     #[test]
     fn truncation_respects_character_boundaries() {

@@ -397,6 +397,13 @@ pub struct ServeArgs {
     /// Largest request body accepted (a review carries object and oldObject).
     #[arg(long, default_value_t = 8 * 1024 * 1024, env = "DSGUARD_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
+    /// Request-body bytes held at once across every connection and stream; a body that
+    /// would take more is refused with 429 (Retry-After) before it is read.
+    #[arg(long, default_value_t = crate::server::DEFAULT_BODY_BUDGET, env = "DSGUARD_MAX_INFLIGHT_BODY_BYTES")]
+    pub max_inflight_body_bytes: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    #[arg(long, default_value_t = 16, env = "DSGUARD_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: u32,
     /// How often certificate and config files are checked for changes (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", env = "DSGUARD_RELOAD_INTERVAL")]
     pub reload_interval: String,
@@ -412,6 +419,9 @@ pub struct ServeArgs {
     /// client is about to reuse.
     #[arg(long, default_value = "120s", env = "DSGUARD_IDLE_TIMEOUT")]
     pub idle_timeout: String,
+    /// How long a health or metrics connection may stay idle (a probe sends one request).
+    #[arg(long, default_value = "5s", env = "DSGUARD_PROBE_IDLE_TIMEOUT")]
+    pub probe_idle_timeout: String,
     /// With --cluster: how often to ask again whether an absent optional API (Karpenter
     /// NodePools, Cluster API MachineDeployments/MachineSets, PolicyReports) is now served.
     #[arg(long, default_value = "30s", env = "DSGUARD_DISCOVERY_INTERVAL")]

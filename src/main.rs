@@ -664,6 +664,8 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
             max_connections: args.max_connections,
             first_request_timeout: duration("header-timeout", &args.header_timeout)?,
             idle_timeout: duration("idle-timeout", &args.idle_timeout)?,
+            probe_idle_timeout: duration("probe-idle-timeout", &args.probe_idle_timeout)?,
+            max_concurrent_streams: args.max_concurrent_streams.max(1),
             ..server::ConnectionLimits::default()
         },
         max_file_bytes: max,
@@ -685,11 +687,13 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
     dsguard::certs::validate_dns_name(&managed_webhooks.service)
         .with_context(|| format!("--service {:?}", managed_webhooks.service))?;
     let watch_templates = inventory_files.node_templates.is_none();
+    let body_budget = args.max_inflight_body_bytes;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let mut state = AppState::new(inventory, config, options.max_body_bytes)
+            .with_body_budget(body_budget)
             .count_dropped_log_lines(move || dropped_log_lines.dropped_lines());
         // Resolved before anything listens: a kubeconfig or context that cannot be used
         // stops here, with nothing bound.

@@ -143,6 +143,7 @@ fn placement_of_every_corpus_daemonset_matches_the_independent_simulation() {
             namespace: &namespace,
             phase: Phase::MutateThenValidate,
             quiet_when_unsynced: false,
+            deadline: None,
         };
         let placement = policy::placement(&object, &context);
         let got = (placement.targeted.len(), placement.runnable().len());

@@ -124,6 +124,7 @@ async fn silent_connections_are_closed_and_the_cap_keeps_probes_reachable() {
         max_probe_connections: 4,
         first_request_timeout: Duration::from_millis(500),
         idle_timeout: Duration::from_secs(2),
+        ..ConnectionLimits::default()
     };
     let harness = start("silent", small_inventory(), limits, None).await;
     let address = harness.server.webhook_address.to_string();
@@ -175,7 +176,8 @@ async fn silent_connections_are_closed_and_the_cap_keeps_probes_reachable() {
 }
 
 /// A 5,000-node cluster where every node has a distinct integer label, and a DaemonSet
-/// with 5,000 distinct `Gt` terms over it: the shape that stays costly after indexing.
+/// with 2,600 distinct `Gt` terms over it (within the decode bound of 8,192 items): the
+/// shape that stays costly after indexing.
 fn costly() -> (Inventory, Value) {
     let mut inventory = Inventory::new();
     inventory.reset_nodes((0..5000).map(|i| NodeUpdate {
@@ -184,7 +186,7 @@ fn costly() -> (Inventory, Value) {
         taints: Vec::new(),
         allocatable: None,
     }));
-    let terms: Vec<Value> = (0..5000)
+    let terms: Vec<Value> = (0..2600)
         .map(|i| json!({"matchExpressions": [{"key": "node-id", "operator": "Gt", "values": [i.to_string()]}]}))
         .collect();
     let object = daemonset(json!({
@@ -199,10 +201,10 @@ async fn a_costly_selector_is_answered_within_its_budget_and_never_delays_others
     let (inventory, body) = costly();
     let harness = start("costly", inventory, ConnectionLimits::default(), None).await;
     let client = harness.client();
-    // A budget far below what the evaluation needs: ?timeout=200ms.
+    // A budget far below what the evaluation needs: ?timeout=100ms.
     let costly = {
         let client = client.clone();
-        let url = harness.url("/validate?timeout=200ms");
+        let url = harness.url("/validate?timeout=100ms");
         tokio::spawn(async move { post(&client, url, &body).await })
     };
     // Cheap requests sent meanwhile are answered; none waits for the costly one.
@@ -392,5 +394,200 @@ async fn a_body_trickled_past_the_capped_timeout_is_cut() {
     let _ = tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut response)).await;
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    harness.server.shutdown().await;
+}
+
+/// Idle connections never keep a caller out: at the cap the connection idle longest is
+/// closed to make room, on the webhook listener (idle TLS connections, 1,024 by default)
+/// and on the probe listener (64), so `/healthz` and `/readyz` stay answerable however
+/// many idle sockets an attacker holds, and the probe listener's short idle timeout
+/// closes the rest.
+#[tokio::test]
+async fn idle_connections_are_evicted_at_the_cap_so_probes_and_callers_get_in() {
+    let limits = ConnectionLimits {
+        max_connections: 16,
+        max_probe_connections: 8,
+        ..ConnectionLimits::default()
+    };
+    let harness = start("evict", small_inventory(), limits, None).await;
+    let connector = common::tls_connector(harness.ca.as_bytes());
+    // Sixteen idle TLS connections (handshake done, nothing sent) and twenty idle plain
+    // ones on the probe port: every slot of both listeners, and more.
+    let mut idle_tls = Vec::new();
+    for _ in 0..16 {
+        let tcp = TcpStream::connect(harness.server.webhook_address)
+            .await
+            .unwrap();
+        idle_tls.push(
+            connector
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap(),
+        );
+    }
+    let probe_address = harness.server.metrics_address.unwrap();
+    let mut idle_probes = Vec::new();
+    for _ in 0..20 {
+        idle_probes.push(TcpStream::connect(probe_address).await.unwrap());
+    }
+    // A probe is answered at once, not after an idle timeout.
+    let started = std::time::Instant::now();
+    let probe = reqwest::Client::new()
+        .get(harness.probe_url("/readyz"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .expect("the probe is answered while idle connections fill the probe listener");
+    assert_eq!(probe.status(), 200);
+    // So is a new webhook caller.
+    let answer = harness
+        .client()
+        .post(harness.url("/validate"))
+        .json(&review(daemonset(json!({"containers": []}))))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .expect("a caller is served while idle connections fill the webhook listener");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The oldest idle TLS connection was the one closed.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), idle_tls[0].read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    // A busy connection is never evicted: a request in flight on every slot keeps them.
+    drop(idle_tls);
+    drop(idle_probes);
+    harness.server.shutdown().await;
+}
+
+/// Bodies in flight share one byte budget: past it, a body is refused with 429 before
+/// it is read, however many connections or HTTP/2 streams send at once; the server
+/// answers normally once they are gone.
+#[tokio::test]
+async fn bodies_in_flight_share_a_byte_budget() {
+    let dir = scratch("budget");
+    let ca_path = dir.join("ca.crt");
+    let options = dsguard::server::ServeOptions {
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        max_body_bytes: 1 << 20,
+        ..common::loopback_options(CertificateSource::SelfSigned {
+            ca_path: ca_path.clone(),
+        })
+    };
+    let state = Arc::new(
+        AppState::new(small_inventory(), Config::default(), options.max_body_bytes)
+            .with_body_budget(3 << 20),
+    );
+    let server = server::start(options, state).await.unwrap();
+    let harness = Harness {
+        server,
+        ca: std::fs::read_to_string(ca_path).unwrap(),
+    };
+    // Connections that declare a 900 KB body and send it slowly hold their share.
+    let connector = common::tls_connector(harness.ca.as_bytes());
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let tcp = TcpStream::connect(harness.server.webhook_address)
+            .await
+            .unwrap();
+        let mut tls = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        tls.write_all(
+            b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 900000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        slow.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fourth large body does not fit what is left: 429, with when to retry.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(900_000));
+    let client = harness.client();
+    let refused = client
+        .post(harness.url("/validate"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let error: Value = refused.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-inflight-body-bytes"),
+        "{error}"
+    );
+    // Over HTTP/2, forty streams of large bodies on one connection get no more.
+    let h2 = common::trusting(&harness.ca)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let h2 = h2.clone();
+        let url = harness.url("/validate");
+        let body = big.clone();
+        streams.push(tokio::spawn(async move {
+            h2.post(url)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for stream in streams {
+        let status = stream.await.unwrap().expect("every stream is answered");
+        assert_eq!(status, 429);
+    }
+    // Once the slow bodies are gone, their share is back.
+    drop(slow);
+    common::eventually("the budget is given back", async || {
+        let review = review(daemonset(json!({"containers": []})));
+        client
+            .post(harness.url("/validate"))
+            .json(&review)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let metrics = harness.metrics().await;
+    assert!(metrics.contains("decision=\"busy\"} 41"), "{metrics}");
+    harness.server.shutdown().await;
+}
+
+/// `?timeout=` values that overflow a duration are read as the 30 s cap, never a panic.
+#[tokio::test]
+async fn a_timeout_that_overflows_is_read_as_the_cap() {
+    let harness = start(
+        "timeout-overflow",
+        small_inventory(),
+        ConnectionLimits::default(),
+        None,
+    )
+    .await;
+    let client = harness.client();
+    for query in [
+        "timeout=18446744073709551615s18446744073709551615s",
+        "timeout=99999999999999999999999999h",
+        "timeout=1e308s",
+        "timeout=-5s",
+    ] {
+        let answer = post(
+            &client,
+            harness.url(&format!("/validate?{query}")),
+            &review(daemonset(json!({"containers": []}))),
+        )
+        .await;
+        assert_eq!(answer["response"]["uid"], "7c3a-hostile", "{query}");
+    }
     harness.server.shutdown().await;
 }

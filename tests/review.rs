@@ -311,3 +311,65 @@ fn without_a_node_inventory_node_rules_are_skipped_and_said_once() {
         "{stderr}"
     );
 }
+
+/// A review padded with empty items (`containers: [{}, {}, ...]`, `tolerations: [{}, ...]`)
+/// is judged within a bound on what is decoded: past it, /validate denies (allowing would
+/// let padding bypass the policy) and /mutate allows unpatched, both saying why.
+#[test]
+fn a_padded_review_is_refused_at_the_decode_bound_not_decoded_whole() {
+    for (field, count) in [
+        ("containers", 9000),
+        ("tolerations", 100_000),
+        ("initContainers", 9000),
+    ] {
+        let mut review = fixture("validate-create-v1.26.json");
+        review["request"]["object"]["spec"]["template"]["spec"][field] =
+            Value::Array(vec![json!({}); count]);
+        let decision = decide(&review, Endpoint::Validate);
+        assert!(!decision.allowed, "{field}");
+        let message = decision.message.unwrap();
+        assert!(message.starts_with("DSG000 input-bounds"), "{message}");
+        assert_eq!(decision.uid, review["request"]["uid"].as_str().unwrap());
+        let mutated = decide(&review, Endpoint::Mutate);
+        assert!(mutated.allowed && mutated.patch.is_empty(), "{field}");
+        assert!(
+            mutated.warnings[0].starts_with("DSG000 input-bounds"),
+            "{:?}",
+            mutated.warnings
+        );
+    }
+    // Within the bound the same padding is judged: every empty container lacks limits.
+    let mut review = fixture("validate-create-v1.26.json");
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"] =
+        Value::Array(vec![json!({}); 4000]);
+    let decision = decide(&review, Endpoint::Validate);
+    let message = decision.message.unwrap();
+    assert!(
+        message.contains("4001 denials in all"),
+        "{}",
+        &message[message.len() - 200..]
+    );
+}
+
+/// 8,000 findings in a warn-only namespace answer with 16 warnings of at most 4 KiB, the
+/// last saying how many more (the API server keeps about that much anyway).
+#[test]
+fn warnings_are_capped_with_how_many_more() {
+    let mut review = fixture("validate-create-v1.26.json");
+    review["request"]["namespace"] = json!("kube-system");
+    review["request"]["object"]["metadata"]["namespace"] = json!("kube-system");
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"] =
+        Value::Array(vec![json!({}); 8000]);
+    let decision = decide(&review, Endpoint::Validate);
+    assert!(decision.allowed);
+    assert_eq!(decision.warnings.len(), 16);
+    assert!(decision.warnings.iter().map(String::len).sum::<usize>() <= 4096);
+    assert!(
+        decision.warnings[15].starts_with("… and ")
+            && decision.warnings[15].contains("more warnings"),
+        "{:?}",
+        decision.warnings[15]
+    );
+    let response = decision.to_response_bytes();
+    assert!(response.len() < 8 * 1024, "{} bytes", response.len());
+}

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use crate::scheduling::resources::{QuantityText, ResourceRequirements};
 use crate::scheduling::selector::Affinity;
 use crate::scheduling::{NodeSelection, Toleration};
-use crate::serde_util::{dsguard_annotations, field_path, null_as_default, pointer_of};
+use crate::serde_util::{
+    DecodeBudget, counted, counted_map, counted_option, counted_option_map, dsguard_annotations,
+    field_path, null_as_default, pointer_of,
+};
 
 pub const TEMPLATE_SPEC: &str = "/spec/template/spec";
 
@@ -46,7 +49,7 @@ pub struct Metadata {
     /// Kept for the DaemonSet watch, which resumes from it (no rule reads it).
     #[serde(default, deserialize_with = "null_as_default")]
     pub resource_version: String,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted_map")]
     pub labels: BTreeMap<String, String>,
     /// Only the `dsguard.io/` annotations (nothing else is read); `None` when the map is
     /// absent or null: the patch adds the whole map then.
@@ -103,12 +106,12 @@ struct PodTemplate {
 pub struct PodSpec {
     #[serde(default)]
     pub node_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "counted_option_map")]
     pub node_selector: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub affinity: Option<Affinity>,
     /// `None` when absent or null (the patch adds a whole array), else the list.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "counted_option")]
     pub tolerations: Option<Vec<Toleration>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub host_network: bool,
@@ -116,12 +119,12 @@ pub struct PodSpec {
     pub priority_class_name: Option<String>,
     #[serde(default)]
     pub priority: Option<i32>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub containers: Vec<Container>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub init_containers: Vec<Container>,
     /// `spec.overhead`: what the RuntimeClass adds to every pod.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted_map")]
     pub overhead: BTreeMap<String, QuantityText>,
 }
 
@@ -135,7 +138,7 @@ pub struct Container {
     /// `Always` on an init container makes it a sidecar.
     #[serde(default)]
     pub restart_policy: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub ports: Vec<ContainerPort>,
 }
 
@@ -156,9 +159,29 @@ pub struct DecodeError {
     pub message: String,
 }
 
+/// The collection items (containers, init containers, ports, tolerations, selector terms,
+/// expressions, values, labels, resource entries) dsguard decodes in one DaemonSet. Real
+/// DaemonSets have tens; the bound is what keeps the memory of judging one small whatever
+/// its body holds (docs/operations.md "Limits").
+pub const MAX_DECODED_ITEMS: usize = 8192;
+
+/// The largest object whose members written twice are read through a JSON tree (see
+/// [`DaemonSet::from_json`]): a tree costs many times its text, and the API server never
+/// sends duplicates (it encodes what it stored), so only a direct caller can.
+const MAX_DUPLICATE_FALLBACK_BYTES: usize = 256 * 1024;
+
+impl DecodeError {
+    /// True when the object holds more than [`MAX_DECODED_ITEMS`]: not malformed, too large
+    /// to judge.
+    pub fn is_over_budget(&self) -> bool {
+        self.message.contains(crate::serde_util::OVER_DECODE_BUDGET)
+    }
+}
+
 impl DaemonSet {
     /// Decodes from a JSON value (lint and coverage, which hold the document already).
     pub fn from_value(value: &serde_json::Value) -> Result<Self, DecodeError> {
+        let _budget = DecodeBudget::begin(MAX_DECODED_ITEMS);
         Self::checked(serde_path_to_error::deserialize(value))
     }
 
@@ -166,12 +189,19 @@ impl DaemonSet {
     ///
     /// A member written twice (`"nodeSelector"` twice) is read as Kubernetes and `lint`
     /// read it, the last one winning: a struct decoder refuses duplicates, so that case
-    /// goes through a JSON tree, whose maps keep the last value.
+    /// goes through a JSON tree, whose maps keep the last value (for objects of at most
+    /// [`MAX_DUPLICATE_FALLBACK_BYTES`]).
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let direct = Self::checked(serde_path_to_error::deserialize(&mut deserializer));
+        let direct = {
+            let _budget = DecodeBudget::begin(MAX_DECODED_ITEMS);
+            let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+            Self::checked(serde_path_to_error::deserialize(&mut deserializer))
+        };
         match direct {
-            Err(error) if error.message.starts_with("duplicate field") => {
+            Err(error)
+                if error.message.starts_with("duplicate field")
+                    && bytes.len() <= MAX_DUPLICATE_FALLBACK_BYTES =>
+            {
                 match serde_json::from_slice::<serde_json::Value>(bytes) {
                     Ok(tree) => Self::from_value(&tree),
                     Err(_) => Err(error),

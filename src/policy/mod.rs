@@ -210,6 +210,10 @@ pub struct Context<'a> {
     /// need it are skipped without a finding; the adapter says so once. Otherwise an
     /// unsynced part is reported as a warning on each object.
     pub quiet_when_unsynced: bool,
+    /// When the answer is due (the webhook's `?timeout=`): an evaluation that reaches it
+    /// stops where it is and says so ([`Verdict::incomplete`]), so no request is judged
+    /// past its deadline however its object is written. `None` where nobody waits (lint).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl<'a> Context<'a> {
@@ -223,7 +227,14 @@ impl<'a> Context<'a> {
             namespace,
             phase: Phase::MutateThenValidate,
             quiet_when_unsynced: true,
+            deadline: None,
         }
+    }
+
+    /// True once the deadline has passed.
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
     }
 }
 
@@ -237,6 +248,9 @@ pub struct Verdict {
     pub exemptions: Vec<ExemptionUse>,
     /// Other warnings about the object (a malformed exemption annotation).
     pub notes: Vec<String>,
+    /// The evaluation reached its deadline before it finished: the findings are not all
+    /// there, and no answer may rest on them.
+    pub incomplete: bool,
 }
 
 impl Verdict {
@@ -467,7 +481,7 @@ fn evaluate_inner(
         }
         verdict.patch = patch::build(object, &injection);
     }
-    if context.phase.validates() {
+    if context.phase.validates() && !context.past_deadline() {
         let reach_key = object.reach_key(
             selection,
             &injection.tolerations,
@@ -524,6 +538,10 @@ fn evaluate_inner(
         missing_resource_limits::check(object, context, &mut findings);
         unknown_priority_class::check(object, context, &mut findings);
         surge_with_host_port::check(object, targeted.as_deref(), context, &mut findings);
+    }
+    if context.past_deadline() {
+        verdict.incomplete = true;
+        return (verdict, None);
     }
     verdict.findings = exempt.apply(findings, &mut verdict.exemptions);
     if context

@@ -64,7 +64,7 @@ pub(crate) fn check(
         });
         return;
     }
-    let clauses = empty_clauses(selection, inventory);
+    let clauses = empty_clauses(selection, inventory, context);
     let mut message = format!(
         "selects none of the {}: ",
         crate::words::count(inventory.node_count(), "node")
@@ -72,7 +72,19 @@ pub(crate) fn check(
     if clauses.is_empty() {
         message.push_str(&conflict(selection, inventory));
     } else {
-        let texts: Vec<&str> = clauses.iter().map(|c| c.text.as_str()).collect();
+        let mut texts: Vec<&str> = clauses
+            .iter()
+            .take(MAX_EXPLAINED_CLAUSES)
+            .map(|c| c.text.as_str())
+            .collect();
+        let more = clauses.len().saturating_sub(MAX_EXPLAINED_CLAUSES);
+        let tail = format!(
+            "and {more} more {}",
+            crate::words::plural(more as u64, "clause")
+        );
+        if more > 0 {
+            texts.push(&tail);
+        }
         message.push_str(&texts.join("; "));
     }
 
@@ -126,7 +138,15 @@ pub(crate) fn check(
     });
 }
 
-fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause> {
+/// The clauses of the selection that match no node. The first [`MAX_HINTED_CLAUSES`]
+/// get a hint (the nearest label the nodes carry, a search over every label key); the rest
+/// are only named, so a selector of a thousand absent keys costs a thousand lookups, not a
+/// thousand searches. Stops at the evaluation's deadline.
+fn empty_clauses(
+    selection: &NodeSelection,
+    inventory: &Inventory,
+    context: &Context<'_>,
+) -> Vec<Clause> {
     let mut clauses = Vec::new();
     if let Some(name) = &selection.node_name
         && inventory.node_by_name(name).is_none()
@@ -140,9 +160,19 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
     }
     for (key, value) in &selection.node_selector {
         if inventory.label_nodes(key, value).is_none() {
+            let pointer = format!("{TEMPLATE_SPEC}/nodeSelector/{}", escape_pointer(key));
+            if clauses.len() >= MAX_HINTED_CLAUSES || context.past_deadline() {
+                clauses.push(Clause {
+                    pointer,
+                    text: format!("nodeSelector {key}={value}: no node has it"),
+                    key: Some(key.clone()),
+                    typo_of: None,
+                });
+                continue;
+            }
             let hint = label_hint(inventory, key, Some(value));
             clauses.push(Clause {
-                pointer: format!("{TEMPLATE_SPEC}/nodeSelector/{}", escape_pointer(key)),
+                pointer,
                 text: format!("nodeSelector {key}={value}: {}", hint.text),
                 key: Some(key.clone()),
                 typo_of: hint.typo_of,
@@ -168,6 +198,9 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
     // Each explained term costs a hint search over the labels; a deny message holds 1 KiB,
     // so only the first few are explained, whatever the number of terms.
     for (i, term) in terms.iter().enumerate().take(MAX_EXPLAINED_TERMS) {
+        if context.past_deadline() {
+            break;
+        }
         let pointer = format!("{AFFINITY_TERMS}/{i}");
         let label = if terms.len() > 1 {
             format!("required node affinity term {i}")
@@ -193,7 +226,13 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
             }),
             Term::Valid { labels, fields } => {
                 let before = clauses.len();
+                if before >= MAX_HINTED_CLAUSES {
+                    continue;
+                }
                 for (j, requirement) in labels.iter().enumerate() {
+                    if clauses.len() >= MAX_HINTED_CLAUSES || context.past_deadline() {
+                        break;
+                    }
                     if inventory.requirement_nodes(requirement).is_empty() {
                         let hint = requirement_hint(inventory, requirement);
                         clauses.push(Clause {
@@ -214,7 +253,7 @@ fn empty_clauses(selection: &NodeSelection, inventory: &Inventory) -> Vec<Clause
                         });
                     }
                 }
-                if clauses.len() == before {
+                if clauses.len() == before && !context.past_deadline() {
                     clauses.push(Clause {
                         pointer,
                         text: format!("{label}: each expression matches some nodes, but no node matches all of them together"),
@@ -305,6 +344,12 @@ fn conflict(selection: &NodeSelection, inventory: &Inventory) -> String {
 /// How many required node affinity terms a DSG001 message explains one by one.
 const MAX_EXPLAINED_TERMS: usize = 8;
 
+/// How many clauses that match nothing a DSG001 message shows (the rest are counted), and
+/// how many of them get a hint: a hint searches every label key of the inventory (a few
+/// milliseconds at two thousand keys), so an object cannot buy more than a few searches.
+const MAX_EXPLAINED_CLAUSES: usize = 8;
+const MAX_HINTED_CLAUSES: usize = 4;
+
 /// Jaro-Winkler similarity above which another key carrying the wanted value is offered.
 const SIMILAR_KEY: f64 = 0.75;
 /// Similarity above which the nearest key is offered even without the wanted value.
@@ -320,8 +365,11 @@ fn is_near_miss(wanted: &str, existing: &str) -> bool {
     if wanted.eq_ignore_ascii_case(existing) {
         return true;
     }
-    let distance = strsim::levenshtein(wanted, existing);
-    distance <= if wanted.len() >= 8 { 2 } else { 1 }
+    let allowed = if wanted.len() >= 8 { 2 } else { 1 };
+    // The distance is at least the difference in length: most keys are ruled out without
+    // computing it.
+    wanted.len().abs_diff(existing.len()) <= allowed
+        && strsim::levenshtein(wanted, existing) <= allowed
 }
 
 fn values_summary(inventory: &Inventory, key: &str) -> String {

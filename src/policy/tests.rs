@@ -90,6 +90,7 @@ fn run_phase(object: &Value, inventory: &Inventory, config: &Config, phase: Phas
             namespace: &namespace,
             phase,
             quiet_when_unsynced: false,
+            deadline: None,
         },
     )
 }
@@ -356,6 +357,7 @@ fn dsg001_and_dsg002_wait_for_a_synced_non_empty_inventory() {
             namespace: "x",
             phase: Phase::Validate,
             quiet_when_unsynced: true,
+            deadline: None,
         },
     );
     assert!(quiet.findings.is_empty());
@@ -515,6 +517,55 @@ fn dsg002_comparison_operators_need_the_gate() {
         ..Config::default()
     };
     assert!(!run(&object, &inventory, &config).denied());
+}
+
+/// A selector of 1,400 keys no node has costs a few hint searches, not 1,400: the message
+/// explains the first clauses and counts the rest.
+#[test]
+fn dsg001_hints_a_few_absent_keys_and_counts_the_rest() {
+    let selector: serde_json::Map<String, Value> = (0..1400)
+        .map(|i| (format!("absent-{i:04}.example.com/key"), json!("v")))
+        .collect();
+    let object = daemonset(limited(json!({"nodeSelector": selector})));
+    let verdict = run(&object, &cluster(), &Config::default());
+    let f = only(&verdict, Rule::SelectorMatchesNoNode);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].message.contains("and 1392 more clauses"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].message.len() < 1500, "{}", f[0].message.len());
+    assert_eq!(
+        f[0].message.matches("no node has label").count(),
+        4,
+        "{}",
+        f[0].message
+    );
+}
+
+/// An evaluation that reaches its deadline stops and says so; no answer rests on it.
+#[test]
+fn an_evaluation_past_its_deadline_is_incomplete() {
+    let object =
+        DaemonSet::from_value(&daemonset(limited(json!({"nodeSelector": {"a": "b"}})))).unwrap();
+    let inventory = cluster();
+    let config = Config::default();
+    let context = Context {
+        inventory: &inventory,
+        config: &config,
+        namespace: "monitoring",
+        phase: Phase::Validate,
+        quiet_when_unsynced: false,
+        deadline: Some(std::time::Instant::now()),
+    };
+    assert!(evaluate(&object, &context).incomplete);
+    let in_time = Context {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(60)),
+        ..context
+    };
+    let verdict = evaluate(&object, &in_time);
+    assert!(!verdict.incomplete && verdict.denied());
 }
 
 // DSG003 -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::quantity::{Quantity, QuantityError};
-use crate::serde_util::null_as_default;
+use crate::serde_util::counted_map;
 
 /// Resource amounts by name, rounded: cpu in millicores, the rest in whole units.
 pub type ResourceList = BTreeMap<String, i128>;
@@ -56,9 +56,9 @@ impl<'de> Deserialize<'de> for QuantityText {
 /// `resources` of a container as written.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct ResourceRequirements {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted_map")]
     pub limits: BTreeMap<String, QuantityText>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted_map")]
     pub requests: BTreeMap<String, QuantityText>,
 }
 

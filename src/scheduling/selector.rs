@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::labels::{validate_label_key, validate_label_value};
-use crate::serde_util::null_as_default;
+use crate::serde_util::{counted, null_as_default};
 
 /// A `NodeSelectorRequirement` exactly as written in the manifest (operator unparsed).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct NodeSelectorRequirement {
     pub key: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub operator: String,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub values: Vec<String>,
 }
 
@@ -29,9 +29,9 @@ pub struct NodeSelectorRequirement {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelectorTerm {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub match_expressions: Vec<NodeSelectorRequirement>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub match_fields: Vec<NodeSelectorRequirement>,
 }
 
@@ -40,7 +40,7 @@ pub struct NodeSelectorTerm {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSelector {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "counted")]
     pub node_selector_terms: Vec<NodeSelectorTerm>,
 }
 

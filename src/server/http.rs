@@ -108,7 +108,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "h" => number * 3600.0,
             _ => return None,
         };
-        total += Duration::try_from_secs_f64(seconds).ok()?;
+        // Checked: `?timeout=` comes from the caller, and a sum past the largest duration
+        // must not panic the handler (it is capped by the caller anyway).
+        total = total.checked_add(Duration::try_from_secs_f64(seconds).ok()?)?;
         rest = &rest[unit..];
     }
     (!text.is_empty()).then_some(total)
@@ -123,14 +125,36 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 const DRAIN_BYTES: u64 = 16 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
+/// A body that fits its limit and the budget, with the share of the budget it holds
+/// (given back when the request is done).
+type Received = (bytes::Bytes, tokio::sync::OwnedSemaphorePermit);
+
+/// Reads a request body within its limit (413 past it) and within the server's budget of
+/// body bytes held at once (429 when the bodies in flight hold it all: with a declared
+/// length before anything is read, otherwise as the bytes arrive).
 async fn read_body(
+    state: &AppState,
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
     deadline: tokio::time::Instant,
-) -> Result<bytes::Bytes, Response> {
+) -> Result<Received, Response> {
+    let limit = state.body_limit;
     let message =
         format!("the request body is larger than the {limit}-byte limit (--max-body-bytes)");
+    let busy = |body: Body| {
+        let mut response = refuse_unread(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "busy: the request bodies being received already hold the {}-byte budget (--max-inflight-body-bytes); retry shortly",
+                state.body_budget_bytes
+            ),
+            body,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        response
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -142,12 +166,27 @@ async fn read_body(
         }
         return Err(refuse_unread(StatusCode::PAYLOAD_TOO_LARGE, message, body));
     }
+    let take = |bytes: usize| {
+        u32::try_from(bytes)
+            .ok()
+            .and_then(|n| state.body_budget.clone().try_acquire_many_owned(n).ok())
+    };
+    let Some(mut held) = take(declared.map_or(0, |length| length as usize)) else {
+        return Err(busy(body));
+    };
     let mut bytes = bytes::BytesMut::new();
     loop {
         match body.frame().await {
-            None => return Ok(bytes.freeze()),
+            None => return Ok((bytes.freeze(), held)),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
+                    let needed = (bytes.len() + data.len()).saturating_sub(held.num_permits());
+                    if needed > 0 && bytes.len() + data.len() <= limit {
+                        match take(needed) {
+                            Some(more) => held.merge(more),
+                            None => return Err(busy(body)),
+                        }
+                    }
                     if bytes.len() + data.len() > limit {
                         let read = (bytes.len() + data.len()) as u64;
                         drop(bytes);
@@ -235,29 +274,30 @@ impl http_body::Body for HoldingRequest {
 /// Bodies up to this size are judged on the request's own task: a real DaemonSet review
 /// (object and oldObject) is 5 to 50 KB, and an object this small cannot hold enough
 /// selector terms to be slow. Larger ones are judged apart (see [`evaluate_apart`]).
+/// Either way the evaluation stops at the request's deadline.
 const INLINE_EVALUATION_BYTES: usize = 64 * 1024;
 
 /// Judges a large request on the blocking pool, never on the threads that serve
 /// connections, at most [`AppState::costly_evaluations`] at once, within `budget`: past
 /// it, the documented over-budget answer ([`admission::over_budget`]) is sent and
-/// counted, and the evaluation finishes on its own thread, still holding its place.
+/// counted, and the evaluation stops at its next deadline check on its own thread.
 async fn evaluate_apart(
     state: &AppState,
     bytes: bytes::Bytes,
     endpoint: Endpoint,
-    name: &'static str,
+    deadline: tokio::time::Instant,
     budget: Duration,
 ) -> Result<admission::Decision, admission::AdmissionError> {
-    let deadline = tokio::time::Instant::now() + budget;
     let inventory = state.inventory.load_full();
     let config = state.config.load_full();
     let body = bytes.clone();
     let places = state.costly_evaluations.clone();
+    let stop = deadline.into_std();
     let work = async move {
         let place = places.acquire_owned().await.expect("never closed");
         tokio::task::spawn_blocking(move || {
             let _place = place;
-            admission::review(&body, endpoint, &inventory, &config)
+            admission::review_within(&body, endpoint, &inventory, &config, stop, budget)
         })
         .await
     };
@@ -266,14 +306,7 @@ async fn evaluate_apart(
         Ok(Err(failed)) => Err(admission::AdmissionError(format!(
             "the evaluation failed: {failed}"
         ))),
-        Err(_) => {
-            state
-                .metrics
-                .evaluation_timeouts
-                .get_or_create(&EndpointLabels { endpoint: name })
-                .inc();
-            admission::over_budget(&bytes, endpoint, budget)
-        }
+        Err(_) => admission::over_budget(&bytes, endpoint, budget),
     }
 }
 
@@ -289,35 +322,48 @@ async fn admit(
     let budget = time_budget(uri.query());
     let metrics = &state.metrics;
     let deadline = tokio::time::Instant::from_std(started + budget);
-    let bytes = match tokio::time::timeout_at(
-        deadline,
-        read_body(headers, body, state.body_limit, deadline),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(response)) => {
-            metrics.count_request(name, "error");
-            return response;
-        }
-        Err(_) => {
-            metrics.count_request(name, "error");
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body did not arrive within the {budget:?} budget of ?timeout="
-                ),
-            );
-        }
-    };
-    let remaining = budget.saturating_sub(started.elapsed());
+    let (bytes, _held) =
+        match tokio::time::timeout_at(deadline, read_body(state, headers, body, deadline)).await {
+            Ok(Ok(received)) => received,
+            Ok(Err(response)) => {
+                let decision = if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                    "busy"
+                } else {
+                    "error"
+                };
+                metrics.count_request(name, decision);
+                return response;
+            }
+            Err(_) => {
+                metrics.count_request(name, "error");
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within the {budget:?} budget of ?timeout="
+                    ),
+                );
+            }
+        };
     let decision = if bytes.len() <= INLINE_EVALUATION_BYTES {
         let inventory = state.inventory.load();
         let config = state.config.load();
-        admission::review(&bytes, endpoint, &inventory, &config)
+        admission::review_within(
+            &bytes,
+            endpoint,
+            &inventory,
+            &config,
+            deadline.into_std(),
+            budget,
+        )
     } else {
-        evaluate_apart(state, bytes, endpoint, name, remaining).await
+        evaluate_apart(state, bytes, endpoint, deadline, budget).await
     };
+    if decision.as_ref().is_ok_and(|d| d.over_budget) {
+        metrics
+            .evaluation_timeouts
+            .get_or_create(&EndpointLabels { endpoint: name })
+            .inc();
+    }
     let decision = match decision {
         Ok(decision) => decision,
         Err(e) => {
@@ -418,6 +464,15 @@ mod tests {
         for bad in ["", "10", "s", "10x", "-1s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+        // Sums past the largest duration are refused, never a panic.
+        assert_eq!(
+            parse_duration("18446744073709551615s18446744073709551615s"),
+            None
+        );
+        assert_eq!(
+            time_budget(Some("timeout=18446744073709551615s18446744073709551615s")),
+            Duration::from_millis(9900)
+        );
         assert_eq!(
             time_budget(Some("timeout=10s")),
             Duration::from_millis(9900)

@@ -57,10 +57,15 @@ pub struct ServeOptions {
 }
 
 /// Bounds on connections, so that clients that connect and say nothing, or never leave,
-/// cannot take the server's descriptors or memory.
+/// cannot take the server's descriptors or memory, nor keep callers out.
+///
+/// At either listener's cap, a new connection does not wait behind idle ones: the one
+/// idle longest (no request in flight; a connection that has not sent its first request
+/// counts as idle since it connected) is closed to make room. Only when every connection
+/// has a request in flight does a new one wait in the listen backlog.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
-    /// Webhook connections served at once; further ones wait in the listen backlog.
+    /// Webhook connections served at once.
     pub max_connections: usize,
     /// Health and metrics connections served at once, on their own listener, so a flood
     /// of webhook connections never hides the probes.
@@ -70,6 +75,12 @@ pub struct ConnectionLimits {
     pub first_request_timeout: Duration,
     /// How long a connection may sit idle between requests (no request in flight).
     pub idle_timeout: Duration,
+    /// The same two bounds on the health and metrics listener: a kubelet probe sends one
+    /// request and waits seconds for the next, so anything idle longer is not a probe.
+    pub probe_idle_timeout: Duration,
+    /// HTTP/2 streams one connection may have open at once (the API server speaks
+    /// HTTP/1.1; a client that opens many streams gets this many at a time).
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for ConnectionLimits {
@@ -79,6 +90,20 @@ impl Default for ConnectionLimits {
             max_probe_connections: 64,
             first_request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            probe_idle_timeout: Duration::from_secs(5),
+            max_concurrent_streams: 16,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The limits of the health and metrics listener: its own cap, and short idle bounds.
+    fn for_probes(self) -> Self {
+        Self {
+            max_connections: self.max_probe_connections,
+            first_request_timeout: self.first_request_timeout.min(self.probe_idle_timeout),
+            idle_timeout: self.probe_idle_timeout,
+            ..self
         }
     }
 }
@@ -128,6 +153,11 @@ pub enum ServeError {
     WriteCa { path: String, cause: std::io::Error },
 }
 
+/// The default budget of request-body bytes held at once: four bodies at the default
+/// 8 MiB limit, or hundreds of real reviews (5 to 50 KB), well inside the shipped 256 MiB
+/// memory limit.
+pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
+
 /// What every request reads.
 pub struct AppState {
     pub inventory: ArcSwap<Inventory>,
@@ -142,6 +172,13 @@ pub struct AppState {
     pub metrics: Metrics,
     pub certificates_ready: AtomicBool,
     pub body_limit: usize,
+    /// Bytes of request bodies held at once across every connection, one permit a byte:
+    /// a body that would take more than what is left is refused with 429 before it is
+    /// read (see `http::read_body`), so memory for bodies stays bounded however many
+    /// connections and streams send at once.
+    pub body_budget: Arc<Semaphore>,
+    /// The size of [`AppState::body_budget`], for messages and metrics.
+    pub body_budget_bytes: usize,
     /// Places for evaluations judged apart from the serving threads (large requests):
     /// half the cores, so costly requests can never take every core from cheap ones.
     pub costly_evaluations: Arc<Semaphore>,
@@ -167,6 +204,8 @@ impl AppState {
             metrics: Metrics::default(),
             certificates_ready: AtomicBool::new(false),
             body_limit,
+            body_budget: Arc::new(Semaphore::new(DEFAULT_BODY_BUDGET.max(body_limit))),
+            body_budget_bytes: DEFAULT_BODY_BUDGET.max(body_limit),
             costly_evaluations: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
@@ -184,6 +223,14 @@ impl AppState {
     pub fn replace_config(&self, config: Config) {
         self.config.store(Arc::new(config));
         self.judgement_inputs_changed();
+    }
+
+    /// Sets the budget of request-body bytes held at once (at least one body's limit).
+    pub fn with_body_budget(mut self, bytes: usize) -> Self {
+        let bytes = bytes.max(self.body_limit).min(Semaphore::MAX_PERMITS);
+        self.body_budget = Arc::new(Semaphore::new(bytes));
+        self.body_budget_bytes = bytes;
+        self
     }
 
     /// Reports the log writer's dropped lines as `dsguard_log_lines_dropped`.
@@ -398,7 +445,6 @@ pub async fn start_with_router(
         listener,
         Some(TlsAcceptor::from(Arc::new(tls_config))),
         router,
-        options.connections.max_connections,
         options.connections,
         shutdown_rx.clone(),
         options.shutdown_grace,
@@ -412,8 +458,7 @@ pub async fn start_with_router(
             listener,
             None,
             http::plain_router(state.clone()),
-            options.connections.max_probe_connections,
-            options.connections,
+            options.connections.for_probes(),
             shutdown_rx.clone(),
             options.shutdown_grace,
         )));
@@ -479,23 +524,43 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// Accepts connections (TLS when `acceptor` is given) and serves `router` on each, at
-/// most `max_connections` at once: at the cap, accepting pauses and new connections wait
-/// in the kernel's backlog until one closes (timeouts below make sure one does).
+/// most `limits.max_connections` at once. At the cap the connection idle longest is
+/// closed to make room for the new one; when none is idle, accepting pauses and new
+/// connections wait in the kernel's backlog until one closes (the timeouts make sure one
+/// does).
 async fn serve_connections(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     router: axum::Router,
-    max_connections: usize,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = Arc::new(OpenConnections::default());
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            _ = stopped(&mut shutdown) => break,
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Full: room for a caller is made from the idle, not taken from the busy;
+                // while every connection is busy, one that goes idle is taken next.
+                let mut slot = None;
+                while slot.is_none() {
+                    open.evict_longest_idle();
+                    tokio::select! {
+                        acquired = slots.clone().acquire_owned() => {
+                            slot = Some(acquired.expect("the semaphore is never closed"));
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = stopped(&mut shutdown) => break,
+                    }
+                }
+                match slot {
+                    Some(slot) => slot,
+                    None => break,
+                }
+            }
         };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -513,27 +578,34 @@ async fn serve_connections(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
+        let started = Instant::now();
+        let tracked = open.add(started);
         tokio::spawn(async move {
             let _slot = slot;
-            let started = Instant::now();
             let deadline = tokio::time::Instant::from_std(started + limits.first_request_timeout);
             let Some(acceptor) = acceptor else {
-                serve_connection(tcp, None, router, limits, started, watcher, peer).await;
+                serve_connection(tcp, None, router, limits, &tracked, watcher, peer).await;
                 return;
             };
-            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
+            let tls = tokio::select! {
+                handshake = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => match handshake {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+                _ = tracked.evicted.notified() => {
+                    tracing::debug!(%peer, "closing a connection still in its handshake to make room");
                     return;
                 }
             };
             let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            serve_connection(tls, alpn, router, limits, started, watcher, peer).await;
+            serve_connection(tls, alpn, router, limits, &tracked, watcher, peer).await;
         });
     }
     drop(listener);
@@ -549,10 +621,79 @@ async fn serve_connections(
     }
 }
 
+/// The connections of one listener, for eviction at its cap.
+#[derive(Default)]
+struct OpenConnections {
+    next: std::sync::atomic::AtomicU64,
+    entries: Mutex<std::collections::HashMap<u64, Arc<Activity>>>,
+}
+
+/// A connection's entry: removed from its listener's list when dropped.
+struct Tracked {
+    id: u64,
+    activity: Arc<Activity>,
+    evicted: Arc<tokio::sync::Notify>,
+    open: Arc<OpenConnections>,
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = Activity;
+
+    fn deref(&self) -> &Activity {
+        &self.activity
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.open
+            .entries
+            .lock()
+            .expect("never poisoned")
+            .remove(&self.id);
+    }
+}
+
+impl OpenConnections {
+    fn add(self: &Arc<Self>, started: Instant) -> Tracked {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(tokio::sync::Notify::new());
+        let activity = Arc::new(Activity {
+            state: Mutex::new((0, 0, started)),
+            evicted: evicted.clone(),
+        });
+        self.entries
+            .lock()
+            .expect("never poisoned")
+            .insert(id, activity.clone());
+        Tracked {
+            id,
+            activity,
+            evicted,
+            open: self.clone(),
+        }
+    }
+
+    /// Closes the connection that has been idle longest, if one is idle.
+    fn evict_longest_idle(&self) {
+        let entries = self.entries.lock().expect("never poisoned");
+        let longest = entries
+            .values()
+            .filter_map(|activity| activity.idle().map(|(since, _)| (since, activity)))
+            .min_by_key(|(since, _)| *since);
+        if let Some((_, activity)) = longest {
+            tracing::debug!("connection cap reached: closing the connection idle longest");
+            activity.evicted.notify_one();
+        }
+    }
+}
+
 /// What a connection is doing, for its idle timer: requests in flight, requests begun,
 /// and when it last became idle.
 struct Activity {
     state: Mutex<(usize, u64, Instant)>,
+    /// Told when the listener needs this connection's place (it is idle longest).
+    evicted: Arc<tokio::sync::Notify>,
 }
 
 /// A request in flight on a connection; the connection is idle again when it drops.
@@ -583,26 +724,24 @@ impl Drop for InFlight {
 
 /// Serves one connection: HTTP/2 or HTTP/1.1 as ALPN chose (without ALPN, the version
 /// is read from the first bytes), closed when no first request arrives within
-/// `first_request_timeout` of `started` or no request is in flight for `idle_timeout`.
-/// Hyper's own header timeout bounds a request's headers; the handler bounds its body.
+/// `first_request_timeout` of its start, when no request is in flight for
+/// `idle_timeout`, or when its listener needs its place while it is idle. Hyper's own
+/// header timeout bounds a request's headers; the handler bounds its body.
 async fn serve_connection<IO>(
     io: IO,
     alpn: Option<Vec<u8>>,
     router: axum::Router,
     limits: ConnectionLimits,
-    started: Instant,
+    tracked: &Tracked,
     watcher: hyper_util::server::graceful::Watcher,
     peer: SocketAddr,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity {
-        state: Mutex::new((0, 0, started)),
-    });
-    let tracked = activity.clone();
+    let activity = tracked.activity.clone();
     let service =
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let in_flight = tracked.begin();
+            let in_flight = activity.begin();
             let response = tower::ServiceExt::oneshot(router.clone(), request);
             async move {
                 let response = response.await;
@@ -623,6 +762,8 @@ async fn serve_connection<IO>(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(64 * 1024)
         .keep_alive_interval(Duration::from_secs(30));
     // The version sniff of an unnegotiated connection waits for bytes with no timer of
     // its own; the idle timer below bounds it.
@@ -638,7 +779,7 @@ async fn serve_connection<IO>(
     );
     tokio::pin!(connection);
     loop {
-        let wake = match activity.idle() {
+        let wake = match tracked.idle() {
             Some((since, true)) => since + limits.idle_timeout,
             Some((since, false)) => since + limits.first_request_timeout,
             None => Instant::now() + limits.first_request_timeout,
@@ -650,8 +791,14 @@ async fn serve_connection<IO>(
                 }
                 return;
             }
+            _ = tracked.evicted.notified() => {
+                if tracked.idle().is_some() {
+                    tracing::debug!(%peer, "closing an idle connection to make room for a new one");
+                    return;
+                }
+            }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                let expired = activity.idle().is_some_and(|(since, used)| {
+                let expired = tracked.idle().is_some_and(|(since, used)| {
                     let limit = if used { limits.idle_timeout } else { limits.first_request_timeout };
                     since.elapsed() >= limit
                 });

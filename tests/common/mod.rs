@@ -73,6 +73,7 @@ pub fn lint_verdict(object: &DaemonSet, inventory: &Inventory, config: &Config) 
             namespace: &namespace,
             phase: Phase::MutateThenValidate,
             quiet_when_unsynced: false,
+            deadline: None,
         },
     )
 }
