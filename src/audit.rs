@@ -99,6 +99,9 @@ pub struct Judgement {
     pub uid: String,
     pub nodes: NodeCounts,
     pub findings: Vec<AuditFinding>,
+    /// Exemptions used, by where they came from (`namespace`, `objectSelector`,
+    /// `annotation`), with how many rules each silenced.
+    pub exemptions: BTreeMap<&'static str, u64>,
     /// Shared with every DaemonSet of the same reach whose gaps are only its taints.
     pub gaps: Arc<BTreeMap<Gap, u64>>,
 }
@@ -122,6 +125,10 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
     let namespace = object.namespace_or_default();
     let context = Context::offline(inventory, config, namespace);
     let (verdict, placement) = policy::evaluate_placed(object, &context);
+    let mut exemptions = BTreeMap::new();
+    for used in &verdict.exemptions {
+        *exemptions.entry(used.source.as_str()).or_insert(0) += 1;
+    }
     let findings: Vec<AuditFinding> = verdict
         .findings
         .into_iter()
@@ -133,6 +140,7 @@ pub fn judge(object: &DaemonSet, inventory: &Inventory, config: &Config) -> Judg
         .collect();
     let mut judgement = Judgement {
         uid: object.uid().to_owned(),
+        exemptions,
         ..Judgement::default()
     };
     // Exempt as a whole (no placement judged): not audited for coverage either.
@@ -578,6 +586,8 @@ pub struct SummaryRow {
     pub nodes: NodeCounts,
     /// Findings by rule and severity; a pair without findings is absent.
     pub findings: Vec<((Rule, Severity), u64)>,
+    /// Exemptions used, by source; a source not used is absent.
+    pub exemptions: Vec<(&'static str, u64)>,
 }
 
 impl Audit {
@@ -588,6 +598,11 @@ impl Audit {
                 key: key.clone(),
                 nodes: judgement.nodes,
                 findings: judgement.finding_counts().into_iter().collect(),
+                exemptions: judgement
+                    .exemptions
+                    .iter()
+                    .map(|(source, count)| (*source, *count))
+                    .collect(),
             })
             .collect()
     }

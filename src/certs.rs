@@ -36,6 +36,58 @@ impl From<rcgen::Error> for CertError {
     }
 }
 
+/// Why `path` must not be replaced by [`write_file_safely`], if it must not: a symbolic
+/// link, or anything that exists and is not a regular file.
+pub fn unsafe_to_replace(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    let kind = metadata.file_type();
+    if kind.is_symlink() {
+        Some("is a symbolic link: refusing to write a certificate or key through it (remove the link, or choose another --out)".into())
+    } else if kind.is_fifo() {
+        Some("is a FIFO: refusing to replace it".into())
+    } else if kind.is_dir() {
+        Some("is a folder: refusing to replace it".into())
+    } else if !kind.is_file() {
+        Some("is not a regular file: refusing to replace it".into())
+    } else {
+        None
+    }
+}
+
+/// Writes `content` to `path` so that nothing but `path` itself can change: refused when
+/// `path` is a symbolic link (a key must never be written through one to wherever it
+/// points) or anything but a regular file (writing into a FIFO blocks for ever), then
+/// written to a new file beside it and renamed over it, so the file is whole or untouched
+/// and its mode is `mode` (0600 for keys) whatever the old file's was.
+pub fn write_file_safely(path: &std::path::Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(why) = unsafe_to_replace(path) {
+        return Err(std::io::Error::other(why));
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("has no file name"))?
+        .to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.dsguard-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 /// The webhook entries of deploy/components/webhooks, by configuration: what the caBundle
 /// patch covers.
 pub const WEBHOOKS: [(&str, &[&str]); 2] = [

@@ -280,6 +280,14 @@ pub struct Exemptions {
     /// with the distribution (kube-proxy, the CNI) and the cluster must be able to roll
     /// them out and heal through them whatever dsguard thinks.
     pub warn_only_namespaces: Vec<String>,
+    /// Whether the `dsguard.io/exempt` annotation is honoured at all: whoever may write a
+    /// DaemonSet may write its annotations, so a cluster where the policy binds its
+    /// authors turns this off.
+    pub allow_annotations: bool,
+    /// The namespaces where the annotation is honoured (empty: every namespace).
+    pub annotation_namespaces: Vec<String>,
+    /// The rules the annotation may waive, by ID or name (empty: every rule).
+    pub annotation_rules: Vec<String>,
 }
 
 impl Default for Exemptions {
@@ -288,6 +296,9 @@ impl Default for Exemptions {
             namespaces: Vec::new(),
             object_selector: LabelSelector::default(),
             warn_only_namespaces: vec!["kube-system".into()],
+            allow_annotations: true,
+            annotation_namespaces: Vec::new(),
+            annotation_rules: Vec::new(),
         }
     }
 }
@@ -380,6 +391,18 @@ impl Config {
             ));
         };
         let document = document.map_err(|e| invalid(e.position, "", e.message))?;
+        // The YAML reader keeps the last of two equal keys, as kubectl does; in a policy
+        // that would let a later `action: off` silently win over an earlier `deny`.
+        if let Some(duplicate) = document.duplicates.first() {
+            return Err(invalid(
+                duplicate.kept,
+                &duplicate.pointer,
+                format!(
+                    "written twice in one mapping (lines {} and {}): a config file says each thing once",
+                    duplicate.first.line, duplicate.kept.line
+                ),
+            ));
+        }
         let config: Config = serde_path_to_error::deserialize(&document.value).map_err(|e| {
             let pointer = pointer_of(e.path());
             let position = document
@@ -396,6 +419,77 @@ impl Config {
             invalid(position, &pointer, message)
         })?;
         Ok(config)
+    }
+
+    /// What this config lets through without a check, each said as a warning (`lint` and
+    /// `serve` print them, `serve` also counts them in `dsguard_config_warnings`): a
+    /// config can be valid and still check nothing.
+    pub fn warnings(&self) -> Vec<String> {
+        use crate::policy::Rule;
+        let rules = &self.rules;
+        let mut warnings = Vec::new();
+        let actions = [
+            (
+                Rule::SelectorMatchesNoNode,
+                rules.selector_matches_no_node.action,
+            ),
+            (
+                Rule::UntoleratedTaints,
+                rules
+                    .untolerated_taints
+                    .action
+                    .max(rules.untolerated_taints.partial_action),
+            ),
+            (
+                Rule::MissingResourceLimits,
+                rules.missing_resource_limits.action,
+            ),
+            (
+                Rule::UnknownPriorityClass,
+                rules.unknown_priority_class.action,
+            ),
+            (
+                Rule::RequestsExceedAllocatable,
+                rules
+                    .requests_exceed_allocatable
+                    .action
+                    .max(rules.requests_exceed_allocatable.partial_action),
+            ),
+            (Rule::SurgeWithHostPort, rules.surge_with_host_port.action),
+        ];
+        if actions.iter().all(|(_, action)| *action == Action::Off) {
+            warnings.push(
+                "every rule is off: dsguard checks nothing (the mutations still apply)".into(),
+            );
+        }
+        let limits = &rules.missing_resource_limits;
+        if limits.action != Action::Off && limits.resources.is_empty() {
+            warnings.push(
+                "rules.missing-resource-limits.resources is empty: DSG003 checks nothing (the default is [cpu, memory])"
+                    .into(),
+            );
+        }
+        let selector = &self.exemptions.object_selector;
+        if !selector.is_empty() && selector.matches(&BTreeMap::new()) {
+            warnings.push(
+                "exemptions.objectSelector matches a DaemonSet with no labels at all: it exempts nearly every DaemonSet from every rule (write matchLabels or In/Exists expressions that name the exempt ones)"
+                    .into(),
+            );
+        }
+        if self.mutations.default_tolerations.enabled
+            && self.mutations.default_tolerations.tolerations.is_empty()
+            && self
+                .mutations
+                .default_tolerations
+                .auto_tolerate_taint_keys
+                .is_empty()
+        {
+            warnings.push(
+                "mutations.default-tolerations is enabled with no tolerations and no autoTolerateTaintKeys: DSG102 injects nothing"
+                    .into(),
+            );
+        }
+        warnings
     }
 
     /// Checks what serde cannot: label keys, tolerations, selectors. Returns the pointer of
@@ -458,6 +552,16 @@ impl Config {
                     why,
                 )
             })?;
+        }
+        for (i, rule) in self.exemptions.annotation_rules.iter().enumerate() {
+            if crate::policy::Rule::parse(rule).is_none() {
+                return Err((
+                    format!("/exemptions/annotationRules/{i}"),
+                    format!(
+                        "{rule:?} is not a rule (IDs such as DSG003, or names such as missing-resource-limits)"
+                    ),
+                ));
+            }
         }
         let selector = &self.exemptions.object_selector;
         for (key, value) in &selector.match_labels {
@@ -700,6 +804,38 @@ tolerationComparisonOperators: false
         assert!(e.contains("rules.missing-resource-limits.resources"), "{e}");
         let e = error("a: 1\n---\nb: 2\n");
         assert!(e.contains("one YAML document"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error_naming_both_lines() {
+        let e = error(
+            "rules:\n  missing-resource-limits:\n    action: deny\n  untolerated-taints: {}\n  missing-resource-limits:\n    action: off\n",
+        );
+        assert!(
+            e.contains("dsguard.yaml:5:3: rules.missing-resource-limits: written twice in one mapping (lines 2 and 5)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_config_that_checks_nothing_is_warned_about() {
+        let config = |text: &str| Config::from_yaml(text, "c").unwrap().warnings().join("\n");
+        assert!(Config::default().warnings().is_empty());
+        let off = "rules:\n  selector-matches-no-node: {action: off}\n  untolerated-taints: {action: off, partialAction: off}\n  missing-resource-limits: {action: off}\n  unknown-priority-class: {action: off}\n  requests-exceed-allocatable: {action: off, partialAction: off}\n  surge-with-host-port: {action: off}\n";
+        assert!(config(off).contains("every rule is off"), "{}", config(off));
+        assert!(
+            config("rules:\n  missing-resource-limits:\n    resources: []\n")
+                .contains("DSG003 checks nothing")
+        );
+        let everything = "exemptions:\n  objectSelector:\n    matchExpressions: [{key: team, operator: DoesNotExist}]\n";
+        assert!(config(everything).contains("exempts nearly every DaemonSet"));
+        let named =
+            "exemptions:\n  objectSelector:\n    matchLabels: {dsguard.io/exempt: \"true\"}\n";
+        assert!(config(named).is_empty());
+        assert!(
+            config("mutations:\n  default-tolerations: {enabled: true}\n")
+                .contains("DSG102 injects nothing")
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,11 +98,19 @@ fn one_shot_logging(color: ColorChoice) {
         .init();
 }
 
+/// The config file (or the defaults); what it lets through unchecked is said on stderr
+/// by the one-shot commands (`serve` logs it and counts it in a metric).
 fn load_config(args: &ConfigArgs, max_file_bytes: u64) -> Result<Config> {
     Ok(match &args.config {
         Some(path) => Config::load(path, max_file_bytes)?,
         None => Config::default(),
     })
+}
+
+fn warn_about_config(config: &Config) {
+    for warning in config.warnings() {
+        eprintln!("dsguard: warning: {warning}");
+    }
 }
 
 /// `--kubeconfig`, `--context` and `--request-timeout` as kubectl reads them: they say
@@ -325,6 +333,7 @@ fn lint(args: &LintArgs) -> Result<ExitCode> {
     check_help_uri_base(&args.sarif)?;
     let max = args.files.max_file_bytes;
     let config = load_config(&args.config, max)?;
+    warn_about_config(&config);
     let cluster = connection(&args.kube)?;
     if args.fix && args.out.is_none() && args.paths.iter().any(|p| p.as_os_str() == "-") {
         bail!("--fix cannot rewrite stdin; use --show-patch, or --fix with files");
@@ -417,6 +426,7 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     check_help_uri_base(&args.sarif)?;
     let max = args.files.max_file_bytes;
     let config = load_config(&args.config, max)?;
+    warn_about_config(&config);
     let cluster = connection(&args.kube)?;
     if args.inventory.daemonsets.is_none() && cluster.is_none() {
         bail!(
@@ -477,6 +487,7 @@ fn manifest_namespace(manifest: &manifests::Manifest) -> &str {
 fn review(args: &ReviewArgs) -> Result<ExitCode> {
     let max = args.files.max_file_bytes;
     let config = load_config(&args.config, max)?;
+    warn_about_config(&config);
     let cluster = connection(&args.kube)?;
     let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
     load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
@@ -506,6 +517,7 @@ fn review(args: &ReviewArgs) -> Result<ExitCode> {
 fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
     let max = args.files.max_file_bytes;
     let config = load_config(&args.config, max)?;
+    warn_about_config(&config);
     let cluster = connection(&args.kube)?;
     if args.inventory.nodes.is_none() && cluster.is_none() {
         bail!(
@@ -695,6 +707,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
         let mut state = AppState::new(inventory, config, options.max_body_bytes)
             .with_body_budget(body_budget)
             .count_dropped_log_lines(move || dropped_log_lines.dropped_lines());
+        state.note_config_warnings(&state.config.load());
         // Resolved before anything listens: a kubeconfig or context that cannot be used
         // stops here, with nothing bound.
         let client = match &cluster {
@@ -805,9 +818,12 @@ fn certs(args: &CertsArgs) -> Result<ExitCode> {
         );
     }
     // A rotation: the patch trusts the CA being replaced as well as the new one, so the
-    // API server accepts both certificates while the replicas pick up the new one.
-    let previous_ca = std::fs::read_to_string(out.join("ca.crt"))
+    // API server accepts both certificates while the replicas pick up the new one. Only
+    // a regular file is read (a FIFO would block).
+    let previous_ca = std::fs::symlink_metadata(out.join("ca.crt"))
         .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|_| dsguard::input::read_text_file(&out.join("ca.crt"), 1 << 20).ok())
         .filter(|pem| pem.contains("BEGIN CERTIFICATE") && *pem != generated.ca_cert);
     let bundle = match &previous_ca {
         Some(previous) => format!("{}{previous}", generated.ca_cert),
@@ -815,15 +831,22 @@ fn certs(args: &CertsArgs) -> Result<ExitCode> {
     };
     let patch = dsguard::certs::ca_bundle_patch(&bundle);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (name, content, private) in [
-        ("ca.crt", &generated.ca_cert, false),
-        ("ca.key", &generated.ca_key, true),
-        ("tls.crt", &generated.cert, false),
-        ("tls.key", &generated.key, true),
-        ("ca-bundle.yaml", &patch, false),
+    // Every target is checked before any is written: a set is replaced whole or not at all.
+    for name in files {
+        let path = out.join(name);
+        if let Some(why) = dsguard::certs::unsafe_to_replace(&path) {
+            bail!("{} {why}; nothing was written", path.display());
+        }
+    }
+    for (name, content, mode) in [
+        ("ca.crt", &generated.ca_cert, 0o644),
+        ("ca.key", &generated.ca_key, 0o600),
+        ("tls.crt", &generated.cert, 0o644),
+        ("tls.key", &generated.key, 0o600),
+        ("ca-bundle.yaml", &patch, 0o644),
     ] {
         let path = out.join(name);
-        write_file(&path, content, private)
+        dsguard::certs::write_file_safely(&path, content.as_bytes(), mode)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("dsguard: wrote {}", path.display());
     }
@@ -834,17 +857,6 @@ fn certs(args: &CertsArgs) -> Result<ExitCode> {
     }
     print!("{patch}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a file; private keys are readable by their owner only.
-fn write_file(path: &Path, content: &str, private: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    if private {
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(content.as_bytes())
 }
 
 /// `dsguard rules`: every rule and mutation, and dsguard's own notices.

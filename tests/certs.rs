@@ -118,3 +118,73 @@ async fn certs_writes_a_ca_and_a_serving_certificate_for_every_service_name() {
     );
     running.shutdown().await;
 }
+
+/// `--force` never writes through a symbolic link nor into a FIFO (which would block),
+/// replaces files by renaming new ones over them (a key that was 0644 comes back 0600),
+/// and refuses a whole set before writing any of it.
+#[test]
+fn certs_force_refuses_links_and_special_files_and_keys_are_always_0600() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("certs-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = |force: bool| {
+        let mut command = Command::cargo_bin("dsguard").unwrap();
+        command.args(["certs", "--out"]).arg(&dir);
+        if force {
+            command.arg("--force");
+        }
+        command
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap()
+    };
+    assert!(certs(false).status.success());
+    // An existing key left world-readable by hand: the rotation writes a new file, 0600.
+    std::fs::set_permissions(dir.join("tls.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(certs(true).status.success());
+    assert_eq!(
+        std::fs::metadata(dir.join("tls.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // A key replaced by a link to somewhere else: refused, nothing written anywhere.
+    let elsewhere = dir.join("elsewhere.key");
+    std::fs::write(&elsewhere, "not yours\n").unwrap();
+    std::fs::remove_file(dir.join("tls.key")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.join("tls.key")).unwrap();
+    let ca_before = std::fs::read(dir.join("ca.crt")).unwrap();
+    let refused = certs(true);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("tls.key is a symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not yours\n");
+    assert_eq!(
+        std::fs::read(dir.join("ca.crt")).unwrap(),
+        ca_before,
+        "nothing of the set was written"
+    );
+    // A FIFO in a key's place is refused at once, not written into (which would block).
+    std::fs::remove_file(dir.join("tls.key")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.join("tls.key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(dir.join("ca.crt")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.join("ca.crt"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let refused = certs(true);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is a FIFO"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -483,3 +483,27 @@ fn daemonsets_of_the_same_reach_share_gaps_but_not_their_own_fit() {
     );
     assert_eq!(big.gaps.len(), shipper.gaps.len() + 1, "{:?}", big.gaps);
 }
+
+/// The exemptions each audited DaemonSet uses are counted by source, for the metric.
+#[test]
+fn exemptions_used_are_counted_by_source() {
+    let mut exempted = DaemonSet::from_value(&json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "vendor", "namespace": "logging", "uid": "uid-9",
+                     "annotations": {"dsguard.io/exempt": "DSG003", "dsguard.io/exempt-reason": "vendor chart"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let judged = judge(&exempted, &cluster(), &Config::default());
+    assert_eq!(judged.exemptions, [("annotation", 1)].into());
+    let mut audit = Audit::new();
+    audit.apply(exempted.clone(), &cluster(), &Config::default());
+    assert_eq!(audit.summary()[0].exemptions, [("annotation", 1)]);
+    // Without the annotation, nothing is exempt.
+    exempted.metadata.as_mut().unwrap().annotations = None;
+    assert!(
+        judge(&exempted, &cluster(), &Config::default())
+            .exemptions
+            .is_empty()
+    );
+}

@@ -77,14 +77,43 @@ pub(crate) fn resolve(object: &DaemonSet, namespace: &str, config: &Config) -> E
         .annotation(EXEMPT_REASON_ANNOTATION)
         .unwrap_or("")
         .trim();
+    if !exemptions.allow_annotations {
+        result.notes.push(format!(
+            "dsguard: annotation {EXEMPT_ANNOTATION} is ignored: exemptions by annotation are turned off here (config exemptions.allowAnnotations: false)"
+        ));
+        return result;
+    }
+    if !exemptions.annotation_namespaces.is_empty()
+        && !exemptions
+            .annotation_namespaces
+            .iter()
+            .any(|n| n == namespace)
+    {
+        result.notes.push(format!(
+            "dsguard: annotation {EXEMPT_ANNOTATION} is ignored: exemptions by annotation are not allowed in namespace {namespace} (config exemptions.annotationNamespaces)"
+        ));
+        return result;
+    }
     if reason.is_empty() {
         result.notes.push(format!(
             "dsguard: annotation {EXEMPT_ANNOTATION} is ignored: it needs {EXEMPT_REASON_ANNOTATION} saying why"
         ));
         return result;
     }
+    let waivable = |rule: Rule| {
+        exemptions.annotation_rules.is_empty()
+            || exemptions
+                .annotation_rules
+                .iter()
+                .any(|r| Rule::parse(r) == Some(rule))
+    };
     for item in listed.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         match Rule::parse(item) {
+            Some(rule) if !waivable(rule) => result.notes.push(format!(
+                "dsguard: annotation {EXEMPT_ANNOTATION} cannot waive {} {} here (config exemptions.annotationRules); it still applies",
+                rule.id(),
+                rule.name()
+            )),
             Some(rule) => {
                 result.rules.insert(rule);
             }

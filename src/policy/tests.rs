@@ -1083,6 +1083,74 @@ fn exemptions_by_namespace_selector_and_annotation() {
     );
 }
 
+/// Whoever the policy constrains can write annotations: the config can turn annotation
+/// exemptions off, or limit them to namespaces and rules; an ignored annotation is said.
+#[test]
+fn annotation_exemptions_can_be_turned_off_or_limited() {
+    let mut annotated = daemonset(
+        json!({"containers": [{"name": "c", "image": "i"}], "tolerations": [{"operator": "Exists"}]}),
+    );
+    annotated["metadata"]["annotations"] =
+        json!({"dsguard.io/exempt": "DSG003", "dsguard.io/exempt-reason": "mine"});
+    let config = |text: &str| Config::from_yaml(text, "c").unwrap();
+    let off = run(
+        &annotated,
+        &cluster(),
+        &config("exemptions:\n  allowAnnotations: false\n"),
+    );
+    assert!(off.denied(), "{:?}", off.findings);
+    assert!(off.exemptions.is_empty());
+    assert!(
+        off.warnings()
+            .iter()
+            .any(|w| w.contains("turned off here (config exemptions.allowAnnotations: false)")),
+        "{:?}",
+        off.warnings()
+    );
+    let elsewhere = run(
+        &annotated,
+        &cluster(),
+        &config("exemptions:\n  annotationNamespaces: [vendor]\n"),
+    );
+    assert!(elsewhere.denied());
+    assert!(
+        elsewhere
+            .warnings()
+            .iter()
+            .any(|w| w.contains("not allowed in namespace monitoring"))
+    );
+    let here = run(
+        &annotated,
+        &cluster(),
+        &config("exemptions:\n  annotationNamespaces: [monitoring]\n"),
+    );
+    assert!(!here.denied(), "{:?}", here.findings);
+    let other_rules = run(
+        &annotated,
+        &cluster(),
+        &config("exemptions:\n  annotationRules: [DSG001, untolerated-taints]\n"),
+    );
+    assert!(other_rules.denied());
+    assert!(
+        other_rules
+            .warnings()
+            .iter()
+            .any(|w| w.contains("cannot waive DSG003 missing-resource-limits here"))
+    );
+    let allowed = run(
+        &annotated,
+        &cluster(),
+        &config("exemptions:\n  annotationRules: [missing-resource-limits]\n"),
+    );
+    assert!(!allowed.denied(), "{:?}", allowed.findings);
+    assert!(
+        Config::from_yaml("exemptions:\n  annotationRules: [DSG999]\n", "c")
+            .unwrap_err()
+            .to_string()
+            .contains("exemptions.annotationRules[0]: \"DSG999\" is not a rule")
+    );
+}
+
 #[test]
 fn update_grandfathers_only_violations_already_present() {
     let old = daemonset(

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub inventory_objects: Family<KindLabels, Gauge>,
     pub inventory_age_seconds: Gauge<f64, AtomicU64>,
     pub config_reloads: Family<ResultLabels, Counter>,
+    /// What the config in force lets through without a check (`Config::warnings`).
+    pub config_warnings: Gauge,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub exemptions: Family<SourceLabels, Counter>,
     pub log_lines_dropped: Gauge,
@@ -128,6 +130,22 @@ impl Collector for DaemonSetSeries {
                 findings.encode_family(&labels)?.encode_gauge(count)?;
             }
         }
+        let mut exemptions = encoder.encode_descriptor(
+            "daemonset_exemptions",
+            "Exemptions each DaemonSet in the cluster uses, by source (namespace, objectSelector, annotation; absent when none)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for row in rows.iter() {
+            for (source, count) in &row.exemptions {
+                let labels = [
+                    ("namespace", row.key.namespace.as_str()),
+                    ("daemonset", row.key.name.as_str()),
+                    ("source", *source),
+                ];
+                exemptions.encode_family(&labels)?.encode_gauge(count)?;
+            }
+        }
         Ok(())
     }
 }
@@ -177,6 +195,12 @@ impl Default for Metrics {
             "config_reloads",
             "Config file reloads by result (ok, failed)",
             config_reloads.clone(),
+        );
+        let config_warnings = Gauge::default();
+        registry.register(
+            "config_warnings",
+            "Warnings about the config in force: rules that check nothing, every rule off, an exemption selector that exempts nearly everything (0 when none; the log says which)",
+            config_warnings.clone(),
         );
         let certificate_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -228,6 +252,7 @@ impl Default for Metrics {
             inventory_objects,
             inventory_age_seconds,
             config_reloads,
+            config_warnings,
             certificate_reloads,
             exemptions,
             log_lines_dropped,

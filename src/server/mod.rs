@@ -221,8 +221,18 @@ impl AppState {
 
     /// Swaps in a new config (a reload).
     pub fn replace_config(&self, config: Config) {
+        self.note_config_warnings(&config);
         self.config.store(Arc::new(config));
         self.judgement_inputs_changed();
+    }
+
+    /// Logs what `config` lets through unchecked and sets `dsguard_config_warnings`.
+    pub fn note_config_warnings(&self, config: &Config) {
+        let warnings = config.warnings();
+        for warning in &warnings {
+            tracing::warn!(warning = %warning, "the config in force checks less than it seems");
+        }
+        self.metrics.config_warnings.set(warnings.len() as i64);
     }
 
     /// Sets the budget of request-body bytes held at once (at least one body's limit).
