@@ -196,6 +196,10 @@ pub struct LintArgs {
     /// folder, a render that produced nothing).
     #[arg(long, env = "DSGUARD_FAIL_ON_EMPTY")]
     pub fail_on_empty: bool,
+    /// Threads that parse and judge documents (default: one per core); the output is the
+    /// same, in the same order, whatever the number.
+    #[arg(short = 'j', long, env = "DSGUARD_JOBS", value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     #[command(flatten)]
     pub sarif: SarifArgs,
     #[command(flatten)]

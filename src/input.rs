@@ -58,8 +58,8 @@ fn special_kind(metadata: &std::fs::Metadata) -> Option<&'static str> {
     }
 }
 
-/// The bytes of a regular file, if it holds at most `limit` of them.
-pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
+/// A regular file of at most `limit` bytes, opened for reading (to stream it).
+pub fn open_file(path: &Path, limit: u64) -> Result<std::fs::File, InputError> {
     // Judged before `open`: opening a FIFO for reading blocks until a writer appears.
     let metadata = std::fs::metadata(path)?;
     if let Some(kind) = special_kind(&metadata) {
@@ -73,7 +73,12 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
         // Swapped for something else between the check and the open.
         return Err(InputError::NotRegular(kind));
     }
-    read_bounded(file, limit)
+    Ok(file)
+}
+
+/// The bytes of a regular file, if it holds at most `limit` of them.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
+    read_bounded(open_file(path, limit)?, limit)
 }
 
 /// [`read_file`] as UTF-8 text.

@@ -340,19 +340,41 @@ fn lint(args: &LintArgs) -> Result<ExitCode> {
     }
     let mut inventory = load_inventory(&args.inventory, cluster.as_ref(), max)?;
     load_daemonsets(&args.inventory, &mut inventory, &config, max)?;
-    let read = read_manifests(&args.paths, max);
     let sources = inventory_sources(&args.inventory, cluster.is_some());
-    let report = lint::lint(&read.manifests, read.errors, &inventory, &config, sources);
-    write_lint_report(
-        args.output,
-        args.color.color,
-        &args.sarif,
-        &report,
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, usize::from);
+    let mut output = ReportOutput::new(args.output, args.color.color, &args.sarif, args.show_patch);
+    let streams = output.streams();
+    let mut write_failed = None;
+    let mut write_part = |report: &lint::LintReport| {
+        if write_failed.is_none() {
+            write_failed = output.part(report).err();
+        }
+    };
+    let streamed = lint::lint_paths(
+        &args.paths,
+        &inventory,
         &config,
-        args.show_patch,
-    )?;
+        sources,
+        lint::StreamOptions {
+            jobs,
+            max_file_bytes: max,
+            keep_patched: args.fix,
+        },
+        if streams { Some(&mut write_part) } else { None },
+    );
+    if let Some(error) = write_failed {
+        return Err(error).context("writing the report");
+    }
+    for notice in &streamed.input_notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    let report = streamed.report;
+    output.finish(&report, &config)?;
     if args.fix {
-        let outcome = lint::fix_files(&report, &read.manifests, args.out.as_deref());
+        let outcome = lint::fix_files(&streamed.patched, args.out.as_deref());
         for file in &outcome.written {
             eprintln!("dsguard: fixed {}", lint::printable(file));
         }
@@ -369,46 +391,75 @@ fn lint(args: &LintArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(report.exit_code(args.fail_on_empty)))
 }
 
-/// The report of `lint` and `audit`, in the format asked for.
-fn write_lint_report(
+/// The report of `lint` and `audit`, in the format asked for. Text and GitHub
+/// annotations can be written in parts as a streamed run goes ([`ReportOutput::part`]);
+/// the other formats are one document, written whole at the end.
+struct ReportOutput<'a> {
     format: ReportFormat,
-    color: ColorChoice,
-    sarif: &SarifArgs,
-    report: &lint::LintReport,
-    config: &Config,
-    show_patch: bool,
-) -> Result<()> {
-    for notice in &report.notices {
-        eprintln!("dsguard: note: {}", lint::printable(notice));
+    text: lint::TextWriter,
+    sarif: &'a SarifArgs,
+}
+
+impl<'a> ReportOutput<'a> {
+    fn new(
+        format: ReportFormat,
+        color: ColorChoice,
+        sarif: &'a SarifArgs,
+        show_patch: bool,
+    ) -> Self {
+        let color = color.enabled(std::io::stdout().is_terminal());
+        Self {
+            format,
+            text: lint::TextWriter::new(lint::TextOptions { color, show_patch }),
+            sarif,
+        }
     }
-    let mut stdout = std::io::stdout().lock();
-    match format {
-        ReportFormat::Text => {
-            let color = color.enabled(std::io::stdout().is_terminal());
-            write!(
+
+    /// Whether the format can be written as the run goes.
+    fn streams(&self) -> bool {
+        matches!(self.format, ReportFormat::Text | ReportFormat::Github)
+    }
+
+    /// What `report` holds now (a streaming format only).
+    fn part(&mut self, report: &lint::LintReport) -> std::io::Result<()> {
+        let part = match self.format {
+            ReportFormat::Text => self.text.part(report),
+            ReportFormat::Github => lint::github_commands(report),
+            _ => return Ok(()),
+        };
+        std::io::stdout().lock().write_all(part.as_bytes())
+    }
+
+    /// The rest of the report and its end; the run-wide notices on stderr first.
+    fn finish(&mut self, report: &lint::LintReport, config: &Config) -> Result<()> {
+        for notice in &report.notices {
+            eprintln!("dsguard: note: {}", lint::printable(notice));
+        }
+        if self.streams() {
+            self.part(report)?;
+        }
+        let mut stdout = std::io::stdout().lock();
+        match self.format {
+            ReportFormat::Text => write!(stdout, "{}", self.text.finish(report))?,
+            ReportFormat::Github => write!(stdout, "{}", lint::github_summary(report))?,
+            ReportFormat::Json => writeln!(
                 stdout,
                 "{}",
-                lint::to_text(report, lint::TextOptions { color, show_patch })
-            )?;
+                serde_json::to_string_pretty(&lint::to_json(report))?
+            )?,
+            ReportFormat::Sarif => writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&lint::to_sarif(
+                    report,
+                    config,
+                    self.sarif.help_uri_base.as_deref()
+                ))?
+            )?,
+            ReportFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
         }
-        ReportFormat::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_json(report))?
-        )?,
-        ReportFormat::Sarif => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&lint::to_sarif(
-                report,
-                config,
-                sarif.help_uri_base.as_deref()
-            ))?
-        )?,
-        ReportFormat::Junit => write!(stdout, "{}", lint::to_junit(report))?,
-        ReportFormat::Github => write!(stdout, "{}", lint::to_github(report))?,
+        Ok(())
     }
-    Ok(())
 }
 
 /// `-n`/`-A` for the commands that list DaemonSets cluster-wide by default: the one
@@ -463,14 +514,8 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     };
     let sources = inventory_sources(&args.inventory, cluster.is_some());
     let report = lint::lint(&manifests, errors, &inventory, &config, sources);
-    write_lint_report(
-        args.output,
-        args.color.color,
-        &args.sarif,
-        &report,
-        &config,
-        false,
-    )?;
+    ReportOutput::new(args.output, args.color.color, &args.sarif, false)
+        .finish(&report, &config)?;
     Ok(ExitCode::from(report.exit_code(args.fail_on_empty)))
 }
 

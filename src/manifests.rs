@@ -67,26 +67,44 @@ pub struct ReadPaths {
     pub notices: Vec<String>,
 }
 
-/// Every object under `paths`, and every problem met on the way. No file is read past
-/// `max_file_bytes`. A file named on the command line (or stdin) that holds no DaemonSet
-/// gets a notice; files found in folders are expected to hold other kinds too.
-pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
+/// One input to read: a file (`None`: stdin), and whether it was named on the command
+/// line (a named file without a DaemonSet is said; one met in a folder is not).
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: Option<PathBuf>,
+    pub named: bool,
+}
+
+impl Source {
+    /// How reports name it.
+    pub fn name(&self) -> String {
+        match &self.path {
+            None => "<stdin>".to_owned(),
+            Some(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The inputs `paths` name, in order (folders walked, see [`crate::input::Walk`]), with the
+/// walk's errors and notices already in a [`ReadPaths`].
+pub fn sources(paths: &[PathBuf]) -> (Vec<Source>, ReadPaths) {
     let mut read = ReadPaths::default();
     let mut walk = Walk::default();
     let mut sources = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
-            sources.push((None, true));
+            sources.push(Source {
+                path: None,
+                named: true,
+            });
         } else {
             let before = walk.files.len();
             let named = !path.is_dir();
             walk.add(path, MANIFEST_EXTENSIONS);
-            sources.extend(
-                walk.files[before..]
-                    .iter()
-                    .cloned()
-                    .map(|f| (Some(f), named)),
-            );
+            sources.extend(walk.files[before..].iter().cloned().map(|f| Source {
+                path: Some(f),
+                named,
+            }));
         }
     }
     for (folder, error) in &walk.errors {
@@ -94,7 +112,19 @@ pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
             .push(io_error(&folder.display().to_string(), &error.to_string()));
     }
     read.notices = std::mem::take(&mut walk.notices);
-    for (source, named) in sources {
+    (sources, read)
+}
+
+/// Every object under `paths`, and every problem met on the way. No file is read past
+/// `max_file_bytes`. A file named on the command line (or stdin) that holds no DaemonSet
+/// gets a notice; files found in folders are expected to hold other kinds too.
+pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
+    let (sources, mut read) = sources(paths);
+    for Source {
+        path: source,
+        named,
+    } in sources
+    {
         let (name, text) = match &source {
             None => (
                 "<stdin>".to_owned(),
@@ -121,29 +151,39 @@ pub fn read_paths(paths: &[PathBuf], max_file_bytes: u64) -> ReadPaths {
 
 /// The notice for a named file that holds no DaemonSet: what it holds instead.
 fn note_no_daemonset(file: &str, read: &mut ReadPaths, (manifests, errors): (usize, usize)) {
-    let objects = &read.manifests[manifests..];
-    if objects.iter().any(Manifest::is_daemonset) || read.errors.len() > errors {
+    if read.errors.len() > errors {
         return;
     }
-    if objects.is_empty() {
-        read.notices.push(format!(
+    let kinds: Vec<&str> = read.manifests[manifests..]
+        .iter()
+        .map(Manifest::kind)
+        .collect();
+    if let Some(notice) = no_daemonset_notice(file, &kinds) {
+        read.notices.push(notice);
+    }
+}
+
+/// What a named file holding objects of `kinds` (and no unreadable document) gets when
+/// none is a DaemonSet: the kinds it holds instead, or that it is empty.
+pub fn no_daemonset_notice(file: &str, kinds: &[&str]) -> Option<String> {
+    if kinds.contains(&"DaemonSet") {
+        return None;
+    }
+    if kinds.is_empty() {
+        return Some(format!(
             "{}: empty: no YAML document in it, so no DaemonSet to judge",
             printable(file)
         ));
-        return;
     }
-    let mut kinds: Vec<(String, usize)> = Vec::new();
-    for object in objects {
-        let kind = match object.kind() {
-            "" => "(no kind)".to_owned(),
-            kind => kind.to_owned(),
-        };
-        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for kind in kinds {
+        let kind = if kind.is_empty() { "(no kind)" } else { kind };
+        match counted.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, count)) => *count += 1,
-            None => kinds.push((kind, 1)),
+            None => counted.push((kind, 1)),
         }
     }
-    let listed: Vec<String> = kinds
+    let listed: Vec<String> = counted
         .iter()
         .take(6)
         .map(|(kind, count)| match count {
@@ -151,15 +191,15 @@ fn note_no_daemonset(file: &str, read: &mut ReadPaths, (manifests, errors): (usi
             n => format!("{n} {}", printable(kind)),
         })
         .collect();
-    read.notices.push(format!(
+    Some(format!(
         "{}: no DaemonSet in it ({}{}), nothing there to judge",
         printable(file),
         listed.join(", "),
-        if kinds.len() > 6 { ", ..." } else { "" }
-    ));
+        if counted.len() > 6 { ", ..." } else { "" }
+    ))
 }
 
-fn io_error(file: &str, error: &str) -> ManifestError {
+pub fn io_error(file: &str, error: &str) -> ManifestError {
     ManifestError {
         file: file.to_owned(),
         position: Position { line: 1, column: 1 },
@@ -167,13 +207,16 @@ fn io_error(file: &str, error: &str) -> ManifestError {
     }
 }
 
-/// The first line that holds Helm template syntax (`{{ ... }}`), 1-based.
+/// Whether a line holds Helm template syntax (`{{ ... }}`).
+pub fn is_template_line(line: &str) -> bool {
+    line.find("{{")
+        .is_some_and(|start| line[start..].contains("}}"))
+}
+
+/// The first line that holds Helm template syntax, 1-based.
 fn helm_template_line(text: &str) -> Option<usize> {
     yaml::yaml_lines(text)
-        .position(|line| {
-            line.find("{{")
-                .is_some_and(|start| line[start..].contains("}}"))
-        })
+        .position(is_template_line)
         .map(|index| index + 1)
 }
 
@@ -182,14 +225,22 @@ fn helm_template_line(text: &str) -> Option<usize> {
 /// twice, a kind written in the wrong case, DaemonSets of another API, Helm template
 /// syntax that was never rendered).
 pub fn read_text(text: &str, file: &str, read: &mut ReadPaths) {
-    let helm = helm_template_line(text);
-    let render_first = |line: usize| {
-        format!(
-            "this looks like an unrendered Helm template (`{{{{ ... }}}}` at line {line}): render it first and lint the result, e.g. `helm template RELEASE CHART | dsguard lint -`"
-        )
-    };
-    let mut failed = false;
-    for (index, document) in yaml::parse_stream(text).into_iter().enumerate() {
+    let errors = read.errors.len();
+    read_documents(yaml::parse_stream(text), file, 0, read);
+    note_helm_template(file, helm_template_line(text), errors, read);
+}
+
+/// The objects of a file's parsed documents, the first of them its document number
+/// `first_document` (unreadable ones count), into `read`, with the notices of
+/// [`read_text`] but the Helm one; returns how many documents there were.
+pub fn read_documents(
+    documents: Vec<Result<yaml::YamlDocument, yaml::YamlError>>,
+    file: &str,
+    first_document: usize,
+    read: &mut ReadPaths,
+) -> usize {
+    let count = documents.len();
+    for (index, document) in documents.into_iter().enumerate() {
         match document {
             Ok(document) => {
                 for duplicate in &document.duplicates {
@@ -200,7 +251,7 @@ pub fn read_text(text: &str, file: &str, read: &mut ReadPaths) {
                     document.value,
                     document.source_map,
                     document.position,
-                    (file, index),
+                    (file, first_document + index),
                     "",
                     &mut read.manifests,
                 );
@@ -210,27 +261,43 @@ pub fn read_text(text: &str, file: &str, read: &mut ReadPaths) {
                     }
                 }
             }
-            Err(e) => {
-                failed = true;
-                let message = match helm {
-                    Some(line) => format!("invalid YAML: {}; {}", e.message, render_first(line)),
-                    None => format!("invalid YAML: {}", e.message),
-                };
-                read.errors.push(ManifestError {
-                    file: file.to_owned(),
-                    position: e.position,
-                    message,
-                });
-            }
+            Err(e) => read.errors.push(ManifestError {
+                file: file.to_owned(),
+                position: e.position,
+                message: format!("invalid YAML: {}", e.message),
+            }),
         }
     }
-    if let Some(line) = helm
-        && !failed
+    count
+}
+
+/// What a file with Helm template syntax at `line` gets: the hint to render it first, on
+/// each of its documents that did not parse (those of `read.errors` from `errors_from`),
+/// or a notice when every document parsed.
+pub fn note_helm_template(
+    file: &str,
+    line: Option<usize>,
+    errors_from: usize,
+    read: &mut ReadPaths,
+) {
+    let Some(line) = line else {
+        return;
+    };
+    let render_first = format!(
+        "this looks like an unrendered Helm template (`{{{{ ... }}}}` at line {line}): render it first and lint the result, e.g. `helm template RELEASE CHART | dsguard lint -`"
+    );
+    let mut failed = false;
+    for error in read.errors[errors_from..]
+        .iter_mut()
+        .filter(|e| e.file == file && e.message.starts_with("invalid YAML: "))
     {
+        failed = true;
+        error.message = format!("{}; {render_first}", error.message);
+    }
+    if !failed {
         read.notices.push(format!(
-            "{}:{line}: judged as written, but {}",
-            printable(file),
-            render_first(line)
+            "{}:{line}: judged as written, but {render_first}",
+            printable(file)
         ));
     }
 }
@@ -267,7 +334,7 @@ pub const REMOVED_DAEMONSET_APIS: [&str; 3] =
 /// in another case (the API server knows kinds case-sensitively), or a DaemonSet of
 /// another API group (an extension's own DaemonSet kind). Removed API versions are
 /// findings of `lint` (DSG901), not notices.
-fn kind_notice(manifest: &Manifest) -> Option<String> {
+pub fn kind_notice(manifest: &Manifest) -> Option<String> {
     let kind = manifest.kind();
     let at = format!(
         "{}:{}",

@@ -170,6 +170,169 @@ pub fn parse_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
 /// Below this many bytes a stream is parsed on one thread (spawning costs more).
 const PARALLEL_THRESHOLD: usize = 256 * 1024;
 
+/// The documents of one chunk of a stream that starts on 0-based line `first_line`: a
+/// chunk as [`DocumentChunks`] or the splitter of [`parse_stream`] cuts it (one document,
+/// or none when it holds only comments).
+pub fn parse_document_chunk(
+    chunk: &str,
+    first_line: usize,
+) -> Vec<Result<YamlDocument, YamlError>> {
+    parse_chunks(&[(first_line, chunk)])
+}
+
+/// A YAML stream read from `reader` one document chunk at a time, cut where
+/// [`parse_stream`] cuts (at lines starting with `---`, line breaks as YAML counts them),
+/// so a stream of any size is parsed without holding more than one document of it: each
+/// item is the chunk's first line (0-based) and its text. At most `limit` bytes are read
+/// (past it, an error); text that is not UTF-8 is an error at the chunk that holds it.
+pub struct DocumentChunks<R> {
+    reader: R,
+    limit: u64,
+    read: u64,
+    /// Bytes read; those before `cursor` are already cut into lines.
+    pending: Vec<u8>,
+    cursor: usize,
+    /// The chunk being gathered, and its first line.
+    chunk: Vec<u8>,
+    chunk_line: usize,
+    line: usize,
+    done: bool,
+}
+
+/// Why a stream could not be read to its end.
+#[derive(Debug)]
+pub enum ChunkError {
+    Io(std::io::Error),
+    TooLarge { limit: u64 },
+    NotText { line: usize },
+}
+
+impl<R: std::io::Read> DocumentChunks<R> {
+    pub fn new(reader: R, limit: u64) -> Self {
+        Self {
+            reader,
+            limit,
+            read: 0,
+            pending: Vec::new(),
+            cursor: 0,
+            chunk: Vec::new(),
+            chunk_line: 0,
+            line: 0,
+            done: false,
+        }
+    }
+
+    /// Where the next line of the stream ends in `pending` (after its break: `\n`,
+    /// `\r\n` or a lone `\r`), or `None` at the end of the stream.
+    fn next_line(&mut self) -> Result<Option<usize>, ChunkError> {
+        loop {
+            let unread = &self.pending[self.cursor..];
+            if let Some(at) = unread.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                let end = self.cursor + at;
+                // A `\r` at the end of what was read may be the first half of `\r\n`.
+                if self.pending[end] == b'\r' && end + 1 == self.pending.len() && !self.done {
+                    // Filling moves what is unread to the front: look again either way.
+                    if !self.fill()? {
+                        self.done = true;
+                    }
+                    continue;
+                }
+                let mut cut = end + 1;
+                if self.pending[end] == b'\r' && self.pending.get(end + 1) == Some(&b'\n') {
+                    cut += 1;
+                }
+                return Ok(Some(cut));
+            }
+            if self.done || !self.fill()? {
+                self.done = true;
+                return Ok((self.cursor < self.pending.len()).then_some(self.pending.len()));
+            }
+        }
+    }
+
+    /// Reads more; false at the end of the stream. What was cut already is dropped first,
+    /// so the buffer holds one read and the line in progress.
+    fn fill(&mut self) -> Result<bool, ChunkError> {
+        if self.cursor > 0 {
+            self.pending.drain(..self.cursor);
+            self.cursor = 0;
+        }
+        let mut buffer = [0u8; 64 * 1024];
+        let count = loop {
+            match self.reader.read(&mut buffer) {
+                Ok(count) => break count,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ChunkError::Io(e)),
+            }
+        };
+        self.read += count as u64;
+        if self.read > self.limit {
+            return Err(ChunkError::TooLarge { limit: self.limit });
+        }
+        self.pending.extend_from_slice(&buffer[..count]);
+        Ok(count > 0)
+    }
+
+    fn take_chunk(&mut self, next_line: usize) -> Result<Option<(usize, String)>, ChunkError> {
+        if self.chunk.is_empty() {
+            self.chunk_line = next_line;
+            return Ok(None);
+        }
+        let bytes = std::mem::take(&mut self.chunk);
+        let first = std::mem::replace(&mut self.chunk_line, next_line);
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Some((first, text))),
+            Err(_) => Err(ChunkError::NotText { line: first + 1 }),
+        }
+    }
+}
+
+impl<R: std::io::Read> Iterator for DocumentChunks<R> {
+    type Item = Result<(usize, String), ChunkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let end = match self.next_line() {
+                Ok(Some(end)) => end,
+                Ok(None) => {
+                    let last = self.line;
+                    return match self.take_chunk(last) {
+                        Ok(Some(chunk)) => Some(Ok(chunk)),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(e)),
+                    };
+                }
+                Err(e) => {
+                    self.done = true;
+                    self.pending.clear();
+                    self.cursor = 0;
+                    self.chunk.clear();
+                    return Some(Err(e));
+                }
+            };
+            let start = std::mem::replace(&mut self.cursor, end);
+            let number = self.line;
+            self.line += 1;
+            let line = &self.pending[start..end];
+            let is_marker = line.starts_with(b"---")
+                && line[3..].first().is_none_or(|b| b.is_ascii_whitespace());
+            if is_marker && !self.chunk.is_empty() {
+                let taken = self.take_chunk(number);
+                self.chunk.extend_from_slice(&self.pending[start..end]);
+                match taken {
+                    Ok(Some(chunk)) => return Some(Ok(chunk)),
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            if self.chunk.is_empty() {
+                self.chunk_line = number;
+            }
+            self.chunk.extend_from_slice(&self.pending[start..end]);
+        }
+    }
+}
+
 fn parse_chunks(chunks: &[(usize, &str)]) -> Vec<Result<YamlDocument, YamlError>> {
     let mut documents = Vec::new();
     for &(first_line, chunk) in chunks {
@@ -978,6 +1141,54 @@ mod tests {
             parallel[2999].as_ref().unwrap().value["metadata"]["name"],
             "ds-2998"
         );
+    }
+
+    /// The streaming splitter cuts exactly where the in-memory one cuts, however the
+    /// reads fall (a `\r\n` split between two reads included).
+    #[test]
+    fn document_chunks_cut_where_the_stream_splitter_cuts() {
+        let texts = [
+            "a: 1\n---\nb: 2\n--- # c\nc: 3\n",
+            "---\na: 1\r\n---\r\nb: [\r\n---\rc: 3\r",
+            "# only a comment\n",
+            "----not a marker\nx: 1\n---\n",
+            "",
+            "no newline at the end",
+        ];
+        struct Trickle<'a>(&'a [u8], usize);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                let count = self.1.min(buffer.len()).min(self.0.len());
+                buffer[..count].copy_from_slice(&self.0[..count]);
+                self.0 = &self.0[count..];
+                Ok(count)
+            }
+        }
+        for text in texts {
+            let expected: Vec<(usize, String)> = split_documents(text)
+                .into_iter()
+                .map(|(line, chunk)| (line, chunk.to_owned()))
+                .collect();
+            for step in [1, 2, 3, 7, 1 << 16] {
+                let streamed: Vec<(usize, String)> =
+                    DocumentChunks::new(Trickle(text.as_bytes(), step), 1 << 20)
+                        .map(|c| c.unwrap())
+                        .collect();
+                assert_eq!(streamed, expected, "{text:?} read {step} bytes at a time");
+            }
+        }
+        let long = "a: 1\n".repeat(100);
+        let mut too_large = DocumentChunks::new(long.as_bytes(), 64);
+        assert!(matches!(
+            too_large.next(),
+            Some(Err(ChunkError::TooLarge { limit: 64 }))
+        ));
+        let mut not_text = DocumentChunks::new(&b"a: 1\n---\nb: \xff\n"[..], 1 << 20);
+        assert!(matches!(not_text.next(), Some(Ok((0, _)))));
+        assert!(matches!(
+            not_text.next(),
+            Some(Err(ChunkError::NotText { line: 2 }))
+        ));
     }
 
     #[test]

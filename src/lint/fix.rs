@@ -17,7 +17,6 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::LintReport;
 use crate::manifests::Manifest;
 use crate::yaml::{self, SourceMap};
 
@@ -47,23 +46,22 @@ impl Edit {
     }
 }
 
+/// A manifest whose DaemonSet gets a patch, and the patch.
+#[derive(Clone, Debug)]
+pub struct Patched {
+    pub manifest: Manifest,
+    pub patch: Vec<Value>,
+}
+
 /// Writes every file holding a DaemonSet with a non-empty patch.
-pub fn fix_files(
-    report: &LintReport,
-    manifests: &[Manifest],
-    out_dir: Option<&Path>,
-) -> FixOutcome {
+pub fn fix_files(patched: &[Patched], out_dir: Option<&Path>) -> FixOutcome {
     let mut outcome = FixOutcome::default();
     let mut by_file: BTreeMap<&str, Vec<(&Manifest, &[Value])>> = BTreeMap::new();
-    for ds in report.daemonsets.iter().filter(|d| !d.patch.is_empty()) {
-        let manifest = manifests
-            .iter()
-            .find(|m| m.file == ds.file && m.position == ds.position)
-            .expect("every linted DaemonSet comes from a manifest");
+    for one in patched.iter().filter(|p| !p.patch.is_empty()) {
         by_file
-            .entry(ds.file.as_str())
+            .entry(one.manifest.file.as_str())
             .or_default()
-            .push((manifest, &ds.patch));
+            .push((&one.manifest, &one.patch));
     }
     for (file, patched) in by_file {
         if file == "<stdin>" {

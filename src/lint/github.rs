@@ -5,8 +5,6 @@
 //! breaks in messages, and also `:` and `,` in properties; other control characters are
 //! shown as escapes, as in the text report.
 
-use std::fmt::Write;
-
 use super::LintReport;
 use crate::policy::Severity;
 
@@ -43,6 +41,13 @@ fn command(
 
 /// The workflow commands for a lint run, then a one-line summary.
 pub fn to_github(report: &LintReport) -> String {
+    let mut out = github_commands(report);
+    out.push_str(&github_summary(report));
+    out
+}
+
+/// The workflow commands for what `report` holds (a streamed run writes them as it goes).
+pub fn github_commands(report: &LintReport) -> String {
     let mut out = String::new();
     for error in &report.errors {
         out.push_str(&command(
@@ -76,15 +81,19 @@ pub fn to_github(report: &LintReport) -> String {
             ));
         }
     }
-    let _ = writeln!(
-        out,
-        "dsguard: {}, {} denied, {} warned, {} unreadable",
-        crate::words::count(report.daemonsets.len(), "DaemonSet"),
-        report.denied(),
-        report.warned(),
-        report.errors.len()
-    );
     out
+}
+
+/// The one-line summary of the whole run.
+pub fn github_summary(report: &LintReport) -> String {
+    let totals = report.totals();
+    format!(
+        "dsguard: {}, {} denied, {} warned, {} unreadable\n",
+        crate::words::count(totals.daemonsets, "DaemonSet"),
+        totals.denied,
+        totals.warned,
+        totals.errors
+    )
 }
 
 #[cfg(test)]

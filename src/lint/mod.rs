@@ -9,6 +9,7 @@ mod github;
 mod json;
 mod junit;
 mod sarif;
+mod stream;
 mod text;
 
 use serde_json::Value;
@@ -16,15 +17,16 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::manifests::{Manifest, ManifestError, REMOVED_DAEMONSET_APIS};
-use crate::policy::{self, Context, DaemonSet, Rule, Severity, Verdict};
+use crate::policy::{self, Context, DaemonSet, Rule, Severity};
 use crate::yaml::{Position, escape_pointer};
 
-pub use fix::{FixOutcome, fix_files};
-pub use github::to_github;
+pub use fix::{FixOutcome, Patched, fix_files};
+pub use github::{github_commands, github_summary, to_github};
 pub use json::to_json;
 pub use junit::to_junit;
 pub use sarif::to_sarif;
-pub use text::{TextOptions, printable, to_text};
+pub use stream::{StreamOptions, Streamed, lint_paths};
+pub use text::{TextOptions, TextWriter, printable, to_text};
 
 /// A reported problem, placed in its file. Exemptions and notes about the object, which
 /// no rule produces, carry [`DSG000`] ("exemption").
@@ -51,7 +53,6 @@ pub struct LintedDaemonSet {
     pub name: String,
     pub findings: Vec<LocatedFinding>,
     pub patch: Vec<Value>,
-    pub verdict: Verdict,
 }
 
 impl LintedDaemonSet {
@@ -64,7 +65,9 @@ impl LintedDaemonSet {
     }
 }
 
-/// Everything one lint run found.
+/// Everything one lint run found. A streamed run that writes its report as it goes
+/// (text, GitHub annotations) moves what it wrote into `written`, so only counts are kept
+/// of it.
 #[derive(Debug, Default)]
 pub struct LintReport {
     pub daemonsets: Vec<LintedDaemonSet>,
@@ -72,26 +75,86 @@ pub struct LintReport {
     pub errors: Vec<ManifestError>,
     /// Run-wide notes (a rule skipped for want of an inventory), said once.
     pub notices: Vec<String>,
+    /// What was already written out and dropped.
+    pub written: Totals,
+}
+
+/// What a report (or the part of it already written) counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub daemonsets: usize,
+    pub denied: usize,
+    /// Warned and not denied.
+    pub warned: usize,
+    pub deny_findings: usize,
+    pub warn_findings: usize,
+    pub info_findings: usize,
+    pub patched: usize,
+    pub errors: usize,
+}
+
+impl std::ops::Add for Totals {
+    type Output = Totals;
+
+    fn add(self, other: Totals) -> Totals {
+        Totals {
+            daemonsets: self.daemonsets + other.daemonsets,
+            denied: self.denied + other.denied,
+            warned: self.warned + other.warned,
+            deny_findings: self.deny_findings + other.deny_findings,
+            warn_findings: self.warn_findings + other.warn_findings,
+            info_findings: self.info_findings + other.info_findings,
+            patched: self.patched + other.patched,
+            errors: self.errors + other.errors,
+        }
+    }
 }
 
 impl LintReport {
+    /// The counts of the whole run: what is held and what was written already.
+    pub fn totals(&self) -> Totals {
+        let mut held = Totals {
+            daemonsets: self.daemonsets.len(),
+            errors: self.errors.len(),
+            ..Totals::default()
+        };
+        for daemonset in &self.daemonsets {
+            held.denied += usize::from(daemonset.denied());
+            held.warned += usize::from(!daemonset.denied() && daemonset.warned());
+            held.patched += usize::from(!daemonset.patch.is_empty());
+            for finding in &daemonset.findings {
+                match finding.severity {
+                    Severity::Deny => held.deny_findings += 1,
+                    Severity::Warn => held.warn_findings += 1,
+                    Severity::Info => held.info_findings += 1,
+                }
+            }
+        }
+        held + self.written
+    }
+
+    /// Moves what is held into the written counts (after it was written out).
+    pub fn forget_written(&mut self) {
+        self.written = self.totals();
+        self.daemonsets.clear();
+        self.errors.clear();
+    }
+
     pub fn denied(&self) -> usize {
-        self.daemonsets.iter().filter(|d| d.denied()).count()
+        self.totals().denied
     }
 
     pub fn warned(&self) -> usize {
-        self.daemonsets
-            .iter()
-            .filter(|d| !d.denied() && d.warned())
-            .count()
+        self.totals().warned
     }
 
     /// 2 for unreadable input (or, with `fail_on_empty`, no DaemonSet at all), else 1 for
     /// a denial, else 0 (README "Commands").
     pub fn exit_code(&self, fail_on_empty: bool) -> u8 {
-        if !self.errors.is_empty() || (fail_on_empty && self.daemonsets.is_empty()) {
+        let totals = self.totals();
+        if totals.errors > 0 || (fail_on_empty && totals.daemonsets == 0) {
             2
-        } else if self.denied() > 0 {
+        } else if totals.denied > 0 {
             1
         } else {
             0
@@ -145,19 +208,9 @@ pub fn lint(
         notices: inventory_notices(inventory, config, sources),
         ..LintReport::default()
     };
-    let daemonsets: Vec<&Manifest> = manifests
-        .iter()
-        .filter(|m| {
-            m.is_daemonset()
-                && (m.api_version() == "apps/v1"
-                    || REMOVED_DAEMONSET_APIS.contains(&m.api_version()))
-        })
-        .collect();
+    let daemonsets: Vec<&Manifest> = manifests.iter().filter(|m| judged(m)).collect();
     if daemonsets.is_empty() && report.errors.is_empty() {
-        report.notices.push(
-            "no DaemonSet in the input: nothing was judged (--fail-on-empty makes this exit 2)"
-                .into(),
-        );
+        report.notices.push(EMPTY_INPUT_NOTICE.into());
     }
     // Each DaemonSet is judged alone, so large runs use every core; order is kept.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -193,6 +246,18 @@ pub fn lint(
         }
     }
     report
+}
+
+/// What a run that judged no DaemonSet says.
+const EMPTY_INPUT_NOTICE: &str =
+    "no DaemonSet in the input: nothing was judged (--fail-on-empty makes this exit 2)";
+
+/// Whether `lint` judges a manifest: an `apps/v1` DaemonSet, or one under an API version
+/// the API server has removed (judged as `apps/v1` would be, with DSG901).
+fn judged(manifest: &Manifest) -> bool {
+    manifest.is_daemonset()
+        && (manifest.api_version() == "apps/v1"
+            || REMOVED_DAEMONSET_APIS.contains(&manifest.api_version()))
 }
 
 /// Below this many DaemonSets one thread lints them all.
@@ -287,8 +352,7 @@ pub fn lint_one(
         namespace,
         name: object.name().to_owned(),
         findings,
-        patch: verdict.patch.clone(),
-        verdict,
+        patch: verdict.patch,
     }
 }
 

@@ -49,135 +49,163 @@ fn paint(options: TextOptions, style: Style, text: &str) -> String {
 }
 
 pub fn to_text(report: &LintReport, options: TextOptions) -> String {
-    let bold = Style::new().bold();
-    let dim = Style::new().dimmed();
-    let severity_style = |s: Severity| match s {
+    let mut writer = TextWriter::new(options);
+    let mut out = writer.part(report);
+    out.push_str(&writer.finish(report));
+    out
+}
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
         Severity::Deny => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
         Severity::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold(),
         Severity::Info => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
-    };
-    let mut out = String::new();
-    let mut files: Vec<&str> = report.daemonsets.iter().map(|d| d.file.as_str()).collect();
-    files.extend(report.errors.iter().map(|e| e.file.as_str()));
-    files.dedup();
-    let mut seen = Vec::new();
-    for file in files {
-        if seen.contains(&file) {
-            continue;
+    }
+}
+
+/// The text report written in parts as a streamed run finishes files (see
+/// [`super::lint_paths`]): a part continues the section of the file the last part ended
+/// in, so the parts together are [`to_text`] of the whole.
+pub struct TextWriter {
+    options: TextOptions,
+    /// The file whose section is open (its header written, its closing line not yet).
+    open_file: Option<String>,
+}
+
+impl TextWriter {
+    pub fn new(options: TextOptions) -> Self {
+        Self {
+            options,
+            open_file: None,
         }
-        seen.push(file);
-        let errors: Vec<_> = report.errors.iter().filter(|e| e.file == file).collect();
-        let daemonsets: Vec<_> = report
-            .daemonsets
-            .iter()
-            .filter(|d| d.file == file)
-            .collect();
-        let has_output = !errors.is_empty()
-            || daemonsets
+    }
+
+    /// The sections of what `report` holds now.
+    pub fn part(&mut self, report: &LintReport) -> String {
+        let options = self.options;
+        let bold = Style::new().bold();
+        let dim = Style::new().dimmed();
+        let mut out = String::new();
+        let mut files: Vec<&str> = report.daemonsets.iter().map(|d| d.file.as_str()).collect();
+        files.extend(report.errors.iter().map(|e| e.file.as_str()));
+        files.dedup();
+        let mut seen = Vec::new();
+        for file in files {
+            if seen.contains(&file) {
+                continue;
+            }
+            seen.push(file);
+            let errors: Vec<_> = report.errors.iter().filter(|e| e.file == file).collect();
+            let daemonsets: Vec<_> = report
+                .daemonsets
                 .iter()
-                .any(|d| !d.findings.is_empty() || (options.show_patch && !d.patch.is_empty()));
-        if !has_output {
-            continue;
+                .filter(|d| d.file == file)
+                .collect();
+            let has_output = !errors.is_empty()
+                || daemonsets
+                    .iter()
+                    .any(|d| !d.findings.is_empty() || (options.show_patch && !d.patch.is_empty()));
+            if !has_output {
+                continue;
+            }
+            if self.open_file.as_deref() != Some(file) {
+                if self.open_file.take().is_some() {
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "{}", paint(options, bold, &printable(file)));
+                self.open_file = Some(file.to_owned());
+            }
+            for error in errors {
+                let place = format!("{}:{}", error.position.line, error.position.column);
+                let _ = writeln!(
+                    out,
+                    "  {place:<8} {}  {}",
+                    paint(options, severity_style(Severity::Deny), "error"),
+                    printable(&error.message)
+                );
+            }
+            for ds in daemonsets {
+                for finding in &ds.findings {
+                    let place = format!("{}:{}", finding.position.line, finding.position.column);
+                    let label = match finding.severity {
+                        Severity::Deny => "deny ",
+                        Severity::Warn => "warn ",
+                        Severity::Info => "info ",
+                    };
+                    let mut lines = finding.message.lines();
+                    let first = lines.next().unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {place:<8} {}  {} {}  {}/{}: {}",
+                        paint(options, severity_style(finding.severity), label),
+                        finding.rule_id,
+                        paint(options, dim, finding.rule_name),
+                        printable(&ds.namespace),
+                        printable(&ds.name),
+                        printable(first)
+                    );
+                    for line in lines {
+                        let _ = writeln!(out, "  {:<8}        {}", "", printable(line));
+                    }
+                }
+                if options.show_patch && !ds.patch.is_empty() {
+                    let patch = serde_json::to_string_pretty(&ds.patch).expect("patch serializes");
+                    let _ = writeln!(
+                        out,
+                        "  {} {}/{} (RFC 6902, from line {}):",
+                        paint(options, bold, "patch"),
+                        printable(&ds.namespace),
+                        printable(&ds.name),
+                        ds.position.line
+                    );
+                    for line in patch.lines() {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                }
+            }
         }
-        let _ = writeln!(out, "{}", paint(options, bold, &printable(file)));
-        for error in errors {
-            let place = format!("{}:{}", error.position.line, error.position.column);
-            let _ = writeln!(
-                out,
-                "  {place:<8} {}  {}",
-                paint(options, severity_style(Severity::Deny), "error"),
-                printable(&error.message)
+        out
+    }
+
+    /// The end of the report: the open section closed, and the summary of the whole run.
+    pub fn finish(&mut self, report: &LintReport) -> String {
+        let options = self.options;
+        let mut out = String::new();
+        if self.open_file.take().is_some() {
+            out.push('\n');
+        }
+        let totals = report.totals();
+        let mut summary = format!(
+            "{}: {} denied, {} warned; findings: {} deny, {} warn, {} info; {} to patch",
+            crate::words::count(totals.daemonsets, "DaemonSet"),
+            totals.denied,
+            totals.warned,
+            totals.deny_findings,
+            totals.warn_findings,
+            totals.info_findings,
+            totals.patched,
+        );
+        if totals.errors > 0 {
+            let _ = write!(
+                summary,
+                "; {}",
+                crate::words::count(totals.errors, "unreadable document")
             );
         }
-        for ds in daemonsets {
-            for finding in &ds.findings {
-                let place = format!("{}:{}", finding.position.line, finding.position.column);
-                let label = match finding.severity {
-                    Severity::Deny => "deny ",
-                    Severity::Warn => "warn ",
-                    Severity::Info => "info ",
-                };
-                let mut lines = finding.message.lines();
-                let first = lines.next().unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "  {place:<8} {}  {} {}  {}/{}: {}",
-                    paint(options, severity_style(finding.severity), label),
-                    finding.rule_id,
-                    paint(options, dim, finding.rule_name),
-                    printable(&ds.namespace),
-                    printable(&ds.name),
-                    printable(first)
-                );
-                for line in lines {
-                    let _ = writeln!(out, "  {:<8}        {}", "", printable(line));
-                }
-            }
-            if options.show_patch && !ds.patch.is_empty() {
-                let patch = serde_json::to_string_pretty(&ds.patch).expect("patch serializes");
-                let _ = writeln!(
-                    out,
-                    "  {} {}/{} (RFC 6902, from line {}):",
-                    paint(options, bold, "patch"),
-                    printable(&ds.namespace),
-                    printable(&ds.name),
-                    ds.position.line
-                );
-                for line in patch.lines() {
-                    let _ = writeln!(out, "    {line}");
-                }
-            }
-        }
-        out.push('\n');
-    }
-    let (deny, warn, info) =
-        report
-            .daemonsets
-            .iter()
-            .flat_map(|d| &d.findings)
-            .fold((0, 0, 0), |(d, w, i), f| match f.severity {
-                Severity::Deny => (d + 1, w, i),
-                Severity::Warn => (d, w + 1, i),
-                Severity::Info => (d, w, i + 1),
-            });
-    let patched = report
-        .daemonsets
-        .iter()
-        .filter(|d| !d.patch.is_empty())
-        .count();
-    let mut summary = format!(
-        "{} DaemonSet{}: {} denied, {} warned; findings: {deny} deny, {warn} warn, {info} info; {patched} to patch",
-        report.daemonsets.len(),
-        if report.daemonsets.len() == 1 {
-            ""
+        let style = if totals.denied > 0 || totals.errors > 0 {
+            severity_style(Severity::Deny)
         } else {
-            "s"
-        },
-        report.denied(),
-        report.warned(),
-    );
-    if !report.errors.is_empty() {
-        let _ = write!(
-            summary,
-            "; {} unreadable document{}",
-            report.errors.len(),
-            if report.errors.len() == 1 { "" } else { "s" }
-        );
+            Style::new().bold()
+        };
+        let _ = writeln!(out, "{}", paint(options, style, &summary));
+        out
     }
-    let style = if report.denied() > 0 || !report.errors.is_empty() {
-        severity_style(Severity::Deny)
-    } else {
-        bold
-    };
-    let _ = writeln!(out, "{}", paint(options, style, &summary));
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::lint::{LintedDaemonSet, LocatedFinding};
-    use crate::policy::Verdict;
     use crate::yaml::Position;
 
     fn report() -> LintReport {
@@ -196,7 +224,6 @@ mod tests {
                     message: "first line\nsecond line".into(),
                 }],
                 patch: Vec::new(),
-                verdict: Verdict::default(),
             }],
             ..LintReport::default()
         }
