@@ -226,6 +226,13 @@ async fn a_costly_selector_is_answered_within_its_budget_and_never_delays_others
     harness.server.shutdown().await;
 }
 
+/// A review whose pod spec `field` holds `count` empty items (`[{}, {}, ...]`).
+fn padded(field: &str, count: usize) -> Vec<u8> {
+    let mut pod = json!({"containers": []});
+    pod[field] = Value::Array(vec![json!({}); count]);
+    serde_json::to_vec(&review(daemonset(pod))).unwrap()
+}
+
 /// Bodies an attacker or a broken client might send. Each is answered over TLS exactly as
 /// `admission::review` (what `dsguard review` runs) answers it: a 400 where it refuses,
 /// the same AdmissionReview where it answers.
@@ -267,6 +274,11 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("deep nesting", deep.into_bytes()),
         ("huge label key", huge_label.into_bytes()),
         ("500 containers", many_containers.into_bytes()),
+        ("padded with empty containers", padded("containers", 300_000)),
+        ("padded with empty tolerations", padded("tolerations", 300_000)),
+        ("zero and overflowing limits", serde_json::to_vec(&review(daemonset(json!({
+            "containers": [{"name": "a", "resources": {"limits": {"cpu": "0", "memory": "1e308"}}}]
+        })))).unwrap()),
     ]
 }
 
