@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::scheduling::Toleration;
 use crate::scheduling::labels::{validate_label_key, validate_label_value};
-use crate::scheduling::selector::{LabelRequirement, NodeSelectorRequirement};
+use crate::scheduling::selector::LabelRequirement;
 use crate::serde_util::{field_path, pointer_of};
 use crate::yaml;
 
@@ -303,34 +303,7 @@ impl Default for Exemptions {
     }
 }
 
-/// A `metav1.LabelSelector`. Empty matches nothing here: an empty exemption selector
-/// must not exempt every DaemonSet.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct LabelSelector {
-    pub match_labels: BTreeMap<String, String>,
-    pub match_expressions: Vec<NodeSelectorRequirement>,
-}
-
-impl LabelSelector {
-    pub fn is_empty(&self) -> bool {
-        self.match_labels.is_empty() && self.match_expressions.is_empty()
-    }
-
-    /// Selector semantics: every matchLabels equality and every expression must hold.
-    /// Expressions were validated at load, so an invalid one here matches nothing.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        !self.is_empty()
-            && self
-                .match_labels
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|raw| {
-                LabelRequirement::parse(raw)
-                    .is_ok_and(|r| r.matches(|k| labels.get(k).map(String::as_str)))
-            })
-    }
-}
+pub use crate::scheduling::selector::LabelSelector;
 
 /// A config file that cannot be used. Displayed as `file:line:col: field: problem`.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,12 @@
 //! Kubernetes scheduling semantics and nothing else: label requirements, node affinity,
-//! taints and tolerations, what the DaemonSet controller adds to daemon pods, and the
-//! nodes an autoscaler template can make. Pure
+//! taints and tolerations, what the DaemonSet controller adds to daemon pods, the
+//! nodes an autoscaler template can make, resource fit, host ports and preemption. Pure
 //! functions over small structs, so that every rule above agrees with Kubernetes rather
 //! than with itself. No dsguard policy lives here.
 
 pub mod labels;
+pub mod ports;
+pub mod preemption;
 pub mod quantity;
 pub mod resources;
 pub mod selector;

@@ -362,3 +362,41 @@ impl NodeSelection {
         }
     }
 }
+
+/// A `metav1.LabelSelector` (`matchLabels` and `matchExpressions` with In, NotIn, Exists,
+/// DoesNotExist). Empty matches nothing, as for a PodDisruptionBudget
+/// (`filterPodsWithPDBViolation`: "a PDB with a nil or empty selector matches nothing")
+/// and for an exemption selector, which must not exempt every DaemonSet; an invalid
+/// expression (`Gt`/`Lt` are not label-selector operators) makes it match nothing.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+}
+
+impl LabelSelector {
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+
+    /// Selector semantics: every matchLabels equality and every expression must hold.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_with(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// [`LabelSelector::matches`] over labels read by `label`.
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str> + Copy) -> bool {
+        !self.is_empty()
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| label(k) == Some(v.as_str()))
+            && self.match_expressions.iter().all(|raw| {
+                matches!(
+                    raw.operator.as_str(),
+                    "In" | "NotIn" | "Exists" | "DoesNotExist"
+                ) && LabelRequirement::parse(raw).is_ok_and(|r| r.matches(label))
+            })
+    }
+}
