@@ -17,6 +17,7 @@ pub mod input;
 pub mod inventory;
 pub mod lint;
 pub mod manifests;
+pub mod objects;
 pub mod policy;
 pub mod scheduling;
 pub mod serde_util;

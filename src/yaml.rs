@@ -344,6 +344,143 @@ fn parse_chunks(chunks: &[(usize, &str)]) -> Vec<Result<YamlDocument, YamlError>
     documents
 }
 
+/// Every object of a YAML (or JSON, which is YAML) stream read from `reader`, handed to
+/// `each` one at a time as soon as it is complete: the items of a `List` (a document's
+/// top-level `items`) and of a top-level sequence one by one, any other document whole.
+/// Only the object being read is held, so a `kubectl get pods -A -o yaml` of any size is
+/// read in bounded memory. At most `limit` bytes are read. `each` returns false to stop.
+pub fn objects<R: std::io::Read>(
+    reader: R,
+    limit: u64,
+    mut each: impl FnMut(Value, Position) -> bool,
+) -> Result<(), YamlError> {
+    let mut chars = Utf8Chars {
+        reader,
+        limit,
+        read: 0,
+        buffer: Vec::new(),
+        at: 0,
+        failure: None,
+        line: 1,
+    };
+    let mut builder = Builder::new(0, 0);
+    builder.streaming = true;
+    builder.position_budget = 0;
+    let mut failed = None;
+    for event in Parser::new_from_iter(&mut chars) {
+        let result = event
+            .map_err(|e| YamlError {
+                position: Position {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 1,
+                },
+                message: e.info().to_owned(),
+            })
+            .and_then(|(event, span)| builder.event(event, span));
+        if let Err(error) = result {
+            failed = Some(error);
+            break;
+        }
+        for (value, position) in builder.emitted.drain(..) {
+            if !each(value, position) {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(why) = chars.failure.take() {
+        return Err(YamlError {
+            position: Position {
+                line: chars.line,
+                column: 1,
+            },
+            message: why,
+        });
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The characters of a UTF-8 byte stream, for the event parser; a read error, text that
+/// is not UTF-8, or a stream past `limit` ends it and is kept in `failure`.
+struct Utf8Chars<R> {
+    reader: R,
+    limit: u64,
+    read: u64,
+    buffer: Vec<u8>,
+    at: usize,
+    failure: Option<String>,
+    /// The line being read, for the failure's position.
+    line: usize,
+}
+
+impl<R: std::io::Read> Iterator for &mut Utf8Chars<R> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if self.failure.is_some() {
+            return None;
+        }
+        loop {
+            let unread = &self.buffer[self.at..];
+            if let Some(&first) = unread.first() {
+                let width = match first {
+                    0x00..=0x7f => 1,
+                    0xc0..=0xdf => 2,
+                    0xe0..=0xef => 3,
+                    0xf0..=0xf7 => 4,
+                    _ => 0,
+                };
+                if width > 0 && unread.len() >= width {
+                    match std::str::from_utf8(&unread[..width]) {
+                        Ok(text) => {
+                            self.at += width;
+                            let c = text.chars().next().expect("one character");
+                            if c == '\n' {
+                                self.line += 1;
+                            }
+                            return Some(c);
+                        }
+                        Err(_) => {
+                            self.failure = Some("the input is not UTF-8 text".into());
+                            return None;
+                        }
+                    }
+                }
+                if width == 0 {
+                    self.failure = Some("the input is not UTF-8 text".into());
+                    return None;
+                }
+            }
+            // Refill, keeping a character cut between two reads.
+            self.buffer.drain(..self.at);
+            self.at = 0;
+            let mut chunk = [0u8; 64 * 1024];
+            let count = match self.reader.read(&mut chunk) {
+                Ok(count) => count,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failure = Some(format!("cannot read: {e}"));
+                    return None;
+                }
+            };
+            self.read += count as u64;
+            if self.read > self.limit {
+                self.failure = Some(format!(
+                    "is larger than the {}-byte limit for one input file (raise it with --max-file-bytes)",
+                    self.limit
+                ));
+                return None;
+            }
+            if count == 0 {
+                if !self.buffer.is_empty() {
+                    self.failure = Some("the input is not UTF-8 text".into());
+                }
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..count]);
+        }
+    }
+}
+
 /// The lines of `text` as YAML counts them, each with its line break: a break is `\n`,
 /// `\r\n` or a lone `\r` (YAML 1.2 §5.4; editors agree). The parser numbers lines this
 /// way, so the splitter must too, or every position after a lone `\r` is off.
@@ -495,6 +632,16 @@ struct Builder {
     /// Keys written twice in the document being read.
     duplicates: Vec<DuplicateKey>,
     documents: Vec<YamlDocument>,
+    /// Streaming ([`objects`]): each object is handed over as soon as it is complete, an
+    /// item of a document's top-level `items` (a `List`) or of a top-level sequence, or
+    /// the document itself; no positions are kept.
+    streaming: bool,
+    /// The objects completed since the caller last took them, with where they start.
+    emitted: Vec<(Value, Position)>,
+    /// Where the item being read starts, and whether the document's items were handed
+    /// over (the `List` around them is then not an object of its own).
+    item_start: Position,
+    items_streamed: bool,
 }
 
 /// What a node is, from where it sits: a key, a value at `pointer`, or a merge source.
@@ -516,6 +663,10 @@ impl Builder {
             document_position: Position::default(),
             duplicates: Vec::new(),
             documents: Vec::new(),
+            streaming: false,
+            emitted: Vec::new(),
+            item_start: Position::default(),
+            items_streamed: false,
         }
     }
 
@@ -534,8 +685,22 @@ impl Builder {
     }
 
     /// Where the next node goes, recording its position.
+    /// Whether a value completed at the top of the stack is a streamed object: an item of
+    /// the root's `items` or of a root sequence.
+    fn at_streamed_sequence(&self) -> bool {
+        self.streaming
+            && match (self.stack.len(), self.stack.last()) {
+                (1, Some(Frame::Sequence { .. })) => true,
+                (2, Some(Frame::Sequence { pointer, .. })) => pointer == "/items",
+                _ => false,
+            }
+    }
+
     fn next_slot(&mut self, span: &Span) -> Slot {
         let position = self.position(span);
+        if self.at_streamed_sequence() {
+            self.item_start = position;
+        }
         let pointer = match self.stack.last() {
             None => {
                 self.document_position = position;
@@ -736,9 +901,20 @@ impl Builder {
 
     /// A node is finished: it becomes a sequence item, a mapping value, or the document.
     fn complete(&mut self, value: Value, span: &Span) -> Result<(), YamlError> {
+        if self.at_streamed_sequence() {
+            self.items_streamed = true;
+            self.emitted.push((value, self.item_start));
+            return Ok(());
+        }
         match self.stack.last_mut() {
             // An empty document (comments only) reads as null: nothing to report.
             None if value.is_null() => Ok(()),
+            None if self.streaming => {
+                if !std::mem::take(&mut self.items_streamed) && !value.is_array() {
+                    self.emitted.push((value, self.document_position));
+                }
+                Ok(())
+            }
             None => {
                 self.documents.push(YamlDocument {
                     value,
@@ -1189,6 +1365,41 @@ mod tests {
             not_text.next(),
             Some(Err(ChunkError::NotText { line: 2 }))
         ));
+    }
+
+    /// Objects are handed over one at a time: a `List`'s items, a top-level sequence's
+    /// items, other documents whole; the List itself is not an object.
+    #[test]
+    fn objects_are_streamed_one_at_a_time() {
+        let text = "apiVersion: v1\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n  metadata: {name: b}\nkind: List\n---\nkind: Node\nmetadata: {name: node-1}\n---\n- kind: Pod\n  metadata: {name: c}\n---\n{\"kind\": \"List\", \"items\": [{\"kind\": \"Event\", \"reason\": \"é\"}]}\n";
+        let mut seen = Vec::new();
+        objects(text.as_bytes(), 1 << 20, |value, position| {
+            seen.push((
+                value["kind"].as_str().unwrap().to_owned(),
+                value["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+                position.line,
+            ));
+            true
+        })
+        .unwrap();
+        let expected: Vec<(String, String, usize)> = [
+            ("Pod", "a", 3),
+            ("Pod", "b", 5),
+            ("Node", "node-1", 9),
+            ("Pod", "c", 12),
+            ("Event", "", 15),
+        ]
+        .iter()
+        .map(|(k, n, l)| (k.to_string(), n.to_string(), *l))
+        .collect();
+        assert_eq!(seen, expected);
+        let error = objects(&b"a: [\n"[..], 1 << 20, |_, _| true).unwrap_err();
+        assert!(!error.message.is_empty());
+        let error = objects(&b"a: \xff\n"[..], 1 << 20, |_, _| true).unwrap_err();
+        assert!(error.message.contains("not UTF-8"), "{error}");
+        let long = "- a\n".repeat(1000);
+        let error = objects(long.as_bytes(), 100, |_, _| true).unwrap_err();
+        assert!(error.message.contains("--max-file-bytes"), "{error}");
     }
 
     #[test]

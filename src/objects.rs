@@ -1,0 +1,284 @@
+//! Kubernetes objects read one at a time from files of any size: the output of `kubectl
+//! get pods -A -o yaml` (or `-o json`), a `List`, or object documents, streamed so that
+//! only the object being read is held. JSON is read by serde_json (fast: a 150,000-pod
+//! list is hundreds of megabytes), anything else by the YAML reader's streaming mode
+//! ([`crate::yaml::objects`]); either way the items of a `List` are handed over one by
+//! one. Files are opened within the bounds of [`crate::input`].
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::input::{self, InputError, MANIFEST_EXTENSIONS, Walk};
+use crate::yaml::Position;
+
+/// Why a file's objects could not all be read; what was read before still counts.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectsError {
+    #[error("{path}: {cause}")]
+    Input { path: String, cause: InputError },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Every object of every file under `path` (a file, or a folder walked as manifests are),
+/// in order, handed to `each` with its file and position. Walk notices (special files
+/// skipped) go to `notices`. `each` returns false to stop.
+pub fn for_each_object(
+    path: &Path,
+    max_file_bytes: u64,
+    notices: &mut Vec<String>,
+    mut each: impl FnMut(Value, &str, Position) -> bool,
+) -> Result<(), ObjectsError> {
+    let mut walk = Walk::default();
+    walk.add(path, MANIFEST_EXTENSIONS);
+    if let Some((folder, cause)) = walk.errors.into_iter().next() {
+        return Err(ObjectsError::Input {
+            path: folder.display().to_string(),
+            cause: InputError::Io(cause),
+        });
+    }
+    notices.extend(walk.notices);
+    for file in walk.files {
+        let name = file.display().to_string();
+        let opened =
+            input::open_file(&file, max_file_bytes).map_err(|cause| ObjectsError::Input {
+                path: name.clone(),
+                cause,
+            })?;
+        let mut stopped = false;
+        read_objects(opened, max_file_bytes, &name, |value, position| {
+            stopped = !each(value, &name, position);
+            !stopped
+        })?;
+        if stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The objects of one stream, JSON or YAML.
+pub fn read_objects(
+    reader: impl Read,
+    limit: u64,
+    name: &str,
+    mut each: impl FnMut(Value, Position) -> bool,
+) -> Result<(), ObjectsError> {
+    let mut reader = BufReader::with_capacity(256 * 1024, reader.take(limit.saturating_add(1)));
+    let starts_json = loop {
+        let buffer = reader.fill_buf().map_err(|e| ObjectsError::Input {
+            path: name.to_owned(),
+            cause: InputError::Io(e),
+        })?;
+        match buffer.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(at) => break matches!(buffer[at], b'{' | b'['),
+            None if buffer.is_empty() => return Ok(()),
+            None => {
+                let length = buffer.len();
+                reader.consume(length);
+            }
+        }
+    };
+    let invalid = |line: usize, column: usize, message: String| ObjectsError::Invalid {
+        path: name.to_owned(),
+        line,
+        column,
+        message,
+    };
+    if !starts_json {
+        return crate::yaml::objects(reader, limit, each)
+            .map_err(|e| invalid(e.position.line, e.position.column, e.message));
+    }
+    let mut counted = Counted {
+        inner: reader,
+        read: 0,
+    };
+    let outcome = {
+        let mut deserializer = serde_json::Deserializer::from_reader(&mut counted);
+        let mut stopped = false;
+        loop {
+            let seed = TopLevel {
+                each: &mut each,
+                stopped: &mut stopped,
+            };
+            if let Err(e) = seed.deserialize(&mut deserializer) {
+                break Err(e);
+            }
+            if stopped || deserializer.end().is_ok() {
+                break Ok(());
+            }
+        }
+    };
+    if counted.read > limit {
+        return Err(ObjectsError::Input {
+            path: name.to_owned(),
+            cause: InputError::TooLarge { limit },
+        });
+    }
+    outcome.map_err(|e| invalid(e.line(), e.column(), e.to_string()))
+}
+
+/// A reader that counts what it gives.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.read += count as u64;
+        Ok(count)
+    }
+}
+
+/// One top-level JSON value: a `List` (an object with `items`: each item handed over, the
+/// rest dropped), an array (each element), or an object (handed over whole).
+struct TopLevel<'a, F> {
+    each: &'a mut F,
+    stopped: &'a mut bool,
+}
+
+impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for TopLevel<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for TopLevel<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Kubernetes object, a List, or an array of objects")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut object = Map::new();
+        let mut listed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" && !*self.stopped {
+                listed = true;
+                map.next_value_seed(Items {
+                    each: &mut *self.each,
+                    stopped: &mut *self.stopped,
+                })?;
+            } else {
+                let value: Value = map.next_value()?;
+                if !listed {
+                    object.insert(key, value);
+                }
+            }
+        }
+        if !listed && !*self.stopped {
+            *self.stopped = !(self.each)(Value::Object(object), Position::default());
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Items {
+            each: self.each,
+            stopped: self.stopped,
+        }
+        .visit_seq(seq)
+    }
+}
+
+/// The items of a `List` (or a top-level array), each handed over as it is read.
+struct Items<'a, F> {
+    each: &'a mut F,
+    stopped: &'a mut bool,
+}
+
+impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for Items<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for Items<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of objects")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            if !*self.stopped {
+                *self.stopped = !(self.each)(item, Position::default());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<String> {
+        let mut kinds = Vec::new();
+        read_objects(text.as_bytes(), 1 << 20, "t", |value, _| {
+            kinds.push(format!(
+                "{}/{}",
+                value["kind"].as_str().unwrap_or(""),
+                value["metadata"]["name"].as_str().unwrap_or("")
+            ));
+            true
+        })
+        .unwrap();
+        kinds
+    }
+
+    #[test]
+    fn lists_arrays_and_objects_give_their_objects_in_json_and_yaml() {
+        let json = r#"{"apiVersion": "v1", "items": [{"kind": "Pod", "metadata": {"name": "a"}}, {"kind": "Pod", "metadata": {"name": "b"}}], "kind": "List"}
+{"kind": "Node", "metadata": {"name": "n1"}}
+[{"kind": "Event", "metadata": {"name": "e"}}]"#;
+        assert_eq!(kinds(json), ["Pod/a", "Pod/b", "Node/n1", "Event/e"]);
+        let yaml = "apiVersion: v1\nitems:\n- kind: Pod\n  metadata: {name: a}\nkind: List\n---\nkind: Node\nmetadata: {name: n1}\n";
+        assert_eq!(kinds(yaml), ["Pod/a", "Node/n1"]);
+        assert!(kinds("\n\n").is_empty());
+        assert_eq!(
+            kinds(r#"{"kind": "List", "items": null}"#),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn truncated_and_oversized_input_is_an_error_after_what_was_read() {
+        let mut seen = 0;
+        let error = read_objects(
+            &br#"{"items": [{"kind": "Pod"}, {"kind": "Po"#[..],
+            1 << 20,
+            "pods.json",
+            |_, _| {
+                seen += 1;
+                true
+            },
+        )
+        .unwrap_err();
+        assert_eq!(seen, 1);
+        assert!(error.to_string().starts_with("pods.json:1:"), "{error}");
+        let big = format!("[{}{{}}]", "{},".repeat(1000));
+        let error = read_objects(big.as_bytes(), 100, "big.json", |_, _| true).unwrap_err();
+        assert!(error.to_string().contains("--max-file-bytes"), "{error}");
+    }
+}
