@@ -441,6 +441,7 @@ fn node_changes_are_told_apart_from_other_inventory_changes() {
         name: "x".into(),
         value: 1,
         global_default: false,
+        never_preempts: false,
     });
     assert!(classes.node_changes_since(&inventory).is_none());
 }

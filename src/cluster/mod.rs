@@ -229,6 +229,8 @@ pub struct SlimPriorityClass {
     value: i64,
     #[serde(default, deserialize_with = "null_as_default")]
     global_default: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    preemption_policy: String,
 }
 
 /// A LimitRange as dsguard decodes it.
@@ -396,6 +398,7 @@ impl InventoryKind for SlimPriorityClass {
             name: self.metadata.name.unwrap_or_default(),
             value: self.value,
             global_default: self.global_default,
+            never_preempts: self.preemption_policy == "Never",
         }
     }
     fn apply(inventory: &mut Inventory, record: PriorityClass) {

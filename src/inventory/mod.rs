@@ -12,6 +12,7 @@
 
 pub mod daemons;
 mod dense;
+pub mod occupancy;
 mod query;
 pub mod snapshot;
 pub mod templates;
@@ -27,6 +28,7 @@ use crate::scheduling::{NodeTemplate, Taint};
 use dense::Dense;
 
 pub use daemons::{DaemonLoad, NodeShape};
+pub use occupancy::{NodeOccupancy, Occupancy, Owner, PodRecord};
 pub use query::{
     BlockedGroup, Derived, MAX_REMEMBERED_KEY_BYTES, Placement, PoolSplit, Reach, ReachKey,
 };
@@ -98,11 +100,13 @@ impl NodeRecord {
 }
 
 /// A PriorityClass: the fields admission looks at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriorityClass {
     pub name: String,
     pub value: i64,
     pub global_default: bool,
+    /// `preemptionPolicy: Never`: its pods wait instead of preempting.
+    pub never_preempts: bool,
 }
 
 /// The classes every API server creates at start-up and refuses to delete.
@@ -217,6 +221,8 @@ pub struct Inventory {
     /// The DaemonSets of the cluster and the node shapes they make, when known
     /// (`--daemonsets`).
     daemon_loads: Option<Arc<daemons::DaemonLoads>>,
+    /// The pods already on each node, when known (`--pods`, or the pod watch).
+    occupancy: Option<Arc<Occupancy>>,
     synced: Synced,
 }
 
@@ -482,7 +488,13 @@ impl Inventory {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
+        let same_pods = match (&self.occupancy, &before.occupancy) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         if !same_loads
+            || !same_pods
             || self.synced != before.synced
             || !(Arc::ptr_eq(&self.templates, &before.templates)
                 || self.templates == before.templates)
@@ -620,6 +632,43 @@ impl Inventory {
             .range((namespace.to_owned(), String::new())..)
             .take_while(move |((ns, _), _)| ns == namespace)
             .map(|(_, range)| range)
+    }
+
+    /// The pods already on each node, when known.
+    pub fn occupancy(&self) -> Option<&Occupancy> {
+        self.occupancy.as_deref()
+    }
+
+    /// Sets (or forgets) the pods already on each node.
+    pub fn set_occupancy(&mut self, occupancy: Option<Occupancy>) {
+        self.occupancy = occupancy.map(Arc::new);
+    }
+
+    /// Changes the pods in place (a copy only when someone still reads the old view).
+    pub fn update_occupancy(&mut self, change: impl FnOnce(&mut Occupancy)) {
+        let occupancy = self.occupancy.get_or_insert_with(Default::default);
+        change(Arc::make_mut(occupancy));
+    }
+
+    /// The priority a pod gets at admission (`plugin/pkg/admission/priority`): the value
+    /// of the class it names, else of the `globalDefault` class, else 0; and whether it
+    /// never preempts (its class's `preemptionPolicy: Never`). `None` when it names a class
+    /// the inventory does not know (the API server would refuse the pod).
+    pub fn admitted_priority(&self, class: Option<&str>) -> Option<(i32, bool)> {
+        let clamp = |value: i64| value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        match class.filter(|c| !c.is_empty()) {
+            Some(name) => match self.priority_classes.get(name) {
+                Some(class) => Some((clamp(class.value), class.never_preempts)),
+                None => SYSTEM_PRIORITY_CLASSES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, value)| (clamp(*value), false)),
+            },
+            None => Some(
+                self.global_default_priority_class()
+                    .map_or((0, false), |c| (clamp(c.value), c.never_preempts)),
+            ),
+        }
     }
 
     pub fn priority_class_count(&self) -> usize {

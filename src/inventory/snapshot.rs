@@ -60,6 +60,8 @@ struct RawObject {
     #[serde(default)]
     global_default: Option<bool>,
     #[serde(default)]
+    preemption_policy: Option<String>,
+    #[serde(default)]
     items: Option<Vec<RawObject>>,
 }
 
@@ -348,6 +350,7 @@ pub fn priority_classes_from_str(
             name: l.object.metadata.name,
             value: l.object.value.unwrap_or(0),
             global_default: l.object.global_default.unwrap_or(false),
+            never_preempts: l.object.preemption_policy.as_deref() == Some("Never"),
         })
         .collect())
 }

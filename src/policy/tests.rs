@@ -48,11 +48,13 @@ fn cluster() -> Inventory {
             name: "dsguard-default".into(),
             value: 1000,
             global_default: false,
+            never_preempts: false,
         },
         PriorityClass {
             name: "low".into(),
             value: 10,
             global_default: true,
+            never_preempts: false,
         },
     ]);
     inventory.reset_limit_ranges([]);

@@ -31,6 +31,7 @@ pub fn corpus_inventory() -> Inventory {
         name: "dsguard-default".into(),
         value: 1000,
         global_default: false,
+        never_preempts: false,
     }]);
     inventory.reset_limit_ranges([]);
     inventory
