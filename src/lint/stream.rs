@@ -135,7 +135,9 @@ pub fn lint_paths(
         collect(done, &mut streamed, &mut write);
     });
     let mut run_notices = super::inventory_notices(inventory, config, sources);
-    if streamed.report.daemonsets.is_empty() && streamed.report.errors.is_empty() {
+    // Counted over what was written too: text and annotations are gone once written.
+    let totals = streamed.report.totals();
+    if totals.daemonsets == 0 && totals.errors == 0 {
         run_notices.push(super::EMPTY_INPUT_NOTICE.into());
     }
     streamed.report.notices = run_notices;
