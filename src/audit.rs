@@ -417,8 +417,8 @@ impl Audited {
 
     /// True when one of `changes` can change its judgement:
     /// - a node it selected before the change and not after, or the other way round;
-    /// - a node it selects both times whose taints it does not tolerate, allocatable or
-    ///   pool changed. A taint it tolerates, or a label nothing reads, changes nothing.
+    /// - a node it selects both times whose taints it does not tolerate, allocatable,
+    ///   pool or pods changed. A taint it tolerates, or a label nothing reads, changes nothing.
     ///   When the config injects tolerations for the taints found on the targeted nodes
     ///   (`autoTolerateTaintKeys`), any taint change counts: the injection can change;
     /// - anything, when it selects no node at all: its explanation names the labels the
@@ -457,7 +457,9 @@ impl Audited {
                 change.after.filter(|n| selects(n)),
             ) {
                 (None, None) => false,
-                (Some(before), Some(after)) => relevant(before) != relevant(after),
+                (Some(before), Some(after)) => {
+                    change.pods_changed || relevant(before) != relevant(after)
+                }
                 _ => true,
             }
         })

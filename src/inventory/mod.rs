@@ -13,6 +13,7 @@
 pub mod daemons;
 mod dense;
 pub mod occupancy;
+pub mod pods;
 mod query;
 pub mod snapshot;
 pub mod templates;
@@ -455,6 +456,8 @@ impl NodeIndex {
 pub struct NodeDifference<'a> {
     pub before: Option<&'a NodeRecord>,
     pub after: Option<&'a NodeRecord>,
+    /// The pods bound to the node changed (the node itself may not have).
+    pub pods_changed: bool,
 }
 
 impl NodeRecord {
@@ -488,13 +491,15 @@ impl Inventory {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
-        let same_pods = match (&self.occupancy, &before.occupancy) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
+        // Pods that changed on some nodes are like changes of those nodes; the budgets or
+        // the clock changing can change any preemption.
+        let pods_changed: Vec<&str> = match (&self.occupancy, &before.occupancy) {
+            (None, None) => Vec::new(),
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => Vec::new(),
+            (Some(a), Some(b)) => a.changed_nodes(b)?,
+            _ => return None,
         };
         if !same_loads
-            || !same_pods
             || self.synced != before.synced
             || !(Arc::ptr_eq(&self.templates, &before.templates)
                 || self.templates == before.templates)
@@ -503,10 +508,21 @@ impl Inventory {
         {
             return None;
         }
+        let mut changes: Vec<NodeDifference<'a>> = pods_changed
+            .iter()
+            .filter_map(|name| {
+                let after = self.node_by_name(name);
+                let before = before.node_by_name(name);
+                (after.is_some() || before.is_some()).then_some(NodeDifference {
+                    before,
+                    after,
+                    pods_changed: true,
+                })
+            })
+            .collect();
         if Arc::ptr_eq(&self.nodes, &before.nodes) {
-            return Some(Vec::new());
+            return Some(changes);
         }
-        let mut changes = Vec::new();
         let mut kept = 0;
         for node in self.nodes() {
             match before.node_by_name(&node.name) {
@@ -516,11 +532,13 @@ impl Inventory {
                     changes.push(NodeDifference {
                         before: Some(old),
                         after: Some(node),
+                        pods_changed: false,
                     });
                 }
                 None => changes.push(NodeDifference {
                     before: None,
                     after: Some(node),
+                    pods_changed: false,
                 }),
             }
         }
@@ -532,6 +550,7 @@ impl Inventory {
                     .map(|old| NodeDifference {
                         before: Some(old),
                         after: None,
+                        pods_changed: false,
                     }),
             );
         }
@@ -634,9 +653,9 @@ impl Inventory {
             .map(|(_, range)| range)
     }
 
-    /// The pods already on each node, when known.
+    /// The pods already on each node, when known (a full list was taken).
     pub fn occupancy(&self) -> Option<&Occupancy> {
-        self.occupancy.as_deref()
+        self.occupancy.as_deref().filter(|o| o.synced())
     }
 
     /// Sets (or forgets) the pods already on each node.

@@ -160,6 +160,9 @@ pub struct Occupancy {
     budgets: Arc<Vec<Budget>>,
     budgets_known: bool,
     pods: usize,
+    /// A full list of the pods was taken ([`Occupancy::reset`]): until then nothing is
+    /// known, and nothing is judged (budgets may arrive first).
+    synced: bool,
     /// Seconds since the epoch that a pod without a start time counts as started at: the
     /// snapshot's newest time, or the clock of the process that watches.
     pub now: i64,
@@ -180,11 +183,22 @@ impl Occupancy {
 
     /// Every node some pod is bound to, with its pods.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &NodeOccupancy)> {
-        self.nodes.iter().map(|(name, node)| (name.as_ref(), node.as_ref()))
+        self.nodes
+            .iter()
+            .map(|(name, node)| (name.as_ref(), node.as_ref()))
     }
 
     pub fn pod_count(&self) -> usize {
         self.pods
+    }
+
+    /// The pod `namespace/name` on `node`, if it is there.
+    pub fn find(&self, node: &str, namespace: &str, name: &str) -> Option<&PodRecord> {
+        self.nodes
+            .get(node)?
+            .pods
+            .iter()
+            .find(|p| p.pod.namespace.as_ref() == namespace && p.pod.name.as_ref() == name)
     }
 
     /// Adds a pod bound to `node`, or replaces the one of the same namespace and name
@@ -210,10 +224,16 @@ impl Occupancy {
         }
     }
 
-    /// Replaces every pod.
+    /// Whether every pod is known (a full list was taken).
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Replaces every pod: the view is then complete.
     pub fn reset(&mut self, pods: impl IntoIterator<Item = (Arc<str>, PodRecord)>) {
         self.nodes.clear();
         self.pods = 0;
+        self.synced = true;
         for (node, record) in pods {
             self.apply(&node, record);
         }
@@ -224,6 +244,36 @@ impl Occupancy {
     pub fn set_budgets(&mut self, budgets: Option<Vec<Budget>>) {
         self.budgets_known = budgets.is_some();
         self.budgets = Arc::new(budgets.unwrap_or_default());
+    }
+
+    /// The nodes whose pods differ from `before` (untouched nodes are shared, so this is
+    /// pointer comparisons); `None` when the budgets differ, which can change any node's
+    /// preemption.
+    pub fn changed_nodes<'a>(&'a self, before: &'a Occupancy) -> Option<Vec<&'a str>> {
+        if !Arc::ptr_eq(&self.budgets, &before.budgets)
+            || self.budgets_known != before.budgets_known
+        {
+            return None;
+        }
+        let mut changed: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|(name, node)| {
+                before
+                    .nodes
+                    .get(*name)
+                    .is_none_or(|old| !Arc::ptr_eq(old, node))
+            })
+            .map(|(name, _)| name.as_ref())
+            .collect();
+        changed.extend(
+            before
+                .nodes
+                .keys()
+                .filter(|name| !self.nodes.contains_key(*name))
+                .map(AsRef::as_ref),
+        );
+        Some(changed)
     }
 
     pub fn budgets(&self) -> &[Budget] {
@@ -292,7 +342,10 @@ mod tests {
         occupancy.delete("elsewhere", "default", "a");
         let n = occupancy.node("n1").unwrap();
         assert_eq!(n.requested()["cpu"], 250);
-        assert_eq!(n.shares().iter().map(|s| s.priority).collect::<Vec<_>>(), [5, 10]);
+        assert_eq!(
+            n.shares().iter().map(|s| s.priority).collect::<Vec<_>>(),
+            [5, 10]
+        );
         assert_eq!(occupancy.pod_count(), 2);
         occupancy.delete("n1", "default", "a");
         occupancy.delete("n1", "default", "b");
@@ -309,7 +362,10 @@ mod tests {
         occupancy.apply(&two, record("b", 0, 100, None));
         let before = occupancy.clone();
         occupancy.apply(&one, record("c", 0, 100, None));
-        assert!(std::ptr::eq(before.node("n2").unwrap(), occupancy.node("n2").unwrap()));
+        assert!(std::ptr::eq(
+            before.node("n2").unwrap(),
+            occupancy.node("n2").unwrap()
+        ));
         assert_eq!(before.node("n1").unwrap().pod_count(), 1);
         assert_eq!(occupancy.node("n1").unwrap().pod_count(), 2);
     }

@@ -24,6 +24,8 @@ use crate::yaml::{self, Position};
 /// A snapshot file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    #[error("{0}")]
+    Other(String),
     #[error("{path}: {cause}")]
     Io { path: String, cause: String },
     #[error("{path}:{line}:{column}: {message}")]
