@@ -81,6 +81,15 @@ pub struct InventoryArgs {
     /// LimitRange snapshot (`kubectl get limitranges -A -o yaml`).
     #[arg(long, env = "DSGUARD_LIMITRANGES", value_name = "FILE")]
     pub limitranges: Option<PathBuf>,
+    /// The pods already running (`kubectl get pods -A -o yaml` or `-o json`, pod documents,
+    /// or a folder): whether the daemon pod has room beside them, or preempts them (DSG007,
+    /// coverage). With --cluster they are listed from it.
+    #[arg(long, env = "DSGUARD_PODS", value_name = "FILE|DIR")]
+    pub pods: Option<PathBuf>,
+    /// PodDisruptionBudgets (`kubectl get pdb -A -o yaml`): which pods preemption avoids
+    /// evicting first (DSG007).
+    #[arg(long, env = "DSGUARD_PDBS", value_name = "FILE|DIR")]
+    pub pdbs: Option<PathBuf>,
 }
 
 /// Which cluster, and how to reach it, as kubectl chooses it.

@@ -77,6 +77,24 @@ pub struct Rules {
     pub requests_exceed_allocatable: FitRule,
     #[serde(rename = "surge-with-host-port")]
     pub surge_with_host_port: SurgeRule,
+    #[serde(rename = "no-room-beside-running-pods")]
+    pub no_room_beside_running_pods: RoomRule,
+}
+
+/// DSG007: `action` when some node leaves the pod Pending beside the pods running there
+/// (a node where it gets room only by preemption is an `info` finding).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RoomRule {
+    pub action: Action,
+}
+
+impl Default for RoomRule {
+    fn default() -> Self {
+        Self {
+            action: Action::Warn,
+        }
+    }
 }
 
 /// DSG005: `action` when the pod fits no node it would run on, `partialAction` when it
@@ -429,6 +447,10 @@ impl Config {
                     .max(rules.requests_exceed_allocatable.partial_action),
             ),
             (Rule::SurgeWithHostPort, rules.surge_with_host_port.action),
+            (
+                Rule::NoRoomBesideRunningPods,
+                rules.no_room_beside_running_pods.action,
+            ),
         ];
         if actions.iter().all(|(_, action)| *action == Action::Off) {
             warnings.push(
@@ -794,7 +816,7 @@ tolerationComparisonOperators: false
     fn a_config_that_checks_nothing_is_warned_about() {
         let config = |text: &str| Config::from_yaml(text, "c").unwrap().warnings().join("\n");
         assert!(Config::default().warnings().is_empty());
-        let off = "rules:\n  selector-matches-no-node: {action: off}\n  untolerated-taints: {action: off, partialAction: off}\n  missing-resource-limits: {action: off}\n  unknown-priority-class: {action: off}\n  requests-exceed-allocatable: {action: off, partialAction: off}\n  surge-with-host-port: {action: off}\n";
+        let off = "rules:\n  selector-matches-no-node: {action: off}\n  untolerated-taints: {action: off, partialAction: off}\n  missing-resource-limits: {action: off}\n  unknown-priority-class: {action: off}\n  requests-exceed-allocatable: {action: off, partialAction: off}\n  surge-with-host-port: {action: off}\n  no-room-beside-running-pods: {action: off}\n";
         assert!(config(off).contains("every rule is off"), "{}", config(off));
         assert!(
             config("rules:\n  missing-resource-limits:\n    resources: []\n")

@@ -52,6 +52,77 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
     pools
 }
 
+/// Every pool's daemon overhead from the daemon pods actually running (`--pods`): exact
+/// per node, grouped by pool, allocatable and what the daemon pods there request.
+fn pool_overheads_from_pods(
+    inventory: &Inventory,
+    occupancy: &crate::inventory::Occupancy,
+    config: &Config,
+) -> Vec<PoolOverhead> {
+    let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
+    type Key = (String, Vec<(String, i128)>, Vec<(String, i128)>, u64);
+    let mut groups: BTreeMap<Key, u64> = BTreeMap::new();
+    for node in inventory.nodes() {
+        let Some(allocatable) = &node.allocatable else {
+            continue;
+        };
+        let pool = pool_keys
+            .iter()
+            .find_map(|key| node.label(key))
+            .map_or_else(|| NO_POOL.to_owned(), str::to_owned);
+        let mut requests = ResourceList::new();
+        let mut pods = 0u64;
+        for record in occupancy
+            .node(&node.name)
+            .map(|n| n.pods())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.owner.as_ref().is_some_and(|o| &*o.kind == "DaemonSet"))
+        {
+            pods += 1;
+            for (name, value) in record.pod.requests.iter() {
+                *requests.entry(name.clone()).or_insert(0) += value;
+            }
+        }
+        let key = (
+            pool,
+            allocatable.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            requests.into_iter().collect(),
+            pods,
+        );
+        *groups.entry(key).or_insert(0) += 1;
+    }
+    let shown = |list: &[(String, i128)]| -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(name, value)| (name.clone(), display(name, *value)))
+            .collect()
+    };
+    let mut pools: Vec<PoolOverhead> = groups
+        .into_iter()
+        .map(
+            |((pool, allocatable, requests, pods), nodes)| PoolOverhead {
+                name: pool,
+                nodes,
+                allocatable: shown(&allocatable),
+                daemon_requests: shown(&requests),
+                daemon_pods: pods,
+                shares: requests
+                    .iter()
+                    .map(|(name, value)| {
+                        let have = allocatable
+                            .iter()
+                            .find(|(k, _)| k == name)
+                            .map_or(0, |(_, v)| *v);
+                        (name.clone(), *value, have)
+                    })
+                    .collect(),
+            },
+        )
+        .collect();
+    pools.sort_by(|a, b| a.name.cmp(&b.name).then(b.nodes.cmp(&a.nodes)));
+    pools
+}
+
 /// `coverage -o json`, schema version 1 (README "Commands").
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -178,6 +249,14 @@ pub struct DaemonSetCoverage {
     pub templates: Vec<TemplateCoverage>,
     /// Runnable nodes where one pod alone exceeds the allocatable.
     pub unfit: Vec<UnfitNode>,
+    /// With the pods known (`--pods`, `--cluster`): on the runnable nodes its pod fits by
+    /// allocatable, whether it fits beside the pods there, preempts some, or stays Pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occupancy: Option<OccupancyCoverage>,
+    /// For the table: pool → (fits, preempting nodes, pods preempted, pending, least free
+    /// room beside the pods, an example reason).
+    #[serde(skip)]
+    room_by_pool: BTreeMap<String, PoolRoom>,
     /// With `--what-if-taint`: where the pods would stop running.
     #[serde(rename = "whatIf", skip_serializing_if = "Option::is_none")]
     pub what_if: Option<WhatIf>,
@@ -188,6 +267,49 @@ pub struct DaemonSetCoverage {
     runnable_by_pool: BTreeMap<String, u64>,
     #[serde(skip)]
     blocked_by_pool: BTreeMap<(String, String), u64>,
+}
+
+/// `occupancy` of `coverage -o json`.
+#[derive(Debug, Default, Serialize)]
+pub struct OccupancyCoverage {
+    pub fits: Vec<String>,
+    pub preempts: Vec<PreemptingNode>,
+    pub pending: Vec<PendingNode>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PreemptingNode {
+    pub node: String,
+    pub victims: Vec<VictimCoverage>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VictimCoverage {
+    pub namespace: String,
+    pub name: String,
+    pub priority: i32,
+    pub pdb_violated: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingNode {
+    pub node: String,
+    /// The scheduler's words (`Insufficient cpu`, `Too many pods`, ...).
+    pub reasons: Vec<String>,
+}
+
+/// One pool's nodes beside their pods, for the table.
+#[derive(Debug, Default)]
+struct PoolRoom {
+    fits: u64,
+    preempting: u64,
+    preempted: u64,
+    pending: u64,
+    /// The least free room among the nodes that fit, per resource the pod requests.
+    least_free: ResourceList,
+    pending_example: Option<(String, Vec<String>)>,
+    preempt_example: Option<String>,
 }
 
 /// One autoscaler template, as `coverage -o json` shows it.
@@ -339,8 +461,17 @@ pub fn cover(
             delayed_by,
         }
     });
+    let (occupancy, room_by_pool) = match policy::room_beside_pods(object, &context) {
+        Some(report) => {
+            let (occupancy, by_pool) = occupancy_of(&report, inventory, pool_keys);
+            (Some(occupancy), by_pool)
+        }
+        None => (None, BTreeMap::new()),
+    };
     DaemonSetCoverage {
         what_if,
+        occupancy,
+        room_by_pool,
         templates,
         unfit,
         namespace,
@@ -356,14 +487,117 @@ pub fn cover(
     }
 }
 
+/// DSG007's answer as coverage shows it: every node in JSON, per pool in the table.
+fn occupancy_of(
+    report: &policy::no_room_beside_running_pods::RoomReport,
+    inventory: &Inventory,
+    pool_keys: &[String],
+) -> (OccupancyCoverage, BTreeMap<String, PoolRoom>) {
+    let name_of = |slot: u32| inventory.node(slot).name.to_string();
+    let mut fits: Vec<String> = report.fits.iter().map(name_of).collect();
+    fits.sort();
+    let mut preempts: Vec<PreemptingNode> = report
+        .preempts
+        .iter()
+        .map(|(slot, victims)| PreemptingNode {
+            node: name_of(*slot),
+            victims: victims
+                .iter()
+                .map(|v| VictimCoverage {
+                    namespace: v.namespace.to_string(),
+                    name: v.name.to_string(),
+                    priority: v.priority,
+                    pdb_violated: v.pdb_violated,
+                })
+                .collect(),
+        })
+        .collect();
+    preempts.sort_by(|a, b| a.node.cmp(&b.node));
+    let mut pending: Vec<PendingNode> = report
+        .pending
+        .iter()
+        .map(|stuck| PendingNode {
+            node: name_of(stuck.node),
+            reasons: stuck.reasons.clone(),
+        })
+        .collect();
+    pending.sort_by(|a, b| a.node.cmp(&b.node));
+    let mut by_pool: BTreeMap<String, PoolRoom> = BTreeMap::new();
+    let occupancy = inventory.occupancy();
+    for (pool, nodes) in inventory.split_by_pool(&report.judged, pool_keys).iter() {
+        let room = by_pool
+            .entry(pool.clone().unwrap_or_else(|| NO_POOL.to_owned()))
+            .or_default();
+        for slot in nodes.iter() {
+            let node = inventory.node(slot);
+            if report.fits.contains(slot) {
+                room.fits += 1;
+                let (Some(allocatable), Some(occupancy)) = (&node.allocatable, occupancy) else {
+                    continue;
+                };
+                let taken = occupancy.node(&node.name);
+                for name in report
+                    .requests
+                    .keys()
+                    .chain(std::iter::once(&"pods".to_owned()))
+                {
+                    let Some(have) = allocatable.get(name) else {
+                        continue;
+                    };
+                    let used = match (taken, name.as_str()) {
+                        (Some(t), "pods") => i128::from(t.pod_count()),
+                        (Some(t), _) => t.requested().get(name).copied().unwrap_or(0),
+                        (None, _) => 0,
+                    };
+                    let free = (have - used).max(0);
+                    let least = room.least_free.entry(name.clone()).or_insert(free);
+                    *least = (*least).min(free);
+                }
+            }
+        }
+        for (slot, victims) in report.preempts.iter().filter(|(s, _)| nodes.contains(*s)) {
+            room.preempting += 1;
+            room.preempted += victims.len() as u64;
+            if room.preempt_example.is_none()
+                && let Some(v) = victims.first()
+            {
+                room.preempt_example = Some(format!(
+                    "e.g. {}: {}/{} (priority {})",
+                    name_of(*slot),
+                    v.namespace,
+                    v.name,
+                    v.priority
+                ));
+            }
+        }
+        for stuck in report.pending.iter().filter(|s| nodes.contains(s.node)) {
+            room.pending += 1;
+            room.pending_example
+                .get_or_insert_with(|| (name_of(stuck.node), stuck.reasons.clone()));
+        }
+    }
+    (
+        OccupancyCoverage {
+            fits,
+            preempts,
+            pending,
+        },
+        by_pool,
+    )
+}
+
 impl CoverageReport {
     pub fn new(daemonsets: Vec<DaemonSetCoverage>, inventory: &Inventory, config: &Config) -> Self {
         Self {
             schema_version: 1,
             daemonsets,
-            pools: inventory
-                .daemon_loads()
-                .map(|_| pool_overheads(inventory, config)),
+            // The pods running are exact; the DaemonSets' templates are a prediction.
+            pools: match inventory.occupancy() {
+                Some(occupancy) => Some(pool_overheads_from_pods(inventory, occupancy, config)),
+                None => inventory
+                    .daemon_loads()
+                    .map(|_| pool_overheads(inventory, config)),
+            },
         }
     }
 
@@ -395,12 +629,58 @@ impl CoverageReport {
             }
             let mut rows: Vec<[String; 4]> = Vec::new();
             for (pool, count) in &ds.runnable_by_pool {
-                rows.push([
-                    pool.clone(),
-                    count.to_string(),
-                    "runs".into(),
-                    String::new(),
-                ]);
+                let Some(room) = ds.room_by_pool.get(pool).filter(|_| ds.occupancy.is_some())
+                else {
+                    rows.push([
+                        pool.clone(),
+                        count.to_string(),
+                        "runs".into(),
+                        String::new(),
+                    ]);
+                    continue;
+                };
+                if room.fits > 0 {
+                    let free: Vec<String> = room
+                        .least_free
+                        .iter()
+                        .map(|(name, value)| format!("{name} {}", display(name, *value)))
+                        .collect();
+                    rows.push([
+                        pool.clone(),
+                        room.fits.to_string(),
+                        "fits".into(),
+                        if free.is_empty() {
+                            String::new()
+                        } else {
+                            format!("least free beside running pods: {}", free.join(", "))
+                        },
+                    ]);
+                }
+                if room.preempting > 0 {
+                    rows.push([
+                        pool.clone(),
+                        room.preempting.to_string(),
+                        format!("preempts {}", crate::words::count(room.preempted, "pod")),
+                        room.preempt_example.clone().unwrap_or_default(),
+                    ]);
+                }
+                if let Some((node, reasons)) = &room.pending_example {
+                    rows.push([
+                        pool.clone(),
+                        room.pending.to_string(),
+                        "no room".into(),
+                        format!("{} (e.g. {node})", reasons.join(", ")),
+                    ]);
+                }
+                let judged = room.fits + room.preempting + room.pending;
+                if *count > judged {
+                    rows.push([
+                        pool.clone(),
+                        (*count - judged).to_string(),
+                        "runs".into(),
+                        "not judged beside pods (no allocatable, or it does not fit alone)".into(),
+                    ]);
+                }
             }
             for ((pool, taints), count) in &ds.blocked_by_pool {
                 rows.push([

@@ -179,7 +179,15 @@ fn load_inventory(
             }
             runtime()?.block_on(async {
                 let client = client(connection).await?;
-                Ok::<_, anyhow::Error>(dsguard::cluster::list_inventory(&client).await?)
+                let mut inventory = dsguard::cluster::list_inventory(&client).await?;
+                if files.pods.is_none() {
+                    let (occupancy, notices) = dsguard::cluster::list_occupancy(&client).await?;
+                    for notice in &notices {
+                        eprintln!("dsguard: note: {}", lint::printable(notice));
+                    }
+                    inventory.set_occupancy(occupancy);
+                }
+                Ok::<_, anyhow::Error>(inventory)
             })?
         }
         None => {
@@ -197,7 +205,62 @@ fn load_inventory(
         inventory.reset_limit_ranges(snapshot::load_limit_ranges(path, max_file_bytes)?);
     }
     load_templates(files, &mut inventory, max_file_bytes)?;
+    load_pods(files, &mut inventory, max_file_bytes)?;
     Ok(inventory)
+}
+
+/// `--pods` and `--pdbs`: the pods already on each node (a pod on a node the inventory
+/// does not have, or that cannot be read, is left out with a note) and the budgets
+/// preemption weighs.
+fn load_pods(files: &InventoryArgs, inventory: &mut Inventory, max_file_bytes: u64) -> Result<()> {
+    let Some(path) = &files.pods else {
+        if let (Some(path), Some(_)) = (&files.pdbs, inventory.occupancy()) {
+            // Pods listed from the cluster, budgets from a file.
+            let (budgets, notices) = dsguard::inventory::pods::load_budgets(path, max_file_bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for notice in &notices {
+                eprintln!("dsguard: note: {}", lint::printable(notice));
+            }
+            inventory.update_occupancy(|occupancy| occupancy.set_budgets(Some(budgets)));
+            return Ok(());
+        }
+        if files.pdbs.is_some() {
+            bail!(
+                "--pdbs weighs which running pods preemption evicts; give the pods too (--pods FILE|DIR)"
+            );
+        }
+        return Ok(());
+    };
+    if !inventory.synced().nodes {
+        bail!(
+            "--pods are counted on the nodes they run on; give the nodes too (--nodes FILE|DIR or --cluster)"
+        );
+    }
+    let known = |node: &str| inventory.node_by_name(node).is_some();
+    let priority_of = |class: Option<&str>| {
+        match inventory.admitted_priority(class) {
+            Some((value, _)) => Some(value),
+            // Not knowing the classes is not the pod's fault: count it at 0.
+            None if !inventory.synced().priority_classes => Some(0),
+            None => None,
+        }
+    };
+    let loaded = dsguard::inventory::pods::load_pods(path, max_file_bytes, &known, &priority_of)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for notice in &loaded.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    let mut occupancy = loaded.occupancy;
+    if let Some(path) = &files.pdbs {
+        let (budgets, notices) = dsguard::inventory::pods::load_budgets(path, max_file_bytes)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for notice in &notices {
+            eprintln!("dsguard: note: {}", lint::printable(notice));
+        }
+        occupancy.set_budgets(Some(budgets));
+    }
+    inventory.set_occupancy(Some(occupancy));
+    Ok(())
 }
 
 /// `--daemonsets`: every DaemonSet's footprint on the loaded nodes, judged with the same

@@ -185,6 +185,12 @@ pub fn inventory_notices(
             "the node inventory holds no node: DSG001, DSG002 and DSG005 were not evaluated".into(),
         );
     }
+    if sources.nodes
+        && inventory.occupancy().is_none()
+        && config.rules.no_room_beside_running_pods.action != crate::config::Action::Off
+    {
+        notices.push("no pods (--pods or --cluster): DSG007 no-room-beside-running-pods was not evaluated (nothing is known about what already runs on the nodes)".into());
+    }
     if !sources.priority_classes {
         notices.push("no PriorityClass inventory (--priorityclasses or --cluster): DSG004 was not evaluated and DSG101 injects only the built-in system classes".into());
     }
@@ -388,6 +394,7 @@ pub fn rule_page(id: &str) -> Option<&'static str> {
         "DSG004" => include_str!("../../docs/rules/DSG004.md"),
         "DSG005" => include_str!("../../docs/rules/DSG005.md"),
         "DSG006" => include_str!("../../docs/rules/DSG006.md"),
+        "DSG007" => include_str!("../../docs/rules/DSG007.md"),
         "DSG101" => include_str!("../../docs/rules/DSG101.md"),
         "DSG102" => include_str!("../../docs/rules/DSG102.md"),
         "DSG900" => include_str!("../../docs/rules/DSG900.md"),
@@ -452,6 +459,7 @@ pub fn default_action(id: &str, config: &Config) -> &'static str {
         Some(Rule::UnknownPriorityClass) => action(rules.unknown_priority_class.action),
         Some(Rule::RequestsExceedAllocatable) => action(rules.requests_exceed_allocatable.action),
         Some(Rule::SurgeWithHostPort) => action(rules.surge_with_host_port.action),
+        Some(Rule::NoRoomBesideRunningPods) => action(rules.no_room_beside_running_pods.action),
         Some(Rule::DefaultPriorityClass) => {
             mutation(config.mutations.default_priority_class.enabled)
         }

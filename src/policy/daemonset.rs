@@ -119,6 +119,9 @@ pub struct PodSpec {
     pub priority_class_name: Option<String>,
     #[serde(default)]
     pub priority: Option<i32>,
+    /// `PreemptLowerPriority` (the default) or `Never`.
+    #[serde(default)]
+    pub preemption_policy: Option<String>,
     #[serde(default, deserialize_with = "counted")]
     pub containers: Vec<Container>,
     #[serde(default, deserialize_with = "counted")]
@@ -149,6 +152,10 @@ pub struct ContainerPort {
     pub host_port: Option<i64>,
     #[serde(default)]
     pub container_port: Option<i64>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default, rename = "hostIP")]
+    pub host_ip: Option<String>,
 }
 
 /// An object that is not a readable DaemonSet: where and why.

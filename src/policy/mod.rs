@@ -9,6 +9,7 @@ mod default_priority_class;
 mod default_tolerations;
 mod exemptions;
 mod missing_resource_limits;
+pub mod no_room_beside_running_pods;
 mod patch;
 mod requests_exceed_allocatable;
 mod selector_matches_no_node;
@@ -41,18 +42,20 @@ pub enum Rule {
     UnknownPriorityClass,
     RequestsExceedAllocatable,
     SurgeWithHostPort,
+    NoRoomBesideRunningPods,
     DefaultPriorityClass,
     DefaultTolerations,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::SelectorMatchesNoNode,
         Rule::UntoleratedTaints,
         Rule::MissingResourceLimits,
         Rule::UnknownPriorityClass,
         Rule::RequestsExceedAllocatable,
         Rule::SurgeWithHostPort,
+        Rule::NoRoomBesideRunningPods,
         Rule::DefaultPriorityClass,
         Rule::DefaultTolerations,
     ];
@@ -65,6 +68,7 @@ impl Rule {
             Rule::UnknownPriorityClass => "DSG004",
             Rule::RequestsExceedAllocatable => "DSG005",
             Rule::SurgeWithHostPort => "DSG006",
+            Rule::NoRoomBesideRunningPods => "DSG007",
             Rule::DefaultPriorityClass => "DSG101",
             Rule::DefaultTolerations => "DSG102",
         }
@@ -78,6 +82,7 @@ impl Rule {
             Rule::UnknownPriorityClass => "unknown-priority-class",
             Rule::RequestsExceedAllocatable => "requests-exceed-allocatable",
             Rule::SurgeWithHostPort => "surge-with-host-port",
+            Rule::NoRoomBesideRunningPods => "no-room-beside-running-pods",
             Rule::DefaultPriorityClass => "default-priority-class",
             Rule::DefaultTolerations => "default-tolerations",
         }
@@ -103,6 +108,9 @@ impl Rule {
             }
             Rule::SurgeWithHostPort => {
                 "The rollout cannot progress (maxSurge with a hostPort) or takes every daemon pod down at once (maxUnavailable)."
+            }
+            Rule::NoRoomBesideRunningPods => {
+                "The pod fits the node but not beside the pods already running there: it stays Pending, or preempts them."
             }
             Rule::DefaultPriorityClass => {
                 "Sets the configured default PriorityClass on templates that name none."
@@ -399,6 +407,28 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
     }
 }
 
+/// Where the pods already running leave room for the DaemonSet's pod (DSG007's answer,
+/// for `coverage`): over the nodes [`placement`] says it runs on, with the PriorityClass
+/// the mutation would inject. `None` when the pods are not known.
+pub fn room_beside_pods(
+    object: &DaemonSet,
+    context: &Context<'_>,
+) -> Option<no_room_beside_running_pods::RoomReport> {
+    context.inventory.occupancy()?;
+    let runnable = placement(object, context).runnable();
+    let mut injection = Injection::default();
+    let exempt = exemptions::resolve(object, context.namespace, context.config);
+    if exempt.whole_object.is_none() && !exempt.covers(Rule::DefaultPriorityClass) {
+        default_priority_class::mutate(object, context, &mut injection, &mut Vec::new());
+    }
+    no_room_beside_running_pods::room(
+        object,
+        &runnable,
+        injection.priority_class.as_deref(),
+        context,
+    )
+}
+
 /// A DaemonSet's footprint on the nodes (`--daemonsets`): where its pods run (as
 /// [`placement`] says) and one pod's effective request. `None` when its resources cannot
 /// be read (the API server would not have stored it).
@@ -507,6 +537,13 @@ fn evaluate_inner(
                     object,
                     &reach.runnable,
                     &templates,
+                    context,
+                    &mut findings,
+                );
+                no_room_beside_running_pods::check(
+                    object,
+                    &reach.runnable,
+                    injection.priority_class.as_deref(),
                     context,
                     &mut findings,
                 );

@@ -1187,6 +1187,7 @@ fn rule_ids_and_names_are_stable() {
             "DSG004 unknown-priority-class",
             "DSG005 requests-exceed-allocatable",
             "DSG006 surge-with-host-port",
+            "DSG007 no-room-beside-running-pods",
             "DSG101 default-priority-class",
             "DSG102 default-tolerations",
         ]
