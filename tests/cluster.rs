@@ -3,7 +3,8 @@
 //! readiness after every full initial list, watch events changing the next admission
 //! decision, an atomic relist after 410 Gone, recovery from a dropped watch, bookmarks,
 //! autoscaler template APIs found by discovery (also once installed after start), and
-//! `lint --cluster` / `coverage --cluster`.
+//! `lint --cluster` / `coverage --cluster`, and the pods already on each node (watched by
+//! the webhook, listed by the one-shot commands) giving the same DSG007 answer as files.
 
 mod common;
 
@@ -20,7 +21,7 @@ use dsguard::inventory::{Inventory, Synced};
 use dsguard::server::{self, AppState, CertificateSource, RunningServer};
 use fake_apiserver::{
     CLUSTER_API, DAEMONSETS, FakeApiServer, KARPENTER_API, LIMIT_RANGES, MACHINE_DEPLOYMENTS,
-    MACHINE_SETS, NODE_POOLS, NODES, PRIORITY_CLASSES, synthetic_node,
+    MACHINE_SETS, NODE_POOLS, NODES, PDBS, PODS, PRIORITY_CLASSES, synthetic_node,
 };
 use serde_json::{Value, json};
 
@@ -624,4 +625,156 @@ async fn audit_lists_the_clusters_daemonsets_and_judges_them_as_lint_does() {
         .unwrap()
         .to_owned();
     assert!(message.contains("pool=genral"), "{message}");
+}
+
+/// Four nodes of 2 cpus: n0 full of a pod as important as the daemon, n1 full of a
+/// priority-0 pod its PodDisruptionBudget protects, n2 with a finished pod, n3 empty.
+fn occupied_cluster() -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let nodes = (0..4)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "Node",
+                   "metadata": {"name": format!("n{i}"), "labels": {"kubernetes.io/os": "linux"}},
+                   "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "10"}}})
+        })
+        .collect();
+    let pod = |name: &str, node: &str, priority: i64, phase: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": "batch", "uid": format!("uid-{name}"), "labels": {"app": name}},
+               "spec": {"nodeName": node, "priority": priority,
+                        "containers": [{"name": "c", "resources": {"requests": {"cpu": "1900m"}}}]},
+               "status": {"phase": phase, "startTime": "2026-12-01T00:00:00Z"}})
+    };
+    let pods = vec![
+        pod("critical", "n0", 2_000_001_000, "Running"),
+        pod("low", "n1", 0, "Running"),
+        pod("done", "n2", 0, "Succeeded"),
+    ];
+    let budgets = vec![
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "low", "namespace": "batch"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "low"}}},
+        "status": {"disruptionsAllowed": 0}}),
+    ];
+    (nodes, pods, budgets)
+}
+
+#[tokio::test]
+async fn pods_from_the_cluster_give_the_webhook_lint_and_coverage_the_answer_files_give() {
+    let (nodes, pods, budgets) = occupied_cluster();
+    let api = FakeApiServer::start().await;
+    api.preload(NODES, nodes.clone());
+    api.preload(PODS, pods.clone());
+    api.preload(PDBS, budgets.clone());
+    let dir = scratch("occupancy");
+    let list =
+        |items: &[Value]| json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let (nodes_file, pods_file, pdbs_file) = (
+        dir.join("nodes.json"),
+        dir.join("pods.json"),
+        dir.join("pdbs.json"),
+    );
+    std::fs::write(&nodes_file, list(&nodes)).unwrap();
+    std::fs::write(&pods_file, list(&pods)).unwrap();
+    std::fs::write(&pdbs_file, list(&budgets)).unwrap();
+    let pod = json!({"priorityClassName": "system-node-critical", "containers": [{"name": "c", "image": "i",
+        "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "500m", "memory": "64Mi"}}}]});
+    let manifest = dir.join("ds.json");
+    std::fs::write(
+        &manifest,
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "team"},
+               "spec": {"template": {"spec": pod.clone()}}})
+        .to_string(),
+    )
+    .unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let run = |args: Vec<String>| dsguard_with(kubeconfig.clone(), args);
+    let args = |command: &[&str], cluster: bool| {
+        let mut args: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+        if cluster {
+            args.push("--cluster".into());
+        } else {
+            for (flag, file) in [
+                ("--nodes", &nodes_file),
+                ("--pods", &pods_file),
+                ("--pdbs", &pdbs_file),
+            ] {
+                args.push(flag.into());
+                args.push(file.display().to_string());
+            }
+        }
+        args.push(manifest.display().to_string());
+        args
+    };
+    let mut occupancies = Vec::new();
+    let mut messages = Vec::new();
+    for cluster in [true, false] {
+        let coverage = run(args(&["coverage", "-o", "json"], cluster)).await;
+        assert!(
+            coverage.status.success(),
+            "{}",
+            String::from_utf8_lossy(&coverage.stderr)
+        );
+        let report: Value = serde_json::from_slice(&coverage.stdout).unwrap();
+        occupancies.push(report["daemonsets"][0]["occupancy"].clone());
+        let lint = run(args(&["lint", "-o", "json"], cluster)).await;
+        let report: Value = serde_json::from_slice(&lint.stdout).unwrap();
+        let finding = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["ruleId"] == "DSG007")
+            .unwrap_or_else(|| panic!("DSG007 in {report}"))
+            .clone();
+        messages.push(finding["message"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        occupancies[0],
+        json!({"fits": ["n2", "n3"],
+               "preempts": [{"node": "n1", "victims": [{"namespace": "batch", "name": "low", "priority": 0, "pdbViolated": true}]}],
+               "pending": [{"node": "n0", "reasons": ["Insufficient cpu"]}]})
+    );
+    assert_eq!(occupancies[0], occupancies[1], "listed and read from files");
+    assert_eq!(messages[0], messages[1]);
+
+    // The webhook watches the same pods and says the same.
+    let cluster = start("occupancy-serve", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    eventually("pods watched", async || {
+        cluster.server.state.inventory.load().occupancy().is_some()
+    })
+    .await;
+    let response = cluster.decide(pod).await;
+    let warnings = response["warnings"].to_string();
+    assert!(
+        warnings.contains("DSG007 no-room-beside-running-pods"),
+        "{response}"
+    );
+    // The API server keeps 256 characters of a warning: the headline says it.
+    assert!(
+        warnings.contains("stays Pending there") && warnings.contains("priority 2000001000"),
+        "{response}"
+    );
+
+    // A pod deleted in the watch frees its node: the pod now only preempts, an `info`
+    // finding, which is not a warning.
+    cluster.api.delete(PODS, "batch/critical");
+    eventually("delete applied", async || {
+        cluster
+            .server
+            .state
+            .inventory
+            .load()
+            .occupancy()
+            .is_some_and(|o| o.pod_count() == 1)
+    })
+    .await;
+    let response = cluster
+        .decide(json!({"priorityClassName": "system-node-critical", "containers": [{"name": "c", "image": "i",
+            "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "500m", "memory": "64Mi"}}}]}))
+        .await;
+    assert!(
+        !response["warnings"].to_string().contains("DSG007"),
+        "{response}"
+    );
 }

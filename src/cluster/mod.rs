@@ -148,9 +148,11 @@ pub mod certificates;
 mod daemonsets;
 mod events;
 pub mod leader;
+mod pods;
 mod reports;
 mod templates;
 
+pub use pods::list_occupancy;
 pub use templates::spawn_template_watchers;
 
 /// Starts the live audit of the cluster's DaemonSets (watch, judgement, metrics) and the
@@ -281,6 +283,8 @@ trait InventoryKind:
     /// What a list accumulates until `InitDone`.
     type Relist: Send;
     const NAME: &'static str;
+    /// The field selector of the list and watch (pods: only assigned, unfinished ones).
+    const FIELDS: Option<&'static str> = None;
     fn record(self) -> Self::Record;
     /// True when applying `record` would change nothing (a status-only Node update).
     fn unchanged(_inventory: &Inventory, _record: &Self::Record) -> bool {
@@ -561,7 +565,15 @@ pub fn spawn_watchers(client: Client, state: Arc<AppState>) -> Vec<tokio::task::
             Api::all(client.clone()),
             state.clone(),
         )),
-        tokio::spawn(watch::<SlimLimitRange>(Api::all(client), state)),
+        tokio::spawn(watch::<SlimLimitRange>(
+            Api::all(client.clone()),
+            state.clone(),
+        )),
+        tokio::spawn(watch::<pods::ClusterPod>(
+            Api::all(client.clone()),
+            state.clone(),
+        )),
+        tokio::spawn(watch::<pods::ClusterBudget>(Api::all(client), state)),
     ]
 }
 
@@ -574,7 +586,10 @@ enum Change<R> {
 }
 
 async fn watch<K: InventoryKind>(api: Api<K>, state: Arc<AppState>) {
-    let config = watcher::Config::default().page_size(PAGE_SIZE);
+    let mut config = watcher::Config::default().page_size(PAGE_SIZE);
+    if let Some(fields) = K::FIELDS {
+        config = config.fields(fields);
+    }
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
     let mut relist: Option<K::Relist> = None;

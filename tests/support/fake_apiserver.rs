@@ -1,5 +1,5 @@
 //! A small HTTP server that speaks the Kubernetes list+watch protocol for nodes,
-//! priorityclasses, limitranges and the autoscaler template kinds (Karpenter nodepools,
+//! priorityclasses, limitranges, daemonsets, pods, poddisruptionbudgets and the autoscaler template kinds (Karpenter nodepools,
 //! Cluster API machinedeployments and machinesets, with their discovery documents; those
 //! APIs are absent until `serve_api` installs them), for tests and measurements without
 //! a cluster:
@@ -40,6 +40,8 @@ pub const NODE_POOLS: &str = "/apis/karpenter.sh/v1/nodepools";
 pub const MACHINE_DEPLOYMENTS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinedeployments";
 pub const MACHINE_SETS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinesets";
 pub const DAEMONSETS: &str = "/apis/apps/v1/daemonsets";
+pub const PODS: &str = "/api/v1/pods";
+pub const PDBS: &str = "/apis/policy/v1/poddisruptionbudgets";
 
 /// The optional API groups, by discovery path, with the resources each serves.
 pub const KARPENTER_API: &str = "/apis/karpenter.sh/v1";
@@ -65,7 +67,7 @@ struct Written {
     writes: Vec<Write>,
 }
 
-const ALL_PATHS: [&str; 7] = [
+const ALL_PATHS: [&str; 9] = [
     NODES,
     PRIORITY_CLASSES,
     LIMIT_RANGES,
@@ -73,6 +75,8 @@ const ALL_PATHS: [&str; 7] = [
     MACHINE_DEPLOYMENTS,
     MACHINE_SETS,
     DAEMONSETS,
+    PODS,
+    PDBS,
 ];
 
 fn list_kind(path: &str) -> (&'static str, &'static str) {
@@ -83,6 +87,8 @@ fn list_kind(path: &str) -> (&'static str, &'static str) {
         MACHINE_DEPLOYMENTS => ("cluster.x-k8s.io/v1beta1", "MachineDeploymentList"),
         MACHINE_SETS => ("cluster.x-k8s.io/v1beta1", "MachineSetList"),
         DAEMONSETS => ("apps/v1", "DaemonSetList"),
+        PODS => ("v1", "PodList"),
+        PDBS => ("policy/v1", "PodDisruptionBudgetList"),
         _ => ("v1", "LimitRangeList"),
     }
 }

@@ -1,0 +1,269 @@
+//! The pods already on each node, from the API server: listed page by page for the
+//! one-shot commands, watched for `serve --cluster`. Only assigned, unfinished pods are
+//! asked for (`spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed`: a pod that
+//! finishes leaves the selection and arrives as a delete), and each is decoded straight
+//! into its slim record ([`crate::inventory::pods`]): no Pod object is ever held. The
+//! PodDisruptionBudgets are listed and watched beside them.
+//!
+//! A pod watch that fails keeps serving the last complete view and re-lists (kube's
+//! watcher, with backoff); a relist replaces the view in one swap when it completes.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::ListParams;
+use kube::core::NamespaceResourceScope;
+use kube::{Api, Client, Resource};
+use serde::Deserialize;
+
+use super::{ClusterError, InventoryKind, list_pages};
+use crate::inventory::pods::{Interner, NotCounted, SlimBudget, SlimPod};
+use crate::inventory::{Inventory, Occupancy, PodRecord};
+use crate::scheduling::preemption::Budget;
+
+/// The pods the scheduler counts on a node.
+pub const ASSIGNED_PODS: &str = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed";
+
+/// A Pod as the watch decodes it: the slim pod, and the metadata kube's watcher reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "SlimPod")]
+pub struct ClusterPod {
+    metadata: ObjectMeta,
+    pod: SlimPod,
+}
+
+impl From<SlimPod> for ClusterPod {
+    fn from(pod: SlimPod) -> Self {
+        ClusterPod {
+            metadata: ObjectMeta {
+                name: Some(pod.metadata.name.clone()),
+                namespace: Some(pod.metadata.namespace.clone()),
+                resource_version: pod.metadata.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            pod,
+        }
+    }
+}
+
+slim_resource!(ClusterPod, "Pod", "", "v1", "pods", NamespaceResourceScope);
+
+/// A PodDisruptionBudget as the watch decodes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "SlimBudget")]
+pub struct ClusterBudget {
+    metadata: ObjectMeta,
+    budget: Budget,
+}
+
+impl From<SlimBudget> for ClusterBudget {
+    fn from(slim: SlimBudget) -> Self {
+        let metadata = ObjectMeta {
+            name: Some(slim.metadata.name.clone()),
+            namespace: Some(slim.metadata.namespace.clone()),
+            resource_version: slim.metadata.resource_version.clone(),
+            ..ObjectMeta::default()
+        };
+        ClusterBudget {
+            metadata,
+            budget: slim.budget(),
+        }
+    }
+}
+
+slim_resource!(
+    ClusterBudget,
+    "PodDisruptionBudget",
+    "policy",
+    "v1",
+    "poddisruptionbudgets",
+    NamespaceResourceScope
+);
+
+/// One pod event: where the pod is, and its record (`None`: it no longer counts).
+#[derive(Debug)]
+pub struct PodChange {
+    node: Arc<str>,
+    namespace: String,
+    name: String,
+    record: Option<PodRecord>,
+}
+
+/// Shared copies of what the watched pods have in common, kept across events.
+fn interner() -> &'static Mutex<Interner> {
+    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+    INTERNER.get_or_init(Default::default)
+}
+
+impl ClusterPod {
+    fn change(self) -> PodChange {
+        let mut interner = interner().lock().unwrap_or_else(|e| e.into_inner());
+        // A stored pod always has spec.priority (admission sets it); 0 if not.
+        let record = self.pod.record(&|_| Some(0), &mut interner);
+        let node = match &record {
+            Ok((node, _)) => node.clone(),
+            Err(_) => interner.string(self.pod.spec.node_name.as_deref().unwrap_or("")),
+        };
+        if let Err(NotCounted::Unreadable(why)) = &record {
+            tracing::warn!(
+                namespace = %self.pod.metadata.namespace,
+                pod = %self.pod.metadata.name,
+                why = %why,
+                "pod resources unreadable; not counted on its node"
+            );
+        }
+        PodChange {
+            node,
+            namespace: self.pod.metadata.namespace.clone(),
+            name: self.pod.metadata.name.clone(),
+            record: record.ok().map(|(_, record)| record),
+        }
+    }
+}
+
+fn apply_change(occupancy: &mut Occupancy, change: PodChange) {
+    match change.record {
+        Some(record) => occupancy.apply(&change.node, record),
+        None => occupancy.delete(&change.node, &change.namespace, &change.name),
+    }
+}
+
+impl InventoryKind for ClusterPod {
+    type Record = PodChange;
+    type Relist = Vec<PodChange>;
+    const NAME: &'static str = "pods";
+    const FIELDS: Option<&'static str> = Some(ASSIGNED_PODS);
+    fn record(self) -> PodChange {
+        self.change()
+    }
+    /// Most pod updates are status (readiness, restarts): nothing the scheduler counts.
+    fn unchanged(inventory: &Inventory, change: &PodChange) -> bool {
+        let Some(occupancy) = inventory.occupancy() else {
+            return false;
+        };
+        let held = occupancy.find(&change.node, &change.namespace, &change.name);
+        match (&change.record, held) {
+            (Some(record), Some(held)) => record == held,
+            (None, None) => true,
+            _ => false,
+        }
+    }
+    fn apply(inventory: &mut Inventory, change: PodChange) {
+        inventory.update_occupancy(|occupancy| {
+            occupancy.now = crate::inventory::pods::now();
+            apply_change(occupancy, change);
+        });
+    }
+    fn delete(inventory: &mut Inventory, change: &PodChange) {
+        inventory.update_occupancy(|occupancy| {
+            occupancy.delete(&change.node, &change.namespace, &change.name);
+        });
+    }
+    fn relist_start(_: &Inventory) -> Vec<PodChange> {
+        Vec::new()
+    }
+    fn relist_add(relist: &mut Vec<PodChange>, change: PodChange, _: &Inventory) {
+        relist.push(change);
+    }
+    fn relist_finish(inventory: &mut Inventory, relist: Vec<PodChange>) {
+        inventory.update_occupancy(|occupancy| {
+            occupancy.now = crate::inventory::pods::now();
+            occupancy.reset(
+                relist
+                    .into_iter()
+                    .filter_map(|c| c.record.map(|record| (c.node, record))),
+            );
+        });
+        interner()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prune_if_grown();
+    }
+}
+
+impl InventoryKind for ClusterBudget {
+    type Record = Budget;
+    type Relist = Vec<Budget>;
+    const NAME: &'static str = "poddisruptionbudgets";
+    fn record(self) -> Budget {
+        self.budget
+    }
+    fn apply(inventory: &mut Inventory, budget: Budget) {
+        inventory.update_occupancy(|occupancy| {
+            let mut budgets = occupancy.budgets().to_vec();
+            budgets.retain(|b| (&b.namespace, &b.name) != (&budget.namespace, &budget.name));
+            budgets.push(budget);
+            occupancy.set_budgets(Some(budgets));
+        });
+    }
+    fn delete(inventory: &mut Inventory, budget: &Budget) {
+        inventory.update_occupancy(|occupancy| {
+            let mut budgets = occupancy.budgets().to_vec();
+            budgets.retain(|b| (&b.namespace, &b.name) != (&budget.namespace, &budget.name));
+            occupancy.set_budgets(Some(budgets));
+        });
+    }
+    fn relist_start(_: &Inventory) -> Vec<Budget> {
+        Vec::new()
+    }
+    fn relist_add(relist: &mut Vec<Budget>, budget: Budget, _: &Inventory) {
+        relist.push(budget);
+    }
+    fn relist_finish(inventory: &mut Inventory, relist: Vec<Budget>) {
+        inventory.update_occupancy(|occupancy| occupancy.set_budgets(Some(relist)));
+    }
+}
+
+/// The API servers's answer is "forbidden": the service account may not list the kind.
+fn forbidden(error: &ClusterError) -> bool {
+    matches!(error, ClusterError::List { cause: kube::Error::Api(status), .. } if status.code == 403)
+}
+
+/// The pods and budgets of the cluster, listed once page by page (`lint`, `coverage`,
+/// `audit`, `review` with `--cluster`). `Ok(None)` with a notice when the credentials may
+/// not list pods: DSG007 is then not evaluated, and the rest still is.
+pub async fn list_occupancy(
+    client: &Client,
+) -> Result<(Option<Occupancy>, Vec<String>), ClusterError> {
+    let pods_api: Api<ClusterPod> = Api::all(client.clone());
+    let budgets_api: Api<ClusterBudget> = Api::all(client.clone());
+    let mut notices = Vec::new();
+    let changes = match list_pages(
+        &pods_api,
+        ListParams::default().fields(ASSIGNED_PODS),
+        "pods",
+        ClusterPod::change,
+    )
+    .await
+    {
+        Ok(changes) => changes,
+        Err(error) if forbidden(&error) => {
+            notices.push(format!(
+                "pods cannot be listed ({error}): DSG007 no-room-beside-running-pods was not evaluated; grant list on pods, or give --pods"
+            ));
+            return Ok((None, notices));
+        }
+        Err(error) => return Err(error),
+    };
+    let mut occupancy = Occupancy::new(crate::inventory::pods::now());
+    occupancy.reset(
+        changes
+            .into_iter()
+            .filter_map(|c| c.record.map(|record| (c.node, record))),
+    );
+    match list_pages(
+        &budgets_api,
+        ListParams::default(),
+        "poddisruptionbudgets",
+        |b: ClusterBudget| b.budget,
+    )
+    .await
+    {
+        Ok(budgets) => occupancy.set_budgets(Some(budgets)),
+        Err(error) if forbidden(&error) => notices.push(format!(
+            "PodDisruptionBudgets cannot be listed ({error}): preemption is judged as if there were none"
+        )),
+        Err(error) => return Err(error),
+    }
+    Ok((Some(occupancy), notices))
+}
