@@ -11,6 +11,11 @@
 //! repeated under distinct names and namespaces) judged again after one node change at
 //! 5,000 nodes, on one thread (so its time is its CPU time).
 //!
+//! `-- occupancy` measures DSG007: one DaemonSet beside 150,000 running pods on 5,000 nodes
+//! (30 per node, 6 priorities, a tenth of the nodes full), the whole `evaluate` with and
+//! without the pods, one pod watch event applied (an update of a pod on a node of 30), and
+//! the resident memory the 150,000 pod records take.
+//!
 //! Last, selectors built to be slow (thousands of numeric, duplicated or windowed terms)
 //! against 5,000 nodes that each carry a distinct integer label: the whole `evaluate`.
 //!
@@ -250,6 +255,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "audit") {
         audit_cost();
+        return;
+    }
+    if std::env::args().any(|a| a == "occupancy") {
+        occupancy_cost(&object, &Config::default());
         return;
     }
     if std::env::args().any(|a| a == "subsets") {
@@ -658,4 +667,120 @@ fn breakdown(
         black_box(inventory.blocked_groups(black_box(&targeted), tolerations, false));
     });
     report("  blocked_groups only", inventory.node_count(), &b);
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// 30 pods per node of 5,000 (150,000): workloads of 20 replicas sharing labels and
+/// requests, 6 priorities, every tenth node full to its last millicore.
+fn occupied(inventory: &Inventory) -> dsguard::inventory::Occupancy {
+    use dsguard::inventory::pods::{Interner, SlimPod};
+    let mut interner = Interner::default();
+    let mut occupancy = dsguard::inventory::Occupancy::new(1_800_000_000);
+    let names: Vec<(String, i128)> = inventory
+        .nodes()
+        .map(|n| {
+            let cpu = n.allocatable.as_ref().map_or(4000, |a| a["cpu"]);
+            (n.name.to_string(), cpu)
+        })
+        .collect();
+    let mut records = Vec::with_capacity(names.len() * 30);
+    for (index, (node, cpu)) in names.iter().enumerate() {
+        let full = index % 10 == 0;
+        // 30 pods of the node's cpu split: full nodes use all of it, others 70%.
+        let share = if full { cpu / 30 + 1 } else { cpu * 7 / 300 };
+        for slot in 0..30usize {
+            let workload = (index * 30 + slot) / 20;
+            let priority = [0, 100, 1000, 10000, 100000, 1000000][slot % 6];
+            let pod: SlimPod = serde_json::from_value(json!({
+                "metadata": {"name": format!("w{workload}-{slot}-{index}"), "namespace": format!("team-{}", workload % 40),
+                             "uid": format!("{index}-{slot}"),
+                             "labels": {"app": format!("w{workload}"), "pod-template-hash": format!("{:x}", workload * 7919)},
+                             "ownerReferences": [{"kind": "ReplicaSet", "name": format!("w{workload}-abc"), "controller": true}]},
+                "spec": {"nodeName": node, "priority": priority,
+                         "containers": [{"resources": {"requests": {"cpu": format!("{share}m"), "memory": "256Mi"}}}]},
+                "status": {"phase": "Running", "startTime": "2026-12-01T00:00:00Z"}
+            }))
+            .unwrap();
+            records.push(pod.record(&|_| Some(0), &mut interner).unwrap());
+        }
+    }
+    occupancy.reset(records);
+    occupancy
+}
+
+fn occupancy_cost(object: &DaemonSet, config: &Config) {
+    let sized = sized_cluster(5_000, true);
+    let before = rss_kib();
+    let occupancy = occupied(&sized);
+    let after = rss_kib();
+    println!(
+        "occupancy: {} pods on {} nodes       RSS +{:.1} MiB",
+        occupancy.pod_count(),
+        sized.node_count(),
+        (after.saturating_sub(before)) as f64 / 1024.0
+    );
+    let mut with_pods = sized.clone();
+    with_pods.set_occupancy(Some(occupancy.clone()));
+    // A daemon that requests something, at a priority the pods straddle.
+    let mut value = daemonset_json();
+    value["spec"]["template"]["spec"]["priorityClassName"] = json!(null);
+    value["spec"]["template"]["spec"]["priority"] = json!(5000);
+    value["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] =
+        json!({"cpu": "100m", "memory": "128Mi"});
+    let requesting = DaemonSet::from_value(&value).unwrap();
+    let verdict = {
+        let context = Context {
+            inventory: &with_pods,
+            config,
+            namespace: "monitoring",
+            phase: Phase::MutateThenValidate,
+            quiet_when_unsynced: false,
+            deadline: None,
+        };
+        policy::evaluate(&requesting, &context)
+    };
+    let dsg007 = verdict
+        .findings
+        .iter()
+        .find(|f| f.rule.id() == "DSG007")
+        .map_or("none".to_owned(), |f| f.severity.as_str().to_owned());
+    let mut rounds: [Vec<Duration>; 2] = Default::default();
+    for _ in 0..5 {
+        rounds[0].push(measure(2_000, || evaluate_all(&sized, config, &requesting)).p50);
+        rounds[1].push(measure(2_000, || evaluate_all(&with_pods, config, &requesting)).p50);
+    }
+    let median = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    let [without, with] = rounds.map(median);
+    println!("evaluate without pods                 5000 nodes  p50 {without:>9.2?}");
+    println!(
+        "evaluate with 150,000 pods (DSG007 {dsg007}) 5000 nodes  p50 {with:>9.2?}  (+{:.2?})",
+        with.saturating_sub(without)
+    );
+    let _ = object;
+    // One watch event: a pod on a node of 30 updated in place (remove + add, aggregates
+    // kept), on a view nobody else holds (the watch batches events into one copy).
+    let mut working = occupancy;
+    let node: std::sync::Arc<str> =
+        std::sync::Arc::from(sized.nodes().nth(17).unwrap().name.as_ref());
+    let record = working.node(&node).unwrap().pods()[3].clone();
+    let stats = measure(200_000, || {
+        working.apply(&node, black_box(record.clone()));
+    });
+    println!(
+        "pod watch event applied (30 on node)             p50 {:>9.2?}  p99 {:>9.2?}",
+        stats.p50, stats.p99
+    );
 }

@@ -156,7 +156,8 @@ impl NodeOccupancy {
 /// Every node's pods, the PodDisruptionBudgets of the cluster, and what "now" is.
 #[derive(Clone, Debug, Default)]
 pub struct Occupancy {
-    nodes: HashMap<Arc<str>, Arc<NodeOccupancy>>,
+    /// Looked up once per judged node per evaluation: foldhash, seeded per process.
+    nodes: HashMap<Arc<str>, Arc<NodeOccupancy>, foldhash::fast::RandomState>,
     budgets: Arc<Vec<Budget>>,
     budgets_known: bool,
     pods: usize,

@@ -29,7 +29,7 @@ use super::requests_exceed_allocatable::{effective_requests, surges};
 use super::{Context, Finding, Rule, Severity};
 use crate::inventory::Inventory;
 use crate::scheduling::ports::HostPort;
-use crate::scheduling::preemption::{Blocked, Incoming, NodePod, Room, fit_reasons, room_on_node};
+use crate::scheduling::preemption::{Blocked, Incoming, NodePod, Room, room_on_node};
 use crate::scheduling::resources::{ResourceList, display, insufficient};
 use crate::words::count;
 
@@ -155,12 +155,32 @@ pub fn room(
         budgets_known: occupancy.budgets_known(),
         ..RoomReport::default()
     };
-    let mut taken_ports: Vec<HostPort> = Vec::new();
     for (allocatable, nodes) in inventory.allocatable_sets() {
         // DSG005's nodes: the pod alone does not fit there.
         if !insufficient(&requests, allocatable, &ResourceList::new(), 0).is_empty() {
             continue;
         }
+        // What the pods already there may request at most, per resource it asks for, for
+        // the pod to fit: the common answer is a few comparisons per node.
+        let limits: Vec<(&str, i128)> = requests
+            .iter()
+            .filter(|(name, value)| {
+                name.as_str() != crate::scheduling::resources::PODS && **value > 0
+            })
+            .map(|(name, value)| {
+                (
+                    name.as_str(),
+                    allocatable
+                        .get(name)
+                        .copied()
+                        .unwrap_or(0)
+                        .saturating_sub(*value),
+                )
+            })
+            .collect();
+        let pod_limit = allocatable
+            .get(crate::scheduling::resources::PODS)
+            .map(|cap| cap - 1);
         let nodes = nodes & runnable;
         for (done, slot) in nodes.iter().enumerate() {
             if done % 256 == 255 && context.past_deadline() {
@@ -172,27 +192,21 @@ pub fn room(
                 continue;
             };
             // Every pod counted, its own included, is the worst case: room there is room.
-            taken_ports.clear();
-            if !ports.is_empty() {
-                taken_ports.extend(node.ports().cloned());
-            }
-            if fit_reasons(
-                &incoming,
-                allocatable,
-                node.requested(),
-                node.pod_count(),
-                &taken_ports,
-            )
-            .is_empty()
-            {
+            let roomy = pod_limit.is_none_or(|limit| i128::from(node.pod_count()) <= limit)
+                && limits.iter().all(|(name, limit)| {
+                    node.requested().get(*name).copied().unwrap_or(0) <= *limit
+                })
+                && (ports.is_empty()
+                    || !crate::scheduling::ports::ports_conflict(&ports, node.ports()));
+            if roomy {
                 report.fits.insert(slot);
                 continue;
             }
-            let pods: Vec<NodePod> = node
+            let pods: Vec<&NodePod> = node
                 .pods()
                 .iter()
                 .filter(|r| surge || !r.owned_by_daemonset(namespace, name))
-                .map(|r| r.pod.clone())
+                .map(|r| &r.pod)
                 .collect();
             match room_on_node(
                 &incoming,
@@ -238,10 +252,11 @@ pub fn room(
 fn in_the_way(
     incoming: &Incoming<'_>,
     allocatable: &ResourceList,
-    pods: &[NodePod],
+    pods: &[&NodePod],
 ) -> Vec<(Arc<str>, Arc<str>)> {
     let mut holders: Vec<&NodePod> = pods
         .iter()
+        .copied()
         .filter(|p| {
             crate::scheduling::ports::ports_conflict(incoming.host_ports, p.host_ports.iter())
         })
@@ -255,7 +270,7 @@ fn in_the_way(
         });
         let short = insufficient(incoming.requests, allocatable, &total, pods.len() as u64);
         if let Some(resource) = short.into_iter().next() {
-            holders = pods.iter().collect();
+            holders = pods.to_vec();
             if resource != crate::scheduling::resources::PODS {
                 holders.sort_by_key(|p| std::cmp::Reverse(p.requests.get(&resource).copied()));
             }

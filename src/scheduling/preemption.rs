@@ -20,6 +20,7 @@
 //! Pure: the caller passes the node's allocatable and its pods (the DaemonSet's own pods
 //! left out unless it surges), and gets the answer.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -113,31 +114,112 @@ pub struct Victim {
     pub pdb_violated: bool,
 }
 
-/// What the node's pods take: requests summed, pod count, host ports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Taken {
-    requests: ResourceList,
+/// What the node's pods take, over only what the filters compare: the resources the
+/// incoming pod requests (dense, in its order), the pod count, and host ports when it
+/// wants any. Adding and removing a pod is then a few integer additions, with no map and
+/// no allocation: preemption adds and removes each pod of the node up to three times.
+struct Taken<'a> {
+    /// The incoming pod's requested resources (request above zero), by name.
+    names: Vec<&'a str>,
+    need: Vec<i128>,
+    have: Vec<i128>,
+    pod_cap: Option<i128>,
+    used: Vec<i128>,
     pods: u64,
-    ports: Vec<HostPort>,
+    /// Host ports in use, only kept when the incoming pod wants one.
+    ports: Option<Vec<HostPort>>,
 }
 
-impl Taken {
-    fn add(&mut self, pod: &NodePod, sign: i128) {
-        for (name, value) in pod.requests.iter() {
-            let sum = self.requests.entry(name.clone()).or_insert(0);
-            *sum = sum.saturating_add(sign * *value);
+impl<'a> Taken<'a> {
+    fn new(incoming: &Incoming<'a>, allocatable: &ResourceList) -> Self {
+        let (names, need): (Vec<&str>, Vec<i128>) = incoming
+            .requests
+            .iter()
+            .filter(|(name, value)| name.as_str() != PODS && **value > 0)
+            .map(|(name, value)| (name.as_str(), *value))
+            .unzip();
+        let have = names
+            .iter()
+            .map(|name| allocatable.get(*name).copied().unwrap_or(0))
+            .collect();
+        Taken {
+            used: vec![0; names.len()],
+            names,
+            need,
+            have,
+            pod_cap: allocatable.get(PODS).copied(),
+            pods: 0,
+            ports: (!incoming.host_ports.is_empty()).then(Vec::new),
+        }
+    }
+
+    /// A pod's requests over the compared resources.
+    fn vector(&self, pod: &NodePod) -> Vec<i128> {
+        self.names
+            .iter()
+            .map(|name| pod.requests.get(*name).copied().unwrap_or(0))
+            .collect()
+    }
+
+    fn add(&mut self, pod: &NodePod, vector: &[i128], sign: i128) {
+        for (used, value) in self.used.iter_mut().zip(vector) {
+            *used = used.saturating_add(sign * *value);
         }
         if sign > 0 {
             self.pods += 1;
-            self.ports.extend(pod.host_ports.iter().cloned());
+            if let Some(ports) = &mut self.ports {
+                ports.extend(pod.host_ports.iter().cloned());
+            }
         } else {
             self.pods -= 1;
-            for port in pod.host_ports.iter() {
-                if let Some(at) = self.ports.iter().position(|p| p == port) {
-                    self.ports.swap_remove(at);
+            if let Some(ports) = &mut self.ports {
+                for port in pod.host_ports.iter() {
+                    if let Some(at) = ports.iter().position(|p| p == port) {
+                        ports.swap_remove(at);
+                    }
                 }
             }
         }
+    }
+
+    /// The filters pass: pod count, every requested resource, host ports.
+    fn fits(&self, incoming: &Incoming<'_>) -> bool {
+        self.pod_cap
+            .is_none_or(|cap| i128::from(self.pods) < cap)
+            && self
+                .used
+                .iter()
+                .zip(&self.need)
+                .zip(&self.have)
+                .all(|((used, need), have)| need.saturating_add(*used) <= *have)
+            && self
+                .ports
+                .as_ref()
+                .is_none_or(|ports| !ports_conflict(incoming.host_ports, ports))
+    }
+
+    /// Why not, in the scheduler's words (the same order as [`fit_reasons`]).
+    fn reasons(&self, incoming: &Incoming<'_>) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self
+            .pod_cap
+            .is_some_and(|cap| i128::from(self.pods) + 1 > cap)
+        {
+            reasons.push("Too many pods".to_owned());
+        }
+        for (i, name) in self.names.iter().enumerate() {
+            if self.need[i].saturating_add(self.used[i]) > self.have[i] {
+                reasons.push(format!("Insufficient {name}"));
+            }
+        }
+        if self
+            .ports
+            .as_ref()
+            .is_some_and(|ports| ports_conflict(incoming.host_ports, ports))
+        {
+            reasons.push(FREE_PORTS_REASON.to_owned());
+        }
+        reasons
     }
 }
 
@@ -168,16 +250,6 @@ pub fn fit_reasons(
     reasons
 }
 
-fn reasons_with(incoming: &Incoming<'_>, allocatable: &ResourceList, taken: &Taken) -> Vec<String> {
-    fit_reasons(
-        incoming,
-        allocatable,
-        &taken.requests,
-        taken.pods,
-        &taken.ports,
-    )
-}
-
 /// `util.MoreImportantPod`: higher priority first, then the one started earlier (no start
 /// time: started now). Ties keep a stable order by name, so the answer does not depend on
 /// the order pods were listed in.
@@ -194,12 +266,12 @@ fn more_important(a: &NodePod, b: &NodePod, now: i64) -> Ordering {
 
 /// `filterPodsWithPDBViolation` over `order` (indices into `pods`, sorted): which of them
 /// violate a budget, counting each budget down as kube-scheduler counts it.
-fn violating(pods: &[NodePod], order: &[usize], budgets: &[Budget]) -> Vec<bool> {
+fn violating<P: Borrow<NodePod>>(pods: &[P], order: &[usize], budgets: &[Budget]) -> Vec<bool> {
     let mut allowed: Vec<i32> = budgets.iter().map(|b| b.disruptions_allowed).collect();
     order
         .iter()
         .map(|&index| {
-            let pod = &pods[index];
+            let pod = pods[index].borrow();
             let mut violated = false;
             // A pod with no labels matches no budget.
             if pod.labels.is_empty() {
@@ -226,21 +298,22 @@ fn violating(pods: &[NodePod], order: &[usize], budgets: &[Budget]) -> Vec<bool>
 /// preemption would do (see the module). `budgets` are the PodDisruptionBudgets of the
 /// cluster (those of other namespaces never match); `now` is what "started now" means for
 /// a pod with no start time, in seconds since the epoch.
-pub fn room_on_node(
+pub fn room_on_node<P: Borrow<NodePod>>(
     incoming: &Incoming<'_>,
     allocatable: &ResourceList,
-    pods: &[NodePod],
+    pods: &[P],
     budgets: &[Budget],
     now: i64,
 ) -> Room {
-    let mut taken = Taken::default();
-    for pod in pods {
-        taken.add(pod, 1);
+    let mut taken = Taken::new(incoming, allocatable);
+    let vectors: Vec<Vec<i128>> = pods.iter().map(|pod| taken.vector(pod.borrow())).collect();
+    for (pod, vector) in pods.iter().zip(&vectors) {
+        taken.add(pod.borrow(), vector, 1);
     }
-    let reasons = reasons_with(incoming, allocatable, &taken);
-    if reasons.is_empty() {
+    if taken.fits(incoming) {
         return Room::Fits;
     }
+    let reasons = taken.reasons(incoming);
     if incoming.never_preempts {
         return Room::Pending {
             reasons,
@@ -248,7 +321,7 @@ pub fn room_on_node(
         };
     }
     let mut potential: Vec<usize> = (0..pods.len())
-        .filter(|&i| pods[i].priority < incoming.priority)
+        .filter(|&i| pods[i].borrow().priority < incoming.priority)
         .collect();
     if potential.is_empty() {
         return Room::Pending {
@@ -257,16 +330,15 @@ pub fn room_on_node(
         };
     }
     for &i in &potential {
-        taken.add(&pods[i], -1);
+        taken.add(pods[i].borrow(), &vectors[i], -1);
     }
-    let without_all = reasons_with(incoming, allocatable, &taken);
-    if !without_all.is_empty() {
+    if !taken.fits(incoming) {
         return Room::Pending {
             reasons,
-            blocked: Blocked::StillNoRoom(without_all),
+            blocked: Blocked::StillNoRoom(taken.reasons(incoming)),
         };
     }
-    potential.sort_by(|&a, &b| more_important(&pods[a], &pods[b], now));
+    potential.sort_by(|&a, &b| more_important(pods[a].borrow(), pods[b].borrow(), now));
     let flags = violating(pods, &potential, budgets);
     let mut victims = Vec::new();
     let mut violating_count = 0;
@@ -276,9 +348,9 @@ pub fn room_on_node(
             if flags[position] != want_violating {
                 continue;
             }
-            taken.add(&pods[index], 1);
-            if !reasons_with(incoming, allocatable, &taken).is_empty() {
-                taken.add(&pods[index], -1);
+            taken.add(pods[index].borrow(), &vectors[index], 1);
+            if !taken.fits(incoming) {
+                taken.add(pods[index].borrow(), &vectors[index], -1);
                 victims.push(Victim {
                     pod: index,
                     pdb_violated: want_violating,
