@@ -156,8 +156,9 @@ impl NodeOccupancy {
 /// Every node's pods, the PodDisruptionBudgets of the cluster, and what "now" is.
 #[derive(Clone, Debug, Default)]
 pub struct Occupancy {
-    /// Looked up once per judged node per evaluation: foldhash, seeded per process.
-    nodes: HashMap<Arc<str>, Arc<NodeOccupancy>, foldhash::fast::RandomState>,
+    /// Looked up once per judged node per evaluation: foldhash (its quality variant: node
+    /// names differ in a few middle bytes, which the fast variant hashes into collisions).
+    nodes: HashMap<Arc<str>, Arc<NodeOccupancy>, foldhash::quality::RandomState>,
     budgets: Arc<Vec<Budget>>,
     budgets_known: bool,
     pods: usize,
@@ -230,13 +231,23 @@ impl Occupancy {
         self.synced
     }
 
-    /// Replaces every pod: the view is then complete.
+    /// Replaces every pod: the view is then complete. A pod listed twice keeps its last
+    /// record (a list never has one twice; a hand-made file may).
     pub fn reset(&mut self, pods: impl IntoIterator<Item = (Arc<str>, PodRecord)>) {
         self.nodes.clear();
         self.pods = 0;
         self.synced = true;
+        let mut seen: std::collections::HashSet<(Arc<str>, Arc<str>), foldhash::fast::RandomState> =
+            Default::default();
         for (node, record) in pods {
-            self.apply(&node, record);
+            let key = (record.pod.namespace.clone(), record.pod.name.clone());
+            if seen.insert(key) {
+                // New: no search of the node's pods for one to replace.
+                Arc::make_mut(self.nodes.entry(node).or_default()).add(record);
+                self.pods += 1;
+            } else {
+                self.apply(&node, record);
+            }
         }
     }
 

@@ -234,6 +234,12 @@ impl SlimPod {
                 "{name}: negative request {value}"
             )));
         }
+        // Beyond int64 in the scheduler's unit, its arithmetic wraps: no count is right.
+        if let Some((name, _)) = requests.iter().find(|(_, v)| **v > i128::from(i64::MAX)) {
+            return Err(NotCounted::Unreadable(format!(
+                "{name}: a request beyond what the scheduler can count (int64)"
+            )));
+        }
         let host_network = self.spec.host_network.unwrap_or(false);
         let mut ports: Vec<HostPort> = self
             .spec
@@ -425,10 +431,16 @@ pub fn load_pods(
                 return false;
             }
         };
+        // JSON has no line positions: the file alone says where.
         let where_ = || {
+            let place = if at.line == 0 {
+                file.to_owned()
+            } else {
+                format!("{file}:{}", at.line)
+            };
             format!(
-                "{}/{} ({file}:{})",
-                slim.metadata.namespace, slim.metadata.name, at.line
+                "{}/{} ({place})",
+                slim.metadata.namespace, slim.metadata.name
             )
         };
         if !slim.metadata.uid.is_empty() && !seen_uids.insert(slim.metadata.uid.clone()) {

@@ -184,8 +184,7 @@ impl<'a> Taken<'a> {
 
     /// The filters pass: pod count, every requested resource, host ports.
     fn fits(&self, incoming: &Incoming<'_>) -> bool {
-        self.pod_cap
-            .is_none_or(|cap| i128::from(self.pods) < cap)
+        self.pod_cap.is_none_or(|cap| i128::from(self.pods) < cap)
             && self
                 .used
                 .iter()
