@@ -38,6 +38,10 @@ pub enum Command {
     /// For each DaemonSet in the manifests (or the cluster's), the nodes it runs on and the
     /// ones it does not, grouped by node pool and reason.
     Coverage(Box<CoverageArgs>),
+    /// Why a live DaemonSet is unhealthy, why its rollout stopped, and which revision to roll
+    /// back to, from the cluster (--cluster, read-only) or a support bundle (--snapshot).
+    /// Exit 0 every DaemonSet shown is healthy, 1 one is not, 2 usage or unreadable input.
+    Doctor(Box<DoctorArgs>),
     /// Run the HTTPS admission webhook (POST /validate, /mutate; /healthz, /readyz, /metrics).
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service, and print the
@@ -299,6 +303,43 @@ pub struct CoverageArgs {
     pub files: FileLimitArgs,
     #[command(flatten)]
     pub color: ColorArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// DaemonSets to diagnose, as NAMESPACE/NAME (or NAME in the namespace of -n, or the
+    /// context's); none: every DaemonSet of the namespace (or of all, with -A).
+    #[arg(value_name = "NAMESPACE/NAME")]
+    pub daemonsets: Vec<String>,
+    /// A support bundle: any mix of `kubectl get ... -o yaml|json` output, e.g.
+    /// `kubectl get nodes,ds,pods,events,controllerrevisions,priorityclasses,pdb -A -o yaml`.
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "cluster")]
+    pub snapshot: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", env = "DSGUARD_OUTPUT", value_enum, default_value_t = DoctorFormat::Text)]
+    pub output: DoctorFormat,
+    /// What "now" is for ages and grace periods (RFC 3339); default: the snapshot's newest
+    /// timestamp, or the clock with --cluster.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
+    #[command(flatten)]
+    pub files: FileLimitArgs,
+    #[command(flatten)]
+    pub color: ColorArgs,
+}
+
+/// What `doctor` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// Per DaemonSet: status, rollout, problems grouped by pool and cause, revisions.
+    Text,
+    /// `schemaVersion: 1` (docs/doctor.md).
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod coverage;
+pub mod doctor;
 pub mod input;
 pub mod inventory;
 pub mod lint;

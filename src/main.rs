@@ -14,8 +14,9 @@ use clap::{CommandFactory, FromArgMatches};
 use dsguard::admission::{self, Endpoint};
 use dsguard::cli::{
     AuditArgs, CertsArgs, Cli, ClusterArgs, ColorChoice, Command, CompletionArgs, ConfigArgs,
-    CoverageArgs, CoverageFormat, ExplainArgs, InventoryArgs, LintArgs, ListFormat, LogFormat,
-    ManArgs, NamespaceArgs, ReportFormat, ReviewArgs, RulesArgs, SarifArgs, ServeArgs, WebhookKind,
+    CoverageArgs, CoverageFormat, DoctorArgs, DoctorFormat, ExplainArgs, InventoryArgs, LintArgs,
+    ListFormat, LogFormat, ManArgs, NamespaceArgs, ReportFormat, ReviewArgs, RulesArgs, SarifArgs,
+    ServeArgs, WebhookKind,
 };
 use dsguard::cluster::Connection;
 use dsguard::cluster::certificates::ManagedWebhooks;
@@ -72,6 +73,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Review(args) => {
             one_shot_logging(ColorChoice::Auto);
             review(&args)
+        }
+        Command::Doctor(args) => {
+            one_shot_logging(args.color.color);
+            doctor(&args)
         }
         Command::Coverage(args) => {
             one_shot_logging(args.color.color);
@@ -527,6 +532,134 @@ impl<'a> ReportOutput<'a> {
 
 /// `-n`/`-A` for the commands that list DaemonSets cluster-wide by default: the one
 /// namespace asked for, else every namespace.
+/// `dsguard doctor`: read the snapshot (or list the cluster), diagnose the DaemonSets
+/// asked for, write the report.
+fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
+    let max = args.files.max_file_bytes;
+    let config = load_config(&args.config, max)?;
+    warn_about_config(&config);
+    let cluster = connection(&args.kube)?;
+    let snapshot = match (&args.snapshot, &cluster) {
+        (Some(path), None) => dsguard::doctor::objects::Snapshot::load(path, max)?,
+        (None, Some(connection)) => runtime()?.block_on(async {
+            let client = client(connection).await?;
+            let namespace = listed_namespace(&args.namespaces);
+            Ok::<_, anyhow::Error>(dsguard::cluster::doctor_snapshot(&client, namespace).await?)
+        })?,
+        _ => bail!(
+            "doctor reads a live cluster: --cluster (read-only), or a support bundle: --snapshot FILE|DIR (kubectl get nodes,ds,pods,events,controllerrevisions,priorityclasses,pdb -A -o yaml > cluster.yaml)"
+        ),
+    };
+    for notice in &snapshot.notices {
+        eprintln!("dsguard: note: {}", lint::printable(notice));
+    }
+    if snapshot.daemonsets.is_empty() {
+        eprintln!("dsguard: note: no DaemonSet in the snapshot");
+    }
+    for (kind, present) in [
+        ("Node", snapshot.has_nodes),
+        ("Pod", snapshot.has_pods),
+        ("ControllerRevision", snapshot.has_revisions),
+        ("Event", snapshot.has_events),
+    ] {
+        if !present && !snapshot.daemonsets.is_empty() {
+            eprintln!(
+                "dsguard: note: the snapshot has no {kind}: what depends on it is not diagnosed"
+            );
+        }
+    }
+    let now = match &args.now {
+        Some(text) => dsguard::inventory::pods::parse_time(text).with_context(|| {
+            format!("--now {text:?} is not an RFC 3339 time like 2026-12-06T12:00:00Z")
+        })?,
+        None if cluster.is_some() => dsguard::inventory::pods::now(),
+        None if snapshot.newest > 0 => snapshot.newest,
+        None => dsguard::inventory::pods::now(),
+    };
+    // Which DaemonSets: named ones, else the namespace's (-n, the context's), else all (-A).
+    let default_namespace = match (&args.namespaces.namespace, args.namespaces.all_namespaces) {
+        (Some(namespace), _) => Some(namespace.clone()),
+        (None, true) => None,
+        (None, false) => Some(
+            runtime()?
+                .block_on(dsguard::cluster::default_namespace(
+                    cluster.as_ref().unwrap_or(&Connection::default()),
+                ))
+                .unwrap_or_else(|_| "default".into()),
+        ),
+    };
+    let named: Vec<(String, String)> = args
+        .daemonsets
+        .iter()
+        .map(|text| match text.split_once('/') {
+            Some((namespace, name)) => (namespace.to_owned(), name.to_owned()),
+            None => (
+                default_namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                text.clone(),
+            ),
+        })
+        .collect();
+    for (namespace, name) in &named {
+        if !snapshot
+            .daemonsets
+            .iter()
+            .any(|d| &d.namespace == namespace && &d.name == name)
+        {
+            bail!(
+                "daemonset {namespace}/{name} is not in the {}",
+                if cluster.is_some() {
+                    "cluster"
+                } else {
+                    "snapshot"
+                }
+            );
+        }
+    }
+    let wanted = |d: &dsguard::doctor::objects::DaemonSetObject| {
+        if !named.is_empty() {
+            return named
+                .iter()
+                .any(|(ns, n)| ns == &d.namespace && n == &d.name);
+        }
+        default_namespace
+            .as_ref()
+            .is_none_or(|ns| ns == &d.namespace)
+    };
+    let options = dsguard::doctor::Options {
+        config: &config,
+        now,
+    };
+    let (report, notes) = dsguard::doctor::diagnose_all(&snapshot, &wanted, &options);
+    for note in &notes {
+        eprintln!("dsguard: {}", lint::printable(note));
+    }
+    if report.daemonsets.is_empty() && named.is_empty() {
+        eprintln!(
+            "dsguard: note: no DaemonSet in {} (-A for every namespace)",
+            default_namespace
+                .as_deref()
+                .map_or("any namespace".to_owned(), |n| format!("namespace {n}"))
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        DoctorFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        DoctorFormat::Text => write!(out, "{}", dsguard::doctor::to_text(&report))?,
+    }
+    Ok(if !notes.is_empty() {
+        ExitCode::from(2)
+    } else if report.daemonsets.iter().all(|d| d.healthy) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn listed_namespace(namespaces: &NamespaceArgs) -> Option<&str> {
     namespaces
         .namespace
@@ -720,6 +853,11 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
     if cluster.is_some() && inventory_files.nodes.is_some() {
         bail!(
             "--nodes is a static snapshot; serve --cluster watches the cluster's nodes. Give one or the other"
+        );
+    }
+    if cluster.is_some() && (inventory_files.pods.is_some() || inventory_files.pdbs.is_some()) {
+        bail!(
+            "--pods and --pdbs are snapshots; serve --cluster watches the cluster's pods and PodDisruptionBudgets. Give one or the other"
         );
     }
     if inventory_files.nodes.is_none() && cluster.is_none() {

@@ -152,7 +152,7 @@ mod pods;
 mod reports;
 mod templates;
 
-pub use pods::list_occupancy;
+pub use pods::{doctor_snapshot, list_occupancy};
 pub use templates::spawn_template_watchers;
 
 /// Starts the live audit of the cluster's DaemonSets (watch, judgement, metrics) and the

@@ -267,3 +267,117 @@ pub async fn list_occupancy(
     }
     Ok((Some(occupancy), notices))
 }
+
+/// Everything `doctor` reads, listed once page by page (read-only): the DaemonSets, their
+/// pods, ControllerRevisions and Events of `namespace` (or all), every Node, PriorityClass
+/// and PodDisruptionBudget, and the assigned pods of every namespace as occupancy (slim
+/// records, so a large cluster's pods are never held whole).
+pub async fn doctor_snapshot(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Result<crate::doctor::objects::Snapshot, ClusterError> {
+    use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+    use k8s_openapi::api::core::v1::{Event, Node, Pod};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+
+    fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        }
+    }
+    /// A listed item as the support bundle has it: with its kind, without managedFields.
+    fn item<K: serde::Serialize>(object: K, api_version: &str, kind: &str) -> serde_json::Value {
+        let mut value = serde_json::to_value(object).unwrap_or_default();
+        value["apiVersion"] = api_version.into();
+        value["kind"] = kind.into();
+        if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            metadata.remove("managedFields");
+        }
+        value
+    }
+    let params = ListParams::default;
+    let mut snapshot = crate::doctor::objects::Snapshot::default();
+    let daemonsets = list_pages(
+        &scoped::<DaemonSet>(client, namespace),
+        params(),
+        "daemonsets",
+        |o| item(o, "apps/v1", "DaemonSet"),
+    )
+    .await?;
+    let pods = list_pages(&scoped::<Pod>(client, namespace), params(), "pods", |o| {
+        item(o, "v1", "Pod")
+    })
+    .await?;
+    let revisions = list_pages(
+        &scoped::<ControllerRevision>(client, namespace),
+        params(),
+        "controllerrevisions",
+        |o| item(o, "apps/v1", "ControllerRevision"),
+    )
+    .await?;
+    let events = list_pages(
+        &scoped::<Event>(client, namespace),
+        params(),
+        "events",
+        |o| item(o, "v1", "Event"),
+    )
+    .await?;
+    let nodes = list_pages(&Api::<Node>::all(client.clone()), params(), "nodes", |o| {
+        item(o, "v1", "Node")
+    })
+    .await?;
+    let classes = list_pages(
+        &Api::<PriorityClass>::all(client.clone()),
+        params(),
+        "priorityclasses",
+        |o| item(o, "scheduling.k8s.io/v1", "PriorityClass"),
+    )
+    .await?;
+    let budgets = match list_pages(
+        &Api::<PodDisruptionBudget>::all(client.clone()),
+        params(),
+        "poddisruptionbudgets",
+        |o| item(o, "policy/v1", "PodDisruptionBudget"),
+    )
+    .await
+    {
+        Ok(budgets) => budgets,
+        Err(error) if forbidden(&error) => {
+            snapshot.notices.push(format!(
+                "PodDisruptionBudgets cannot be listed ({error}): preemption is judged as if there were none"
+            ));
+            Vec::new()
+        }
+        Err(error) => return Err(error),
+    };
+    for value in daemonsets
+        .into_iter()
+        .chain(pods)
+        .chain(revisions)
+        .chain(events)
+        .chain(nodes)
+        .chain(classes)
+        .chain(budgets)
+    {
+        snapshot.add(value, "cluster");
+    }
+    // Listed kinds are present even when empty.
+    snapshot.has_nodes = true;
+    snapshot.has_pods = true;
+    snapshot.has_revisions = true;
+    snapshot.has_events = true;
+    snapshot.has_priority_classes = true;
+    snapshot.has_budgets = true;
+    // The pods of other namespaces take room on the nodes too.
+    if namespace.is_some() {
+        let (occupancy, notices) = list_occupancy(client).await?;
+        snapshot.notices.extend(notices);
+        snapshot.occupancy = occupancy;
+    }
+    Ok(snapshot)
+}

@@ -337,6 +337,36 @@ pub fn nodes_from_str(text: &str, path: &str) -> Result<Vec<NodeUpdate>, Snapsho
         .collect()
 }
 
+/// One Node object (already read, e.g. from a mixed support bundle).
+pub fn node_from_value(value: &serde_json::Value) -> Result<NodeUpdate, String> {
+    let object = RawObject::deserialize(value).map_err(|e| e.to_string())?;
+    let allocatable = if object.status.allocatable.is_empty() {
+        None
+    } else {
+        Some(
+            amounts(&object.status.allocatable)
+                .map_err(|e| format!("node {}: status.allocatable.{e}", object.metadata.name))?,
+        )
+    };
+    Ok(NodeUpdate {
+        name: object.metadata.name,
+        labels: object.metadata.labels,
+        taints: object.spec.taints,
+        allocatable,
+    })
+}
+
+/// One PriorityClass object (already read).
+pub fn priority_class_from_value(value: &serde_json::Value) -> Result<PriorityClass, String> {
+    let object = RawObject::deserialize(value).map_err(|e| e.to_string())?;
+    Ok(PriorityClass {
+        name: object.metadata.name,
+        value: object.value.unwrap_or(0),
+        global_default: object.global_default.unwrap_or(false),
+        never_preempts: object.preemption_policy.as_deref() == Some("Never"),
+    })
+}
+
 /// Nodes from a snapshot file, or from every file of a folder.
 pub fn load_nodes(path: &Path, max_file_bytes: u64) -> Result<Vec<NodeUpdate>, SnapshotError> {
     load_all(path, max_file_bytes, nodes_from_str)

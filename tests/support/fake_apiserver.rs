@@ -1,5 +1,6 @@
 //! A small HTTP server that speaks the Kubernetes list+watch protocol for nodes,
-//! priorityclasses, limitranges, daemonsets, pods, poddisruptionbudgets and the autoscaler template kinds (Karpenter nodepools,
+//! priorityclasses, limitranges, daemonsets, pods, poddisruptionbudgets, events,
+//! controllerrevisions and the autoscaler template kinds (Karpenter nodepools,
 //! Cluster API machinedeployments and machinesets, with their discovery documents; those
 //! APIs are absent until `serve_api` installs them), for tests and measurements without
 //! a cluster:
@@ -42,6 +43,8 @@ pub const MACHINE_SETS: &str = "/apis/cluster.x-k8s.io/v1beta1/machinesets";
 pub const DAEMONSETS: &str = "/apis/apps/v1/daemonsets";
 pub const PODS: &str = "/api/v1/pods";
 pub const PDBS: &str = "/apis/policy/v1/poddisruptionbudgets";
+pub const EVENTS: &str = "/api/v1/events";
+pub const CONTROLLER_REVISIONS: &str = "/apis/apps/v1/controllerrevisions";
 
 /// The optional API groups, by discovery path, with the resources each serves.
 pub const KARPENTER_API: &str = "/apis/karpenter.sh/v1";
@@ -67,7 +70,7 @@ struct Written {
     writes: Vec<Write>,
 }
 
-const ALL_PATHS: [&str; 9] = [
+const ALL_PATHS: [&str; 11] = [
     NODES,
     PRIORITY_CLASSES,
     LIMIT_RANGES,
@@ -77,6 +80,8 @@ const ALL_PATHS: [&str; 9] = [
     DAEMONSETS,
     PODS,
     PDBS,
+    EVENTS,
+    CONTROLLER_REVISIONS,
 ];
 
 fn list_kind(path: &str) -> (&'static str, &'static str) {
@@ -89,6 +94,8 @@ fn list_kind(path: &str) -> (&'static str, &'static str) {
         DAEMONSETS => ("apps/v1", "DaemonSetList"),
         PODS => ("v1", "PodList"),
         PDBS => ("policy/v1", "PodDisruptionBudgetList"),
+        EVENTS => ("v1", "EventList"),
+        CONTROLLER_REVISIONS => ("apps/v1", "ControllerRevisionList"),
         _ => ("v1", "LimitRangeList"),
     }
 }

@@ -1,0 +1,575 @@
+//! What `doctor` reads, decoded from any mix of `kubectl get ... -o yaml|json` output (a
+//! support bundle) or from the API server: DaemonSets, their pods with the status kubelet
+//! writes, Nodes with their conditions, Events, ControllerRevisions, PriorityClasses and
+//! PodDisruptionBudgets. Kinds are told apart per object; other kinds are counted and
+//! skipped. Only the fields the diagnosis reads are kept.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::inventory::pods::{SlimBudget, SlimPod, parse_time};
+use crate::inventory::{NodeUpdate, PriorityClass};
+use crate::serde_util::null_as_default;
+
+/// A container's status as kubelet writes it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainerStatus {
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+    pub ready: bool,
+    pub restart_count: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub image: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub state: ContainerState,
+    #[serde(deserialize_with = "null_as_default")]
+    pub last_state: ContainerState,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerState {
+    pub waiting: Option<StateDetail>,
+    pub running: Option<Value>,
+    pub terminated: Option<StateDetail>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StateDetail {
+    #[serde(deserialize_with = "null_as_default")]
+    pub reason: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub message: String,
+    pub exit_code: Option<i64>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type", deserialize_with = "null_as_default")]
+    pub kind: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub status: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub reason: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub message: String,
+    pub last_transition_time: Option<String>,
+}
+
+/// A pod as `doctor` reads it: the slim pod occupancy keeps, and its status.
+#[derive(Clone, Debug, Default)]
+pub struct DoctorPod {
+    pub slim: SlimPod,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// The controller's uid and kind/name.
+    pub owner_uid: String,
+    pub owner_kind: String,
+    pub owner_name: String,
+    /// `spec.nodeName`, else the node a DaemonSet pod is pinned to by its required node
+    /// affinity (`matchFields metadata.name`): an unbound daemon pod still has a node.
+    pub node: Option<String>,
+    pub bound: bool,
+    pub phase: String,
+    pub reason: String,
+    pub message: String,
+    pub conditions: Vec<Condition>,
+    pub containers: Vec<ContainerStatus>,
+    pub init_containers: Vec<ContainerStatus>,
+    /// Container name → memory limit as written.
+    pub memory_limits: BTreeMap<String, String>,
+    pub deletion: Option<i64>,
+    pub grace_seconds: Option<i64>,
+    pub created: Option<i64>,
+}
+
+impl DoctorPod {
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    pub fn ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    pub fn revision_hash(&self) -> Option<&str> {
+        self.labels
+            .get("controller-revision-hash")
+            .map(String::as_str)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawPod {
+    #[serde(deserialize_with = "null_as_default")]
+    metadata: RawMeta,
+    #[serde(deserialize_with = "null_as_default")]
+    spec: RawPodSpec,
+    #[serde(deserialize_with = "null_as_default")]
+    status: RawPodStatus,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawMeta {
+    #[serde(deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
+    uid: String,
+    #[serde(deserialize_with = "null_as_default")]
+    labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_as_default")]
+    annotations: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_as_default")]
+    owner_references: Vec<RawOwner>,
+    creation_timestamp: Option<String>,
+    deletion_timestamp: Option<String>,
+    deletion_grace_period_seconds: Option<i64>,
+    generation: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawOwner {
+    #[serde(deserialize_with = "null_as_default")]
+    kind: String,
+    #[serde(deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    uid: String,
+    controller: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawPodSpec {
+    node_name: Option<String>,
+    affinity: Option<Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    containers: Vec<RawContainer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawContainer {
+    #[serde(deserialize_with = "null_as_default")]
+    name: String,
+    resources: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawPodStatus {
+    #[serde(deserialize_with = "null_as_default")]
+    phase: String,
+    #[serde(deserialize_with = "null_as_default")]
+    reason: String,
+    #[serde(deserialize_with = "null_as_default")]
+    message: String,
+    #[serde(deserialize_with = "null_as_default")]
+    conditions: Vec<Condition>,
+    #[serde(deserialize_with = "null_as_default")]
+    container_statuses: Vec<ContainerStatus>,
+    #[serde(deserialize_with = "null_as_default")]
+    init_container_statuses: Vec<ContainerStatus>,
+}
+
+/// The node a DaemonSet pod is pinned to: `matchFields: [{key: metadata.name, operator: In,
+/// values: [NODE]}]` in its required node affinity (the controller's
+/// `util.ReplaceDaemonSetPodNodeNameNodeAffinity`).
+fn pinned_node(affinity: &Value) -> Option<String> {
+    affinity
+        .pointer("/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?
+        .as_array()?
+        .iter()
+        .flat_map(|term| term["matchFields"].as_array().into_iter().flatten())
+        .find(|field| field["key"] == "metadata.name" && field["operator"] == "In")
+        .and_then(|field| field["values"][0].as_str())
+        .map(str::to_owned)
+}
+
+impl DoctorPod {
+    pub fn from_value(value: &Value) -> Result<DoctorPod, String> {
+        let slim: SlimPod = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        let raw = RawPod::deserialize(value).map_err(|e| e.to_string())?;
+        let owner = raw
+            .metadata
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true));
+        let bound = raw.spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
+        let node = raw
+            .spec
+            .node_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| raw.spec.affinity.as_ref().and_then(pinned_node));
+        let memory_limits = raw
+            .spec
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let limit = c.resources.as_ref()?.pointer("/limits/memory")?;
+                let text = match limit {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((c.name.clone(), text))
+            })
+            .collect();
+        Ok(DoctorPod {
+            namespace: if raw.metadata.namespace.is_empty() {
+                "default".into()
+            } else {
+                raw.metadata.namespace
+            },
+            name: raw.metadata.name,
+            labels: raw.metadata.labels,
+            owner_uid: owner.map(|o| o.uid.clone()).unwrap_or_default(),
+            owner_kind: owner.map(|o| o.kind.clone()).unwrap_or_default(),
+            owner_name: owner.map(|o| o.name.clone()).unwrap_or_default(),
+            node,
+            bound,
+            phase: raw.status.phase,
+            reason: raw.status.reason,
+            message: raw.status.message,
+            conditions: raw.status.conditions,
+            containers: raw.status.container_statuses,
+            init_containers: raw.status.init_container_statuses,
+            memory_limits,
+            deletion: raw
+                .metadata
+                .deletion_timestamp
+                .as_deref()
+                .and_then(parse_time),
+            grace_seconds: raw.metadata.deletion_grace_period_seconds,
+            created: raw
+                .metadata
+                .creation_timestamp
+                .as_deref()
+                .and_then(parse_time),
+            slim,
+        })
+    }
+}
+
+/// A Node's conditions and whether it is cordoned.
+#[derive(Clone, Debug, Default)]
+pub struct NodeHealth {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+    pub unschedulable: bool,
+}
+
+impl NodeHealth {
+    fn from_value(value: &Value) -> NodeHealth {
+        NodeHealth {
+            name: value["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+            conditions: value
+                .pointer("/status/conditions")
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default(),
+            unschedulable: value["spec"]["unschedulable"].as_bool().unwrap_or(false),
+        }
+    }
+
+    /// `Ready` is not `True`: its status and the kubelet's (or the lifecycle controller's)
+    /// words.
+    pub fn not_ready(&self) -> Option<&Condition> {
+        match self.conditions.iter().find(|c| c.kind == "Ready") {
+            Some(c) if c.status != "True" => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Pressure conditions that are `True`.
+    pub fn pressure(&self) -> impl Iterator<Item = &Condition> {
+        self.conditions.iter().filter(|c| {
+            matches!(
+                c.kind.as_str(),
+                "MemoryPressure" | "DiskPressure" | "PIDPressure" | "NetworkUnavailable"
+            ) && c.status == "True"
+        })
+    }
+}
+
+/// An Event, core/v1 (`involvedObject`) or events.k8s.io/v1 (`regarding`).
+#[derive(Clone, Debug, Default)]
+pub struct ObjectEvent {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+    pub warning: bool,
+    pub count: i64,
+    pub last: Option<i64>,
+}
+
+impl ObjectEvent {
+    fn from_value(value: &Value) -> ObjectEvent {
+        let about = if value.get("regarding").is_some_and(Value::is_object) {
+            &value["regarding"]
+        } else {
+            &value["involvedObject"]
+        };
+        let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        let message = if value.get("note").is_some_and(Value::is_string) {
+            text(&value["note"])
+        } else {
+            text(&value["message"])
+        };
+        let last = ["lastTimestamp", "eventTime", "deprecatedLastTimestamp"]
+            .iter()
+            .find_map(|k| value[*k].as_str().and_then(parse_time))
+            .or_else(|| {
+                value
+                    .pointer("/series/lastObservedTime")
+                    .and_then(Value::as_str)
+                    .and_then(parse_time)
+            })
+            .or_else(|| {
+                value
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .and_then(parse_time)
+            });
+        let count = value["count"]
+            .as_i64()
+            .or_else(|| value.pointer("/series/count").and_then(Value::as_i64))
+            .or_else(|| value["deprecatedCount"].as_i64())
+            .unwrap_or(1);
+        ObjectEvent {
+            kind: text(&about["kind"]),
+            namespace: text(&about["namespace"]),
+            name: text(&about["name"]),
+            reason: text(&value["reason"]),
+            message,
+            warning: value["type"] == "Warning",
+            count,
+            last,
+        }
+    }
+}
+
+/// A ControllerRevision of a DaemonSet.
+#[derive(Clone, Debug, Default)]
+pub struct Revision {
+    pub namespace: String,
+    pub name: String,
+    pub owner_uid: String,
+    pub owner_name: String,
+    pub revision: i64,
+    pub hash: String,
+    pub change_cause: Option<String>,
+    pub created: Option<i64>,
+    /// `data.spec.template`: the pod template of that revision.
+    pub template: Option<Value>,
+}
+
+impl Revision {
+    fn from_value(value: &Value) -> Option<Revision> {
+        let raw = RawMeta::deserialize(&value["metadata"]).ok()?;
+        let owner = raw
+            .owner_references
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "DaemonSet");
+        let hash = raw
+            .labels
+            .get("controller-revision-hash")
+            .cloned()
+            .or_else(|| {
+                owner.and_then(|o| {
+                    raw.name
+                        .strip_prefix(&format!("{}-", o.name))
+                        .map(str::to_owned)
+                })
+            })
+            .unwrap_or_default();
+        Some(Revision {
+            namespace: if raw.namespace.is_empty() {
+                "default".into()
+            } else {
+                raw.namespace.clone()
+            },
+            owner_uid: owner.map(|o| o.uid.clone()).unwrap_or_default(),
+            owner_name: owner.map(|o| o.name.clone()).unwrap_or_default(),
+            name: raw.name,
+            revision: value["revision"].as_i64().unwrap_or(0),
+            hash,
+            change_cause: raw.annotations.get("kubernetes.io/change-cause").cloned(),
+            created: raw.creation_timestamp.as_deref().and_then(parse_time),
+            template: value.pointer("/data/spec/template").cloned(),
+        })
+    }
+}
+
+/// A DaemonSet as read, with what its status says.
+#[derive(Clone, Debug)]
+pub struct DaemonSetObject {
+    pub value: Value,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub generation: i64,
+    pub created: Option<i64>,
+}
+
+/// Everything `doctor` read, by kind.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub daemonsets: Vec<DaemonSetObject>,
+    pub pods: Vec<DoctorPod>,
+    pub nodes: Vec<NodeUpdate>,
+    pub node_health: Vec<NodeHealth>,
+    pub events: Vec<ObjectEvent>,
+    pub revisions: Vec<Revision>,
+    pub priority_classes: Vec<PriorityClass>,
+    pub budgets: Vec<crate::scheduling::preemption::Budget>,
+    /// Whether the snapshot held each kind at all (an absent kind is not "none").
+    pub has_nodes: bool,
+    pub has_pods: bool,
+    pub has_priority_classes: bool,
+    pub has_budgets: bool,
+    pub has_events: bool,
+    pub has_revisions: bool,
+    /// The newest timestamp in it: what "now" is for ages.
+    pub newest: i64,
+    /// Every node's pods when listed apart (the cluster, one namespace asked for): then
+    /// the occupancy is not made from `pods`.
+    pub occupancy: Option<crate::inventory::Occupancy>,
+    pub notices: Vec<String>,
+}
+
+/// Timestamps an object carries that say when the snapshot was taken, at the latest.
+fn newest_time(value: &Value) -> Option<i64> {
+    let mut newest: Option<i64> = None;
+    let mut consider = |v: Option<&Value>| {
+        if let Some(t) = v.and_then(Value::as_str).and_then(parse_time) {
+            newest = Some(newest.map_or(t, |n| n.max(t)));
+        }
+    };
+    consider(value.pointer("/metadata/creationTimestamp"));
+    consider(value.get("lastTimestamp"));
+    consider(value.get("eventTime"));
+    consider(value.pointer("/status/startTime"));
+    for list in ["/status/conditions"] {
+        if let Some(conditions) = value.pointer(list).and_then(Value::as_array) {
+            for c in conditions {
+                consider(c.get("lastTransitionTime"));
+                consider(c.get("lastHeartbeatTime"));
+            }
+        }
+    }
+    newest
+}
+
+impl Snapshot {
+    /// Adds one object, by its kind.
+    pub fn add(&mut self, value: Value, at: &str) {
+        if let Some(t) = newest_time(&value) {
+            self.newest = self.newest.max(t);
+        }
+        let kind = value["kind"].as_str().unwrap_or("").to_owned();
+        match kind.as_str() {
+            "DaemonSet" => {
+                let text = |p: &str| {
+                    value
+                        .pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let namespace = text("/metadata/namespace");
+                self.daemonsets.push(DaemonSetObject {
+                    namespace: if namespace.is_empty() {
+                        "default".into()
+                    } else {
+                        namespace
+                    },
+                    name: text("/metadata/name"),
+                    uid: text("/metadata/uid"),
+                    generation: value
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    created: value
+                        .pointer("/metadata/creationTimestamp")
+                        .and_then(Value::as_str)
+                        .and_then(parse_time),
+                    value,
+                });
+            }
+            "Pod" => {
+                self.has_pods = true;
+                match DoctorPod::from_value(&value) {
+                    Ok(pod) => self.pods.push(pod),
+                    Err(e) => self
+                        .notices
+                        .push(format!("{at}: a Pod that cannot be read, skipped: {e}")),
+                }
+            }
+            "Node" => {
+                self.has_nodes = true;
+                match crate::inventory::snapshot::node_from_value(&value) {
+                    Ok(node) => {
+                        self.nodes.push(node);
+                        self.node_health.push(NodeHealth::from_value(&value));
+                    }
+                    Err(e) => self
+                        .notices
+                        .push(format!("{at}: a Node that cannot be read, skipped: {e}")),
+                }
+            }
+            "Event" => {
+                self.has_events = true;
+                self.events.push(ObjectEvent::from_value(&value));
+            }
+            "ControllerRevision" => {
+                self.has_revisions = true;
+                if let Some(revision) = Revision::from_value(&value) {
+                    self.revisions.push(revision);
+                }
+            }
+            "PriorityClass" => {
+                self.has_priority_classes = true;
+                if let Ok(class) = crate::inventory::snapshot::priority_class_from_value(&value) {
+                    self.priority_classes.push(class);
+                }
+            }
+            "PodDisruptionBudget" => {
+                self.has_budgets = true;
+                if let Ok(budget) = serde_json::from_value::<SlimBudget>(value) {
+                    self.budgets.push(budget.budget());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every object of the files under `path`.
+    pub fn load(
+        path: &Path,
+        max_file_bytes: u64,
+    ) -> Result<Snapshot, crate::objects::ObjectsError> {
+        let mut snapshot = Snapshot::default();
+        let mut notices = Vec::new();
+        crate::objects::for_each_object(path, max_file_bytes, &mut notices, |value, file, at| {
+            snapshot.add(value, &format!("{file}:{}", at.line));
+            true
+        })?;
+        snapshot.notices.extend(notices);
+        Ok(snapshot)
+    }
+}

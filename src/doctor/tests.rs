@@ -1,0 +1,370 @@
+//! The diagnosis on object shapes as Kubernetes writes them: the bundled support bundle
+//! (examples/doctor/cluster.yaml) and one small cluster per reason.
+
+use serde_json::{Value, json};
+
+use super::objects::Snapshot;
+use super::*;
+
+fn snapshot_of(objects: &[Value]) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for object in objects {
+        snapshot.add(object.clone(), "test");
+    }
+    snapshot
+}
+
+fn run(snapshot: &Snapshot) -> Vec<Diagnosis> {
+    let config = Config::default();
+    let options = Options {
+        config: &config,
+        now: snapshot.newest,
+    };
+    let (report, notes) = diagnose_all(snapshot, &|_| true, &options);
+    assert!(notes.is_empty(), "{notes:?}");
+    report.daemonsets
+}
+
+fn reasons(d: &Diagnosis) -> Vec<&'static str> {
+    d.problems.iter().map(|p| p.reason).collect()
+}
+
+fn bundle() -> Snapshot {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/doctor/cluster.yaml");
+    Snapshot::load(&path, 1 << 26).unwrap()
+}
+
+#[test]
+fn the_bundled_cluster_explains_both_daemonsets() {
+    let snapshot = bundle();
+    let all = run(&snapshot);
+    let (logs, agent) = (&all[0], &all[1]);
+    assert_eq!(
+        (logs.name.as_str(), agent.name.as_str()),
+        ("log-agent", "node-agent")
+    );
+
+    assert!(!agent.healthy);
+    assert_eq!(
+        reasons(agent),
+        [
+            "CrashLoop",
+            "NodeNotReady",
+            "Misscheduled",
+            "OutdatedRevision",
+            "OutdatedRevision",
+            "UntoleratedTaint"
+        ]
+    );
+    let crash = &agent.problems[0];
+    assert_eq!(crash.pods, ["node-agent-x7k2p"]);
+    assert!(
+        crash
+            .message
+            .contains("last exit 137 OOMKilled, memory limit 64Mi"),
+        "{}",
+        crash.message
+    );
+    assert!(
+        crash.fix.contains("above 64Mi (e.g. 128Mi)"),
+        "{}",
+        crash.fix
+    );
+    // The unreachable node: NotReady, and misscheduled by the NoSchedule taint it got.
+    assert_eq!(agent.problems[1].nodes, ["general-2"]);
+    assert_eq!(agent.problems[2].nodes, ["general-2"]);
+    assert!(!agent.problems[5].affects_health);
+    assert!(agent.problems[5].fix.contains("key: nvidia.com/gpu"));
+    assert_eq!(agent.rollout.state, "stalled");
+    assert!(
+        agent
+            .rollout
+            .cause
+            .contains("maxUnavailable 1 is used up by 1 pod"),
+        "{}",
+        agent.rollout.cause
+    );
+    assert_eq!(agent.rollout.current_revision, Some(2));
+    let revisions: Vec<(i64, u64, u64, &str)> = agent
+        .revisions
+        .iter()
+        .map(|r| (r.revision, r.pods, r.ready, r.verdict))
+        .collect();
+    assert_eq!(revisions, [(2, 1, 0, "warned"), (1, 3, 2, "warned")]);
+    assert_eq!(
+        agent.rollback.as_ref().unwrap().command,
+        "kubectl rollout undo daemonset/node-agent -n monitoring --to-revision=1"
+    );
+
+    assert!(!logs.healthy);
+    assert_eq!(reasons(logs), ["NoRoom"]);
+    let room = &logs.problems[0];
+    assert_eq!(room.nodes, ["db-0"]);
+    assert!(
+        room.message
+            .contains("Insufficient cpu; in the way: data/postgres-0"),
+        "{}",
+        room.message
+    );
+    assert!(
+        !room.message.contains("disagree"),
+        "the scheduler said the same: {}",
+        room.message
+    );
+    assert!(room.fix.contains("PriorityClass above the pods in its way"));
+    assert_eq!(logs.rollout.state, "stalled");
+    assert!(logs.rollback.is_none(), "nothing to roll back to");
+}
+
+/// A 3-node cluster and a DaemonSet `agent` (RollingUpdate, maxUnavailable 1) of revision
+/// `rev2` (previous `rev1`), with `pods`.
+fn cluster(pods: Vec<Value>, extra: Vec<Value>, strategy: Value) -> Snapshot {
+    let mut objects = Vec::new();
+    for i in 0..3 {
+        objects.push(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": format!("n{i}"), "labels": {"pool": "p"}, "creationTimestamp": "2026-12-01T00:00:00Z"},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}));
+    }
+    let template = |image: &str| {
+        json!({"metadata": {"labels": {"app": "agent"}}, "spec": {
+        "priorityClassName": "system-node-critical",
+        "containers": [{"name": "c", "image": image, "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}})
+    };
+    objects.push(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "ops", "uid": "ds-uid", "generation": 2},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "updateStrategy": strategy, "template": template("agent:2")},
+        "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 3,
+                   "updatedNumberScheduled": 3, "numberAvailable": 3, "observedGeneration": 2}}));
+    for (revision, hash, image) in [(1, "rev1", "agent:1"), (2, "rev2", "agent:2")] {
+        objects.push(json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": format!("agent-{hash}"), "namespace": "ops", "labels": {"controller-revision-hash": hash},
+                         "creationTimestamp": "2026-12-01T00:00:00Z",
+                         "ownerReferences": [{"kind": "DaemonSet", "name": "agent", "uid": "ds-uid", "controller": true}]},
+            "revision": revision, "data": {"spec": {"template": template(image)}}}));
+    }
+    objects.extend(pods);
+    objects.extend(extra);
+    snapshot_of(&objects)
+}
+
+fn pod(name: &str, node: &str, hash: &str, status: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ops", "labels": {"app": "agent", "controller-revision-hash": hash},
+                     "creationTimestamp": "2026-12-01T00:00:00Z",
+                     "ownerReferences": [{"kind": "DaemonSet", "name": "agent", "uid": "ds-uid", "controller": true}]},
+        "spec": {"nodeName": node, "priority": 2000001000,
+                 "containers": [{"name": "c", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]},
+        "status": status})
+}
+
+fn ready() -> Value {
+    json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+           "containerStatuses": [{"name": "c", "ready": true, "restartCount": 0, "state": {"running": {}}}]})
+}
+
+fn waiting(reason: &str, message: &str) -> Value {
+    json!({"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
+           "containerStatuses": [{"name": "c", "image": "agent:2", "ready": false, "restartCount": 0,
+                                  "state": {"waiting": {"reason": reason, "message": message}}}]})
+}
+
+#[test]
+fn a_complete_rollout_is_healthy() {
+    let snapshot = cluster(
+        (0..3)
+            .map(|i| pod(&format!("a{i}"), &format!("n{i}"), "rev2", ready()))
+            .collect(),
+        Vec::new(),
+        json!({"type": "RollingUpdate"}),
+    );
+    let d = &run(&snapshot)[0];
+    assert!(d.healthy, "{:?}", d.problems);
+    assert!(d.problems.is_empty());
+    assert_eq!(d.rollout.state, "complete");
+    assert_eq!(
+        d.rollout.cause,
+        "daemon set \"agent\" successfully rolled out"
+    );
+    assert!(d.rollback.is_none());
+}
+
+#[test]
+fn image_pull_and_config_errors_name_the_image_and_the_missing_object() {
+    let snapshot = cluster(
+        vec![
+            pod(
+                "a0",
+                "n0",
+                "rev2",
+                waiting("ImagePullBackOff", "Back-off pulling image \"agent:2\""),
+            ),
+            pod(
+                "a1",
+                "n1",
+                "rev2",
+                waiting(
+                    "CreateContainerConfigError",
+                    "configmap \"agent-config\" not found",
+                ),
+            ),
+            pod("a2", "n2", "rev1", ready()),
+        ],
+        Vec::new(),
+        json!({"type": "RollingUpdate"}),
+    );
+    let d = &run(&snapshot)[0];
+    assert!(!d.healthy);
+    let pull = d.problems.iter().find(|p| p.reason == "ImagePull").unwrap();
+    assert!(
+        pull.message
+            .contains("ImagePullBackOff for image \"agent:2\""),
+        "{}",
+        pull.message
+    );
+    let config = d
+        .problems
+        .iter()
+        .find(|p| p.reason == "ConfigError")
+        .unwrap();
+    assert!(
+        config
+            .fix
+            .starts_with("create ConfigMap agent-config in namespace ops"),
+        "{}",
+        config.fix
+    );
+    // Revision 2 fails and revision 1 runs Ready: roll back to it, by number.
+    assert_eq!(d.rollback.as_ref().unwrap().revision, 1);
+}
+
+#[test]
+fn a_missing_pod_quotes_the_controllers_failed_create() {
+    let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "ops"},
+        "involvedObject": {"kind": "DaemonSet", "name": "agent", "namespace": "ops"},
+        "reason": "FailedCreate", "type": "Warning", "lastTimestamp": "2026-12-02T00:00:00Z",
+        "message": "Error creating: pods \"agent-x\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10"});
+    let snapshot = cluster(
+        vec![
+            pod("a0", "n0", "rev2", ready()),
+            pod("a1", "n1", "rev2", ready()),
+        ],
+        vec![event],
+        json!({"type": "RollingUpdate"}),
+    );
+    let d = &run(&snapshot)[0];
+    assert!(!d.healthy);
+    let missing = &d.problems[0];
+    assert_eq!(
+        (missing.reason, missing.nodes.as_slice()),
+        ("Missing", &["n2".to_string()][..])
+    );
+    assert!(
+        missing.message.contains("exceeded quota"),
+        "{}",
+        missing.message
+    );
+}
+
+#[test]
+fn terminating_evicted_and_on_delete() {
+    let mut terminating = pod("a0", "n0", "rev1", ready());
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+    terminating["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+    let evicted = pod(
+        "a1",
+        "n1",
+        "rev1",
+        json!({"phase": "Failed", "reason": "Evicted",
+        "message": "The node was low on resource: memory. "}),
+    );
+    let mut newest = pod("a2", "n2", "rev2", ready());
+    newest["metadata"]["creationTimestamp"] = json!("2026-12-03T00:00:00Z");
+    let snapshot = cluster(
+        vec![terminating, evicted, newest],
+        Vec::new(),
+        json!({"type": "OnDelete"}),
+    );
+    let d = &run(&snapshot)[0];
+    let found = reasons(d);
+    assert!(
+        found.contains(&"Terminating") && found.contains(&"Evicted"),
+        "{found:?}"
+    );
+    let terminating = d
+        .problems
+        .iter()
+        .find(|p| p.reason == "Terminating")
+        .unwrap();
+    assert!(
+        terminating.message.starts_with("deleted 2d ago"),
+        "{}",
+        terminating.message
+    );
+    assert!(terminating.fix.contains("--grace-period=0 --force"));
+    assert_eq!(d.rollout.state, "stalled");
+    assert!(
+        d.rollout.cause.contains("kubectl delete pod -n ops a0 a1"),
+        "{}",
+        d.rollout.cause
+    );
+}
+
+#[test]
+fn a_revision_that_brings_a_denial_is_not_a_rollback_target() {
+    // Revision 1 has no limits (DSG003, which the current template does not violate).
+    let mut snapshot = cluster(
+        vec![
+            pod("a0", "n0", "rev2", waiting("CrashLoopBackOff", "back-off")),
+            pod("a1", "n1", "rev1", ready()),
+            pod("a2", "n2", "rev1", ready()),
+        ],
+        Vec::new(),
+        json!({"type": "RollingUpdate"}),
+    );
+    let old = snapshot
+        .revisions
+        .iter_mut()
+        .find(|r| r.revision == 1)
+        .unwrap();
+    old.template.as_mut().unwrap()["spec"]["containers"][0]["resources"] = json!({});
+    let d = &run(&snapshot)[0];
+    let first = &d.revisions[1];
+    assert_eq!((first.revision, first.verdict), (1, "denied"));
+    assert!(first.denied_by.as_deref().unwrap().starts_with("DSG003"));
+    assert!(d.rollback.is_none(), "{:?}", d.rollback);
+}
+
+#[test]
+fn five_hundred_nodes_with_one_problem_are_one_group() {
+    let mut objects = Vec::new();
+    for i in 0..500 {
+        objects.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("n{i:03}"), "labels": {"pool": "p"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+    }
+    let snapshot_base = cluster(Vec::new(), Vec::new(), json!({}));
+    let ds = snapshot_base.daemonsets[0].value.clone();
+    objects.push(ds);
+    for i in 0..500 {
+        objects.push(pod(
+            &format!("a{i:03}"),
+            &format!("n{i:03}"),
+            "rev2",
+            waiting("ErrImagePull", "not found"),
+        ));
+    }
+    let snapshot = snapshot_of(&objects);
+    let d = &run(&snapshot)[0];
+    assert_eq!(d.problems.len(), 1, "{:?}", reasons(d));
+    assert_eq!(d.problems[0].nodes.len(), 500);
+    let text = to_text(&DoctorReport {
+        schema_version: 1,
+        daemonsets: run(&snapshot),
+    });
+    assert!(text.lines().count() < 12, "{text}");
+    assert!(
+        text.contains("500 nodes (n000, n001, n002 and 497 more)"),
+        "{text}"
+    );
+}
