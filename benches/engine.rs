@@ -685,7 +685,7 @@ fn rss_kib() -> u64 {
 fn occupied(inventory: &Inventory) -> dsguard::inventory::Occupancy {
     use dsguard::inventory::pods::{Interner, SlimPod};
     let mut interner = Interner::default();
-    let mut occupancy = dsguard::inventory::Occupancy::new(1_800_000_000);
+    let mut occupancy = dsguard::inventory::Occupancy::default();
     let names: Vec<(String, i128)> = inventory
         .nodes()
         .map(|n| {

@@ -163,7 +163,7 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
             })
             .filter(|(node, _)| inventory.node_by_name(node).is_some())
             .collect();
-        let mut occupancy = crate::inventory::Occupancy::new(snapshot.newest);
+        let mut occupancy = crate::inventory::Occupancy::default();
         occupancy.reset(records);
         if snapshot.has_budgets {
             occupancy.set_budgets(Some(snapshot.budgets.clone()));

@@ -224,6 +224,9 @@ pub struct Inventory {
     daemon_loads: Option<Arc<daemons::DaemonLoads>>,
     /// The pods already on each node, when known (`--pods`, or the pod watch).
     occupancy: Option<Arc<Occupancy>>,
+    /// The same pods by node slot, built once per view of nodes and pods when a fit check
+    /// first asks: every evaluation then reads a node's pods without hashing its name.
+    occupancy_by_slot: std::sync::OnceLock<Arc<Vec<Option<Arc<NodeOccupancy>>>>>,
     synced: Synced,
 }
 
@@ -242,6 +245,15 @@ impl NodeIndex {
 
     pub fn node_by_name(&self, name: &str) -> Option<&NodeRecord> {
         self.slot_of(name).map(|slot| self.node(slot))
+    }
+
+    /// Slots in use or free: every live slot is below this.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.live.iter()
     }
 
     pub(crate) fn slot_of(&self, name: &str) -> Option<u32> {
@@ -559,12 +571,14 @@ impl Inventory {
 
     /// Adds a node or replaces the one of the same name.
     pub fn apply_node(&mut self, update: NodeUpdate) {
+        self.occupancy_by_slot = std::sync::OnceLock::new();
         Arc::make_mut(&mut self.nodes).apply_node(update);
     }
 
     /// Removes a node; unknown names are ignored (a delete may race a relist).
     pub fn delete_node(&mut self, name: &str) {
         if self.nodes.slot_of(name).is_some() {
+            self.occupancy_by_slot = std::sync::OnceLock::new();
             Arc::make_mut(&mut self.nodes).delete_node(name);
         }
     }
@@ -580,6 +594,7 @@ impl Inventory {
 
     /// Moves in a node index built elsewhere (a relist) and marks the node view complete.
     pub fn replace_nodes(&mut self, index: NodeIndex) {
+        self.occupancy_by_slot = std::sync::OnceLock::new();
         self.nodes = Arc::new(index);
         self.synced.nodes = true;
     }
@@ -660,13 +675,29 @@ impl Inventory {
 
     /// Sets (or forgets) the pods already on each node.
     pub fn set_occupancy(&mut self, occupancy: Option<Occupancy>) {
+        self.occupancy_by_slot = std::sync::OnceLock::new();
         self.occupancy = occupancy.map(Arc::new);
     }
 
     /// Changes the pods in place (a copy only when someone still reads the old view).
     pub fn update_occupancy(&mut self, change: impl FnOnce(&mut Occupancy)) {
+        self.occupancy_by_slot = std::sync::OnceLock::new();
         let occupancy = self.occupancy.get_or_insert_with(Default::default);
         change(Arc::make_mut(occupancy));
+    }
+
+    /// The pods bound to the node in `slot` (a slot of this view), when the pods are known
+    /// and some are there.
+    pub fn occupancy_of_slot(&self, slot: u32) -> Option<&NodeOccupancy> {
+        let occupancy = self.occupancy()?;
+        let by_slot = self.occupancy_by_slot.get_or_init(|| {
+            let mut by_slot = vec![None; self.nodes.slot_count()];
+            for live in self.nodes.live_slots() {
+                by_slot[live as usize] = occupancy.node_shared(&self.nodes.node(live).name);
+            }
+            Arc::new(by_slot)
+        });
+        by_slot.get(slot as usize)?.as_deref()
     }
 
     /// The priority a pod gets at admission (`plugin/pkg/admission/priority`): the value

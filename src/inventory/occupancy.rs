@@ -60,9 +60,17 @@ pub struct Share {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeOccupancy {
     pods: Vec<PodRecord>,
+    /// Indices of `pods`, most important first (`MoreImportantPod`, a pod without a start
+    /// time last among its priority, as "started now" is after every start): computed when
+    /// first asked after a change, so preemption never sorts a node's pods per evaluation.
+    order: std::sync::OnceLock<Vec<u32>>,
     /// By priority, lowest first.
     shares: Vec<Share>,
     requested: ResourceList,
+    /// `requested`'s cpu and memory, read without a map lookup (the fit check of every
+    /// node asks for them).
+    cpu: i128,
+    memory: i128,
 }
 
 fn add_into(into: &mut ResourceList, other: &ResourceList, sign: i128) {
@@ -84,9 +92,37 @@ impl NodeOccupancy {
         self.pods.len() as u64
     }
 
+    /// The pods, most important first.
+    pub fn by_importance(&self) -> impl Iterator<Item = &PodRecord> {
+        self.order
+            .get_or_init(|| {
+                let mut order: Vec<u32> = (0..self.pods.len() as u32).collect();
+                order.sort_by(|&a, &b| {
+                    crate::scheduling::preemption::more_important(
+                        &self.pods[a as usize].pod,
+                        &self.pods[b as usize].pod,
+                        i64::MAX,
+                    )
+                });
+                order
+            })
+            .iter()
+            .map(|&i| &self.pods[i as usize])
+    }
+
     /// What every pod on the node requests together.
     pub fn requested(&self) -> &ResourceList {
         &self.requested
+    }
+
+    /// What the pods request in all of cpu (millicores) and memory (bytes).
+    pub fn cpu_and_memory(&self) -> (i128, i128) {
+        (self.cpu, self.memory)
+    }
+
+    fn refresh_totals(&mut self) {
+        self.cpu = self.requested.get("cpu").copied().unwrap_or(0);
+        self.memory = self.requested.get("memory").copied().unwrap_or(0);
     }
 
     /// The requests, pod counts and host ports by priority, lowest first.
@@ -100,6 +136,7 @@ impl NodeOccupancy {
     }
 
     fn add(&mut self, record: PodRecord) {
+        self.order = std::sync::OnceLock::new();
         add_into(&mut self.requested, &record.pod.requests, 1);
         let priority = record.pod.priority;
         let at = match self.shares.binary_search_by_key(&priority, |s| s.priority) {
@@ -120,6 +157,7 @@ impl NodeOccupancy {
         share.pods += 1;
         share.ports.extend(record.pod.host_ports.iter().cloned());
         self.pods.push(record);
+        self.refresh_totals();
     }
 
     /// Removes the pod `namespace/name`; false when it is not here.
@@ -131,6 +169,7 @@ impl NodeOccupancy {
         else {
             return false;
         };
+        self.order = std::sync::OnceLock::new();
         let record = self.pods.swap_remove(index);
         add_into(&mut self.requested, &record.pod.requests, -1);
         if let Ok(at) = self
@@ -149,11 +188,12 @@ impl NodeOccupancy {
                 self.shares.remove(at);
             }
         }
+        self.refresh_totals();
         true
     }
 }
 
-/// Every node's pods, the PodDisruptionBudgets of the cluster, and what "now" is.
+/// Every node's pods and the PodDisruptionBudgets of the cluster.
 #[derive(Clone, Debug, Default)]
 pub struct Occupancy {
     /// Looked up once per judged node per evaluation: foldhash (its quality variant: node
@@ -165,22 +205,17 @@ pub struct Occupancy {
     /// A full list of the pods was taken ([`Occupancy::reset`]): until then nothing is
     /// known, and nothing is judged (budgets may arrive first).
     synced: bool,
-    /// Seconds since the epoch that a pod without a start time counts as started at: the
-    /// snapshot's newest time, or the clock of the process that watches.
-    pub now: i64,
 }
 
 impl Occupancy {
-    pub fn new(now: i64) -> Self {
-        Self {
-            now,
-            ..Self::default()
-        }
-    }
-
     /// The pods of `node`, if any pod is bound to it.
     pub fn node(&self, node: &str) -> Option<&NodeOccupancy> {
         self.nodes.get(node).map(Arc::as_ref)
+    }
+
+    /// The pods of `node`, shared.
+    pub fn node_shared(&self, node: &str) -> Option<Arc<NodeOccupancy>> {
+        self.nodes.get(node).cloned()
     }
 
     /// Every node some pod is bound to, with its pods.
@@ -328,7 +363,7 @@ mod tests {
     #[test]
     fn aggregates_follow_every_apply_replace_and_delete() {
         let node: Arc<str> = Arc::from("n1");
-        let mut occupancy = Occupancy::new(0);
+        let mut occupancy = Occupancy::default();
         occupancy.apply(&node, record("a", 0, 100, Some(80)));
         occupancy.apply(&node, record("b", 10, 200, None));
         occupancy.apply(&node, record("c", 0, 300, None));
@@ -368,7 +403,7 @@ mod tests {
     /// A copy shares every node an event does not touch.
     #[test]
     fn copies_share_untouched_nodes() {
-        let mut occupancy = Occupancy::new(0);
+        let mut occupancy = Occupancy::default();
         let (one, two): (Arc<str>, Arc<str>) = (Arc::from("n1"), Arc::from("n2"));
         occupancy.apply(&one, record("a", 0, 100, None));
         occupancy.apply(&two, record("b", 0, 100, None));

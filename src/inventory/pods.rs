@@ -399,7 +399,6 @@ pub fn load_pods(
     let mut records: Vec<(Arc<str>, PodRecord)> = Vec::new();
     let mut seen_uids: HashSet<String> = HashSet::new();
     let mut seen_names: HashMap<(Arc<str>, Arc<str>), usize> = HashMap::new();
-    let mut newest = 0i64;
     let (mut pods, mut other_kinds) = (0usize, NoticeKind::default());
     let (mut unknown_nodes, mut duplicates, mut unreadable, mut unknown_classes) = (
         NoticeKind::default(),
@@ -446,14 +445,6 @@ pub fn load_pods(
         if !slim.metadata.uid.is_empty() && !seen_uids.insert(slim.metadata.uid.clone()) {
             duplicates.add(|| format!("uid {} again at {}", slim.metadata.uid, where_()));
             return true;
-        }
-        for time in [&slim.status.start_time, &slim.metadata.deletion_timestamp]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(t) = parse_time(time) {
-                newest = newest.max(t);
-            }
         }
         match slim.record(priority_of, &mut interner) {
             Ok((node, record)) => {
@@ -504,7 +495,7 @@ pub fn load_pods(
         "--pods: no spec.priority and a PriorityClass the cluster does not have (admission would have refused the pod), not counted",
         &mut notices,
     );
-    let mut occupancy = Occupancy::new(if newest > 0 { newest } else { now() });
+    let mut occupancy = Occupancy::default();
     occupancy.reset(records);
     Ok(LoadedPods { occupancy, notices })
 }

@@ -29,7 +29,7 @@ use super::requests_exceed_allocatable::{effective_requests, surges};
 use super::{Context, Finding, Rule, Severity};
 use crate::inventory::Inventory;
 use crate::scheduling::ports::HostPort;
-use crate::scheduling::preemption::{Blocked, Incoming, NodePod, Room, room_on_node};
+use crate::scheduling::preemption::{Blocked, Incoming, NodeJudge, NodePod, Room};
 use crate::scheduling::resources::{ResourceList, display, insufficient};
 use crate::words::count;
 
@@ -74,6 +74,33 @@ pub struct RoomReport {
     pub pending: Vec<Stuck>,
     /// Whether PodDisruptionBudgets were known (else preemption ignored them).
     pub budgets_known: bool,
+}
+
+/// A resource the fit check reads on every node: cpu and memory without a map lookup.
+#[derive(Clone, Copy)]
+enum Requested<'a> {
+    Cpu,
+    Memory,
+    Other(&'a str),
+}
+
+impl<'a> Requested<'a> {
+    fn of(name: &'a str) -> Self {
+        match name {
+            crate::scheduling::resources::CPU => Requested::Cpu,
+            "memory" => Requested::Memory,
+            other => Requested::Other(other),
+        }
+    }
+
+    /// What the pods on `node` request of it.
+    fn on(self, node: &crate::inventory::NodeOccupancy) -> i128 {
+        match self {
+            Requested::Cpu => node.cpu_and_memory().0,
+            Requested::Memory => node.cpu_and_memory().1,
+            Requested::Other(name) => node.requested().get(name).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// The host ports the template's pods bind.
@@ -162,14 +189,14 @@ pub fn room(
         }
         // What the pods already there may request at most, per resource it asks for, for
         // the pod to fit: the common answer is a few comparisons per node.
-        let limits: Vec<(&str, i128)> = requests
+        let limits: Vec<(Requested<'_>, i128)> = requests
             .iter()
             .filter(|(name, value)| {
                 name.as_str() != crate::scheduling::resources::PODS && **value > 0
             })
             .map(|(name, value)| {
                 (
-                    name.as_str(),
+                    Requested::of(name),
                     allocatable
                         .get(name)
                         .copied()
@@ -182,42 +209,34 @@ pub fn room(
             .get(crate::scheduling::resources::PODS)
             .map(|cap| cap - 1);
         let nodes = nodes & runnable;
+        report.judged |= &nodes;
+        let mut judge = NodeJudge::new(&incoming, allocatable);
+        let mut pods: Vec<&NodePod> = Vec::new();
         for (done, slot) in nodes.iter().enumerate() {
             if done % 256 == 255 && context.past_deadline() {
                 return None;
             }
-            report.judged.insert(slot);
-            let Some(node) = occupancy.node(&inventory.node(slot).name) else {
-                report.fits.insert(slot);
+            let Some(node) = inventory.occupancy_of_slot(slot) else {
                 continue;
             };
             // Every pod counted, its own included, is the worst case: room there is room.
             let roomy = pod_limit.is_none_or(|limit| i128::from(node.pod_count()) <= limit)
-                && limits.iter().all(|(name, limit)| {
-                    node.requested().get(*name).copied().unwrap_or(0) <= *limit
-                })
+                && limits
+                    .iter()
+                    .all(|(resource, limit)| resource.on(node) <= *limit)
                 && (ports.is_empty()
                     || !crate::scheduling::ports::ports_conflict(&ports, node.ports()));
             if roomy {
-                report.fits.insert(slot);
                 continue;
             }
-            let pods: Vec<&NodePod> = node
-                .pods()
-                .iter()
-                .filter(|r| surge || !r.owned_by_daemonset(namespace, name))
-                .map(|r| &r.pod)
-                .collect();
-            match room_on_node(
-                &incoming,
-                allocatable,
-                &pods,
-                occupancy.budgets(),
-                occupancy.now,
-            ) {
-                Room::Fits => {
-                    report.fits.insert(slot);
-                }
+            pods.clear();
+            pods.extend(
+                node.by_importance()
+                    .filter(|r| surge || !r.owned_by_daemonset(namespace, name))
+                    .map(|r| &r.pod),
+            );
+            match judge.room(&incoming, &pods, occupancy.budgets()) {
+                Room::Fits => {}
                 Room::Preempts { victims, .. } => {
                     let evicted = victims
                         .iter()
@@ -244,6 +263,12 @@ pub fn room(
     }
     report.preempts.sort_by_key(|(slot, _)| *slot);
     report.pending.sort_by_key(|s| s.node);
+    // Every judged node fits but those that preempt or stay Pending: set work, not a
+    // bitmap insert per node.
+    let mut troubled = RoaringBitmap::new();
+    troubled.extend(report.preempts.iter().map(|(slot, _)| *slot));
+    troubled.extend(report.pending.iter().map(|s| s.node));
+    report.fits = &report.judged - &troubled;
     Some(report)
 }
 
@@ -574,7 +599,7 @@ mod tests {
         budgets: Option<Vec<Budget>>,
     ) -> Inventory {
         let mut interner = Interner::default();
-        let mut occupancy = Occupancy::new(1_800_000_000);
+        let mut occupancy = Occupancy::default();
         occupancy.reset(pods.iter().map(|p| {
             let slim: SlimPod = serde_json::from_value(p.clone()).unwrap();
             slim.record(&|_| Some(0), &mut interner).unwrap()

@@ -153,12 +153,22 @@ impl<'a> Taken<'a> {
         }
     }
 
-    /// A pod's requests over the compared resources.
-    fn vector(&self, pod: &NodePod) -> Vec<i128> {
-        self.names
-            .iter()
-            .map(|name| pod.requests.get(*name).copied().unwrap_or(0))
-            .collect()
+    /// Nothing taken: ready for the next node.
+    fn clear(&mut self) {
+        self.used.iter_mut().for_each(|u| *u = 0);
+        self.pods = 0;
+        if let Some(ports) = &mut self.ports {
+            ports.clear();
+        }
+    }
+
+    /// Appends a pod's requests over the compared resources to `into`.
+    fn extend_vector(&self, pod: &NodePod, into: &mut Vec<i128>) {
+        into.extend(
+            self.names
+                .iter()
+                .map(|name| pod.requests.get(*name).copied().unwrap_or(0)),
+        );
     }
 
     fn add(&mut self, pod: &NodePod, vector: &[i128], sign: i128) {
@@ -252,7 +262,7 @@ pub fn fit_reasons(
 /// `util.MoreImportantPod`: higher priority first, then the one started earlier (no start
 /// time: started now). Ties keep a stable order by name, so the answer does not depend on
 /// the order pods were listed in.
-fn more_important(a: &NodePod, b: &NodePod, now: i64) -> Ordering {
+pub fn more_important(a: &NodePod, b: &NodePod, now: i64) -> Ordering {
     b.priority
         .cmp(&a.priority)
         .then_with(|| {
@@ -304,63 +314,147 @@ pub fn room_on_node<P: Borrow<NodePod>>(
     budgets: &[Budget],
     now: i64,
 ) -> Room {
-    let mut taken = Taken::new(incoming, allocatable);
-    let vectors: Vec<Vec<i128>> = pods.iter().map(|pod| taken.vector(pod.borrow())).collect();
-    for (pod, vector) in pods.iter().zip(&vectors) {
-        taken.add(pod.borrow(), vector, 1);
+    let mut order: Vec<usize> = (0..pods.len()).collect();
+    order.sort_by(|&a, &b| more_important(pods[a].borrow(), pods[b].borrow(), now));
+    let sorted: Vec<&NodePod> = order.iter().map(|&i| pods[i].borrow()).collect();
+    match room_on_node_sorted(incoming, allocatable, &sorted, budgets) {
+        Room::Preempts { victims, violating } => Room::Preempts {
+            victims: victims
+                .into_iter()
+                .map(|v| Victim {
+                    pod: order[v.pod],
+                    ..v
+                })
+                .collect(),
+            violating,
+        },
+        other => other,
     }
-    if taken.fits(incoming) {
-        return Room::Fits;
-    }
-    let reasons = taken.reasons(incoming);
-    if incoming.never_preempts {
-        return Room::Pending {
-            reasons,
-            blocked: Blocked::PolicyNever,
-        };
-    }
-    let mut potential: Vec<usize> = (0..pods.len())
-        .filter(|&i| pods[i].borrow().priority < incoming.priority)
-        .collect();
-    if potential.is_empty() {
-        return Room::Pending {
-            reasons,
-            blocked: Blocked::NoLowerPriority,
-        };
-    }
-    for &i in &potential {
-        taken.add(pods[i].borrow(), &vectors[i], -1);
-    }
-    if !taken.fits(incoming) {
-        return Room::Pending {
-            reasons,
-            blocked: Blocked::StillNoRoom(taken.reasons(incoming)),
-        };
-    }
-    potential.sort_by(|&a, &b| more_important(pods[a].borrow(), pods[b].borrow(), now));
-    let flags = violating(pods, &potential, budgets);
-    let mut victims = Vec::new();
-    let mut violating_count = 0;
-    // The violating ones are reprieved first, then the others, each most important first.
-    for want_violating in [true, false] {
-        for (position, &index) in potential.iter().enumerate() {
-            if flags[position] != want_violating {
-                continue;
-            }
-            taken.add(pods[index].borrow(), &vectors[index], 1);
-            if !taken.fits(incoming) {
-                taken.add(pods[index].borrow(), &vectors[index], -1);
-                victims.push(Victim {
-                    pod: index,
-                    pdb_violated: want_violating,
-                });
-                violating_count += usize::from(want_violating);
-            }
+}
+
+/// [`room_on_node`] over pods already sorted most important first (the order
+/// [`crate::inventory::NodeOccupancy`] keeps), so a node is judged without sorting.
+pub fn room_on_node_sorted<P: Borrow<NodePod>>(
+    incoming: &Incoming<'_>,
+    allocatable: &ResourceList,
+    pods: &[P],
+    budgets: &[Budget],
+) -> Room {
+    NodeJudge::new(incoming, allocatable).room(incoming, pods, budgets)
+}
+
+/// Judges one incoming pod on many nodes of one allocatable: the compared resources are
+/// worked out once, and the buffers are reused from node to node (no allocation per
+/// node but what the answer holds).
+pub struct NodeJudge<'a> {
+    taken: Taken<'a>,
+    vectors: Vec<i128>,
+    seen: Vec<(*const ResourceList, usize)>,
+    potential: Vec<usize>,
+}
+
+impl<'a> NodeJudge<'a> {
+    pub fn new(incoming: &Incoming<'a>, allocatable: &ResourceList) -> Self {
+        NodeJudge {
+            taken: Taken::new(incoming, allocatable),
+            vectors: Vec::new(),
+            seen: Vec::new(),
+            potential: Vec::new(),
         }
     }
-    Room::Preempts {
-        victims,
-        violating: violating_count,
+
+    /// [`room_on_node_sorted`] on one node's pods, most important first.
+    pub fn room<P: Borrow<NodePod>>(
+        &mut self,
+        incoming: &Incoming<'_>,
+        pods: &[P],
+        budgets: &[Budget],
+    ) -> Room {
+        let taken = &mut self.taken;
+        taken.clear();
+        let width = taken.names.len();
+        // One flat list of every pod's compared requests, and a request list shared by
+        // replicas (interned) read from its map once.
+        let vectors = &mut self.vectors;
+        vectors.clear();
+        self.seen.clear();
+        for pod in pods {
+            let pod = pod.borrow();
+            let key = Arc::as_ptr(&pod.requests);
+            match self.seen.iter().find(|(k, _)| *k == key) {
+                Some(&(_, at)) => vectors.extend_from_within(at..at + width),
+                None => {
+                    self.seen.push((key, vectors.len()));
+                    taken.extend_vector(pod, vectors);
+                }
+            }
+        }
+        let vector = |i: usize| &vectors[i * width..(i + 1) * width];
+        for (i, pod) in pods.iter().enumerate() {
+            taken.add(pod.borrow(), vector(i), 1);
+        }
+        if taken.fits(incoming) {
+            return Room::Fits;
+        }
+        let reasons = taken.reasons(incoming);
+        if incoming.never_preempts {
+            return Room::Pending {
+                reasons,
+                blocked: Blocked::PolicyNever,
+            };
+        }
+        // In the given order: most important first.
+        let potential = &mut self.potential;
+        potential.clear();
+        potential
+            .extend((0..pods.len()).filter(|&i| pods[i].borrow().priority < incoming.priority));
+        if potential.is_empty() {
+            return Room::Pending {
+                reasons,
+                blocked: Blocked::NoLowerPriority,
+            };
+        }
+        for &i in potential.iter() {
+            taken.add(pods[i].borrow(), vector(i), -1);
+        }
+        if !taken.fits(incoming) {
+            return Room::Pending {
+                reasons,
+                blocked: Blocked::StillNoRoom(taken.reasons(incoming)),
+            };
+        }
+        let flags = if budgets.is_empty() {
+            Vec::new()
+        } else {
+            violating(pods, potential, budgets)
+        };
+        let violates = |position: usize| flags.get(position).copied().unwrap_or(false);
+        let mut victims = Vec::new();
+        let mut violating_count = 0;
+        // The violating ones are reprieved first, then the others, each most important first.
+        for want_violating in [true, false] {
+            if want_violating && flags.is_empty() {
+                continue;
+            }
+            for (position, &index) in potential.iter().enumerate() {
+                if violates(position) != want_violating {
+                    continue;
+                }
+                taken.add(pods[index].borrow(), vector(index), 1);
+                if !taken.fits(incoming) {
+                    taken.add(pods[index].borrow(), vector(index), -1);
+                    victims.push(Victim {
+                        pod: index,
+                        pdb_violated: want_violating,
+                    });
+                    violating_count += usize::from(want_violating);
+                }
+            }
+        }
+        Room::Preempts {
+            victims,
+            violating: violating_count,
+        }
     }
 }
 
