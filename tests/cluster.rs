@@ -777,4 +777,26 @@ async fn pods_from_the_cluster_give_the_webhook_lint_and_coverage_the_answer_fil
         !response["warnings"].to_string().contains("DSG007"),
         "{response}"
     );
+
+    // A lost watch (410 Gone) re-lists: a pod deleted and one added meanwhile, one kept.
+    let (_, pods, _) = occupied_cluster();
+    cluster.api.change_while_disconnected(PODS, |objects| {
+        objects.remove("batch/low");
+        let mut added = pods[0].clone();
+        added["metadata"]["name"] = json!("added");
+        added["spec"]["nodeName"] = json!("n3");
+        objects.insert("batch/added".into(), added);
+    });
+    eventually("relist applied", async || {
+        let inventory = cluster.server.state.inventory.load();
+        let Some(occupancy) = inventory.occupancy() else {
+            return false;
+        };
+        occupancy.find("n3", "batch", "added").is_some()
+            && occupancy.find("n1", "batch", "low").is_none()
+    })
+    .await;
+    let inventory = cluster.server.state.inventory.load();
+    // `done` (Succeeded) still does not count; nothing else is left.
+    assert_eq!(inventory.occupancy().unwrap().pod_count(), 1);
 }

@@ -130,7 +130,7 @@ fn apply_change(occupancy: &mut Occupancy, change: PodChange) {
 
 impl InventoryKind for ClusterPod {
     type Record = PodChange;
-    type Relist = Vec<PodChange>;
+    type Relist = PodRelist;
     const NAME: &'static str = "pods";
     const FIELDS: Option<&'static str> = Some(ASSIGNED_PODS);
     fn record(self) -> PodChange {
@@ -149,36 +149,78 @@ impl InventoryKind for ClusterPod {
         }
     }
     fn apply(inventory: &mut Inventory, change: PodChange) {
-        inventory.update_occupancy(|occupancy| {
-            occupancy.now = crate::inventory::pods::now();
-            apply_change(occupancy, change);
-        });
+        inventory.update_occupancy(|occupancy| apply_change(occupancy, change));
     }
     fn delete(inventory: &mut Inventory, change: &PodChange) {
         inventory.update_occupancy(|occupancy| {
             occupancy.delete(&change.node, &change.namespace, &change.name);
         });
     }
-    fn relist_start(_: &Inventory) -> Vec<PodChange> {
-        Vec::new()
+    /// A relist after a lost watch compares each listed pod with the view being served
+    /// and keeps only its key when unchanged (the usual case), so the relist never holds a
+    /// second copy of every pod beside the one serving requests.
+    fn relist_start(current: &Inventory) -> PodRelist {
+        PodRelist {
+            fresh: current.occupancy().is_none(),
+            ..PodRelist::default()
+        }
     }
-    fn relist_add(relist: &mut Vec<PodChange>, change: PodChange, _: &Inventory) {
-        relist.push(change);
+    fn relist_add(relist: &mut PodRelist, change: PodChange, current: &Inventory) {
+        if relist.fresh {
+            relist.changed.push(change);
+            return;
+        }
+        relist
+            .seen
+            .insert((change.namespace.clone(), change.name.clone()));
+        if !Self::unchanged(current, &change) {
+            relist.changed.push(change);
+        }
     }
-    fn relist_finish(inventory: &mut Inventory, relist: Vec<PodChange>) {
+    fn relist_finish(inventory: &mut Inventory, relist: PodRelist) {
         inventory.update_occupancy(|occupancy| {
-            occupancy.now = crate::inventory::pods::now();
-            occupancy.reset(
-                relist
-                    .into_iter()
-                    .filter_map(|c| c.record.map(|record| (c.node, record))),
-            );
+            if relist.fresh || !occupancy.synced() {
+                occupancy.reset(
+                    relist
+                        .changed
+                        .into_iter()
+                        .filter_map(|c| c.record.map(|record| (c.node, record))),
+                );
+                return;
+            }
+            // Pods the list no longer has were deleted while the watch was lost.
+            let seen = &relist.seen;
+            let gone: Vec<(Arc<str>, Arc<str>, Arc<str>)> = occupancy
+                .nodes()
+                .flat_map(|(node, pods)| {
+                    pods.pods().iter().filter_map(move |p| {
+                        let key = (p.pod.namespace.to_string(), p.pod.name.to_string());
+                        (!seen.contains(&key))
+                            .then(|| (Arc::from(node), p.pod.namespace.clone(), p.pod.name.clone()))
+                    })
+                })
+                .collect();
+            for (node, namespace, name) in gone {
+                occupancy.delete(&node, &namespace, &name);
+            }
+            for change in relist.changed {
+                apply_change(occupancy, change);
+            }
         });
         interner()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .prune_if_grown();
     }
+}
+
+/// A pod list in progress (see [`ClusterPod::relist_start`]).
+#[derive(Default)]
+pub struct PodRelist {
+    /// No view to compare with: every pod is kept.
+    fresh: bool,
+    seen: std::collections::HashSet<(String, String)>,
+    changed: Vec<PodChange>,
 }
 
 impl InventoryKind for ClusterBudget {
@@ -245,7 +287,7 @@ pub async fn list_occupancy(
         }
         Err(error) => return Err(error),
     };
-    let mut occupancy = Occupancy::new(crate::inventory::pods::now());
+    let mut occupancy = Occupancy::default();
     occupancy.reset(
         changes
             .into_iter()
