@@ -778,14 +778,27 @@ async fn pods_from_the_cluster_give_the_webhook_lint_and_coverage_the_answer_fil
         "{response}"
     );
 
-    // A lost watch (410 Gone) re-lists: a pod deleted and one added meanwhile, one kept.
+    // A lost watch (410 Gone) re-lists: a pod deleted, one added, and one recreated under
+    // the same name on another node meanwhile (a StatefulSet's pod): another pod, so the
+    // one held on the old node goes.
     let (_, pods, _) = occupied_cluster();
+    let mut mover = pods[1].clone();
+    mover["metadata"]["name"] = json!("mover");
+    cluster.api.upsert(PODS, mover);
+    eventually("mover applied", async || {
+        let inventory = cluster.server.state.inventory.load();
+        inventory
+            .occupancy()
+            .is_some_and(|o| o.find("n1", "batch", "mover").is_some())
+    })
+    .await;
     cluster.api.change_while_disconnected(PODS, |objects| {
         objects.remove("batch/low");
         let mut added = pods[0].clone();
         added["metadata"]["name"] = json!("added");
         added["spec"]["nodeName"] = json!("n3");
         objects.insert("batch/added".into(), added);
+        objects.get_mut("batch/mover").unwrap()["spec"]["nodeName"] = json!("n2");
     });
     eventually("relist applied", async || {
         let inventory = cluster.server.state.inventory.load();
@@ -794,9 +807,12 @@ async fn pods_from_the_cluster_give_the_webhook_lint_and_coverage_the_answer_fil
         };
         occupancy.find("n3", "batch", "added").is_some()
             && occupancy.find("n1", "batch", "low").is_none()
+            && occupancy.find("n2", "batch", "mover").is_some()
     })
     .await;
     let inventory = cluster.server.state.inventory.load();
+    let occupancy = inventory.occupancy().unwrap();
+    assert!(occupancy.find("n1", "batch", "mover").is_none());
     // `done` (Succeeded) still does not count; nothing else is left.
-    assert_eq!(inventory.occupancy().unwrap().pod_count(), 1);
+    assert_eq!(occupancy.pod_count(), 2);
 }

@@ -16,7 +16,7 @@ use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
 use serde::Deserialize;
 
-use super::{ClusterError, InventoryKind, list_pages};
+use super::{ClusterError, InventoryKind, POD_PAGE_SIZE, list_pages};
 use crate::inventory::pods::{Interner, NotCounted, SlimBudget, SlimPod};
 use crate::inventory::{Inventory, Occupancy, PodRecord};
 use crate::scheduling::preemption::Budget;
@@ -133,6 +133,7 @@ impl InventoryKind for ClusterPod {
     type Relist = PodRelist;
     const NAME: &'static str = "pods";
     const FIELDS: Option<&'static str> = Some(ASSIGNED_PODS);
+    const PAGE: u32 = POD_PAGE_SIZE;
     fn record(self) -> PodChange {
         self.change()
     }
@@ -170,10 +171,23 @@ impl InventoryKind for ClusterPod {
             relist.changed.push(change);
             return;
         }
-        relist
-            .seen
-            .insert((change.namespace.clone(), change.name.clone()));
-        if !Self::unchanged(current, &change) {
+        let held = current
+            .occupancy()
+            .and_then(|o| o.find(&change.node, &change.namespace, &change.name));
+        // Kept by the held record's own shared strings: no copy of any name.
+        if let Some(held) = held {
+            relist.seen.insert((
+                change.node.clone(),
+                held.pod.namespace.clone(),
+                held.pod.name.clone(),
+            ));
+        }
+        let unchanged = match (&change.record, held) {
+            (Some(record), Some(held)) => record == held,
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
             relist.changed.push(change);
         }
     }
@@ -188,15 +202,16 @@ impl InventoryKind for ClusterPod {
                 );
                 return;
             }
-            // Pods the list no longer has were deleted while the watch was lost.
+            // Pods the list no longer has on their node were deleted while the watch was
+            // lost (a pod of the same name on another node is another pod).
             let seen = &relist.seen;
             let gone: Vec<(Arc<str>, Arc<str>, Arc<str>)> = occupancy
                 .nodes()
                 .flat_map(|(node, pods)| {
+                    let node: Arc<str> = Arc::from(node);
                     pods.pods().iter().filter_map(move |p| {
-                        let key = (p.pod.namespace.to_string(), p.pod.name.to_string());
-                        (!seen.contains(&key))
-                            .then(|| (Arc::from(node), p.pod.namespace.clone(), p.pod.name.clone()))
+                        let key = (node.clone(), p.pod.namespace.clone(), p.pod.name.clone());
+                        (!seen.contains(&key)).then_some(key)
                     })
                 })
                 .collect();
@@ -219,7 +234,8 @@ impl InventoryKind for ClusterPod {
 pub struct PodRelist {
     /// No view to compare with: every pod is kept.
     fresh: bool,
-    seen: std::collections::HashSet<(String, String)>,
+    /// The held pods the list has again, by node, namespace and name.
+    seen: std::collections::HashSet<(Arc<str>, Arc<str>, Arc<str>)>,
     changed: Vec<PodChange>,
 }
 
@@ -272,7 +288,9 @@ pub async fn list_occupancy(
     let mut notices = Vec::new();
     let changes = match list_pages(
         &pods_api,
-        ListParams::default().fields(ASSIGNED_PODS),
+        ListParams::default()
+            .fields(ASSIGNED_PODS)
+            .limit(POD_PAGE_SIZE),
         "pods",
         ClusterPod::change,
     )
@@ -351,9 +369,12 @@ pub async fn doctor_snapshot(
         |o| item(o, "apps/v1", "DaemonSet"),
     )
     .await?;
-    let pods = list_pages(&scoped::<Pod>(client, namespace), params(), "pods", |o| {
-        item(o, "v1", "Pod")
-    })
+    let pods = list_pages(
+        &scoped::<Pod>(client, namespace),
+        params().limit(POD_PAGE_SIZE),
+        "pods",
+        |o| item(o, "v1", "Pod"),
+    )
     .await?;
     let revisions = list_pages(
         &scoped::<ControllerRevision>(client, namespace),
