@@ -123,7 +123,13 @@ pub fn read_objects(
             cause: InputError::TooLarge { limit },
         });
     }
-    outcome.map_err(|e| invalid(e.line(), e.column(), e.to_string()))
+    outcome.map_err(|e| {
+        let mut message = e.to_string();
+        if e.is_eof() {
+            message.push_str(" (the input ends inside an object: is the file cut short?)");
+        }
+        invalid(e.line(), e.column(), message)
+    })
 }
 
 /// A reader that counts what it gives.

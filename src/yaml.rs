@@ -396,7 +396,23 @@ pub fn objects<R: std::io::Read>(
             message: why,
         });
     }
-    failed.map_or(Ok(()), Err)
+    match failed {
+        // Nothing but blank text after the error: the stream ends inside an object, the
+        // usual sign of a copy cut short (a truncated download or support bundle).
+        Some(mut error)
+            if (&mut chars).take(4096).all(char::is_whitespace)
+                && (&mut chars).next().is_none()
+                && chars.failure.is_none() =>
+        {
+            error.message = format!(
+                "{} (the input ends here, inside an object: is the file cut short?)",
+                error.message
+            );
+            Err(error)
+        }
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// The characters of a UTF-8 byte stream, for the event parser; a read error, text that

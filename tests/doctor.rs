@@ -186,3 +186,103 @@ async fn the_cluster_gives_the_diagnosis_the_bundle_gives() {
     let offline = dsguard(&["doctor", "--snapshot", BUNDLE, "-A", "-o", "json"], None);
     assert_eq!(json_of(&live), json_of(&offline));
 }
+
+/// A support bundle cut short, in YAML or JSON: exit 2 and the file, line and a hint;
+/// never a crash, never a partial diagnosis presented as whole.
+#[test]
+fn a_truncated_bundle_is_an_error_that_says_where_and_why() {
+    let dir = common::scratch_dir("doctor", "truncated");
+    let text = std::fs::read_to_string(BUNDLE).unwrap();
+    let yaml = dir.join("cut.yaml");
+    std::fs::write(&yaml, &text[..text.len() / 2]).unwrap();
+    let json = dir.join("cut.json");
+    let full = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": bundle_objects()})
+        .to_string();
+    std::fs::write(&json, &full[..full.len() / 2]).unwrap();
+    for path in [&yaml, &json] {
+        let output = dsguard(
+            &["doctor", "-A", "--snapshot", path.to_str().unwrap()],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+        assert!(stderr.contains("is the file cut short?"), "{stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+/// Objects of other kinds, pods without owners or on nodes that do not exist, and Events
+/// about objects long gone change nothing in the diagnosis; the skipped kinds are named.
+#[test]
+fn strays_in_a_bundle_change_nothing_and_unknown_kinds_are_named() {
+    let dir = common::scratch_dir("doctor", "strays");
+    let mut text = std::fs::read_to_string(BUNDLE).unwrap();
+    text.push_str(
+        r#"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: monitoring}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare, namespace: default}
+spec: {nodeName: general-0, containers: [{name: c, image: busybox}]}
+status: {phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lost, namespace: default}
+spec: {nodeName: no-such-node, containers: [{name: c, image: busybox}]}
+status: {phase: Running}
+---
+apiVersion: v1
+kind: Event
+metadata: {name: gone.1, namespace: monitoring}
+involvedObject: {kind: Pod, namespace: monitoring, name: node-agent-long-gone}
+reason: BackOff
+type: Warning
+message: Back-off restarting failed container agent
+---
+apiVersion: v1
+kind: Event
+metadata: {name: gone.2, namespace: monitoring}
+involvedObject: {kind: DaemonSet, namespace: monitoring, name: deleted-agent}
+reason: FailedCreate
+type: Warning
+message: 'Error creating: pods "deleted-agent-x" is forbidden'
+"#,
+    );
+    let strays = dir.join("bundle.yaml");
+    std::fs::write(&strays, text).unwrap();
+    let plain = dsguard(&["doctor", "-A", "--snapshot", BUNDLE, "-o", "json"], None);
+    let with = dsguard(
+        &[
+            "doctor",
+            "-A",
+            "--snapshot",
+            strays.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(with.status.code(), plain.status.code());
+    assert_eq!(json_of(&with), json_of(&plain));
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert!(
+        stderr.contains(
+            "2 objects of kinds doctor does not read, skipped: ConfigMap (1), Widget (1)"
+        ),
+        "{stderr}"
+    );
+}

@@ -173,6 +173,126 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
     inventory
 }
 
+/// The snapshot looked up by owner and by object, built once: `doctor -A` over 2,000
+/// DaemonSets and 150,000 pods must not scan every pod, revision and Event per DaemonSet.
+pub struct Index<'a> {
+    pods: &'a [DoctorPod],
+    /// Pods by their controller's uid, and by (namespace, DaemonSet name) for pods whose
+    /// owner reference has no uid (hand-written bundles).
+    pods_by_uid: HashMap<&'a str, Vec<usize>>,
+    pods_by_name: HashMap<(&'a str, &'a str), Vec<usize>>,
+    revisions_by_uid: HashMap<&'a str, Vec<&'a objects::Revision>>,
+    revisions_by_name: HashMap<(&'a str, &'a str), Vec<&'a objects::Revision>>,
+    /// Events by the name of the object they are about.
+    events: HashMap<&'a str, Vec<&'a objects::ObjectEvent>>,
+    health: HashMap<&'a str, &'a NodeHealth>,
+}
+
+impl<'a> Index<'a> {
+    pub fn of(snapshot: &'a Snapshot) -> Self {
+        let mut index = Index {
+            pods: &snapshot.pods,
+            pods_by_uid: HashMap::new(),
+            pods_by_name: HashMap::new(),
+            revisions_by_uid: HashMap::new(),
+            revisions_by_name: HashMap::new(),
+            events: HashMap::new(),
+            health: snapshot
+                .node_health
+                .iter()
+                .map(|h| (h.name.as_str(), h))
+                .collect(),
+        };
+        for (at, pod) in snapshot.pods.iter().enumerate() {
+            if !pod.owner_uid.is_empty() {
+                index
+                    .pods_by_uid
+                    .entry(pod.owner_uid.as_str())
+                    .or_default()
+                    .push(at);
+            }
+            if pod.owner_kind == "DaemonSet" {
+                index
+                    .pods_by_name
+                    .entry((pod.namespace.as_str(), pod.owner_name.as_str()))
+                    .or_default()
+                    .push(at);
+            }
+        }
+        for revision in &snapshot.revisions {
+            if !revision.owner_uid.is_empty() {
+                index
+                    .revisions_by_uid
+                    .entry(revision.owner_uid.as_str())
+                    .or_default()
+                    .push(revision);
+            }
+            index
+                .revisions_by_name
+                .entry((revision.namespace.as_str(), revision.owner_name.as_str()))
+                .or_default()
+                .push(revision);
+        }
+        for event in &snapshot.events {
+            index
+                .events
+                .entry(event.name.as_str())
+                .or_default()
+                .push(event);
+        }
+        index
+    }
+
+    /// The pods `ds` owns: by uid, or by kind, namespace and name (a pod listed under
+    /// both is counted once).
+    fn pods_of(&self, ds: &DaemonSetObject) -> Vec<&'a DoctorPod> {
+        let by_uid = (!ds.uid.is_empty())
+            .then(|| self.pods_by_uid.get(ds.uid.as_str()))
+            .flatten()
+            .into_iter()
+            .flatten();
+        let by_name = self
+            .pods_by_name
+            .get(&(ds.namespace.as_str(), ds.name.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|&&at| ds.uid.is_empty() || self.pods[at].owner_uid != ds.uid);
+        let mut found: Vec<usize> = by_uid.chain(by_name).copied().collect();
+        // The snapshot's order, as a scan would give it.
+        found.sort_unstable();
+        found.into_iter().map(|at| &self.pods[at]).collect()
+    }
+
+    fn revisions_of(&self, ds: &DaemonSetObject) -> Vec<&'a objects::Revision> {
+        let by_uid = (!ds.uid.is_empty())
+            .then(|| self.revisions_by_uid.get(ds.uid.as_str()))
+            .flatten()
+            .into_iter()
+            .flatten();
+        let by_name = self
+            .revisions_by_name
+            .get(&(ds.namespace.as_str(), ds.name.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|r| ds.uid.is_empty() || r.owner_uid != ds.uid);
+        by_uid.chain(by_name).copied().collect()
+    }
+
+    fn events_about(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> impl Iterator<Item = &'a objects::ObjectEvent> {
+        self.events
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |e| e.kind == kind && e.namespace == namespace)
+    }
+}
+
 /// Every DaemonSet `wanted` picks, diagnosed.
 pub fn diagnose_all(
     snapshot: &Snapshot,
@@ -180,10 +300,11 @@ pub fn diagnose_all(
     options: &Options<'_>,
 ) -> (DoctorReport, Vec<String>) {
     let inventory = inventory_of(snapshot);
+    let index = Index::of(snapshot);
     let mut notes = Vec::new();
     let mut daemonsets = Vec::new();
     for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
-        match diagnose(ds, snapshot, &inventory, options) {
+        match diagnose(ds, &index, &inventory, options) {
             Ok(diagnosis) => daemonsets.push(diagnosis),
             Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
         }
@@ -466,7 +587,7 @@ pub(crate) fn age(seconds: Option<i64>) -> String {
 /// One DaemonSet's diagnosis.
 pub fn diagnose(
     ds: &DaemonSetObject,
-    snapshot: &Snapshot,
+    index: &Index<'_>,
     inventory: &Inventory,
     options: &Options<'_>,
 ) -> Result<Diagnosis, String> {
@@ -483,26 +604,9 @@ pub fn diagnose(
             .and_then(|n| pool_keys.iter().find_map(|k| n.label(k)).map(str::to_owned))
             .unwrap_or_else(|| "(no pool label)".into())
     };
-    let health: HashMap<&str, &NodeHealth> = snapshot
-        .node_health
-        .iter()
-        .map(|h| (h.name.as_str(), h))
-        .collect();
-    let owns = |pod: &DoctorPod| {
-        (!ds.uid.is_empty() && pod.owner_uid == ds.uid)
-            || (pod.owner_kind == "DaemonSet"
-                && pod.owner_name == ds.name
-                && pod.namespace == ds.namespace)
-    };
-    let pods: Vec<&DoctorPod> = snapshot.pods.iter().filter(|p| owns(p)).collect();
-    let mut revisions: Vec<&objects::Revision> = snapshot
-        .revisions
-        .iter()
-        .filter(|r| {
-            (!ds.uid.is_empty() && r.owner_uid == ds.uid)
-                || (r.owner_name == ds.name && r.namespace == ds.namespace)
-        })
-        .collect();
+    let health = &index.health;
+    let pods: Vec<&DoctorPod> = index.pods_of(ds);
+    let mut revisions: Vec<&objects::Revision> = index.revisions_of(ds);
     revisions.sort_by_key(|r| std::cmp::Reverse(r.revision));
     let current = revisions.first().copied();
     let current_hash = current.map(|r| r.hash.as_str());
@@ -734,15 +838,9 @@ pub fn diagnose(
             push(at(reason, true, cause, message, fix), &mut reasons);
         }
         if stuck_creating {
-            let events: Vec<String> = snapshot
-                .events
-                .iter()
-                .filter(|e| {
-                    e.kind == "Pod"
-                        && e.name == pod.name
-                        && e.namespace == pod.namespace
-                        && e.warning
-                })
+            let events: Vec<String> = index
+                .events_about("Pod", &pod.namespace, &pod.name)
+                .filter(|e| e.warning)
                 .map(|e| format!("{}: {}", e.reason, e.message))
                 .take(2)
                 .collect();
@@ -852,15 +950,9 @@ pub fn diagnose(
         }
     }
     // Nodes it should run on with no pod at all.
-    let failed_create: Vec<&objects::ObjectEvent> = snapshot
-        .events
-        .iter()
-        .filter(|e| {
-            e.kind == "DaemonSet"
-                && e.name == ds.name
-                && e.namespace == ds.namespace
-                && e.reason == "FailedCreate"
-        })
+    let failed_create: Vec<&objects::ObjectEvent> = index
+        .events_about("DaemonSet", &ds.namespace, &ds.name)
+        .filter(|e| e.reason == "FailedCreate")
         .collect();
     for node in should_run.iter().filter(|n| !pods_by_node.contains_key(*n)) {
         let why = failed_create

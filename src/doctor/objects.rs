@@ -426,6 +426,9 @@ pub struct DaemonSetObject {
     pub created: Option<i64>,
 }
 
+/// Kinds named in the skipped-objects notice; past it, "(other kinds)".
+const MAX_SKIPPED_KINDS: usize = 16;
+
 /// Everything `doctor` read, by kind.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -446,6 +449,8 @@ pub struct Snapshot {
     pub has_revisions: bool,
     /// The newest timestamp in it: what "now" is for ages.
     pub newest: i64,
+    /// Objects of kinds doctor does not read, by kind: skipped, and said so once.
+    pub skipped: BTreeMap<String, usize>,
     /// Every node's pods when listed apart (the cluster, one namespace asked for): then
     /// the occupancy is not made from `pods`.
     pub occupancy: Option<crate::inventory::Occupancy>,
@@ -554,8 +559,37 @@ impl Snapshot {
                     self.budgets.push(budget.budget());
                 }
             }
-            _ => {}
+            // Kinds doctor does not read (ConfigMaps, custom resources, a stray List
+            // header): counted, and named in one notice.
+            other => {
+                let kind = if other.is_empty() { "(no kind)" } else { other };
+                if let Some(count) = self.skipped.get_mut(kind) {
+                    *count += 1;
+                } else if self.skipped.len() < MAX_SKIPPED_KINDS {
+                    self.skipped.insert(kind.to_owned(), 1);
+                } else {
+                    *self.skipped.entry("(other kinds)".to_owned()).or_default() += 1;
+                }
+            }
         }
+    }
+
+    /// The notice for the objects skipped by kind, if any were.
+    fn skipped_notice(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let total: usize = self.skipped.values().sum();
+        let kinds: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(kind, count)| format!("{kind} ({count})"))
+            .collect();
+        Some(format!(
+            "{} of kinds doctor does not read, skipped: {}",
+            crate::words::count(total, "object"),
+            kinds.join(", ")
+        ))
     }
 
     /// Every object of the files under `path`.
@@ -570,6 +604,7 @@ impl Snapshot {
             true
         })?;
         snapshot.notices.extend(notices);
+        snapshot.notices.extend(snapshot.skipped_notice());
         Ok(snapshot)
     }
 }
