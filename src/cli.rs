@@ -321,6 +321,10 @@ pub struct DoctorArgs {
     /// timestamp, or the clock with --cluster.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// A node to explain (repeatable): where the DaemonSet does not target it, a
+    /// NotTargeted problem names the nodeSelector or affinity term that fails there.
+    #[arg(long = "node", value_name = "NODE")]
+    pub nodes: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]

@@ -627,9 +627,22 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
             .as_ref()
             .is_none_or(|ns| ns == &d.namespace)
     };
+    for node in &args.nodes {
+        if !snapshot.nodes.iter().any(|n| n.name == *node) {
+            bail!(
+                "node {node} is not in the {}",
+                if cluster.is_some() {
+                    "cluster"
+                } else {
+                    "snapshot"
+                }
+            );
+        }
+    }
     let options = dsguard::doctor::Options {
         config: &config,
         now,
+        nodes: &args.nodes,
     };
     let (report, notes) = dsguard::doctor::diagnose_all(&snapshot, &wanted, &options);
     for note in &notes {

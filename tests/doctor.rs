@@ -111,6 +111,16 @@ fn usage_errors_exit_2() {
         None,
     );
     assert_eq!(bad_now.status.code(), Some(2));
+    let no_node = dsguard(
+        &["doctor", "--snapshot", BUNDLE, "-A", "--node", "gpu-9"],
+        None,
+    );
+    assert_eq!(no_node.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_node.stderr).contains("node gpu-9 is not in the snapshot"),
+        "{}",
+        String::from_utf8_lossy(&no_node.stderr)
+    );
 }
 
 #[test]

@@ -119,6 +119,9 @@ pub struct Options<'a> {
     /// What "now" is for ages and grace periods (`--now`, else the snapshot's newest
     /// timestamp, else the clock).
     pub now: i64,
+    /// Nodes the user asks about (`--node`): where the DaemonSet does not target one,
+    /// a `NotTargeted` problem says which part of its selection fails there.
+    pub nodes: &'a [String],
 }
 
 /// One finding on one pod or node, before grouping.
@@ -1005,6 +1008,33 @@ pub fn diagnose(
                 ),
             });
         }
+    }
+    // Nodes asked about that it does not target at all: which part of its selection fails.
+    let selection = object.selection();
+    for node_name in options.nodes {
+        let Some(node) = inventory.node_by_name(node_name) else {
+            continue;
+        };
+        let slot = inventory.slot_of(node_name).expect("known node");
+        if placement.targeted.contains(slot) {
+            continue;
+        }
+        let why = selection.why_not(node_name, |k| node.label(k));
+        let fix = match (why.as_slice(), selection.node_selector.as_slice()) {
+            ([only], [(key, value)]) if only.starts_with("nodeSelector ") => format!(
+                "to run there, label the node (kubectl label node {node_name} {key}={value} --overwrite) or change spec.template.spec.nodeSelector"
+            ),
+            _ => "to run there, change spec.template.spec.nodeSelector / affinity, or the node's labels".into(),
+        };
+        found.push(Found {
+            reason: "NotTargeted",
+            affects_health: false,
+            node: Some(node_name.clone()),
+            pod: None,
+            cause: why.join("; "),
+            message: format!("does not target the node: {}", why.join("; ")),
+            fix,
+        });
     }
     let problems = group(found, &pool_of);
     let value = &ds.value;

@@ -19,6 +19,7 @@ fn run(snapshot: &Snapshot) -> Vec<Diagnosis> {
     let options = Options {
         config: &config,
         now: snapshot.newest,
+        nodes: &[],
     };
     let (report, notes) = diagnose_all(snapshot, &|_| true, &options);
     assert!(notes.is_empty(), "{notes:?}");
@@ -366,5 +367,40 @@ fn five_hundred_nodes_with_one_problem_are_one_group() {
     assert!(
         text.contains("500 nodes (n000, n001, n002 and 497 more)"),
         "{text}"
+    );
+}
+
+/// Asked about a node it does not target, doctor names the nodeSelector entry that fails
+/// there and the label command; a node it targets, or no node asked, adds nothing.
+#[test]
+fn a_node_asked_about_and_not_targeted_says_which_selector_fails() {
+    let snapshot = bundle();
+    let config = Config::default();
+    let asked = ["general-0".to_owned(), "db-0".to_owned()];
+    let options = Options {
+        config: &config,
+        now: snapshot.newest,
+        nodes: &asked,
+    };
+    let (report, _) = diagnose_all(&snapshot, &|d| d.name == "log-agent", &options);
+    let logs = &report.daemonsets[0];
+    assert_eq!(reasons(logs), ["NoRoom", "NotTargeted"]);
+    let not_targeted = &logs.problems[1];
+    assert_eq!(not_targeted.nodes, ["general-0"]);
+    assert!(!not_targeted.affects_health);
+    assert_eq!(
+        not_targeted.message,
+        "does not target the node: nodeSelector karpenter.sh/nodepool=database: the node has karpenter.sh/nodepool=general"
+    );
+    assert!(
+        not_targeted
+            .fix
+            .contains("kubectl label node general-0 karpenter.sh/nodepool=database --overwrite"),
+        "{}",
+        not_targeted.fix
+    );
+    assert!(
+        logs.healthy == run(&snapshot)[0].healthy,
+        "health is unchanged"
     );
 }

@@ -154,6 +154,18 @@ impl LabelRequirement {
 }
 
 impl LabelOperator {
+    /// As written in a manifest: `In [a, b]`, `Exists`, `Gt 3`.
+    pub fn text(&self) -> String {
+        match self {
+            LabelOperator::In(values) => format!("In [{}]", values.join(", ")),
+            LabelOperator::NotIn(values) => format!("NotIn [{}]", values.join(", ")),
+            LabelOperator::Exists => "Exists".into(),
+            LabelOperator::DoesNotExist => "DoesNotExist".into(),
+            LabelOperator::Gt(bound) => format!("Gt {bound}"),
+            LabelOperator::Lt(bound) => format!("Lt {bound}"),
+        }
+    }
+
     /// The requirement holds on a node that carries the label with `value`.
     pub fn admits(&self, value: &str) -> bool {
         match self {
@@ -338,6 +350,76 @@ impl NodeSelection {
     /// True when nothing constrains placement: every node is targeted.
     pub fn is_unconstrained(&self) -> bool {
         self.node_name.is_none() && self.node_selector.is_empty() && self.required_terms.is_none()
+    }
+
+    /// Why the node is not targeted, one line per failing part, in the manifest's terms
+    /// (empty: it is targeted). For a person asking about one node, so no bound is needed
+    /// beyond the selection's own size; terms past the fourth are summed up.
+    pub fn why_not<'a>(
+        &self,
+        node_name: &str,
+        label: impl Fn(&str) -> Option<&'a str> + Copy,
+    ) -> Vec<String> {
+        let has = |key: &str| match label(key) {
+            Some(value) => format!("the node has {key}={value}"),
+            None => format!("the node has no label {key}"),
+        };
+        let mut why = Vec::new();
+        if let Some(wanted) = self.node_name.as_deref().filter(|n| *n != node_name) {
+            why.push(format!("spec.nodeName is {wanted}, not this node"));
+        }
+        for (key, value) in &self.node_selector {
+            if label(key) != Some(value.as_str()) {
+                why.push(format!("nodeSelector {key}={value}: {}", has(key)));
+            }
+        }
+        let Some(terms) = &self.required_terms else {
+            return why;
+        };
+        if terms.iter().any(|t| t.matches(node_name, label)) {
+            return why;
+        }
+        if terms.is_empty() {
+            why.push("required node affinity has no nodeSelectorTerms: it matches no node".into());
+        }
+        const SHOWN: usize = 4;
+        for (i, term) in terms.iter().enumerate().take(SHOWN) {
+            let number = i + 1;
+            let line = match term {
+                Term::Empty => {
+                    format!("required node affinity term {number} is empty: it matches no node")
+                }
+                Term::Invalid(reason) => format!(
+                    "required node affinity term {number} is invalid ({reason}): it matches no node"
+                ),
+                Term::Valid { labels, fields } => {
+                    let label_miss = labels
+                        .iter()
+                        .find(|r| !r.matches(label))
+                        .map(|r| format!("{} {}: {}", r.key, r.operator.text(), has(&r.key)));
+                    let field_miss = fields.iter().find(|f| !f.matches(node_name)).map(|f| {
+                        format!(
+                            "matchFields {} {} {}",
+                            f.key,
+                            if f.equal { "In" } else { "NotIn" },
+                            f.value
+                        )
+                    });
+                    format!(
+                        "required node affinity term {number}: {}",
+                        label_miss.or(field_miss).unwrap_or_default()
+                    )
+                }
+            };
+            why.push(line);
+        }
+        if terms.len() > SHOWN {
+            why.push(format!(
+                "… and {} more terms, none matching",
+                terms.len() - SHOWN
+            ));
+        }
+        why
     }
 
     /// The per-node reference: `NodeShouldRunDaemonPod`'s name and affinity checks.

@@ -711,3 +711,40 @@ fn invalid_terms_keep_their_reason() {
         other => panic!("expected an invalid term, got {other:?}"),
     }
 }
+
+/// `why_not` says nothing exactly where the node is targeted, over every case of the
+/// table, and names the failing part in the manifest's terms.
+#[test]
+fn why_not_is_empty_exactly_where_the_node_is_targeted() {
+    for case in &cases() {
+        let selection = selection(case.spec.clone());
+        let labels: BTreeMap<&str, &str> = case.labels.iter().copied().collect();
+        let why = selection.why_not(case.node, |k| labels.get(k).copied());
+        assert_eq!(why.is_empty(), case.want, "{}: {why:?}", case.name);
+    }
+    let labels: BTreeMap<&str, &str> = [("disktype", "hdd"), ("zone", "a")].into();
+    let label = |k: &str| labels.get(k).copied();
+    let mut spec = required(json!([
+        expr("zone", "In", &["b", "c"]),
+        expr("gpu", "Exists", &[])
+    ]));
+    spec["nodeSelector"] = json!({"disktype": "ssd", "team": "ml"});
+    assert_eq!(
+        selection(spec).why_not("n1", label),
+        [
+            "nodeSelector disktype=ssd: the node has disktype=hdd",
+            "nodeSelector team=ml: the node has no label team",
+            "required node affinity term 1: zone In [b, c]: the node has zone=a",
+            "required node affinity term 2: gpu Exists: the node has no label gpu",
+        ]
+    );
+    assert_eq!(
+        selection(json!({"nodeName": "n2"})).why_not("n1", label),
+        ["spec.nodeName is n2, not this node"]
+    );
+    let pinned = selection(required(json!([field("In", &["n2"])])));
+    assert_eq!(
+        pinned.why_not("n1", label),
+        ["required node affinity term 1: matchFields metadata.name In n2"]
+    );
+}
