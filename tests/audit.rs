@@ -20,10 +20,13 @@ use replica::{Replica, start_replica};
 use serde_json::{Value, json};
 
 fn node(index: usize, pool: &str, tainted: bool) -> Value {
-    let taints = if tainted {
-        json!([{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}])
-    } else {
-        json!([])
+    node_with_taint(index, pool, tainted.then_some("infra"))
+}
+
+fn node_with_taint(index: usize, pool: &str, dedicated: Option<&str>) -> Value {
+    let taints = match dedicated {
+        Some(value) => json!([{"key": "dedicated", "value": value, "effect": "NoSchedule"}]),
+        None => json!([]),
     };
     json!({"apiVersion": "v1", "kind": "Node",
            "metadata": {"name": format!("{pool}-{index}"), "labels": {"kubernetes.io/os": "linux", "karpenter.sh/nodepool": pool}},
@@ -188,6 +191,35 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
             .unwrap()
             .contains("3 nodes in pool infra")
     );
+
+    // Lost again within the series window, for another cause: a new Event with its own
+    // note, not a repeat folded into the first one (which would keep the old cause).
+    for index in 0..3 {
+        api.upsert(NODES, node_with_taint(index, "infra", Some("batch")));
+    }
+    eventually("a second CoverageLost Event", async || {
+        events(&api, "CoverageLost").len() == 2
+    })
+    .await;
+    let lost = events(&api, "CoverageLost");
+    let notes: Vec<&str> = lost.iter().map(|e| e["note"].as_str().unwrap()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("dedicated=infra:NoSchedule"))
+            && notes
+                .iter()
+                .any(|n| n.contains("dedicated=batch:NoSchedule")),
+        "{notes:#?}"
+    );
+    assert!(lost.iter().all(|e| e["series"].is_null()), "{lost:#?}");
+    for untainted in infra_nodes(false) {
+        api.upsert(NODES, untainted);
+    }
+    eventually("restored again", async || {
+        nodes(&a, "shipper", "runnable").await == Some(7.0)
+    })
+    .await;
 
     // A DaemonSet deleted: its series and its report go.
     api.delete(DAEMONSETS, "team/bare");

@@ -2,11 +2,16 @@
 //! kube-runtime's event recorder: `CoverageLost` (Warning) when it can no longer run on
 //! nodes or templates it targets, `CoverageRestored` (Normal) when it can again. One Event
 //! per transition per DaemonSet (the audit coalesces a burst of node updates into one
-//! judgement first); a repeat of the same reason within minutes becomes the recorder's
-//! `series` on the first Event rather than a new object.
+//! judgement first); a repeat of the same reason and note within minutes becomes the
+//! recorder's `series` on the first Event rather than a new object, and a new cause (a new
+//! note) is a new Event, as client-go's events recorder keys them (`tools/events`
+//! `getKey`: action, reason, reporting controller, regarding object, and note).
 //!
 //! RBAC: `create` and `patch` on `events` in `events.k8s.io`, cluster-wide (the Event
 //! lives in the DaemonSet's namespace).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
@@ -19,6 +24,48 @@ use crate::server::metrics::{Metrics, WriteLabels};
 pub const LOST: &str = "CoverageLost";
 pub const RESTORED: &str = "CoverageRestored";
 
+/// kube-runtime's recorder folds a repeat into the first Event's `series` by type, reason,
+/// action and object, not by note: a `CoverageLost` for a new cause within its window would
+/// keep showing the first cause. So one recorder per note: the same note repeats as a
+/// series, a new note starts a new Event.
+struct Recorders {
+    client: Client,
+    reporter: Reporter,
+    by_note: HashMap<String, (Recorder, Instant)>,
+}
+
+/// kube-runtime's series window: past it, a recorder's cache no longer folds repeats.
+const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// Recorders kept at most (each holds its own small cache); the least recently used go.
+const MAX_RECORDERS: usize = 1024;
+
+impl Recorders {
+    fn for_note(&mut self, note: &str) -> &Recorder {
+        let now = Instant::now();
+        if !self.by_note.contains_key(note) {
+            self.by_note
+                .retain(|_, (_, used)| now.duration_since(*used) < SERIES_WINDOW);
+            if self.by_note.len() >= MAX_RECORDERS
+                && let Some(oldest) = self
+                    .by_note
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(note, _)| note.clone())
+            {
+                self.by_note.remove(&oldest);
+            }
+        }
+        let entry = self.by_note.entry(note.to_owned()).or_insert_with(|| {
+            (
+                Recorder::new(self.client.clone(), self.reporter.clone()),
+                now,
+            )
+        });
+        entry.1 = now;
+        &entry.0
+    }
+}
+
 /// Writes an Event per transition while this replica leads; drops them otherwise (the
 /// leader judged the same change and writes it).
 pub async fn publish_transitions(
@@ -28,13 +75,14 @@ pub async fn publish_transitions(
     mut transitions: mpsc::Receiver<Transition>,
     state: std::sync::Arc<crate::server::AppState>,
 ) {
-    let recorder = Recorder::new(
+    let mut recorders = Recorders {
         client,
-        Reporter {
+        reporter: Reporter {
             controller: "dsguard".into(),
             instance: Some(identity),
         },
-    );
+        by_note: HashMap::new(),
+    };
     while let Some(transition) = transitions.recv().await {
         if !*leading.borrow() {
             continue;
@@ -56,6 +104,7 @@ pub async fn publish_transitions(
             events.push((EventType::Normal, RESTORED, change.restored_note()));
         }
         for (type_, reason, note) in events {
+            let recorder = recorders.for_note(&note);
             let event = Event {
                 type_,
                 reason: reason.into(),
