@@ -10,6 +10,13 @@
 //! admission latency of the 41 KB review idle and while node changes keep the audit
 //! judging (goal: unaffected).
 //!
+//! `-- pods`: the 5,000 nodes and 150,000 realistic assigned Pods (about 3.5 KB each on
+//! the wire: managedFields, env, volumes, status with conditions and container statuses),
+//! as `serve --cluster` watches them for DSG007. Steady RSS beside the nodes-only run (goal
+//! +64 MiB at most) and the relist peak (goal under 1.5x steady): after `410 Gone` that
+//! finds nothing changed, and after an outage during which 10% of the pods were replaced
+//! by pods of another request.
+//!
 //! Steady = VmRSS once ready and settled. Relist peak = VmHWM after the peak counter is
 //! reset (`/proc/PID/clear_refs`) and a relist is forced (history expired, watches dropped:
 //! the next watch gets 410 Gone).
@@ -18,16 +25,19 @@
 mod corpus;
 #[path = "../tests/support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "support/pods.rs"]
+mod pods;
 #[path = "../tests/support/replica.rs"]
 mod replica;
 
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{
-    DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, POLICY_REPORT_API, PRIORITY_CLASSES,
+    DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, PODS, POLICY_REPORT_API, PRIORITY_CLASSES,
     synthetic_node,
 };
-use replica::start_replica;
+use pods::{node_name, synthetic_pod};
+use replica::{Replica, start_replica};
 use serde_json::json;
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -43,7 +53,7 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn measure(nodes: usize) {
+async fn measure(nodes: usize, pods: usize) {
     let api = FakeApiServer::start().await;
     let taints: [&[(&str, &str, &str)]; 4] = [
         &[],
@@ -57,6 +67,17 @@ async fn measure(nodes: usize) {
         (0..nodes).map(|i| synthetic_node(i, taints[(i / 7) % 4 * usize::from(i % 10 == 0)])),
     );
     api.preload(PRIORITY_CLASSES, [json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "dsguard-default"}, "value": 1000})]);
+    let pod_sample = synthetic_pod(1, &node_name(1)).to_string().len();
+    if pods > 0 {
+        let names: Vec<String> = (0..nodes).map(node_name).collect();
+        api.preload(PODS, (0..pods).map(|i| synthetic_pod(i, &names[i % nodes])));
+    }
+    // The kinds a 410 Gone relists whose size matters here (the others are a page each).
+    let relisted: Vec<&str> = if pods > 0 {
+        vec!["nodes", "pods"]
+    } else {
+        vec!["nodes"]
+    };
     let dir = std::env::temp_dir().join(format!("dsguard-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let replica = start_replica(&api, &dir, "memory", &[]);
@@ -65,19 +86,31 @@ async fn measure(nodes: usize) {
     while !replica.ready().await {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Ready needs the nodes; the pods' first list may still be arriving.
+    let never: Vec<(&str, usize)> = relisted.iter().map(|kind| (*kind, 0)).collect();
+    wait_synced(&replica, &never).await;
     let sync_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let steady = status_kib(pid, "VmRSS:");
     let initial_peak = status_kib(pid, "VmHWM:");
 
     // A relist that finds the cluster unchanged (410 Gone after compaction).
-    let (unchanged_peak, unchanged_time) = relist(pid, &api, nodes, |api| {
+    let (unchanged_peak, unchanged_time) = relist(&replica, &api, &relisted, |api| {
         api.expire_history();
         api.drop_watches();
     })
     .await;
-    // A relist after an outage during which 10% of the nodes were relabelled.
-    let (drift_peak, drift_time) = relist(pid, &api, nodes, |api| {
+    // A relist after an outage during which 10% of the nodes were relabelled, or, with
+    // pods, 10% of the pods were replaced by pods that request more.
+    // Only the rewritten kind relists: the others' watches resume where they were.
+    let drifted = if pods > 0 { "pods" } else { "nodes" };
+    let (drift_peak, drift_time) = relist(&replica, &api, &[drifted], |api| {
+        if pods > 0 {
+            api.rewrite_while_disconnected(PODS, |index, json| {
+                (index % 10 == 0).then(|| json.replacen("\"cpu\":\"100m\"", "\"cpu\":\"110m\"", 1))
+            });
+            return;
+        }
         api.rewrite_while_disconnected(NODES, |index, json| {
             (index % 10 == 0).then(|| {
                 json.replacen(
@@ -92,8 +125,17 @@ async fn measure(nodes: usize) {
     let after = status_kib(pid, "VmRSS:");
     replica.signal("-TERM");
     drop(replica);
+    let with_pods = if pods > 0 {
+        format!(
+            " and {pods} pods (~{:.1} KB each, {:.0} MiB listed)",
+            pod_sample as f64 / 1000.0,
+            (pod_sample * pods) as f64 / 1_048_576.0
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{nodes:>6} nodes (~{:.1} KB each on the wire, {:.0} MiB listed): synced in {:.1?}; steady RSS {:.1} MiB; initial-sync peak {:.1} MiB",
+        "{nodes:>6} nodes (~{:.1} KB each on the wire, {:.0} MiB listed){with_pods}: synced in {:.1?}; steady RSS {:.1} MiB; initial-sync peak {:.1} MiB",
         sample as f64 / 1000.0,
         (sample * nodes) as f64 / 1_048_576.0,
         sync_time,
@@ -108,8 +150,13 @@ async fn measure(nodes: usize) {
         unchanged_peak as f64 / steady as f64
     );
     println!(
-        "{:>6}        relist, 10% relabelled:  {:.1?}, peak {:.1} MiB = {:.2}x steady; RSS afterwards {:.1} MiB",
+        "{:>6}        relist, 10% {}:  {:.1?}, peak {:.1} MiB = {:.2}x steady; RSS afterwards {:.1} MiB",
         "",
+        if pods > 0 {
+            "of pods replaced"
+        } else {
+            "relabelled"
+        },
         drift_time,
         mib(drift_peak),
         drift_peak as f64 / steady as f64,
@@ -117,22 +164,46 @@ async fn measure(nodes: usize) {
     );
 }
 
-/// Forces a relist with `trigger`, waits until its pages are all listed and applied, and
-/// returns the peak RSS during it and how long it took.
+/// How many times the replica logged a full list of `kind` synced.
+fn synced_lists(replica: &Replica, kind: &str) -> usize {
+    replica
+        .logged_lines(&["full list synced", &format!("\"kind\":\"{kind}\"")])
+        .len()
+}
+
+/// Waits until each of `kinds` has logged one more full list than `before` says.
+async fn wait_synced(replica: &Replica, kinds: &[(&str, usize)]) {
+    let started = Instant::now();
+    while kinds
+        .iter()
+        .any(|(kind, before)| synced_lists(replica, kind) <= *before)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no full list of {kinds:?} in 5 minutes; warnings: {:?}",
+            replica.logged_lines(&["WARN"])
+        );
+    }
+}
+
+/// Forces a relist of `kinds` with `trigger`, waits until each has listed every page and
+/// applied it, and returns the peak RSS during it and how long it took.
 async fn relist(
-    pid: u32,
+    replica: &Replica,
     api: &FakeApiServer,
-    nodes: usize,
+    kinds: &[&str],
     trigger: impl FnOnce(&FakeApiServer),
 ) -> (u64, Duration) {
+    let pid = replica.pid();
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak RSS counter");
-    let lists_before = api.list_requests();
-    let pages = nodes.div_ceil(dsguard::cluster::PAGE_SIZE as usize);
+    let before: Vec<(&str, usize)> = kinds
+        .iter()
+        .map(|kind| (*kind, synced_lists(replica, kind)))
+        .collect();
     trigger(api);
     let started = Instant::now();
-    while api.list_requests() < lists_before + pages {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_synced(replica, &before).await;
     let took = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     (status_kib(pid, "VmHWM:"), took)
@@ -278,12 +349,17 @@ async fn main() {
         measure_audit(true).await;
         return;
     }
+    if std::env::args().any(|a| a == "pods") {
+        measure(5_000, 0).await;
+        measure(5_000, 150_000).await;
+        return;
+    }
     // DSGUARD_MEMORY_NODES="5000" measures one size only.
     let sizes: Vec<usize> = std::env::var("DSGUARD_MEMORY_NODES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![5_000, 50_000]);
     for nodes in sizes {
-        measure(nodes).await;
+        measure(nodes, 0).await;
     }
 }

@@ -34,7 +34,8 @@ pub struct ContainerStatus {
 #[serde(default)]
 pub struct ContainerState {
     pub waiting: Option<StateDetail>,
-    pub running: Option<Value>,
+    /// Only whether it is there: nothing in it is read.
+    pub running: Option<serde::de::IgnoredAny>,
     pub terminated: Option<StateDetail>,
 }
 
@@ -69,7 +70,6 @@ pub struct DoctorPod {
     pub slim: SlimPod,
     pub namespace: String,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
     /// The controller's uid and kind/name.
     pub owner_uid: String,
     pub owner_kind: String,
@@ -101,20 +101,18 @@ impl DoctorPod {
     }
 
     pub fn revision_hash(&self) -> Option<&str> {
-        self.labels
+        self.slim
+            .metadata
+            .labels
             .get("controller-revision-hash")
             .map(String::as_str)
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
+/// A pod's parts, each decoded only when read (see [`DoctorPod::from_value`]).
 struct RawPod {
-    #[serde(deserialize_with = "null_as_default")]
     metadata: RawMeta,
-    #[serde(deserialize_with = "null_as_default")]
     spec: RawPodSpec,
-    #[serde(deserialize_with = "null_as_default")]
     status: RawPodStatus,
 }
 
@@ -201,8 +199,29 @@ fn pinned_node(affinity: &Value) -> Option<String> {
 
 impl DoctorPod {
     pub fn from_value(value: &Value) -> Result<DoctorPod, String> {
-        let slim: SlimPod = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-        let raw = RawPod::deserialize(value).map_err(|e| e.to_string())?;
+        let slim = SlimPod::deserialize(value).map_err(|e| e.to_string())?;
+        fn part<T: Default + serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+            if value.is_null() {
+                return Ok(T::default());
+            }
+            T::deserialize(value).map_err(|e| e.to_string())
+        }
+        let metadata: RawMeta = part(&value["metadata"])?;
+        let daemon_pod = metadata
+            .owner_references
+            .iter()
+            .any(|o| o.controller == Some(true) && o.kind == "DaemonSet");
+        // Only a DaemonSet's pods are diagnosed; the others count on their node (the slim
+        // pod), so their status is not kept: most pods of a cluster are not daemon pods.
+        let raw = RawPod {
+            spec: part(&value["spec"])?,
+            status: if daemon_pod {
+                part(&value["status"])?
+            } else {
+                RawPodStatus::default()
+            },
+            metadata,
+        };
         let owner = raw
             .metadata
             .owner_references
@@ -235,7 +254,6 @@ impl DoctorPod {
                 raw.metadata.namespace
             },
             name: raw.metadata.name,
-            labels: raw.metadata.labels,
             owner_uid: owner.map(|o| o.uid.clone()).unwrap_or_default(),
             owner_kind: owner.map(|o| o.kind.clone()).unwrap_or_default(),
             owner_name: owner.map(|o| o.name.clone()).unwrap_or_default(),

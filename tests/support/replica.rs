@@ -109,6 +109,17 @@ impl Replica {
         self.logs.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
+    /// The lines the replica logged containing every one of `texts`.
+    pub fn logged_lines(&self, texts: &[&str]) -> Vec<String> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| texts.iter().all(|t| l.contains(t)))
+            .cloned()
+            .collect()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
