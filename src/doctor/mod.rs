@@ -176,16 +176,55 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
     inventory
 }
 
+/// Objects of one kind by the DaemonSet that owns them, as positions in their list: by the
+/// owner's uid, and by namespace and name (hand-written bundles leave the uid out).
+#[derive(Default)]
+struct ByOwner<'a> {
+    uid: HashMap<&'a str, Vec<usize>>,
+    name: HashMap<(&'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> ByOwner<'a> {
+    fn add(&mut self, at: usize, uid: &'a str, name: Option<(&'a str, &'a str)>) {
+        if !uid.is_empty() {
+            self.uid.entry(uid).or_default().push(at);
+        }
+        if let Some(key) = name {
+            self.name.entry(key).or_default().push(at);
+        }
+    }
+
+    /// What `ds` owns of `items` (the list this index was built over), in listed order,
+    /// each once; `uid_of` is an item's owner uid.
+    fn owned_by<'s, T>(
+        &self,
+        ds: &DaemonSetObject,
+        items: &'s [T],
+        uid_of: impl Fn(&T) -> &str,
+    ) -> Vec<&'s T> {
+        let by_uid = (!ds.uid.is_empty())
+            .then(|| self.uid.get(ds.uid.as_str()))
+            .flatten()
+            .into_iter()
+            .flatten();
+        let by_name = self
+            .name
+            .get(&(ds.namespace.as_str(), ds.name.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|&&at| ds.uid.is_empty() || uid_of(&items[at]) != ds.uid);
+        let mut found: Vec<usize> = by_uid.chain(by_name).copied().collect();
+        found.sort_unstable();
+        found.into_iter().map(|at| &items[at]).collect()
+    }
+}
+
 /// The snapshot looked up by owner and by object, built once: `doctor -A` over 2,000
 /// DaemonSets and 150,000 pods must not scan every pod, revision and Event per DaemonSet.
 pub struct Index<'a> {
-    pods: &'a [DoctorPod],
-    /// Pods by their controller's uid, and by (namespace, DaemonSet name) for pods whose
-    /// owner reference has no uid (hand-written bundles).
-    pods_by_uid: HashMap<&'a str, Vec<usize>>,
-    pods_by_name: HashMap<(&'a str, &'a str), Vec<usize>>,
-    revisions_by_uid: HashMap<&'a str, Vec<&'a objects::Revision>>,
-    revisions_by_name: HashMap<(&'a str, &'a str), Vec<&'a objects::Revision>>,
+    snapshot: &'a Snapshot,
+    pods: ByOwner<'a>,
+    revisions: ByOwner<'a>,
     /// Events by the name of the object they are about.
     events: HashMap<&'a str, Vec<&'a objects::ObjectEvent>>,
     health: HashMap<&'a str, &'a NodeHealth>,
@@ -194,11 +233,9 @@ pub struct Index<'a> {
 impl<'a> Index<'a> {
     pub fn of(snapshot: &'a Snapshot) -> Self {
         let mut index = Index {
-            pods: &snapshot.pods,
-            pods_by_uid: HashMap::new(),
-            pods_by_name: HashMap::new(),
-            revisions_by_uid: HashMap::new(),
-            revisions_by_name: HashMap::new(),
+            snapshot,
+            pods: ByOwner::default(),
+            revisions: ByOwner::default(),
             events: HashMap::new(),
             health: snapshot
                 .node_health
@@ -207,34 +244,13 @@ impl<'a> Index<'a> {
                 .collect(),
         };
         for (at, pod) in snapshot.pods.iter().enumerate() {
-            if !pod.owner_uid.is_empty() {
-                index
-                    .pods_by_uid
-                    .entry(pod.owner_uid.as_str())
-                    .or_default()
-                    .push(at);
-            }
-            if pod.owner_kind == "DaemonSet" {
-                index
-                    .pods_by_name
-                    .entry((pod.namespace.as_str(), pod.owner_name.as_str()))
-                    .or_default()
-                    .push(at);
-            }
+            let name = (pod.owner_kind == "DaemonSet")
+                .then_some((pod.namespace.as_str(), pod.owner_name.as_str()));
+            index.pods.add(at, &pod.owner_uid, name);
         }
-        for revision in &snapshot.revisions {
-            if !revision.owner_uid.is_empty() {
-                index
-                    .revisions_by_uid
-                    .entry(revision.owner_uid.as_str())
-                    .or_default()
-                    .push(revision);
-            }
-            index
-                .revisions_by_name
-                .entry((revision.namespace.as_str(), revision.owner_name.as_str()))
-                .or_default()
-                .push(revision);
+        for (at, revision) in snapshot.revisions.iter().enumerate() {
+            let name = Some((revision.namespace.as_str(), revision.owner_name.as_str()));
+            index.revisions.add(at, &revision.owner_uid, name);
         }
         for event in &snapshot.events {
             index
@@ -246,39 +262,13 @@ impl<'a> Index<'a> {
         index
     }
 
-    /// The pods `ds` owns: by uid, or by kind, namespace and name (a pod listed under
-    /// both is counted once).
+    /// The pods `ds` owns, by uid or by kind, namespace and name, in the snapshot's order.
     fn pods_of(&self, ds: &DaemonSetObject) -> Vec<&'a DoctorPod> {
-        let by_uid = (!ds.uid.is_empty())
-            .then(|| self.pods_by_uid.get(ds.uid.as_str()))
-            .flatten()
-            .into_iter()
-            .flatten();
-        let by_name = self
-            .pods_by_name
-            .get(&(ds.namespace.as_str(), ds.name.as_str()))
-            .into_iter()
-            .flatten()
-            .filter(|&&at| ds.uid.is_empty() || self.pods[at].owner_uid != ds.uid);
-        let mut found: Vec<usize> = by_uid.chain(by_name).copied().collect();
-        // The snapshot's order, as a scan would give it.
-        found.sort_unstable();
-        found.into_iter().map(|at| &self.pods[at]).collect()
+        (self.pods).owned_by(ds, &self.snapshot.pods, |p| &p.owner_uid)
     }
 
     fn revisions_of(&self, ds: &DaemonSetObject) -> Vec<&'a objects::Revision> {
-        let by_uid = (!ds.uid.is_empty())
-            .then(|| self.revisions_by_uid.get(ds.uid.as_str()))
-            .flatten()
-            .into_iter()
-            .flatten();
-        let by_name = self
-            .revisions_by_name
-            .get(&(ds.namespace.as_str(), ds.name.as_str()))
-            .into_iter()
-            .flatten()
-            .filter(|r| ds.uid.is_empty() || r.owner_uid != ds.uid);
-        by_uid.chain(by_name).copied().collect()
+        (self.revisions).owned_by(ds, &self.snapshot.revisions, |r| &r.owner_uid)
     }
 
     fn events_about(
