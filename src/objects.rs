@@ -126,7 +126,7 @@ pub fn read_objects(
     outcome.map_err(|e| {
         let mut message = e.to_string();
         if e.is_eof() {
-            message.push_str(" (the input ends inside an object: is the file cut short?)");
+            message.push_str(crate::yaml::CUT_SHORT);
         }
         invalid(e.line(), e.column(), message)
     })

@@ -344,6 +344,11 @@ fn parse_chunks(chunks: &[(usize, &str)]) -> Vec<Result<YamlDocument, YamlError>
     documents
 }
 
+/// What an error at the very end of the input adds (YAML here, JSON in
+/// [`crate::objects::read_objects`]): the stream ends inside an object, the usual sign of a
+/// copy cut short.
+pub const CUT_SHORT: &str = " (the input ends inside an object: is the file cut short?)";
+
 /// Every object of a YAML (or JSON, which is YAML) stream read from `reader`, handed to
 /// `each` one at a time as soon as it is complete: the items of a `List` (a document's
 /// top-level `items`) and of a top-level sequence one by one, any other document whole.
@@ -404,10 +409,7 @@ pub fn objects<R: std::io::Read>(
                 && (&mut chars).next().is_none()
                 && chars.failure.is_none() =>
         {
-            error.message = format!(
-                "{} (the input ends here, inside an object: is the file cut short?)",
-                error.message
-            );
+            error.message.push_str(CUT_SHORT);
             Err(error)
         }
         Some(error) => Err(error),

@@ -1002,10 +1002,10 @@ pub fn diagnose(
     // Nodes asked about that it does not target at all: which part of its selection fails.
     let selection = object.selection();
     for node_name in options.nodes {
-        let Some(node) = inventory.node_by_name(node_name) else {
+        let Some(slot) = inventory.slot_of(node_name) else {
             continue;
         };
-        let slot = inventory.slot_of(node_name).expect("known node");
+        let node = inventory.node(slot);
         if placement.targeted.contains(slot) {
             continue;
         }

@@ -207,7 +207,8 @@ impl<'a> Taken<'a> {
                 .is_none_or(|ports| !ports_conflict(incoming.host_ports, ports))
     }
 
-    /// Why not, in the scheduler's words (the same order as [`fit_reasons`]).
+    /// Why not, in the scheduler's words: `Too many pods`, `Insufficient RESOURCE` per
+    /// resource short (the NodeResourcesFit filter), then the host-port one (NodePorts).
     fn reasons(&self, incoming: &Incoming<'_>) -> Vec<String> {
         let mut reasons = Vec::new();
         if self
@@ -230,33 +231,6 @@ impl<'a> Taken<'a> {
         }
         reasons
     }
-}
-
-/// The scheduler's reasons `incoming` does not fit where `taken` is already requested
-/// (empty: it fits): `Too many pods`, `Insufficient RESOURCE` per resource short (the
-/// NodeResourcesFit filter), then the host-port one (NodePorts).
-pub fn fit_reasons(
-    incoming: &Incoming<'_>,
-    allocatable: &ResourceList,
-    taken: &ResourceList,
-    pods: u64,
-    ports: &[HostPort],
-) -> Vec<String> {
-    let mut reasons: Vec<String> =
-        super::resources::insufficient(incoming.requests, allocatable, taken, pods)
-            .into_iter()
-            .map(|resource| {
-                if resource == PODS {
-                    "Too many pods".to_owned()
-                } else {
-                    format!("Insufficient {resource}")
-                }
-            })
-            .collect();
-    if ports_conflict(incoming.host_ports, ports) {
-        reasons.push(FREE_PORTS_REASON.to_owned());
-    }
-    reasons
 }
 
 /// `util.MoreImportantPod`: higher priority first, then the one started earlier (no start
@@ -317,7 +291,7 @@ pub fn room_on_node<P: Borrow<NodePod>>(
     let mut order: Vec<usize> = (0..pods.len()).collect();
     order.sort_by(|&a, &b| more_important(pods[a].borrow(), pods[b].borrow(), now));
     let sorted: Vec<&NodePod> = order.iter().map(|&i| pods[i].borrow()).collect();
-    match room_on_node_sorted(incoming, allocatable, &sorted, budgets) {
+    match NodeJudge::new(incoming, allocatable).room(incoming, &sorted, budgets) {
         Room::Preempts { victims, violating } => Room::Preempts {
             victims: victims
                 .into_iter()
@@ -330,17 +304,6 @@ pub fn room_on_node<P: Borrow<NodePod>>(
         },
         other => other,
     }
-}
-
-/// [`room_on_node`] over pods already sorted most important first (the order
-/// [`crate::inventory::NodeOccupancy`] keeps), so a node is judged without sorting.
-pub fn room_on_node_sorted<P: Borrow<NodePod>>(
-    incoming: &Incoming<'_>,
-    allocatable: &ResourceList,
-    pods: &[P],
-    budgets: &[Budget],
-) -> Room {
-    NodeJudge::new(incoming, allocatable).room(incoming, pods, budgets)
 }
 
 /// Judges one incoming pod on many nodes of one allocatable: the compared resources are
@@ -363,7 +326,9 @@ impl<'a> NodeJudge<'a> {
         }
     }
 
-    /// [`room_on_node_sorted`] on one node's pods, most important first.
+    /// [`room_on_node`] on one node's pods already sorted most important first (the order
+    /// [`crate::inventory::NodeOccupancy::by_importance`] keeps), so a node is judged
+    /// without sorting; victims are indices into `pods`.
     pub fn room<P: Borrow<NodePod>>(
         &mut self,
         incoming: &Incoming<'_>,

@@ -106,7 +106,7 @@ impl Replica {
 
     /// True when the replica logged a line containing `text`.
     pub fn logged(&self, text: &str) -> bool {
-        self.logs.lock().unwrap().iter().any(|l| l.contains(text))
+        !self.logged_lines(&[text]).is_empty()
     }
 
     /// The lines the replica logged containing every one of `texts`.
