@@ -1,8 +1,9 @@
 //! The Dockerfile builds. No container engine runs on these machines, so CI proves it the
 //! way the builder would see it: the build context is assembled exactly as `.dockerignore`
-//! lets files in and the build stage's COPY lines place them, and the binary is compiled
-//! there. A file the code embeds (`include_str!`) that the Dockerfile forgets to copy, or
-//! that `.dockerignore` keeps out, fails this test as it would fail `docker build`.
+//! lets files in and the build stage's COPY lines place them, and the crate is checked
+//! there (`cargo check`: everything but code generation). A file the code embeds
+//! (`include_str!`) that the Dockerfile forgets to copy, or that `.dockerignore` keeps out,
+//! fails this test as it would fail `docker build`.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
@@ -221,15 +222,18 @@ fn the_image_builds_from_exactly_what_the_dockerfile_copies() {
             "{left_out} is sent to the builder"
         );
     }
-    // The build stage's RUN line, in the assembled context. Dependencies are shared with
-    // the suite's own target folder; the crate itself compiles from the context (a
-    // package of another path, so its artifacts are its own).
+    // The build stage's RUN line, in the assembled context, as a `cargo check`: what the
+    // context can break (a missing `include_str!` file, a missing module, a Cargo.toml
+    // target whose source is not copied) fails there already, and check writes metadata,
+    // not a second 300 MB binary on a CI disk. Dependencies are shared with the suite's
+    // own target folder; the crate itself checks from the context (a package of another
+    // path, so its artifacts are its own).
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("target/tmp sits in the target folder")
         .to_owned();
     let output = Command::new(env!("CARGO"))
-        .args(["build", "--locked", "--offline", "--bin", "dsguard"])
+        .args(["check", "--locked", "--offline", "--bin", "dsguard"])
         .current_dir(inside(&context, &workdir, "."))
         .env("CARGO_TARGET_DIR", &target)
         .output()
