@@ -484,6 +484,11 @@ pub struct ServeArgs {
     /// NodePools, Cluster API MachineDeployments/MachineSets, PolicyReports) is now served.
     #[arg(long, default_value = "30s", env = "DSGUARD_DISCOVERY_INTERVAL")]
     pub discovery_interval: String,
+    /// With --cluster and the audit: how often the leader lists the DaemonSets' pods and
+    /// diagnoses them as `dsguard doctor` does, for `dsguard_daemonset_pods`; `0` turns
+    /// the pass off.
+    #[arg(long, default_value = "2m", env = "DSGUARD_POD_HEALTH_INTERVAL")]
+    pub pod_health_interval: String,
     /// With --cluster: the namespace of the `dsguard-leader` Lease when POD_NAMESPACE is
     /// not set (one replica, the Lease holder, writes Events and PolicyReports).
     #[arg(

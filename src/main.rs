@@ -942,6 +942,15 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
         max_file_bytes: max,
     };
     let discovery_interval = duration("discovery-interval", &args.discovery_interval)?;
+    // Each pass lists every daemon pod: more often than every 10 s would be dsguard
+    // loading the API server for a metric.
+    let pod_health_interval = match args.pod_health_interval.as_str() {
+        "0" => None,
+        text => Some(duration("pod-health-interval", text)?).filter(|d| !d.is_zero()),
+    };
+    if pod_health_interval.is_some_and(|d| d < Duration::from_secs(10)) {
+        bail!("--pod-health-interval must be at least 10s, or 0 to turn the pass off");
+    }
     let lease_duration = duration("leader-lease-duration", &args.leader_lease_duration)?;
     if lease_duration < Duration::from_secs(2) {
         bail!(
@@ -1009,6 +1018,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode> {
                 elected.leading.clone(),
                 identity,
                 discovery_interval,
+                pod_health_interval,
             );
             leadership = Some(elected);
         }

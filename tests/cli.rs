@@ -127,6 +127,27 @@ fn usage_errors_exit_2_with_a_clear_message() {
     );
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 
+    // A pod health pass more often than every 10 s would load the API server for a metric.
+    for (interval, says) in [
+        ("1s", "--pod-health-interval must be at least 10s"),
+        ("soon", "--pod-health-interval \"soon\" is not a duration"),
+    ] {
+        let refused = dsguard()
+            .args([
+                "serve",
+                "--nodes",
+                "examples/nodes.yaml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--pod-health-interval", interval])
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{interval}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bad-config");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("dsguard.yaml");

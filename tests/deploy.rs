@@ -38,6 +38,7 @@ fn rbac_is_exactly_what_the_watchers_read_and_the_leader_writes() {
             {"apiGroups": ["karpenter.sh"], "resources": ["nodepools"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["cluster.x-k8s.io"], "resources": ["machinedeployments", "machinesets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["list"]},
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
             {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},

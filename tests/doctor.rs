@@ -1,11 +1,13 @@
 //! `dsguard doctor` end to end: the bundled support bundle read from a file and the same
 //! objects served by the local list+watch server (`--cluster`) give the same diagnosis;
-//! exit codes 0/1/2.
+//! exit codes 0/1/2; `serve --cluster` exports that diagnosis as `dsguard_daemonset_pods`.
 
 mod common;
 
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "support/replica.rs"]
+mod replica;
 
 use std::path::{Path, PathBuf};
 
@@ -160,8 +162,8 @@ fn a_healthy_daemonset_exits_0() {
     assert!(String::from_utf8_lossy(&run.stdout).contains("ops/fine: healthy"));
 }
 
-#[tokio::test]
-async fn the_cluster_gives_the_diagnosis_the_bundle_gives() {
+/// The local API server, serving every object of the bundle.
+async fn serving_the_bundle() -> FakeApiServer {
     let api = FakeApiServer::start().await;
     for object in bundle_objects() {
         let path = match object["kind"].as_str().unwrap() {
@@ -176,6 +178,12 @@ async fn the_cluster_gives_the_diagnosis_the_bundle_gives() {
         };
         api.preload(path, [object]);
     }
+    api
+}
+
+#[tokio::test]
+async fn the_cluster_gives_the_diagnosis_the_bundle_gives() {
+    let api = serving_the_bundle().await;
     let dir = common::scratch_dir("doctor", "cluster");
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
@@ -295,4 +303,97 @@ message: 'Error creating: pods "deleted-agent-x" is forbidden'
         ),
         "{stderr}"
     );
+}
+
+/// Pods per DaemonSet and reason as `doctor -o json` gives them: distinct pods, or nodes
+/// for a problem without a pod.
+fn counted(report: &Value) -> std::collections::BTreeMap<String, u64> {
+    let mut found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for ds in report["daemonsets"].as_array().unwrap() {
+        for problem in ds["problems"].as_array().unwrap() {
+            let key = format!(
+                "{{daemonset=\"{}\",namespace=\"{}\",reason=\"{}\"}}",
+                ds["name"].as_str().unwrap(),
+                ds["namespace"].as_str().unwrap(),
+                problem["reason"].as_str().unwrap()
+            );
+            let pods = problem["pods"].as_array().unwrap();
+            let members = if pods.is_empty() {
+                problem["nodes"].as_array().unwrap()
+            } else {
+                pods
+            };
+            found
+                .entry(key)
+                .or_default()
+                .extend(members.iter().map(|m| m.to_string()));
+        }
+    }
+    found
+        .into_iter()
+        .map(|(k, v)| (k, v.len() as u64))
+        .collect()
+}
+
+/// What a replica exports of `dsguard_daemonset_pods`, by label set (labels sorted).
+fn exported(metrics: &str) -> std::collections::BTreeMap<String, u64> {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("dsguard_daemonset_pods{"))
+        .filter_map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ")?;
+            let mut labels: Vec<&str> = labels.split(',').collect();
+            labels.sort();
+            Some((format!("{{{}}}", labels.join(",")), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn serve_exports_the_doctors_reasons_and_follows_the_pods() {
+    let api = serving_the_bundle().await;
+    // The pass lists only the DaemonSet controller's pods: a pod of another owner that
+    // carries no pod-template-generation label is never asked for.
+    let dir = common::scratch_dir("doctor", "serve");
+    let leader = replica::start_replica(&api, &dir, "replica-a", &["--pod-health-interval", "10s"]);
+    let offline = json_of(&dsguard(
+        &["doctor", "--snapshot", BUNDLE, "-A", "-o", "json"],
+        None,
+    ));
+    let expected = counted(&offline);
+    assert!(
+        expected.len() >= 5,
+        "the bundle has problems of several reasons: {expected:?}"
+    );
+    common::eventually("the leader exports the doctor's counts", async || {
+        exported(&leader.metrics().await) == expected
+    })
+    .await;
+    // Only the leader lists and exports.
+    let follower =
+        replica::start_replica(&api, &dir, "replica-b", &["--pod-health-interval", "10s"]);
+    common::eventually("the follower is ready", async || follower.ready().await).await;
+    assert!(!follower.leading().await);
+    assert!(exported(&follower.metrics().await).is_empty());
+
+    // The OOMKilled pod recovers on the next pass: its reason leaves no series behind.
+    let mut pods: Vec<Value> = bundle_objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["name"] == "node-agent-x7k2p")
+        .collect();
+    let mut recovered = pods.remove(0);
+    recovered["status"] = serde_json::json!({
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "agent", "ready": true, "restartCount": 4, "state": {"running": {}}}]
+    });
+    api.upsert(PODS, recovered);
+    let crash = "{daemonset=\"node-agent\",namespace=\"monitoring\",reason=\"CrashLoop\"}";
+    assert_eq!(expected.get(crash), Some(&1), "{expected:?}");
+    common::eventually("the CrashLoop series goes", async || {
+        let now = exported(&leader.metrics().await);
+        !now.is_empty() && !now.contains_key(crash)
+    })
+    .await;
 }

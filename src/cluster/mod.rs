@@ -153,6 +153,7 @@ pub mod certificates;
 mod daemonsets;
 mod events;
 pub mod leader;
+mod pod_health;
 mod pods;
 mod reports;
 mod templates;
@@ -160,14 +161,16 @@ mod templates;
 pub use pods::{doctor_snapshot, list_occupancy};
 pub use templates::spawn_template_watchers;
 
-/// Starts the live audit of the cluster's DaemonSets (watch, judgement, metrics) and the
-/// leader's writers (Events, PolicyReports).
+/// Starts the live audit of the cluster's DaemonSets (watch, judgement, metrics), the
+/// leader's writers (Events, PolicyReports) and its pod health pass (none when
+/// `pod_health_interval` is `None`).
 pub fn spawn_audit(
     client: Client,
     state: Arc<AppState>,
     leading: tokio::sync::watch::Receiver<bool>,
     identity: String,
     discovery_interval: std::time::Duration,
+    pod_health_interval: Option<std::time::Duration>,
 ) {
     let (change_sender, changes) = tokio::sync::mpsc::channel(64);
     let (transition_sender, transitions) = tokio::sync::mpsc::channel(auditor::MAX_PENDING_EVENTS);
@@ -191,6 +194,14 @@ pub fn spawn_audit(
         transitions,
         state.clone(),
     ));
+    if let Some(interval) = pod_health_interval {
+        tokio::spawn(pod_health::keep_pod_health(
+            client.clone(),
+            state.clone(),
+            leading.clone(),
+            interval,
+        ));
+    }
     tokio::spawn(reports::keep_reports(
         client,
         leading,

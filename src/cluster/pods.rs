@@ -328,6 +328,64 @@ pub async fn list_occupancy(
     Ok((Some(occupancy), notices))
 }
 
+/// A listed item as the support bundle has it: with its kind, without managedFields.
+fn item<K: serde::Serialize>(object: K, api_version: &str, kind: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    value["apiVersion"] = api_version.into();
+    value["kind"] = kind.into();
+    if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        metadata.remove("managedFields");
+    }
+    value
+}
+
+/// The label the DaemonSet controller puts on every pod it creates
+/// (pkg/controller/daemon/util, `extensions.DaemonSetTemplateGenerationKey`): the API
+/// server selects the daemon pods by it, so the pod health pass never lists the others.
+pub const DAEMON_POD_LABEL: &str = "pod-template-generation";
+
+/// What the pod health pass of `serve --cluster` diagnoses, listed page by page
+/// (read-only): every DaemonSet, the pods the DaemonSet controller made (pending ones
+/// included) and every ControllerRevision. The nodes, classes and the pods on each node
+/// are the watched inventory's; Events are not listed (they add words to a message, never
+/// a reason), nor budgets (the inventory has them).
+pub async fn daemon_pod_snapshot(
+    client: &Client,
+) -> Result<crate::doctor::objects::Snapshot, ClusterError> {
+    use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+    use k8s_openapi::api::core::v1::Pod;
+
+    // Each item goes into the snapshot as its page arrives: a pod is held as the doctor's
+    // record, never as a whole object beside the others.
+    let mut snapshot = crate::doctor::objects::Snapshot::default();
+    list_pages(
+        &Api::<DaemonSet>::all(client.clone()),
+        ListParams::default(),
+        "daemonsets",
+        |o| snapshot.add(item(o, "apps/v1", "DaemonSet"), "cluster"),
+    )
+    .await?;
+    list_pages(
+        &Api::<Pod>::all(client.clone()),
+        ListParams::default()
+            .labels(DAEMON_POD_LABEL)
+            .limit(POD_PAGE_SIZE),
+        "pods",
+        |o| snapshot.add(item(o, "v1", "Pod"), "cluster"),
+    )
+    .await?;
+    list_pages(
+        &Api::<ControllerRevision>::all(client.clone()),
+        ListParams::default(),
+        "controllerrevisions",
+        |o| snapshot.add(item(o, "apps/v1", "ControllerRevision"), "cluster"),
+    )
+    .await?;
+    snapshot.has_pods = true;
+    snapshot.has_revisions = true;
+    Ok(snapshot)
+}
+
 /// Everything `doctor` reads, listed once page by page (read-only): the DaemonSets, their
 /// pods, ControllerRevisions and Events of `namespace` (or all), every Node, PriorityClass
 /// and PodDisruptionBudget, and the assigned pods of every namespace as occupancy (slim
@@ -349,16 +407,6 @@ pub async fn doctor_snapshot(
             Some(namespace) => Api::namespaced(client.clone(), namespace),
             None => Api::all(client.clone()),
         }
-    }
-    /// A listed item as the support bundle has it: with its kind, without managedFields.
-    fn item<K: serde::Serialize>(object: K, api_version: &str, kind: &str) -> serde_json::Value {
-        let mut value = serde_json::to_value(object).unwrap_or_default();
-        value["apiVersion"] = api_version.into();
-        value["kind"] = kind.into();
-        if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            metadata.remove("managedFields");
-        }
-        value
     }
     let params = ListParams::default;
     let mut snapshot = crate::doctor::objects::Snapshot::default();

@@ -292,12 +292,22 @@ pub fn diagnose_all(
     wanted: &dyn Fn(&DaemonSetObject) -> bool,
     options: &Options<'_>,
 ) -> (DoctorReport, Vec<String>) {
-    let inventory = inventory_of(snapshot);
+    diagnose_against(snapshot, &inventory_of(snapshot), wanted, options)
+}
+
+/// As [`diagnose_all`], against an inventory the caller already holds (`serve --cluster`:
+/// the watched nodes, classes and pods) rather than one made from the snapshot.
+pub fn diagnose_against(
+    snapshot: &Snapshot,
+    inventory: &Inventory,
+    wanted: &dyn Fn(&DaemonSetObject) -> bool,
+    options: &Options<'_>,
+) -> (DoctorReport, Vec<String>) {
     let index = Index::of(snapshot);
     let mut notes = Vec::new();
     let mut daemonsets = Vec::new();
     for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
-        match diagnose(ds, &index, &inventory, options) {
+        match diagnose(ds, &index, inventory, options) {
             Ok(diagnosis) => daemonsets.push(diagnosis),
             Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
         }
@@ -310,6 +320,43 @@ pub fn diagnose_all(
         },
         notes,
     )
+}
+
+/// How many pods of one DaemonSet have one problem reason: the `dsguard_daemonset_pods`
+/// series of `serve --cluster`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodCount {
+    pub namespace: String,
+    pub daemonset: String,
+    pub reason: &'static str,
+    pub pods: u64,
+}
+
+/// Every reason of every DaemonSet's problems, counted: distinct pods, or for a reason no
+/// pod has (`Missing`, `UntoleratedTaint`, `NotTargeted`: there is no pod) distinct nodes.
+/// A pod counts once per reason however many causes it has. Healthy DaemonSets have none.
+pub fn pod_counts(report: &DoctorReport) -> Vec<PodCount> {
+    let mut counts = Vec::new();
+    for diagnosis in &report.daemonsets {
+        let mut by_reason: BTreeMap<&'static str, (BTreeSet<&str>, BTreeSet<&str>)> =
+            BTreeMap::new();
+        for problem in &diagnosis.problems {
+            let (pods, nodes) = by_reason.entry(problem.reason).or_default();
+            pods.extend(problem.pods.iter().map(String::as_str));
+            if problem.pods.is_empty() {
+                nodes.extend(problem.nodes.iter().map(String::as_str));
+            }
+        }
+        for (reason, (pods, nodes)) in by_reason {
+            counts.push(PodCount {
+                namespace: diagnosis.namespace.clone(),
+                daemonset: diagnosis.name.clone(),
+                reason,
+                pods: (pods.len() + nodes.len()) as u64,
+            });
+        }
+    }
+    counts
 }
 
 fn status_field(value: &Value, field: &str) -> Option<i64> {
@@ -603,10 +650,27 @@ pub fn diagnose(
     revisions.sort_by_key(|r| std::cmp::Reverse(r.revision));
     let current = revisions.first().copied();
     let current_hash = current.map(|r| r.hash.as_str());
-    let up_to_date = |pod: &DoctorPod| match (current_hash, pod.revision_hash()) {
-        (Some(current), Some(hash)) => current == hash,
-        (Some(_), None) => false,
-        (None, _) => true,
+    // The DaemonSet controller's IsPodUpdated (pkg/controller/daemon/util): the pod carries
+    // the newest revision's hash, or the template generation the DaemonSet is at.
+    let template_generation = ds
+        .value
+        .pointer("/metadata/annotations/deprecated.daemonset.template.generation")
+        .and_then(Value::as_str);
+    // Without any revision in the snapshot, only a generation that differs says outdated.
+    let up_to_date = |pod: &DoctorPod| {
+        let generation = pod
+            .slim
+            .metadata
+            .labels
+            .get("pod-template-generation")
+            .map(String::as_str);
+        let generation_matches = template_generation.is_some() && generation == template_generation;
+        generation_matches
+            || match (current_hash, pod.revision_hash()) {
+                (Some(current), Some(hash)) => current == hash,
+                (Some(_), None) => false,
+                (None, _) => generation.is_none() || template_generation.is_none(),
+            }
     };
     let room = policy::room_beside_pods(&object, &context);
     let unfit: HashMap<String, Vec<String>> =

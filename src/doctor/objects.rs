@@ -302,6 +302,47 @@ impl NodeHealth {
         }
     }
 
+    /// A node's health as the node lifecycle controller's taints show it
+    /// (pkg/controller/nodelifecycle, `nodeConditionToTaintKeyStatusMap` and the
+    /// not-ready/unreachable taints): what `serve --cluster` knows of a node, which keeps
+    /// its taints but not its conditions (they change with every heartbeat).
+    pub fn from_taints<'t>(name: &str, taints: impl IntoIterator<Item = &'t str>) -> NodeHealth {
+        let mut conditions: Vec<Condition> = Vec::new();
+        let mut unschedulable = false;
+        for key in taints {
+            let (kind, status) = match key {
+                // A cordon (`spec.unschedulable`) is this taint (TaintNodesByCondition).
+                "node.kubernetes.io/unschedulable" => {
+                    unschedulable = true;
+                    continue;
+                }
+                "node.kubernetes.io/not-ready" => ("Ready", "False"),
+                "node.kubernetes.io/unreachable" => ("Ready", "Unknown"),
+                "node.kubernetes.io/memory-pressure" => ("MemoryPressure", "True"),
+                "node.kubernetes.io/disk-pressure" => ("DiskPressure", "True"),
+                "node.kubernetes.io/pid-pressure" => ("PIDPressure", "True"),
+                "node.kubernetes.io/network-unavailable" => ("NetworkUnavailable", "True"),
+                _ => continue,
+            };
+            // NoSchedule and NoExecute taints of one condition are one condition.
+            if conditions.iter().any(|c| c.kind == kind) {
+                continue;
+            }
+            conditions.push(Condition {
+                kind: kind.into(),
+                status: status.into(),
+                reason: format!("taint {key}"),
+                message: format!("the node lifecycle controller tainted it {key}"),
+                last_transition_time: None,
+            });
+        }
+        NodeHealth {
+            name: name.to_owned(),
+            conditions,
+            unschedulable,
+        }
+    }
+
     /// `Ready` is not `True`: its status and the kubelet's (or the lifecycle controller's)
     /// words.
     pub fn not_ready(&self) -> Option<&Condition> {

@@ -404,3 +404,110 @@ fn a_node_asked_about_and_not_targeted_says_which_selector_fails() {
         "health is unchanged"
     );
 }
+
+#[test]
+fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
+    let snapshot = bundle();
+    let config = Config::default();
+    let options = Options {
+        config: &config,
+        now: snapshot.newest,
+        nodes: &[],
+    };
+    let (report, _) = diagnose_all(&snapshot, &|_| true, &options);
+    let counted = pod_counts(&report);
+    let counts: Vec<(&str, &str, u64)> = counted
+        .iter()
+        .map(|c| (c.daemonset.as_str(), c.reason, c.pods))
+        .collect();
+    // node-agent: the OOMKilled pod, the pod on the unreachable node (NotReady there, and
+    // misscheduled by its NoSchedule taint), three pods of revision 1 in two groups
+    // (counted once each), and the GPU node without a pod.
+    assert_eq!(
+        counts,
+        [
+            ("log-agent", "NoRoom", 1),
+            ("node-agent", "CrashLoop", 1),
+            ("node-agent", "Misscheduled", 1),
+            ("node-agent", "NodeNotReady", 1),
+            ("node-agent", "OutdatedRevision", 3),
+            ("node-agent", "UntoleratedTaint", 1),
+        ]
+    );
+    // A healthy DaemonSet has no series at all.
+    let healthy = cluster(
+        (0..3)
+            .map(|i| pod(&format!("a{i}"), &format!("n{i}"), "rev2", ready()))
+            .collect(),
+        Vec::new(),
+        json!({"type": "RollingUpdate"}),
+    );
+    let (report, _) = diagnose_all(&healthy, &|_| true, &options);
+    assert!(pod_counts(&report).is_empty());
+}
+
+#[test]
+fn a_pod_is_updated_by_revision_hash_or_by_template_generation() {
+    // The DaemonSet controller's IsPodUpdated: hash matches, or the pod's
+    // pod-template-generation is the DaemonSet's template generation.
+    let with_generation = |name: &str, node: &str, hash: &str, generation: &str| {
+        let mut pod = pod(name, node, hash, ready());
+        pod["metadata"]["labels"]["pod-template-generation"] = generation.into();
+        pod
+    };
+    let pods = vec![
+        with_generation("a0", "n0", "rev2", "2"),
+        // An old hash, but the template generation the DaemonSet is at: updated.
+        with_generation("a1", "n1", "rev-old", "2"),
+        // Neither: outdated.
+        with_generation("a2", "n2", "rev1", "1"),
+    ];
+    let mut snapshot = cluster(pods, Vec::new(), json!({"type": "RollingUpdate"}));
+    snapshot.daemonsets[0].value["metadata"]["annotations"] =
+        json!({"deprecated.daemonset.template.generation": "2"});
+    let d = &run(&snapshot)[0];
+    let outdated: Vec<&String> = d
+        .problems
+        .iter()
+        .filter(|p| p.reason == "OutdatedRevision")
+        .flat_map(|p| &p.pods)
+        .collect();
+    assert_eq!(outdated, ["a2"]);
+    // Without any revision, only a generation that differs says outdated.
+    snapshot.revisions.clear();
+    let d = &run(&snapshot)[0];
+    let outdated: Vec<&String> = d
+        .problems
+        .iter()
+        .filter(|p| p.reason == "OutdatedRevision")
+        .flat_map(|p| &p.pods)
+        .collect();
+    assert_eq!(outdated, ["a2"]);
+}
+
+#[test]
+fn node_health_from_taints_reads_the_lifecycle_controllers_keys() {
+    let health = objects::NodeHealth::from_taints(
+        "n0",
+        [
+            "node.kubernetes.io/unreachable",
+            "node.kubernetes.io/unreachable",
+            "node.kubernetes.io/disk-pressure",
+            "node.kubernetes.io/unschedulable",
+            "example.com/dedicated",
+        ],
+    );
+    let ready = health.not_ready().expect("unreachable is not Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.kind.as_str()),
+        ("Unknown", "Ready")
+    );
+    let pressure: Vec<&str> = health.pressure().map(|c| c.kind.as_str()).collect();
+    assert_eq!(pressure, ["DiskPressure"]);
+    assert!(health.unschedulable);
+    assert_eq!(health.conditions.len(), 2);
+    let not_ready = objects::NodeHealth::from_taints("n1", ["node.kubernetes.io/not-ready"]);
+    assert_eq!(not_ready.not_ready().unwrap().status, "False");
+    let fine = objects::NodeHealth::from_taints("n2", ["nvidia.com/gpu"]);
+    assert!(fine.not_ready().is_none() && fine.conditions.is_empty());
+}

@@ -3,8 +3,9 @@
 //! buckets (the webhook answers in microseconds; the API server's budget is seconds),
 //! inventory sizes and age, config and certificate reloads, exemptions used; with
 //! `serve --cluster`, each DaemonSet's node counts and findings (from the audit's latest
-//! summary, encoded at scrape time so a deleted DaemonSet's series go with it) and whether
-//! this replica is the leader.
+//! summary, encoded at scrape time so a deleted DaemonSet's series go with it), on the
+//! leader each DaemonSet's pods by problem reason (the doctor's diagnosis, renewed by the
+//! pod health pass) and whether this replica is the leader.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -21,6 +22,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::audit::SummaryRow;
+use crate::doctor::PodCount;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -75,6 +77,9 @@ pub struct Metrics {
     pub evaluation_timeouts: Family<EndpointLabels, Counter>,
     /// The audit's latest per-DaemonSet summary (empty unless `serve --cluster`).
     pub daemonsets: Arc<ArcSwap<Vec<SummaryRow>>>,
+    /// The latest pod health pass: pods by DaemonSet and problem reason (empty but on
+    /// the leader of `serve --cluster`).
+    pub daemon_pods: Arc<ArcSwap<Vec<PodCount>>>,
     /// 1 on the replica that writes Events and PolicyReports.
     pub leader: Gauge,
     /// Events and report writes by object and result.
@@ -145,6 +150,45 @@ impl Collector for DaemonSetSeries {
                 ];
                 exemptions.encode_family(&labels)?.encode_gauge(count)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// `dsguard_daemonset_pods`, written from the latest pod health pass at scrape time: a
+/// reason gone at the last pass leaves no series behind, and a DaemonSet the audit no
+/// longer has (deleted since that pass) none either.
+#[derive(Debug)]
+struct DaemonPodSeries {
+    counts: Arc<ArcSwap<Vec<PodCount>>>,
+    daemonsets: Arc<ArcSwap<Vec<SummaryRow>>>,
+}
+
+impl Collector for DaemonPodSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.counts.load();
+        let rows = self.daemonsets.load();
+        let present: std::collections::HashSet<(&str, &str)> = rows
+            .iter()
+            .map(|row| (row.key.namespace.as_str(), row.key.name.as_str()))
+            .collect();
+        let mut pods = encoder.encode_descriptor(
+            "daemonset_pods",
+            "Pods of each DaemonSet by the problem reason dsguard doctor gives (for Missing and UntoleratedTaint, the nodes without a pod; absent when none; exported by the leader)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for count in counts
+            .iter()
+            .filter(|c| present.contains(&(c.namespace.as_str(), c.daemonset.as_str())))
+        {
+            let labels = [
+                ("namespace", count.namespace.as_str()),
+                ("daemonset", count.daemonset.as_str()),
+                ("reason", count.reason),
+            ];
+            pods.encode_family(&labels)?
+                .encode_gauge(&(count.pods as i64))?;
         }
         Ok(())
     }
@@ -228,6 +272,11 @@ impl Default for Metrics {
         );
         let daemonsets = Arc::new(ArcSwap::from_pointee(Vec::new()));
         registry.register_collector(Box::new(DaemonSetSeries(daemonsets.clone())));
+        let daemon_pods = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        registry.register_collector(Box::new(DaemonPodSeries {
+            counts: daemon_pods.clone(),
+            daemonsets: daemonsets.clone(),
+        }));
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -243,6 +292,7 @@ impl Default for Metrics {
         Self {
             registry,
             daemonsets,
+            daemon_pods,
             leader,
             audit_writes,
             evaluation_timeouts,

@@ -158,6 +158,8 @@ struct Params {
     continue_token: Option<String>,
     resource_version: Option<String>,
     timeout_seconds: Option<u64>,
+    /// Lists honour `key` (exists) and `key=value` terms; watches ignore it.
+    label_selector: Option<String>,
 }
 
 impl FakeApiServer {
@@ -502,8 +504,19 @@ async fn serve(
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     let limit = params.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
-    let items: Vec<&Arc<str>> = resource.objects.values().skip(offset).take(limit).collect();
-    let more = offset + items.len() < resource.objects.len();
+    let selected: Vec<&Arc<str>> = match params.label_selector.as_deref() {
+        Some(selector) => resource
+            .objects
+            .values()
+            .filter(|item| {
+                let object: Value = serde_json::from_str(item).unwrap_or_default();
+                labels_match(&object, selector)
+            })
+            .collect(),
+        None => resource.objects.values().collect(),
+    };
+    let items: Vec<&Arc<str>> = selected.iter().skip(offset).take(limit).copied().collect();
+    let more = offset + items.len() < selected.len();
     let version = shared.resource_version.load(Ordering::SeqCst);
     let (api_version, kind) = list_kind(path);
     let mut body = format!(
@@ -706,17 +719,18 @@ async fn policy_report_discovery(State(shared): State<Arc<Shared>>) -> Response 
     .into_response()
 }
 
+/// Whether `object`'s labels satisfy a selector of `key` and `key=value` terms.
+fn labels_match(object: &Value, selector: &str) -> bool {
+    selector.split(',').all(|pair| match pair.split_once('=') {
+        Some((k, v)) => object["metadata"]["labels"][k] == v,
+        None => !object["metadata"]["labels"][pair].is_null(),
+    })
+}
+
 fn list_of(objects: Vec<Value>, selector: Option<&str>) -> Response {
     let items: Vec<Value> = objects
         .into_iter()
-        .filter(|o| {
-            selector.is_none_or(|selector| {
-                selector.split(',').all(|pair| match pair.split_once('=') {
-                    Some((k, v)) => o["metadata"]["labels"][k] == v,
-                    None => !o["metadata"]["labels"][pair].is_null(),
-                })
-            })
-        })
+        .filter(|o| selector.is_none_or(|selector| labels_match(o, selector)))
         .collect();
     axum::Json(json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}))
         .into_response()
