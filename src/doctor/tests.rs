@@ -465,24 +465,18 @@ fn a_pod_is_updated_by_revision_hash_or_by_template_generation() {
     let mut snapshot = cluster(pods, Vec::new(), json!({"type": "RollingUpdate"}));
     snapshot.daemonsets[0].value["metadata"]["annotations"] =
         json!({"deprecated.daemonset.template.generation": "2"});
-    let d = &run(&snapshot)[0];
-    let outdated: Vec<&String> = d
-        .problems
-        .iter()
-        .filter(|p| p.reason == "OutdatedRevision")
-        .flat_map(|p| &p.pods)
-        .collect();
-    assert_eq!(outdated, ["a2"]);
+    let outdated = |snapshot: &Snapshot| -> Vec<String> {
+        run(snapshot)[0]
+            .problems
+            .iter()
+            .filter(|p| p.reason == "OutdatedRevision")
+            .flat_map(|p| p.pods.clone())
+            .collect()
+    };
+    assert_eq!(outdated(&snapshot), ["a2"]);
     // Without any revision, only a generation that differs says outdated.
     snapshot.revisions.clear();
-    let d = &run(&snapshot)[0];
-    let outdated: Vec<&String> = d
-        .problems
-        .iter()
-        .filter(|p| p.reason == "OutdatedRevision")
-        .flat_map(|p| &p.pods)
-        .collect();
-    assert_eq!(outdated, ["a2"]);
+    assert_eq!(outdated(&snapshot), ["a2"]);
 }
 
 #[test]
