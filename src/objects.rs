@@ -1,7 +1,8 @@
 //! Kubernetes objects read one at a time from files of any size: the output of `kubectl
-//! get pods -A -o yaml` (or `-o json`), a `List`, or object documents, streamed so that
-//! only the object being read is held. JSON is read by serde_json (fast: a 150,000-pod
-//! list is hundreds of megabytes), anything else by the YAML reader's streaming mode
+//! get pods -A -o yaml` (or `-o json`), a `List`, or object documents, handed over one
+//! object at a time. JSON is read by serde_json (fast: a 150,000-pod list is hundreds of
+//! megabytes), from one buffer when the file is at most 256 MiB and streamed past that,
+//! anything else by the YAML reader's streaming mode
 //! ([`crate::yaml::objects`]); either way the items of a `List` are handed over one by
 //! one. Files are opened within the bounds of [`crate::input`].
 
@@ -70,6 +71,17 @@ pub fn read_objects(
     reader: impl Read,
     limit: u64,
     name: &str,
+    each: impl FnMut(Value, Position) -> bool,
+) -> Result<(), ObjectsError> {
+    read_objects_within(reader, limit, name, SLICE_BYTES, each)
+}
+
+/// [`read_objects`], JSON streams up to `slice_bytes` parsed from memory.
+fn read_objects_within(
+    reader: impl Read,
+    limit: u64,
+    name: &str,
+    slice_bytes: u64,
     mut each: impl FnMut(Value, Position) -> bool,
 ) -> Result<(), ObjectsError> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader.take(limit.saturating_add(1)));
@@ -97,27 +109,35 @@ pub fn read_objects(
         return crate::yaml::objects(reader, limit, each)
             .map_err(|e| invalid(e.position.line, e.position.column, e.message));
     }
-    let mut counted = Counted {
-        inner: reader,
-        read: 0,
+    // A stream up to `slice_bytes` is read whole and parsed from memory: serde_json's
+    // slice reader skips the per-byte reads of its io reader (twice as fast on a support
+    // bundle, BENCHMARKS.md). Larger ones stream, holding one object at a time.
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(slice_bytes + 1)
+        .read_to_end(&mut head)
+        .map_err(|e| ObjectsError::Input {
+            path: name.to_owned(),
+            cause: InputError::Io(e),
+        })?;
+    let (outcome, read) = if head.len() as u64 <= slice_bytes {
+        let read = head.len() as u64;
+        (
+            each_top_level(serde_json::Deserializer::from_slice(&head), &mut each),
+            read,
+        )
+    } else {
+        let mut counted = Counted {
+            inner: std::io::Cursor::new(head).chain(reader),
+            read: 0,
+        };
+        let outcome = each_top_level(
+            serde_json::Deserializer::from_reader(&mut counted),
+            &mut each,
+        );
+        (outcome, counted.read)
     };
-    let outcome = {
-        let mut deserializer = serde_json::Deserializer::from_reader(&mut counted);
-        let mut stopped = false;
-        loop {
-            let seed = TopLevel {
-                each: &mut each,
-                stopped: &mut stopped,
-            };
-            if let Err(e) = seed.deserialize(&mut deserializer) {
-                break Err(e);
-            }
-            if stopped || deserializer.end().is_ok() {
-                break Ok(());
-            }
-        }
-    };
-    if counted.read > limit {
+    if read > limit {
         return Err(ObjectsError::Input {
             path: name.to_owned(),
             cause: InputError::TooLarge { limit },
@@ -130,6 +150,27 @@ pub fn read_objects(
         }
         invalid(e.line(), e.column(), message)
     })
+}
+
+/// JSON streams up to this size are parsed from memory (a transient copy of the file).
+const SLICE_BYTES: u64 = 256 << 20;
+
+/// Every top-level value of a JSON stream, its objects handed to `each`.
+fn each_top_level<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    each: &mut impl FnMut(Value, Position) -> bool,
+) -> Result<(), serde_json::Error> {
+    let mut stopped = false;
+    loop {
+        TopLevel {
+            each: &mut *each,
+            stopped: &mut stopped,
+        }
+        .deserialize(&mut deserializer)?;
+        if stopped || deserializer.end().is_ok() {
+            return Ok(());
+        }
+    }
 }
 
 /// A reader that counts what it gives.
@@ -270,21 +311,41 @@ mod tests {
 
     #[test]
     fn truncated_and_oversized_input_is_an_error_after_what_was_read() {
-        let mut seen = 0;
-        let error = read_objects(
-            &br#"{"items": [{"kind": "Pod"}, {"kind": "Po"#[..],
-            1 << 20,
-            "pods.json",
-            |_, _| {
-                seen += 1;
-                true
-            },
-        )
-        .unwrap_err();
-        assert_eq!(seen, 1);
-        assert!(error.to_string().starts_with("pods.json:1:"), "{error}");
-        let big = format!("[{}{{}}]", "{},".repeat(1000));
-        let error = read_objects(big.as_bytes(), 100, "big.json", |_, _| true).unwrap_err();
-        assert!(error.to_string().contains("--max-file-bytes"), "{error}");
+        // Parsed from memory, and streamed (a stream past the in-memory bound, here 4 bytes).
+        for slice_bytes in [SLICE_BYTES, 4] {
+            let mut seen = 0;
+            let error = read_objects_within(
+                &br#"{"items": [{"kind": "Pod"}, {"kind": "Po"#[..],
+                1 << 20,
+                "pods.json",
+                slice_bytes,
+                |_, _| {
+                    seen += 1;
+                    true
+                },
+            )
+            .unwrap_err();
+            assert_eq!(seen, 1);
+            assert!(error.to_string().starts_with("pods.json:1:"), "{error}");
+            assert!(error.to_string().contains("cut short"), "{error}");
+            let big = format!("[{}{{}}]", "{},".repeat(1000));
+            let error =
+                read_objects_within(big.as_bytes(), 100, "big.json", slice_bytes, |_, _| true)
+                    .unwrap_err();
+            assert!(error.to_string().contains("--max-file-bytes"), "{error}");
+            let mut kinds = Vec::new();
+            read_objects_within(
+                &br#"{"kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]} [{"kind": "C"}]"#[..],
+                1 << 20,
+                "two.json",
+                slice_bytes,
+                |value, _| {
+                    kinds.push(value["kind"].as_str().unwrap().to_owned());
+                    true
+                },
+            )
+            .unwrap();
+            assert_eq!(kinds, ["A", "B", "C"], "{slice_bytes}");
+        }
     }
 }
