@@ -189,8 +189,7 @@ impl AuditLoop {
     }
 
     fn inventory_synced(&self) -> bool {
-        let synced = self.state.inventory.load().synced();
-        synced.nodes && synced.priority_classes && synced.limit_ranges
+        self.state.inventory.load().synced().all()
     }
 
     /// Runs `work` on the blocking pool against the current inventory and config, then

@@ -46,8 +46,7 @@ pub async fn keep_pod_health(
             }
             continue;
         }
-        let synced = state.inventory.load().synced();
-        let wait = if !(synced.nodes && synced.priority_classes && synced.limit_ranges) {
+        let wait = if !state.inventory.load().synced().all() {
             SYNC_WAIT
         } else {
             match pass(&client, &state).await {

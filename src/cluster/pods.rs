@@ -339,11 +339,6 @@ fn item<K: serde::Serialize>(object: K, api_version: &str, kind: &str) -> serde_
     value
 }
 
-/// The label the DaemonSet controller puts on every pod it creates
-/// (pkg/controller/daemon/util, `extensions.DaemonSetTemplateGenerationKey`): the API
-/// server selects the daemon pods by it, so the pod health pass never lists the others.
-pub const DAEMON_POD_LABEL: &str = "pod-template-generation";
-
 /// What the pod health pass of `serve --cluster` diagnoses, listed page by page
 /// (read-only): every DaemonSet, the pods the DaemonSet controller made (pending ones
 /// included) and every ControllerRevision. The nodes, classes and the pods on each node
@@ -365,10 +360,12 @@ pub async fn daemon_pod_snapshot(
         |o| snapshot.add(item(o, "apps/v1", "DaemonSet"), "cluster"),
     )
     .await?;
+    // Every pod the DaemonSet controller makes carries its template generation label:
+    // the API server selects the daemon pods by it, and never sends the others.
     list_pages(
         &Api::<Pod>::all(client.clone()),
         ListParams::default()
-            .labels(DAEMON_POD_LABEL)
+            .labels(crate::doctor::objects::TEMPLATE_GENERATION_LABEL)
             .limit(POD_PAGE_SIZE),
         "pods",
         |o| snapshot.add(item(o, "v1", "Pod"), "cluster"),
@@ -409,73 +406,65 @@ pub async fn doctor_snapshot(
         }
     }
     let params = ListParams::default;
+    // Each item goes into the snapshot as its page arrives (as the pod health pass does):
+    // a pod is held as the doctor's record, never as a whole object beside the others.
     let mut snapshot = crate::doctor::objects::Snapshot::default();
-    let daemonsets = list_pages(
+    list_pages(
         &scoped::<DaemonSet>(client, namespace),
         params(),
         "daemonsets",
-        |o| item(o, "apps/v1", "DaemonSet"),
+        |o| snapshot.add(item(o, "apps/v1", "DaemonSet"), "cluster"),
     )
     .await?;
-    let pods = list_pages(
+    list_pages(
         &scoped::<Pod>(client, namespace),
         params().limit(POD_PAGE_SIZE),
         "pods",
-        |o| item(o, "v1", "Pod"),
+        |o| snapshot.add(item(o, "v1", "Pod"), "cluster"),
     )
     .await?;
-    let revisions = list_pages(
+    list_pages(
         &scoped::<ControllerRevision>(client, namespace),
         params(),
         "controllerrevisions",
-        |o| item(o, "apps/v1", "ControllerRevision"),
+        |o| snapshot.add(item(o, "apps/v1", "ControllerRevision"), "cluster"),
     )
     .await?;
-    let events = list_pages(
+    list_pages(
         &scoped::<Event>(client, namespace),
         params(),
         "events",
-        |o| item(o, "v1", "Event"),
+        |o| snapshot.add(item(o, "v1", "Event"), "cluster"),
     )
     .await?;
-    let nodes = list_pages(&Api::<Node>::all(client.clone()), params(), "nodes", |o| {
-        item(o, "v1", "Node")
+    list_pages(&Api::<Node>::all(client.clone()), params(), "nodes", |o| {
+        snapshot.add(item(o, "v1", "Node"), "cluster")
     })
     .await?;
-    let classes = list_pages(
+    list_pages(
         &Api::<PriorityClass>::all(client.clone()),
         params(),
         "priorityclasses",
-        |o| item(o, "scheduling.k8s.io/v1", "PriorityClass"),
+        |o| snapshot.add(item(o, "scheduling.k8s.io/v1", "PriorityClass"), "cluster"),
     )
     .await?;
-    let budgets = match list_pages(
+    match list_pages(
         &Api::<PodDisruptionBudget>::all(client.clone()),
         params(),
         "poddisruptionbudgets",
-        |o| item(o, "policy/v1", "PodDisruptionBudget"),
+        |o| snapshot.add(item(o, "policy/v1", "PodDisruptionBudget"), "cluster"),
     )
     .await
     {
-        Ok(budgets) => budgets,
-        Err(error) if forbidden(&error) => {
-            snapshot.notices.push(format!(
+        Ok(_) => {}
+        // First, where it always stood: before what reading the objects noticed.
+        Err(error) if forbidden(&error) => snapshot.notices.insert(
+            0,
+            format!(
                 "PodDisruptionBudgets cannot be listed ({error}): preemption is judged as if there were none"
-            ));
-            Vec::new()
-        }
+            ),
+        ),
         Err(error) => return Err(error),
-    };
-    for value in daemonsets
-        .into_iter()
-        .chain(pods)
-        .chain(revisions)
-        .chain(events)
-        .chain(nodes)
-        .chain(classes)
-        .chain(budgets)
-    {
-        snapshot.add(value, "cluster");
     }
     // Listed kinds are present even when empty.
     snapshot.has_nodes = true;

@@ -658,12 +658,7 @@ pub fn diagnose(
         .and_then(Value::as_str);
     // Without any revision in the snapshot, only a generation that differs says outdated.
     let up_to_date = |pod: &DoctorPod| {
-        let generation = pod
-            .slim
-            .metadata
-            .labels
-            .get("pod-template-generation")
-            .map(String::as_str);
+        let generation = pod.template_generation();
         let generation_matches = template_generation.is_some() && generation == template_generation;
         generation_matches
             || match (current_hash, pod.revision_hash()) {

@@ -64,6 +64,10 @@ pub struct Condition {
     pub last_transition_time: Option<String>,
 }
 
+/// The label the DaemonSet controller puts on every pod it creates, the DaemonSet's
+/// template generation (pkg/controller/daemon/util, `DaemonSetTemplateGenerationKey`).
+pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
+
 /// A pod as `doctor` reads it: the slim pod occupancy keeps, and its status.
 #[derive(Clone, Debug, Default)]
 pub struct DoctorPod {
@@ -105,6 +109,15 @@ impl DoctorPod {
             .metadata
             .labels
             .get("controller-revision-hash")
+            .map(String::as_str)
+    }
+
+    /// The DaemonSet template generation the pod was made from.
+    pub fn template_generation(&self) -> Option<&str> {
+        self.slim
+            .metadata
+            .labels
+            .get(TEMPLATE_GENERATION_LABEL)
             .map(String::as_str)
     }
 }

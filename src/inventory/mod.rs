@@ -135,6 +135,13 @@ pub struct Synced {
     pub limit_ranges: bool,
 }
 
+impl Synced {
+    /// Every part holds a complete view: what judging the cluster's DaemonSets waits for.
+    pub fn all(&self) -> bool {
+        self.nodes && self.priority_classes && self.limit_ranges
+    }
+}
+
 #[derive(Default, Clone, Debug)]
 struct LabelKeyIndex {
     present: RoaringBitmap,
