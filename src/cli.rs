@@ -344,6 +344,9 @@ pub enum DoctorFormat {
     Text,
     /// `schemaVersion: 1` (docs/doctor.md).
     Json,
+    /// One self-contained page: DaemonSets by node pool, each cell's state, reason and
+    /// fix, and a rollout bar per DaemonSet (docs/html.md).
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -555,6 +558,9 @@ pub enum CoverageFormat {
     Text,
     /// `schemaVersion: 1`.
     Json,
+    /// One self-contained page: DaemonSets by node pool and autoscaler template, each
+    /// cell's state, reason and fix (docs/html.md).
+    Html,
 }
 
 /// What `rules` writes.

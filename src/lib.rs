@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod coverage;
 pub mod doctor;
+pub mod html;
 pub mod input;
 pub mod inventory;
 pub mod lint;

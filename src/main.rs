@@ -644,7 +644,9 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
         now,
         nodes: &args.nodes,
     };
-    let (report, notes) = dsguard::doctor::diagnose_all(&snapshot, &wanted, &options);
+    let inventory = dsguard::doctor::inventory_of(&snapshot);
+    let (report, notes) =
+        dsguard::doctor::diagnose_against(&snapshot, &inventory, &wanted, &options);
     for note in &notes {
         eprintln!("dsguard: {}", lint::printable(note));
     }
@@ -663,6 +665,9 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
             writeln!(out)?;
         }
         DoctorFormat::Text => write!(out, "{}", dsguard::doctor::to_text(&report))?,
+        DoctorFormat::Html => {
+            out.write_all(dsguard::doctor::to_html(&report, &inventory, &config).as_bytes())?
+        }
     }
     Ok(if !notes.is_empty() {
         ExitCode::from(2)
@@ -837,6 +842,9 @@ fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
         CoverageFormat::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report)?;
             writeln!(stdout)?;
+        }
+        CoverageFormat::Html => {
+            stdout.write_all(coverage::to_html(&report, &inventory, &config).as_bytes())?;
         }
         CoverageFormat::Text => {
             // Names and pool values come from the input: no raw control characters.

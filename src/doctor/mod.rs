@@ -16,11 +16,13 @@
 //! controller does not count (an untolerated taint) are problems with `affectsHealth:
 //! false`.
 
+mod html;
 pub mod objects;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use roaring::RoaringBitmap;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -30,6 +32,7 @@ use crate::policy::{self, Context, DaemonSet, Severity};
 use crate::scheduling::Toleration;
 use objects::{DaemonSetObject, DoctorPod, NodeHealth, Snapshot};
 
+pub use html::to_html;
 pub use report::to_text;
 
 /// `doctor -o json`, schema version 1 (docs/doctor.md).
@@ -51,6 +54,9 @@ pub struct Diagnosis {
     pub problems: Vec<Problem>,
     pub revisions: Vec<RevisionReport>,
     pub rollback: Option<Rollback>,
+    /// The inventory's nodes it targets, for the picture.
+    #[serde(skip)]
+    pub(crate) targeted: RoaringBitmap,
 }
 
 /// As `kubectl get ds` shows it (the DaemonSet's own status).
@@ -1172,6 +1178,7 @@ pub fn diagnose(
         problems,
         revisions: reports,
         rollback,
+        targeted: placement.targeted.clone(),
     })
 }
 
@@ -1341,9 +1348,7 @@ fn group(found: Vec<Found>, pool_of: &dyn Fn(&str) -> String) -> Vec<Problem> {
                 message: f.message,
                 fix: f.fix,
             });
-        if let Some(node) = f.node
-            && !entry.nodes.contains(&node)
-        {
+        if let Some(node) = f.node {
             entry.nodes.push(node);
         }
         if let Some(pod) = f.pod {
@@ -1351,8 +1356,11 @@ fn group(found: Vec<Found>, pool_of: &dyn Fn(&str) -> String) -> Vec<Problem> {
         }
     }
     let mut problems: Vec<Problem> = groups.into_values().collect();
+    // Several pods of a group can be on one node: each node once (sorted, then deduped,
+    // not a search per pod: a group can hold 5,000 nodes).
     for p in &mut problems {
         p.nodes.sort();
+        p.nodes.dedup();
         p.pods.sort();
     }
     problems

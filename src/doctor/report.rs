@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Diagnosis, DoctorReport, EXAMPLES, age};
+use super::{Diagnosis, DoctorReport, EXAMPLES, RevisionReport, age};
 
 fn examples(items: &[String]) -> String {
     let mut text = items
@@ -33,16 +33,7 @@ fn one(out: &mut String, d: &Diagnosis) {
         "  desired {}  current {}  ready {}  up-to-date {}  available {}  misscheduled {}",
         s.desired, s.current, s.ready, s.updated, s.available, s.misscheduled
     );
-    let revision = d
-        .rollout
-        .current_revision
-        .map(|r| format!(" (revision {r})"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  rollout {}{revision}: {}",
-        d.rollout.state, d.rollout.cause
-    );
+    let _ = writeln!(out, "  {}", rollout_line(d));
     for p in &d.problems {
         let mut place = format!("pool {}", p.pool);
         if !p.nodes.is_empty() {
@@ -70,25 +61,7 @@ fn one(out: &mut String, d: &Diagnosis) {
     if !d.revisions.is_empty() {
         let _ = writeln!(out, "  revisions (newest first):");
         for r in &d.revisions {
-            let mut line = format!(
-                "    {}{}  {} ago  pods {} (ready {})  {}",
-                r.revision,
-                if r.current { " current" } else { "" },
-                age(r.age),
-                r.pods,
-                r.ready,
-                r.verdict
-            );
-            if let Some(cause) = &r.change_cause {
-                let _ = write!(line, "  change-cause: {cause}");
-            }
-            if !r.differs.is_empty() {
-                let _ = write!(line, "  differs: {}", r.differs.join(", "));
-            }
-            if let Some(denial) = &r.denied_by {
-                let _ = write!(line, "  ({denial})");
-            }
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "    {}", revision_line(r));
         }
     }
     if let Some(rollback) = &d.rollback {
@@ -98,6 +71,40 @@ fn one(out: &mut String, d: &Diagnosis) {
             rollback.revision, rollback.command
         );
     }
+}
+
+/// One revision as the text and the picture show it: number, age, its pods, the rules'
+/// verdict, change-cause and what differs from the current template.
+pub(super) fn revision_line(r: &RevisionReport) -> String {
+    let mut line = format!(
+        "{}{}  {} ago  pods {} (ready {})  {}",
+        r.revision,
+        if r.current { " current" } else { "" },
+        age(r.age),
+        r.pods,
+        r.ready,
+        r.verdict
+    );
+    if let Some(cause) = &r.change_cause {
+        let _ = write!(line, "  change-cause: {cause}");
+    }
+    if !r.differs.is_empty() {
+        let _ = write!(line, "  differs: {}", r.differs.join(", "));
+    }
+    if let Some(denial) = &r.denied_by {
+        let _ = write!(line, "  ({denial})");
+    }
+    line
+}
+
+/// The rollout line: state, the current revision, and why.
+pub(super) fn rollout_line(d: &Diagnosis) -> String {
+    let revision = d
+        .rollout
+        .current_revision
+        .map(|r| format!(" (revision {r})"))
+        .unwrap_or_default();
+    format!("rollout {}{revision}: {}", d.rollout.state, d.rollout.cause)
 }
 
 /// The whole report as text.

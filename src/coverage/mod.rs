@@ -15,6 +15,9 @@ use crate::scheduling::Taint;
 use crate::scheduling::resources::{ResourceList, display};
 use crate::scheduling::selector::LabelRequirement;
 
+mod html;
+pub use html::to_html;
+
 /// Every pool's daemon overhead: the requests of all DaemonSets whose pods run on its
 /// nodes, per kind of node.
 fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
@@ -327,9 +330,12 @@ pub struct TemplateCoverage {
     pub runnable: bool,
     /// Its taints the pods do not tolerate, `key=value:Effect`.
     pub untolerated: Vec<String>,
-    /// For the table: its node count now and untolerated startup taints.
+    /// For the table and the picture: its node count now (when known), the untolerated
+    /// taints themselves and the untolerated startup taints.
     #[serde(skip)]
-    nodes_now: String,
+    nodes_now: Option<u64>,
+    #[serde(skip)]
+    untolerated_taints: Vec<Taint>,
     #[serde(skip)]
     untolerated_startup: Vec<String>,
 }
@@ -340,7 +346,8 @@ pub struct BlockedNode {
     pub taints: Vec<Taint>,
 }
 
-const NO_POOL: &str = "(no pool label)";
+/// The pool of a node with none of the pool labels (doctor says the same).
+pub(crate) const NO_POOL: &str = "(no pool label)";
 
 /// Where one DaemonSet lands. `file` and `line` say where it came from.
 pub fn cover(
@@ -404,10 +411,8 @@ pub fn cover(
                 targeted: p.targeted,
                 runnable: p.runnable(),
                 untolerated: texts(&p.untolerated),
-                nodes_now: match inventory.template_nodes_now(template) {
-                    Some(count) => format!("{count} now"),
-                    None => "?".into(),
-                },
+                untolerated_taints: p.untolerated.clone(),
+                nodes_now: inventory.template_nodes_now(template),
                 untolerated_startup: texts(&p.untolerated_startup),
             }
         })
@@ -753,7 +758,10 @@ impl CoverageReport {
                         template.untolerated_startup.join(", ")
                     ));
                 }
-                rows.push([name, template.nodes_now.clone(), status.into(), reason]);
+                let nodes_now = template
+                    .nodes_now
+                    .map_or_else(|| "?".to_owned(), |n| format!("{n} now"));
+                rows.push([name, nodes_now, status.into(), reason]);
             }
             let header = [
                 "POOL".to_owned(),
