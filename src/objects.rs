@@ -7,9 +7,11 @@
 //! one. Files are opened within the bounds of [`crate::input`].
 
 use std::io::{BufRead, BufReader, Read};
+use std::marker::PhantomData;
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::input::{self, InputError, MANIFEST_EXTENSIONS, Walk};
@@ -36,7 +38,50 @@ pub fn for_each_object(
     path: &Path,
     max_file_bytes: u64,
     notices: &mut Vec<String>,
-    mut each: impl FnMut(Value, &str, Position) -> bool,
+    each: impl FnMut(Value, &str, Position) -> bool,
+) -> Result<(), ObjectsError> {
+    for_each_item::<Value>(path, max_file_bytes, notices, each)
+}
+
+/// What a reader is handed per object: a [`Value`] tree, or [`Object`].
+pub trait Item: for<'de> serde::Deserialize<'de> {
+    /// An object the YAML reader (or a top-level single object) already made a tree of.
+    fn from_value(value: Value) -> Self;
+}
+
+impl Item for Value {
+    fn from_value(value: Value) -> Self {
+        value
+    }
+}
+
+/// One object as JSON text where the input is JSON (the items of a list are never made
+/// into trees: a reader decodes the kinds it knows straight into its own types, doctor's
+/// 150,000 pods), or the tree the YAML reader made.
+#[derive(Debug)]
+pub enum Object {
+    Text(Box<RawValue>),
+    Tree(Value),
+}
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(Object::Text)
+    }
+}
+
+impl Item for Object {
+    fn from_value(value: Value) -> Self {
+        Object::Tree(value)
+    }
+}
+
+/// [`for_each_object`], each object handed over as `T`.
+pub fn for_each_item<T: Item>(
+    path: &Path,
+    max_file_bytes: u64,
+    notices: &mut Vec<String>,
+    mut each: impl FnMut(T, &str, Position) -> bool,
 ) -> Result<(), ObjectsError> {
     let mut walk = Walk::default();
     walk.add(path, MANIFEST_EXTENSIONS);
@@ -55,10 +100,16 @@ pub fn for_each_object(
                 cause,
             })?;
         let mut stopped = false;
-        read_objects(opened, max_file_bytes, &name, |value, position| {
-            stopped = !each(value, &name, position);
-            !stopped
-        })?;
+        read_items_within(
+            opened,
+            max_file_bytes,
+            &name,
+            SLICE_BYTES,
+            |item, position| {
+                stopped = !each(item, &name, position);
+                !stopped
+            },
+        )?;
         if stopped {
             break;
         }
@@ -73,16 +124,28 @@ pub fn read_objects(
     name: &str,
     each: impl FnMut(Value, Position) -> bool,
 ) -> Result<(), ObjectsError> {
-    read_objects_within(reader, limit, name, SLICE_BYTES, each)
+    read_items_within::<Value>(reader, limit, name, SLICE_BYTES, each)
 }
 
 /// [`read_objects`], JSON streams up to `slice_bytes` parsed from memory.
+#[cfg(test)]
 fn read_objects_within(
     reader: impl Read,
     limit: u64,
     name: &str,
     slice_bytes: u64,
-    mut each: impl FnMut(Value, Position) -> bool,
+    each: impl FnMut(Value, Position) -> bool,
+) -> Result<(), ObjectsError> {
+    read_items_within::<Value>(reader, limit, name, slice_bytes, each)
+}
+
+/// The objects of one stream as `T`, JSON streams up to `slice_bytes` parsed from memory.
+fn read_items_within<T: Item>(
+    reader: impl Read,
+    limit: u64,
+    name: &str,
+    slice_bytes: u64,
+    mut each: impl FnMut(T, Position) -> bool,
 ) -> Result<(), ObjectsError> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader.take(limit.saturating_add(1)));
     let starts_json = loop {
@@ -106,8 +169,10 @@ fn read_objects_within(
         message,
     };
     if !starts_json {
-        return crate::yaml::objects(reader, limit, each)
-            .map_err(|e| invalid(e.position.line, e.position.column, e.message));
+        return crate::yaml::objects(reader, limit, |value, position| {
+            each(T::from_value(value), position)
+        })
+        .map_err(|e| invalid(e.position.line, e.position.column, e.message));
     }
     // A stream up to `slice_bytes` is read whole and parsed from memory: serde_json's
     // slice reader skips the per-byte reads of its io reader (twice as fast on a support
@@ -156,15 +221,16 @@ fn read_objects_within(
 const SLICE_BYTES: u64 = 256 << 20;
 
 /// Every top-level value of a JSON stream, its objects handed to `each`.
-fn each_top_level<'de, R: serde_json::de::Read<'de>>(
+fn each_top_level<'de, R: serde_json::de::Read<'de>, T: Item>(
     mut deserializer: serde_json::Deserializer<R>,
-    each: &mut impl FnMut(Value, Position) -> bool,
+    each: &mut impl FnMut(T, Position) -> bool,
 ) -> Result<(), serde_json::Error> {
     let mut stopped = false;
     loop {
         TopLevel {
             each: &mut *each,
             stopped: &mut stopped,
+            item: PhantomData,
         }
         .deserialize(&mut deserializer)?;
         if stopped || deserializer.end().is_ok() {
@@ -189,12 +255,13 @@ impl<R: Read> Read for Counted<R> {
 
 /// One top-level JSON value: a `List` (an object with `items`: each item handed over, the
 /// rest dropped), an array (each element), or an object (handed over whole).
-struct TopLevel<'a, F> {
+struct TopLevel<'a, F, T> {
     each: &'a mut F,
     stopped: &'a mut bool,
+    item: PhantomData<T>,
 }
 
-impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for TopLevel<'_, F> {
+impl<'de, F: FnMut(T, Position) -> bool, T: Item> DeserializeSeed<'de> for TopLevel<'_, F, T> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -202,7 +269,7 @@ impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for TopLevel<'
     }
 }
 
-impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for TopLevel<'_, F> {
+impl<'de, F: FnMut(T, Position) -> bool, T: Item> Visitor<'de> for TopLevel<'_, F, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,6 +285,7 @@ impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for TopLevel<'_, F> {
                 map.next_value_seed(Items {
                     each: &mut *self.each,
                     stopped: &mut *self.stopped,
+                    item: PhantomData,
                 })?;
             } else {
                 let value: Value = map.next_value()?;
@@ -227,7 +295,7 @@ impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for TopLevel<'_, F> {
             }
         }
         if !listed && !*self.stopped {
-            *self.stopped = !(self.each)(Value::Object(object), Position::default());
+            *self.stopped = !(self.each)(T::from_value(Value::Object(object)), Position::default());
         }
         Ok(())
     }
@@ -236,18 +304,20 @@ impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for TopLevel<'_, F> {
         Items {
             each: self.each,
             stopped: self.stopped,
+            item: PhantomData,
         }
         .visit_seq(seq)
     }
 }
 
 /// The items of a `List` (or a top-level array), each handed over as it is read.
-struct Items<'a, F> {
+struct Items<'a, F, T> {
     each: &'a mut F,
     stopped: &'a mut bool,
+    item: PhantomData<T>,
 }
 
-impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for Items<'_, F> {
+impl<'de, F: FnMut(T, Position) -> bool, T: Item> DeserializeSeed<'de> for Items<'_, F, T> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -255,7 +325,7 @@ impl<'de, F: FnMut(Value, Position) -> bool> DeserializeSeed<'de> for Items<'_, 
     }
 }
 
-impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for Items<'_, F> {
+impl<'de, F: FnMut(T, Position) -> bool, T: Item> Visitor<'de> for Items<'_, F, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,7 +337,7 @@ impl<'de, F: FnMut(Value, Position) -> bool> Visitor<'de> for Items<'_, F> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element::<T>()? {
             if !*self.stopped {
                 *self.stopped = !(self.each)(item, Position::default());
             }

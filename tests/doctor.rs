@@ -95,6 +95,71 @@ fn the_bundle_is_diagnosed_and_unhealthy_exits_1() {
     assert_eq!(one["daemonsets"][0]["problems"][0]["reason"], "NoRoom");
 }
 
+/// Pods in JSON are decoded straight from their text, everything else (and YAML) through
+/// a tree: the same bundle in either form, as a List, as an array or one object per line,
+/// gives the same report.
+#[test]
+fn a_json_bundle_is_diagnosed_as_its_yaml_is() {
+    let dir = common::scratch_dir("doctor", "json-bundle");
+    let items = bundle_objects();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let forms = [
+        ("list.json", serde_json::to_string_pretty(&list).unwrap()),
+        ("array.json", serde_json::to_string(&items).unwrap()),
+        (
+            "lines.json",
+            items
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ];
+    let from_yaml = dsguard(&["doctor", "--snapshot", BUNDLE, "-A", "-o", "json"], None);
+    assert!(!from_yaml.stdout.is_empty());
+    for (name, text) in forms {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let from_json = dsguard(
+            &[
+                "doctor",
+                "--snapshot",
+                path.to_str().unwrap(),
+                "-A",
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        assert_eq!(from_json.status.code(), from_yaml.status.code(), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&from_json.stdout),
+            String::from_utf8_lossy(&from_yaml.stdout),
+            "{name}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&from_json.stderr),
+            String::from_utf8_lossy(&from_yaml.stderr),
+            "{name}"
+        );
+    }
+    // A pod whose fields have the wrong shape is named and skipped, as from YAML.
+    let mut broken = items.clone();
+    let pod = broken.iter_mut().find(|i| i["kind"] == "Pod").unwrap();
+    pod["spec"]["containers"] = serde_json::json!("not a list");
+    let path = dir.join("broken.json");
+    std::fs::write(&path, serde_json::to_string(&broken).unwrap()).unwrap();
+    let output = dsguard(
+        &["doctor", "--snapshot", path.to_str().unwrap(), "-A"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("a Pod that cannot be read, skipped"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let none = dsguard(&["doctor"], None);

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::inventory::pods::{SlimBudget, SlimPod, parse_time};
 use crate::inventory::{NodeUpdate, PriorityClass};
@@ -220,21 +221,95 @@ impl DoctorPod {
             T::deserialize(value).map_err(|e| e.to_string())
         }
         let metadata: RawMeta = part(&value["metadata"])?;
-        let daemon_pod = metadata
-            .owner_references
-            .iter()
-            .any(|o| o.controller == Some(true) && o.kind == "DaemonSet");
-        // Only a DaemonSet's pods are diagnosed; the others count on their node (the slim
-        // pod), so their status is not kept: most pods of a cluster are not daemon pods.
-        let raw = RawPod {
-            spec: part(&value["spec"])?,
-            status: if daemon_pod {
-                part(&value["status"])?
-            } else {
-                RawPodStatus::default()
-            },
-            metadata,
+        let status = if is_daemon_pod(&metadata) {
+            part(&value["status"])?
+        } else {
+            RawPodStatus::default()
         };
+        Ok(Self::assemble(
+            slim,
+            RawPod {
+                spec: part(&value["spec"])?,
+                status,
+                metadata,
+            },
+        ))
+    }
+
+    /// From the pod's JSON text: each part decoded straight into its fields, no `Value`
+    /// tree (a bundle's pods are most of its bytes). Also the newest time it carries.
+    pub fn from_text(text: &str) -> Result<(DoctorPod, Option<i64>), String> {
+        #[derive(Deserialize)]
+        struct Parts<'a> {
+            #[serde(borrow, default)]
+            metadata: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            spec: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            status: Option<&'a RawValue>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct Times {
+            start_time: Option<String>,
+            #[serde(deserialize_with = "null_as_default")]
+            conditions: Vec<ConditionTimes>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct ConditionTimes {
+            last_transition_time: Option<String>,
+            last_heartbeat_time: Option<String>,
+        }
+        fn part<T: Default + serde::de::DeserializeOwned>(
+            raw: Option<&RawValue>,
+        ) -> Result<T, String> {
+            match raw.map(RawValue::get) {
+                None | Some("null") => Ok(T::default()),
+                Some(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+            }
+        }
+        let parts: Parts = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let metadata: RawMeta = part(parts.metadata)?;
+        let spec: RawPodSpec = part(parts.spec)?;
+        let times: Times = part(parts.status)?;
+        let slim = SlimPod {
+            metadata: part(parts.metadata)?,
+            spec: part(parts.spec)?,
+            status: part(parts.status)?,
+        };
+        let status = if is_daemon_pod(&metadata) {
+            part(parts.status)?
+        } else {
+            RawPodStatus::default()
+        };
+        // The same times `newest_time` reads from a tree.
+        let newest = [
+            metadata.creation_timestamp.as_deref(),
+            times.start_time.as_deref(),
+        ]
+        .into_iter()
+        .chain(times.conditions.iter().flat_map(|c| {
+            [
+                c.last_transition_time.as_deref(),
+                c.last_heartbeat_time.as_deref(),
+            ]
+        }))
+        .flatten()
+        .filter_map(parse_time)
+        .max();
+        let pod = Self::assemble(
+            slim,
+            RawPod {
+                metadata,
+                spec,
+                status,
+            },
+        );
+        Ok((pod, newest))
+    }
+
+    fn assemble(slim: SlimPod, raw: RawPod) -> DoctorPod {
         let owner = raw
             .metadata
             .owner_references
@@ -260,7 +335,7 @@ impl DoctorPod {
                 Some((c.name.clone(), text))
             })
             .collect();
-        Ok(DoctorPod {
+        DoctorPod {
             namespace: if raw.metadata.namespace.is_empty() {
                 "default".into()
             } else {
@@ -291,8 +366,17 @@ impl DoctorPod {
                 .as_deref()
                 .and_then(parse_time),
             slim,
-        })
+        }
     }
+}
+
+/// Only a DaemonSet's pods are diagnosed; the others count on their node (the slim pod),
+/// so their status is not kept: most pods of a cluster are not daemon pods.
+fn is_daemon_pod(metadata: &RawMeta) -> bool {
+    metadata
+        .owner_references
+        .iter()
+        .any(|o| o.controller == Some(true) && o.kind == "DaemonSet")
 }
 
 /// A Node's conditions and whether it is cordoned.
@@ -646,6 +730,39 @@ impl Snapshot {
         }
     }
 
+    /// Adds one object from its JSON text: a Pod decoded straight from the text, any other
+    /// kind through its tree ([`Snapshot::add`]).
+    pub fn add_text(&mut self, text: &RawValue, at: &str) {
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        let is_pod = serde_json::from_str::<Kind>(text.get())
+            .is_ok_and(|k| k.kind.as_deref() == Some("Pod"));
+        if is_pod {
+            self.has_pods = true;
+            match DoctorPod::from_text(text.get()) {
+                Ok((pod, newest)) => {
+                    if let Some(t) = newest {
+                        self.newest = self.newest.max(t);
+                    }
+                    self.pods.push(pod);
+                }
+                Err(e) => self
+                    .notices
+                    .push(format!("{at}: a Pod that cannot be read, skipped: {e}")),
+            }
+            return;
+        }
+        match serde_json::from_str::<Value>(text.get()) {
+            Ok(value) => self.add(value, at),
+            Err(e) => self
+                .notices
+                .push(format!("{at}: an object that cannot be read, skipped: {e}")),
+        }
+    }
+
     /// The notice for the objects skipped by kind, if any were.
     fn skipped_notice(&self) -> Option<String> {
         if self.skipped.is_empty() {
@@ -671,8 +788,12 @@ impl Snapshot {
     ) -> Result<Snapshot, crate::objects::ObjectsError> {
         let mut snapshot = Snapshot::default();
         let mut notices = Vec::new();
-        crate::objects::for_each_object(path, max_file_bytes, &mut notices, |value, file, at| {
-            snapshot.add(value, &format!("{file}:{}", at.line));
+        crate::objects::for_each_item(path, max_file_bytes, &mut notices, |object, file, at| {
+            let at = format!("{file}:{}", at.line);
+            match object {
+                crate::objects::Object::Text(text) => snapshot.add_text(&text, &at),
+                crate::objects::Object::Tree(value) => snapshot.add(value, &at),
+            }
             true
         })?;
         snapshot.notices.extend(notices);
