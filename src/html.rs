@@ -203,6 +203,44 @@ pub struct Column {
     pub template: bool,
 }
 
+/// The node pools as columns: the nodes split by the first pool label each has (`no_pool`
+/// for none), and each node slot's column.
+pub struct PoolColumns {
+    pub columns: Vec<Column>,
+    pub split: std::sync::Arc<crate::inventory::PoolSplit>,
+    pub column_of: std::collections::HashMap<u32, usize>,
+}
+
+impl PoolColumns {
+    pub fn of(
+        inventory: &crate::inventory::Inventory,
+        pool_keys: &[String],
+        no_pool: &str,
+    ) -> Self {
+        let split = inventory.split_by_pool(inventory.all_nodes(), pool_keys);
+        let columns = split
+            .iter()
+            .map(|(pool, nodes)| Column {
+                key: pool.clone().unwrap_or_else(|| no_pool.to_owned()),
+                nodes: Some(nodes.len()),
+                namespace: None,
+                template: false,
+            })
+            .collect();
+        let mut column_of = std::collections::HashMap::with_capacity(inventory.node_count());
+        for (index, (_, nodes)) in split.iter().enumerate() {
+            for slot in nodes.iter() {
+                column_of.insert(slot, index);
+            }
+        }
+        Self {
+            columns,
+            split,
+            column_of,
+        }
+    }
+}
+
 /// `doctor`'s rollout bar: updated / ready / unavailable of desired.
 #[derive(Debug)]
 pub struct RolloutBar {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::{CoverageReport, DaemonSetCoverage, NO_POOL};
 use crate::config::Config;
-use crate::html::{CellBuilder, Column, Page, Row, State};
+use crate::html::{CellBuilder, Column, Page, PoolColumns, Row, State};
 use crate::inventory::Inventory;
 use crate::scheduling::{Taint, Toleration, taint_list};
 
@@ -30,22 +30,18 @@ fn toleration_fix(taints: &[Taint]) -> String {
 /// The picture of `report` over the nodes of `inventory`.
 pub fn to_html(report: &CoverageReport, inventory: &Inventory, config: &Config) -> String {
     let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
-    let split = inventory.split_by_pool(inventory.all_nodes(), pool_keys);
-    let mut columns: Vec<Column> = split
-        .iter()
-        .map(|(pool, nodes)| Column {
-            key: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
-            nodes: Some(nodes.len()),
-            namespace: None,
-            template: false,
+    let PoolColumns {
+        mut columns,
+        column_of,
+        ..
+    } = PoolColumns::of(inventory, pool_keys, NO_POOL);
+    let pool_of: HashMap<&str, usize> = inventory
+        .nodes()
+        .filter_map(|node| {
+            let slot = inventory.slot_of(&node.name)?;
+            Some((&*node.name, *column_of.get(&slot)?))
         })
         .collect();
-    let mut pool_of: HashMap<&str, usize> = HashMap::with_capacity(inventory.node_count());
-    for (index, (_, nodes)) in split.iter().enumerate() {
-        for slot in nodes.iter() {
-            pool_of.insert(&inventory.node(slot).name, index);
-        }
-    }
     let pools = columns.len();
     for template in inventory.templates() {
         columns.push(Column {

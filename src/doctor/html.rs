@@ -13,7 +13,7 @@ use super::report::{revision_line, rollout_line};
 use super::{Diagnosis, DoctorReport};
 use crate::config::Config;
 use crate::coverage::NO_POOL;
-use crate::html::{CellBuilder, Column, Page, RolloutBar, Row, State};
+use crate::html::{CellBuilder, Page, PoolColumns, RolloutBar, Row, State};
 use crate::inventory::Inventory;
 
 fn state_of(reason: &'static str) -> (State, Option<&'static str>) {
@@ -28,27 +28,19 @@ fn state_of(reason: &'static str) -> (State, Option<&'static str>) {
 
 /// The picture of `report` over the nodes of `inventory` (the one it was diagnosed against).
 pub fn to_html(report: &DoctorReport, inventory: &Inventory, config: &Config) -> String {
-    let pool_keys = &config.rules.untolerated_taints.pool_label_keys;
-    let split = inventory.split_by_pool(inventory.all_nodes(), pool_keys);
-    let columns: Vec<Column> = split
-        .iter()
-        .map(|(pool, nodes)| Column {
-            key: pool.clone().unwrap_or_else(|| NO_POOL.to_owned()),
-            nodes: Some(nodes.len()),
-            namespace: None,
-            template: false,
-        })
-        .collect();
-    let mut pool_of: HashMap<u32, usize> = HashMap::with_capacity(inventory.node_count());
-    for (index, (_, nodes)) in split.iter().enumerate() {
-        for slot in nodes.iter() {
-            pool_of.insert(slot, index);
-        }
-    }
+    let PoolColumns {
+        columns,
+        split,
+        column_of,
+    } = PoolColumns::of(
+        inventory,
+        &config.rules.untolerated_taints.pool_label_keys,
+        NO_POOL,
+    );
     let rows = report
         .daemonsets
         .iter()
-        .map(|d| row(d, &split, &pool_of, inventory))
+        .map(|d| row(d, &split, &column_of, inventory))
         .collect();
     let unhealthy = report.daemonsets.iter().filter(|d| !d.healthy).count();
     Page {
