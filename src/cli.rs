@@ -501,7 +501,8 @@ pub struct ServeArgs {
     )]
     pub leader_namespace: String,
     /// With --cluster: how long the leader's Lease lasts without renewal; another replica
-    /// takes over at most this long after the leader dies.
+    /// takes over at most this long after the leader dies, and a leader that cannot
+    /// renew stops writing before then (docs/audit.md "One writer").
     #[arg(long, default_value = "15s", env = "DSGUARD_LEADER_LEASE_DURATION")]
     pub leader_lease_duration: String,
     /// How long in-flight requests may take to finish after SIGTERM.

@@ -2,12 +2,15 @@
 //! (tests/support/fake_apiserver.rs): a pool tainted with one update per node gives one
 //! `CoverageLost` Event and the metric drops; untainted, `CoverageRestored` and the metric
 //! comes back; PolicyReports follow the findings; two replicas share one Lease and only
-//! the leader writes; SIGTERM hands the Lease over and a killed leader is replaced.
+//! the leader writes; SIGTERM hands the Lease over and a killed leader is replaced; a
+//! leader cut off from the API server stops writing before another one starts.
 
 mod common;
 
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "support/partition.rs"]
+mod partition;
 #[path = "support/replica.rs"]
 mod replica;
 
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use common::eventually;
 use fake_apiserver::{DAEMONSETS, FakeApiServer, LIMIT_RANGES, NODES, POLICY_REPORT_API};
-use replica::{Replica, start_replica};
+use replica::{Replica, start_replica, start_replica_at};
 use serde_json::{Value, json};
 
 fn node(index: usize, pool: &str, tainted: bool) -> Value {
@@ -287,4 +290,47 @@ async fn sigterm_hands_the_lease_over_and_a_killed_leader_is_replaced() {
     )
     .await;
     assert_eq!(lease_holder(&api).as_deref(), Some("replica-c"));
+}
+
+/// The leader's requests hang from one moment on (a partition that drops packets). It must
+/// stop writing (its `dsguard_leader` falls to 0: every writer follows it) within the renew
+/// deadline, before its Lease expires and the other replica takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_writing_before_another_leads() {
+    let api = cluster().await;
+    let dir = scratch("partition");
+    let relay = partition::Relay::start(api.address).await;
+    let a = start_replica_at(relay.address, &dir, "replica-a", &[]);
+    eventually("replica-a leads", async || a.leading().await).await;
+    let b = start_replica(&api, &dir, "replica-b", &[]);
+    eventually("replica-b is ready to judge", async || {
+        nodes(&b, "shipper", "runnable").await == Some(7.0)
+    })
+    .await;
+    assert!(!b.leading().await);
+
+    relay.cut();
+    let cut = std::time::Instant::now();
+    let (mut a_stopped, mut b_started) = (None, None);
+    while b_started.is_none() && cut.elapsed() < Duration::from_secs(30) {
+        if a_stopped.is_none() && !a.leading().await {
+            a_stopped = Some(cut.elapsed());
+        }
+        if b.leading().await {
+            b_started = Some(cut.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (Some(stopped), Some(started)) = (a_stopped, b_started) else {
+        panic!("after the cut: replica-a stopped at {a_stopped:?}, replica-b led at {b_started:?}");
+    };
+    assert!(
+        stopped < started,
+        "replica-a stopped writing {stopped:?} after the cut, replica-b started leading at {started:?}"
+    );
+    // Within the renew deadline (2.75 s after its last renewal), before its 3 s Lease
+    // could expire.
+    assert!(stopped < Duration::from_secs(3), "{stopped:?}");
+    assert!(a.logged("cannot confirm the leader Lease within the renew deadline"));
+    assert_eq!(lease_holder(&api).as_deref(), Some("replica-b"));
 }

@@ -225,11 +225,7 @@ impl FakeApiServer {
 
     /// A kubeconfig whose current context points at this server (plain HTTP, no auth).
     pub fn write_kubeconfig(&self, path: &Path) {
-        let config = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n",
-            self.address
-        );
-        std::fs::write(path, config).unwrap();
+        write_kubeconfig_for(self.address, path);
     }
 
     fn next_version(&self) -> u64 {
@@ -1128,4 +1124,12 @@ fn delete_object(shared: &Shared, key: (String, String, String)) -> Response {
         }
         None => not_found(),
     }
+}
+
+/// A kubeconfig whose server is `address` (the API server itself, or a relay before it).
+pub fn write_kubeconfig_for(address: SocketAddr, path: &Path) {
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{address}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n"
+    );
+    std::fs::write(path, config).unwrap();
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,8 +22,13 @@ pub struct Replica {
 
 /// Starts a replica named `name` with `extra` arguments after the common ones.
 pub fn start_replica(api: &FakeApiServer, dir: &Path, name: &str, extra: &[&str]) -> Replica {
-    let kubeconfig = dir.join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
+    start_replica_at(api.address, dir, name, extra)
+}
+
+/// [`start_replica`], talking to the API server at `server` (a relay in front of it).
+pub fn start_replica_at(server: SocketAddr, dir: &Path, name: &str, extra: &[&str]) -> Replica {
+    let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+    super::fake_apiserver::write_kubeconfig_for(server, &kubeconfig);
     let mut child = Command::new(env!("CARGO_BIN_EXE_dsguard"))
         .args([
             "serve",
