@@ -236,18 +236,9 @@ impl DoctorPod {
         ))
     }
 
-    /// From the pod's JSON text: each part decoded straight into its fields, no `Value`
+    /// From a pod's parts as JSON text: each decoded straight into its fields, no `Value`
     /// tree (a bundle's pods are most of its bytes). Also the newest time it carries.
-    pub fn from_text(text: &str) -> Result<(DoctorPod, Option<i64>), String> {
-        #[derive(Deserialize)]
-        struct Parts<'a> {
-            #[serde(borrow, default)]
-            metadata: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            spec: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            status: Option<&'a RawValue>,
-        }
+    fn from_parts(parts: &ObjectParts<'_>) -> Result<(DoctorPod, Option<i64>), String> {
         #[derive(Deserialize, Default)]
         #[serde(default, rename_all = "camelCase")]
         struct Times {
@@ -269,7 +260,6 @@ impl DoctorPod {
                 Some(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
             }
         }
-        let parts: Parts = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let metadata: RawMeta = part(parts.metadata)?;
         let spec: RawPodSpec = part(parts.spec)?;
         let times: Times = part(parts.status)?;
@@ -368,6 +358,20 @@ impl DoctorPod {
             slim,
         }
     }
+}
+
+/// An object's kind and its parts, as text borrowed from the object's own: one pass tells
+/// a Pod from the rest and finds what [`DoctorPod::from_parts`] decodes.
+#[derive(Deserialize)]
+struct ObjectParts<'a> {
+    #[serde(borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
 }
 
 /// Only a DaemonSet's pods are diagnosed; the others count on their node (the slim pod),
@@ -733,16 +737,12 @@ impl Snapshot {
     /// Adds one object from its JSON text: a Pod decoded straight from the text, any other
     /// kind through its tree ([`Snapshot::add`]).
     pub fn add_text(&mut self, text: &RawValue, at: &str) {
-        #[derive(Deserialize)]
-        struct Kind<'a> {
-            #[serde(borrow, default)]
-            kind: Option<std::borrow::Cow<'a, str>>,
-        }
-        let is_pod = serde_json::from_str::<Kind>(text.get())
-            .is_ok_and(|k| k.kind.as_deref() == Some("Pod"));
-        if is_pod {
+        let parts = serde_json::from_str::<ObjectParts>(text.get())
+            .ok()
+            .filter(|p| p.kind.as_deref() == Some("Pod"));
+        if let Some(parts) = parts {
             self.has_pods = true;
-            match DoctorPod::from_text(text.get()) {
+            match DoctorPod::from_parts(&parts) {
                 Ok((pod, newest)) => {
                     if let Some(t) = newest {
                         self.newest = self.newest.max(t);
