@@ -558,6 +558,45 @@ fn autoscaler_templates_are_columns_of_their_own() {
 }
 
 #[test]
+fn what_if_taints_are_said_beside_the_cells() {
+    let dir = common::scratch_dir("html", "what-if");
+    let mut args = vec![
+        "coverage",
+        "-o",
+        "html",
+        "--nodes",
+        "examples/nodes.yaml",
+        "--what-if-taint",
+        "maintenance=true:NoExecute@karpenter.sh/nodepool=general",
+        "examples/daemonsets/",
+    ];
+    let page = write_page(&args, &dir, "what-if.html");
+    args[2] = "json";
+    let json = json_of(&args);
+    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
+    assert_eq!(browsed.console, Vec::<String>::new());
+    let mut said = 0;
+    for (i, ds) in json["daemonsets"].as_array().unwrap().iter().enumerate() {
+        let stops = names(&ds["whatIf"]["stopsOn"], None);
+        let article = &browsed.dom[browsed
+            .dom
+            .find(&format!("<article id=\"ds-{i}\""))
+            .unwrap()..];
+        let article = &article[..article.find("</article>").unwrap()];
+        let expected = match stops.first() {
+            Some(first) if stops.len() == 1 => {
+                format!("would stop running on 1 node (e.g. {first})")
+            }
+            Some(first) => format!("would stop running on {} nodes (e.g. {first})", stops.len()),
+            None => "would stop running on no node".to_owned(),
+        };
+        assert!(article.contains(&expected), "{expected} in {article}");
+        said += usize::from(!stops.is_empty());
+    }
+    assert!(said > 0, "the taint stops some DaemonSet somewhere");
+}
+
+#[test]
 fn the_doctor_picture_agrees_with_doctor_json_and_draws_each_rollout() {
     let dir = common::scratch_dir("html", "doctor");
     let bundle = "examples/doctor/cluster.yaml";

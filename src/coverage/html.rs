@@ -234,11 +234,35 @@ fn row(
             );
         }
     }
+    // `--what-if-taint`: the cells show the nodes as they are; what the taints would change
+    // is said beside them.
+    let details = ds
+        .what_if
+        .as_ref()
+        .map(|what_if| {
+            let some = |nodes: &[String]| match nodes.first() {
+                Some(first) => format!(
+                    "{} (e.g. {first})",
+                    crate::words::count(nodes.len(), "node")
+                ),
+                None => "no node".to_owned(),
+            };
+            let mut text = format!(
+                "with --what-if-taint it would stop running on {}; its running pods would be evicted from {}",
+                some(&what_if.stops_on),
+                some(&what_if.evicted_from)
+            );
+            if let Some(seconds) = what_if.delayed_by {
+                text.push_str(&format!(" (after {seconds}s where tolerationSeconds delays it)"));
+            }
+            vec![("What if".to_owned(), text)]
+        })
+        .unwrap_or_default();
     Row {
         daemonset: format!("{}/{}", ds.namespace, ds.name),
         note: format!("{}:{}", ds.file, ds.line),
         bar: None,
         cells: cells.into_iter().map(CellBuilder::finish).collect(),
-        details: Vec::new(),
+        details,
     }
 }

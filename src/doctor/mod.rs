@@ -648,7 +648,7 @@ pub fn diagnose(
         inventory
             .node_by_name(node)
             .and_then(|n| pool_keys.iter().find_map(|k| n.label(k)).map(str::to_owned))
-            .unwrap_or_else(|| "(no pool label)".into())
+            .unwrap_or_else(|| crate::coverage::NO_POOL.into())
     };
     let health = &index.health;
     let pods: Vec<&DoctorPod> = index.pods_of(ds);
