@@ -248,18 +248,24 @@ async fn a_tainted_pool_is_one_coverage_lost_event_and_untainting_restores_it() 
     assert!(a.logged("coverage lost"), "the transition is logged too");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_hands_the_lease_over_and_a_killed_leader_is_replaced() {
-    let api = cluster().await;
-    let dir = scratch("leader");
-    let a = start_replica(&api, &dir, "replica-a", &[]);
-    eventually("replica-a leads", async || a.leading().await).await;
-    let b = start_replica(&api, &dir, "replica-b", &[]);
+/// Once `leader` (replica-a) leads, replica-b started beside it, judging and not leading.
+async fn follower_of(leader: &Replica, api: &FakeApiServer, dir: &std::path::Path) -> Replica {
+    eventually("replica-a leads", async || leader.leading().await).await;
+    let b = start_replica(api, dir, "replica-b", &[]);
     eventually("replica-b is ready to judge", async || {
         nodes(&b, "shipper", "runnable").await == Some(7.0)
     })
     .await;
     assert!(!b.leading().await);
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_the_lease_over_and_a_killed_leader_is_replaced() {
+    let api = cluster().await;
+    let dir = scratch("leader");
+    let a = start_replica(&api, &dir, "replica-a", &[]);
+    let b = follower_of(&a, &api, &dir).await;
 
     a.signal("-TERM");
     eventually(
@@ -301,13 +307,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_another_leads
     let dir = scratch("partition");
     let relay = partition::Relay::start(api.address).await;
     let a = start_replica_at(relay.address, &dir, "replica-a", &[]);
-    eventually("replica-a leads", async || a.leading().await).await;
-    let b = start_replica(&api, &dir, "replica-b", &[]);
-    eventually("replica-b is ready to judge", async || {
-        nodes(&b, "shipper", "runnable").await == Some(7.0)
-    })
-    .await;
-    assert!(!b.leading().await);
+    let b = follower_of(&a, &api, &dir).await;
 
     relay.cut();
     let cut = std::time::Instant::now();
