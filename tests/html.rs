@@ -84,6 +84,8 @@ fn browse(page: &Path, action: &str, profile: &Path) -> Browsed {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // Containers often give /dev/shm 64 MB: a 45 MB page would not fit there.
+            "--disable-dev-shm-usage",
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-default-apps",
