@@ -328,15 +328,32 @@ pub async fn list_occupancy(
     Ok((Some(occupancy), notices))
 }
 
-/// A listed item as the support bundle has it: with its kind, without managedFields.
-fn item<K: serde::Serialize>(object: K, api_version: &str, kind: &str) -> serde_json::Value {
-    let mut value = serde_json::to_value(object).unwrap_or_default();
-    value["apiVersion"] = api_version.into();
-    value["kind"] = kind.into();
-    if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        metadata.remove("managedFields");
-    }
-    value
+/// Lists one kind page by page into `snapshot`, each item as the support bundle has it
+/// (its `apiVersion` and `kind`, without managedFields) and as its page arrives: a pod is
+/// held as the doctor's record, never as a whole object beside the others.
+async fn list_into<K>(
+    snapshot: &mut crate::doctor::objects::Snapshot,
+    api: &Api<K>,
+    params: ListParams,
+) -> Result<(), ClusterError>
+where
+    K: k8s_openapi::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + serde::Serialize,
+{
+    list_pages(api, params, K::URL_PATH_SEGMENT, |object| {
+        let mut value = serde_json::to_value(object).unwrap_or_default();
+        value["apiVersion"] = K::API_VERSION.into();
+        value["kind"] = K::KIND.into();
+        if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            metadata.remove("managedFields");
+        }
+        snapshot.add(value, "cluster");
+    })
+    .await?;
+    Ok(())
 }
 
 /// What the pod health pass of `serve --cluster` diagnoses, listed page by page
@@ -350,32 +367,27 @@ pub async fn daemon_pod_snapshot(
     use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
     use k8s_openapi::api::core::v1::Pod;
 
-    // Each item goes into the snapshot as its page arrives: a pod is held as the doctor's
-    // record, never as a whole object beside the others.
     let mut snapshot = crate::doctor::objects::Snapshot::default();
-    list_pages(
+    list_into(
+        &mut snapshot,
         &Api::<DaemonSet>::all(client.clone()),
         ListParams::default(),
-        "daemonsets",
-        |o| snapshot.add(item(o, "apps/v1", "DaemonSet"), "cluster"),
     )
     .await?;
     // Every pod the DaemonSet controller makes carries its template generation label:
     // the API server selects the daemon pods by it, and never sends the others.
-    list_pages(
+    list_into(
+        &mut snapshot,
         &Api::<Pod>::all(client.clone()),
         ListParams::default()
             .labels(crate::doctor::objects::TEMPLATE_GENERATION_LABEL)
             .limit(POD_PAGE_SIZE),
-        "pods",
-        |o| snapshot.add(item(o, "v1", "Pod"), "cluster"),
     )
     .await?;
-    list_pages(
+    list_into(
+        &mut snapshot,
         &Api::<ControllerRevision>::all(client.clone()),
         ListParams::default(),
-        "controllerrevisions",
-        |o| snapshot.add(item(o, "apps/v1", "ControllerRevision"), "cluster"),
     )
     .await?;
     snapshot.has_pods = true;
@@ -406,53 +418,37 @@ pub async fn doctor_snapshot(
         }
     }
     let params = ListParams::default;
-    // Each item goes into the snapshot as its page arrives (as the pod health pass does):
-    // a pod is held as the doctor's record, never as a whole object beside the others.
     let mut snapshot = crate::doctor::objects::Snapshot::default();
-    list_pages(
+    list_into(
+        &mut snapshot,
         &scoped::<DaemonSet>(client, namespace),
         params(),
-        "daemonsets",
-        |o| snapshot.add(item(o, "apps/v1", "DaemonSet"), "cluster"),
     )
     .await?;
-    list_pages(
+    list_into(
+        &mut snapshot,
         &scoped::<Pod>(client, namespace),
         params().limit(POD_PAGE_SIZE),
-        "pods",
-        |o| snapshot.add(item(o, "v1", "Pod"), "cluster"),
     )
     .await?;
-    list_pages(
+    list_into(
+        &mut snapshot,
         &scoped::<ControllerRevision>(client, namespace),
         params(),
-        "controllerrevisions",
-        |o| snapshot.add(item(o, "apps/v1", "ControllerRevision"), "cluster"),
     )
     .await?;
-    list_pages(
-        &scoped::<Event>(client, namespace),
-        params(),
-        "events",
-        |o| snapshot.add(item(o, "v1", "Event"), "cluster"),
-    )
-    .await?;
-    list_pages(&Api::<Node>::all(client.clone()), params(), "nodes", |o| {
-        snapshot.add(item(o, "v1", "Node"), "cluster")
-    })
-    .await?;
-    list_pages(
+    list_into(&mut snapshot, &scoped::<Event>(client, namespace), params()).await?;
+    list_into(&mut snapshot, &Api::<Node>::all(client.clone()), params()).await?;
+    list_into(
+        &mut snapshot,
         &Api::<PriorityClass>::all(client.clone()),
         params(),
-        "priorityclasses",
-        |o| snapshot.add(item(o, "scheduling.k8s.io/v1", "PriorityClass"), "cluster"),
     )
     .await?;
-    match list_pages(
+    match list_into(
+        &mut snapshot,
         &Api::<PodDisruptionBudget>::all(client.clone()),
         params(),
-        "poddisruptionbudgets",
-        |o| snapshot.add(item(o, "policy/v1", "PodDisruptionBudget"), "cluster"),
     )
     .await
     {
