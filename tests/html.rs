@@ -148,6 +148,16 @@ fn browse(page: &Path, action: &str, profile: &Path) -> Browsed {
     }
 }
 
+/// `COMMAND -o html ARGS` (`coverage` or `doctor`) written to `dir/name` and loaded in the
+/// browser, which must log nothing, with `COMMAND -o json ARGS` of the same input.
+fn in_browser(command: &str, args: &[&str], dir: &Path, name: &str) -> (PathBuf, Browsed, Value) {
+    let page = write_page(&[&[command, "-o", "html"], args].concat(), dir, name);
+    let json = json_of(&[&[command, "-o", "json"], args].concat());
+    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
+    assert_eq!(browsed.console, Vec::<String>::new(), "console messages");
+    (page, browsed, json)
+}
+
 fn decode(text: &str) -> String {
     text.replace("&quot;", "\"")
         .replace("&#39;", "'")
@@ -404,14 +414,8 @@ fn assert_cells_match(
 #[test]
 fn the_coverage_picture_of_the_examples_agrees_with_coverage_json_cell_by_cell() {
     let dir = common::scratch_dir("html", "coverage");
-    let mut args = vec!["coverage", "-o", "html"];
-    args.extend(EXAMPLES);
-    args.push("examples/daemonsets/");
-    let page = write_page(&args, &dir, "coverage.html");
-    args[2] = "json";
-    let json = json_of(&args);
-    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
-    assert_eq!(browsed.console, Vec::<String>::new(), "console messages");
+    let args = [&EXAMPLES[..], &["examples/daemonsets/"]].concat();
+    let (page, browsed, json) = in_browser("coverage", &args, &dir, "coverage.html");
     for rule in [
         r#"td[data-state="runs"]:empty::before { content: "runs " attr(data-nodes) }"#,
         r#"td[data-state="not-targeted"]:empty::before { content: "not targeted " attr(data-nodes) }"#,
@@ -509,21 +513,14 @@ fn the_coverage_picture_of_the_examples_agrees_with_coverage_json_cell_by_cell()
 #[test]
 fn autoscaler_templates_are_columns_of_their_own() {
     let dir = common::scratch_dir("html", "templates");
-    let mut args = vec![
-        "coverage",
-        "-o",
-        "html",
+    let args = [
         "--nodes",
         "examples/autoscaling/nodes.yaml",
         "--node-templates",
         "examples/autoscaling/nodepools.yaml",
         "examples/autoscaling/daemonsets/",
     ];
-    let page = write_page(&args, &dir, "templates.html");
-    args[2] = "json";
-    let json = json_of(&args);
-    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
-    assert_eq!(browsed.console, Vec::<String>::new());
+    let (_, browsed, json) = in_browser("coverage", &args, &dir, "templates.html");
     let cells = cells(&browsed.dom);
     let mut checked = 0;
     for ds in json["daemonsets"].as_array().unwrap() {
@@ -562,21 +559,14 @@ fn autoscaler_templates_are_columns_of_their_own() {
 #[test]
 fn what_if_taints_are_said_beside_the_cells() {
     let dir = common::scratch_dir("html", "what-if");
-    let mut args = vec![
-        "coverage",
-        "-o",
-        "html",
+    let args = [
         "--nodes",
         "examples/nodes.yaml",
         "--what-if-taint",
         "maintenance=true:NoExecute@karpenter.sh/nodepool=general",
         "examples/daemonsets/",
     ];
-    let page = write_page(&args, &dir, "what-if.html");
-    args[2] = "json";
-    let json = json_of(&args);
-    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
-    assert_eq!(browsed.console, Vec::<String>::new());
+    let (_, browsed, json) = in_browser("coverage", &args, &dir, "what-if.html");
     let mut said = 0;
     for (i, ds) in json["daemonsets"].as_array().unwrap().iter().enumerate() {
         let stops = names(&ds["whatIf"]["stopsOn"], None);
@@ -602,16 +592,10 @@ fn what_if_taints_are_said_beside_the_cells() {
 fn the_doctor_picture_agrees_with_doctor_json_and_draws_each_rollout() {
     let dir = common::scratch_dir("html", "doctor");
     let bundle = "examples/doctor/cluster.yaml";
-    let page = write_page(
-        &["doctor", "-A", "-o", "html", "--snapshot", bundle],
-        &dir,
-        "doctor.html",
-    );
-    let doctor = json_of(&["doctor", "-A", "-o", "json", "--snapshot", bundle]);
+    let (page, browsed, doctor) =
+        in_browser("doctor", &["-A", "--snapshot", bundle], &dir, "doctor.html");
     // Which nodes each DaemonSet targets: coverage over the same bundle.
     let coverage = json_of(&["coverage", "-o", "json", "--nodes", bundle, bundle]);
-    let browsed = browse(&page, "--dump-dom", &dir.join("profile"));
-    assert_eq!(browsed.console, Vec::<String>::new());
     let cells = cells(&browsed.dom);
     let pools = pools_of(bundle);
     let mut expected: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
