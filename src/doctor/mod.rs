@@ -292,17 +292,9 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Every DaemonSet `wanted` picks, diagnosed.
-pub fn diagnose_all(
-    snapshot: &Snapshot,
-    wanted: &dyn Fn(&DaemonSetObject) -> bool,
-    options: &Options<'_>,
-) -> (DoctorReport, Vec<String>) {
-    diagnose_against(snapshot, &inventory_of(snapshot), wanted, options)
-}
-
-/// As [`diagnose_all`], against an inventory the caller already holds (`serve --cluster`:
-/// the watched nodes, classes and pods) rather than one made from the snapshot.
+/// Every DaemonSet `wanted` picks, diagnosed against `inventory`: the snapshot's own
+/// ([`inventory_of`], `dsguard doctor`) or one the caller already holds (`serve --cluster`:
+/// the watched nodes, classes and pods).
 pub fn diagnose_against(
     snapshot: &Snapshot,
     inventory: &Inventory,

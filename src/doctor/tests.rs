@@ -21,7 +21,7 @@ fn run(snapshot: &Snapshot) -> Vec<Diagnosis> {
         now: snapshot.newest,
         nodes: &[],
     };
-    let (report, notes) = diagnose_all(snapshot, &|_| true, &options);
+    let (report, notes) = diagnose_against(snapshot, &inventory_of(snapshot), &|_| true, &options);
     assert!(notes.is_empty(), "{notes:?}");
     report.daemonsets
 }
@@ -382,7 +382,12 @@ fn a_node_asked_about_and_not_targeted_says_which_selector_fails() {
         now: snapshot.newest,
         nodes: &asked,
     };
-    let (report, _) = diagnose_all(&snapshot, &|d| d.name == "log-agent", &options);
+    let (report, _) = diagnose_against(
+        &snapshot,
+        &inventory_of(&snapshot),
+        &|d| d.name == "log-agent",
+        &options,
+    );
     let logs = &report.daemonsets[0];
     assert_eq!(reasons(logs), ["NoRoom", "NotTargeted"]);
     let not_targeted = &logs.problems[1];
@@ -414,7 +419,7 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         now: snapshot.newest,
         nodes: &[],
     };
-    let (report, _) = diagnose_all(&snapshot, &|_| true, &options);
+    let (report, _) = diagnose_against(&snapshot, &inventory_of(&snapshot), &|_| true, &options);
     let counted = pod_counts(&report);
     let counts: Vec<(&str, &str, u64)> = counted
         .iter()
@@ -442,7 +447,7 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         Vec::new(),
         json!({"type": "RollingUpdate"}),
     );
-    let (report, _) = diagnose_all(&healthy, &|_| true, &options);
+    let (report, _) = diagnose_against(&healthy, &inventory_of(&healthy), &|_| true, &options);
     assert!(pod_counts(&report).is_empty());
 }
 
