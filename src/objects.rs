@@ -127,18 +127,6 @@ pub fn read_objects(
     read_items_within::<Value>(reader, limit, name, SLICE_BYTES, each)
 }
 
-/// [`read_objects`], JSON streams up to `slice_bytes` parsed from memory.
-#[cfg(test)]
-fn read_objects_within(
-    reader: impl Read,
-    limit: u64,
-    name: &str,
-    slice_bytes: u64,
-    each: impl FnMut(Value, Position) -> bool,
-) -> Result<(), ObjectsError> {
-    read_items_within::<Value>(reader, limit, name, slice_bytes, each)
-}
-
 /// The objects of one stream as `T`, JSON streams up to `slice_bytes` parsed from memory.
 fn read_items_within<T: Item>(
     reader: impl Read,
@@ -384,7 +372,7 @@ mod tests {
         // Parsed from memory, and streamed (a stream past the in-memory bound, here 4 bytes).
         for slice_bytes in [SLICE_BYTES, 4] {
             let mut seen = 0;
-            let error = read_objects_within(
+            let error = read_items_within::<Value>(
                 &br#"{"items": [{"kind": "Pod"}, {"kind": "Po"#[..],
                 1 << 20,
                 "pods.json",
@@ -400,11 +388,13 @@ mod tests {
             assert!(error.to_string().contains("cut short"), "{error}");
             let big = format!("[{}{{}}]", "{},".repeat(1000));
             let error =
-                read_objects_within(big.as_bytes(), 100, "big.json", slice_bytes, |_, _| true)
-                    .unwrap_err();
+                read_items_within::<Value>(big.as_bytes(), 100, "big.json", slice_bytes, |_, _| {
+                    true
+                })
+                .unwrap_err();
             assert!(error.to_string().contains("--max-file-bytes"), "{error}");
             let mut kinds = Vec::new();
-            read_objects_within(
+            read_items_within::<Value>(
                 &br#"{"kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]} [{"kind": "C"}]"#[..],
                 1 << 20,
                 "two.json",
