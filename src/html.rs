@@ -130,6 +130,10 @@ impl Cell {
     }
 }
 
+/// Why nodes are not targeted, as a cell's hover and the details say it (the stylesheet's
+/// hover for cells that are only "not targeted" says the same).
+pub const NOT_TARGETED_WHY: &str = "not selected by its nodeSelector, node affinity or nodeName";
+
 /// Rows per `<tbody>`, the unit the browser skips while it is off screen.
 const ROWS_PER_BODY: usize = 100;
 

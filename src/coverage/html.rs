@@ -8,24 +8,12 @@ use std::collections::HashMap;
 
 use super::{CoverageReport, DaemonSetCoverage, NO_POOL};
 use crate::config::Config;
-use crate::html::{CellBuilder, Column, Page, PoolColumns, Row, State};
+use crate::html::{CellBuilder, Column, NOT_TARGETED_WHY, Page, PoolColumns, Row, State};
 use crate::inventory::Inventory;
-use crate::scheduling::{Taint, Toleration, taint_list};
+use crate::scheduling::taint_list;
 
-const NOT_TARGETED_WHY: &str = "not selected by its nodeSelector, node affinity or nodeName";
 const NOT_TARGETED_FIX: &str =
     "to run there, change spec.template.spec.nodeSelector / affinity, or the nodes' labels";
-
-fn toleration_fix(taints: &[Taint]) -> String {
-    let yaml: Vec<String> = taints
-        .iter()
-        .map(|t| Toleration::exactly_for(t).to_yaml_item())
-        .collect();
-    format!(
-        "to run there, add to spec.template.spec.tolerations:\n{}",
-        yaml.join("\n")
-    )
-}
 
 /// The picture of `report` over the nodes of `inventory`.
 pub fn to_html(report: &CoverageReport, inventory: &Inventory, config: &Config) -> String {
@@ -115,7 +103,7 @@ fn row(
                 State::Blocked,
                 None,
                 &format!("untolerated {}", taint_list(&blocked.taints)),
-                || toleration_fix(&blocked.taints),
+                || crate::policy::toleration_fix(&blocked.taints),
                 1,
                 Some(&blocked.node),
             );
@@ -228,7 +216,7 @@ fn row(
                     "the nodes it makes carry taints it does not tolerate: {}",
                     covered.untolerated.join(", ")
                 ),
-                || toleration_fix(&covered.untolerated_taints),
+                || crate::policy::toleration_fix(&covered.untolerated_taints),
                 nodes,
                 None,
             );

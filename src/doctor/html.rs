@@ -13,7 +13,7 @@ use super::report::{revision_line, rollout_line};
 use super::{Diagnosis, DoctorReport};
 use crate::config::Config;
 use crate::coverage::NO_POOL;
-use crate::html::{CellBuilder, Page, PoolColumns, RolloutBar, Row, State};
+use crate::html::{CellBuilder, NOT_TARGETED_WHY, Page, PoolColumns, RolloutBar, Row, State};
 use crate::inventory::Inventory;
 
 fn state_of(reason: &'static str) -> (State, Option<&'static str>) {
@@ -114,7 +114,7 @@ fn row(
             cells[pool].add(
                 State::NotTargeted,
                 None,
-                "not selected by its nodeSelector, node affinity or nodeName",
+                NOT_TARGETED_WHY,
                 || {
                     "to run there, change spec.template.spec.nodeSelector / affinity, or the nodes' labels (doctor --node NODE says which part fails)".into()
                 },

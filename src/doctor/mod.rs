@@ -29,7 +29,6 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::policy::{self, Context, DaemonSet, Severity};
-use crate::scheduling::Toleration;
 use objects::{DaemonSetObject, DoctorPod, NodeHealth, Snapshot};
 
 pub use html::to_html;
@@ -1033,11 +1032,7 @@ pub fn diagnose(
         if nodes.is_empty() {
             continue;
         }
-        let yaml: Vec<String> = group
-            .untolerated
-            .iter()
-            .map(|t| Toleration::exactly_for(t).to_yaml_item())
-            .collect();
+        let fix = policy::toleration_fix(&group.untolerated);
         for node in nodes {
             found.push(Found {
                 reason: "UntoleratedTaint",
@@ -1049,10 +1044,7 @@ pub fn diagnose(
                     "targeted, but its taints are not tolerated ({}): no pod runs there",
                     group.taint_list()
                 ),
-                fix: format!(
-                    "to run there, add to spec.template.spec.tolerations:\n{}",
-                    yaml.join("\n")
-                ),
+                fix: fix.clone(),
             });
         }
     }

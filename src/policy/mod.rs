@@ -32,6 +32,7 @@ use crate::scheduling::Toleration;
 pub use daemonset::{DaemonSet, DecodeError};
 pub use exemptions::ExemptionUse;
 pub use requests_exceed_allocatable::{effective_requests, surges, unfit_groups};
+pub use untolerated_taints::toleration_fix;
 
 /// Every rule and mutation, with its stable ID and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

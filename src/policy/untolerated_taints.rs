@@ -22,6 +22,20 @@ use crate::scheduling::{Taint, Toleration};
 /// Lines of a grouped node list shown before "… and N more".
 const MAX_GROUP_LINES: usize = 6;
 
+/// The fix for nodes blocked by `taints`, in one message line and the YAML to paste: the
+/// narrowest toleration of each (`doctor`'s `UntoleratedTaint` and the picture's blocked
+/// cells say it so).
+pub fn toleration_fix(taints: &[Taint]) -> String {
+    let yaml: Vec<String> = taints
+        .iter()
+        .map(|t| Toleration::exactly_for(t).to_yaml_item())
+        .collect();
+    format!(
+        "to run there, add to spec.template.spec.tolerations:\n{}",
+        yaml.join("\n")
+    )
+}
+
 /// `reach` (the targeted nodes, and those the tolerations do not get onto) is what
 /// `evaluate` already computed: the costly part of a many-term selector is done once.
 pub(crate) fn check(
