@@ -369,8 +369,10 @@ impl Page {
         if self.rows.is_empty() {
             out.push_str("<p>No DaemonSet in the input.</p>\n");
         } else {
-            self.matrix(&mut out);
-            self.details(&mut out);
+            // Each column's key escaped once: it is written in every cell of the column.
+            let keys: Vec<String> = self.columns.iter().map(|c| escape(&c.key)).collect();
+            self.matrix(&mut out, &keys);
+            self.details(&mut out, &keys);
         }
         out.push_str("</body></html>\n");
         out
@@ -391,7 +393,7 @@ impl Page {
         out.push_str("</ul></section>\n");
     }
 
-    fn matrix(&self, out: &mut String) {
+    fn matrix(&self, out: &mut String, keys: &[String]) {
         // Rows are flex boxes of fixed widths (no table layout over every cell), and the
         // body comes in groups of rows the browser lays out only when scrolled to
         // (`content-visibility`): a 2,000 × 200 page renders in seconds, not a minute
@@ -402,8 +404,7 @@ impl Page {
             "<div class=\"matrix\" role=\"region\" aria-label=\"DaemonSets by node pool\" tabindex=\"0\">\n<table class=\"m\" style=\"width:{width_rem}rem\">"
         );
         out.push_str("<thead><tr><th scope=\"col\" class=\"corner\">DaemonSet</th>");
-        for column in &self.columns {
-            let key = escape(&column.key);
+        for (column, key) in self.columns.iter().zip(keys) {
             let _ = write!(out, "<th scope=\"col\" data-pool=\"{key}\"");
             if let Some(namespace) = &column.namespace {
                 let _ = write!(out, " data-namespace=\"{}\"", escape(namespace));
@@ -457,7 +458,7 @@ impl Page {
                         .sum::<u64>();
                     total += cell.nodes();
                 }
-                self.cell(out, &daemonset, &escape(&column.key), cell, i, j);
+                write_cell(out, &daemonset, &keys[j], cell, i, j);
             }
             let _ = writeln!(
                 out,
@@ -468,7 +469,7 @@ impl Page {
         out.push_str(
             "</tbody>\n<tfoot><tr><th scope=\"row\">DaemonSets that run here / with a problem</th>",
         );
-        for (j, column) in self.columns.iter().enumerate() {
+        for (j, key) in keys.iter().enumerate() {
             let running = self
                 .rows
                 .iter()
@@ -481,77 +482,13 @@ impl Page {
                 .count();
             let _ = write!(
                 out,
-                "<td class=\"count\" data-pool=\"{}\" data-runs=\"{running}\" data-problems=\"{troubled}\">{running} / {troubled}</td>",
-                escape(&column.key)
+                "<td class=\"count\" data-pool=\"{key}\" data-runs=\"{running}\" data-problems=\"{troubled}\">{running} / {troubled}</td>"
             );
         }
         out.push_str("<td class=\"count\"></td></tr></tfoot>\n</table></div>\n");
     }
 
-    fn cell(&self, out: &mut String, daemonset: &str, pool: &str, cell: &Cell, i: usize, j: usize) {
-        let state = cell.state_word();
-        let _ = write!(
-            out,
-            "<td data-daemonset=\"{daemonset}\" data-pool=\"{pool}\" data-state=\"{state}\" data-nodes=\"{}\"",
-            cell.nodes()
-        );
-        if let [only] = cell.parts.as_slice()
-            && let Some(reason) = only.reason
-        {
-            let _ = write!(out, " data-reason=\"{reason}\"");
-        }
-        // The hover: every cause's reason and the first line of its fix. A cell that is
-        // only "not targeted" (most cells of a large page) gets the stylesheet's hover.
-        let only_not_targeted = cell.parts.iter().all(|p| p.state == State::NotTargeted);
-        let hover: Vec<String> = cell
-            .parts
-            .iter()
-            .filter(|p| p.state != State::Runs && !only_not_targeted)
-            .flat_map(|p| {
-                p.causes.iter().map(move |c| {
-                    let fix = c.fix.lines().next().unwrap_or("");
-                    format!("{} {}: {}. Fix: {fix}", part_label(p), c.nodes, c.why)
-                })
-            })
-            .collect();
-        if !hover.is_empty() {
-            let _ = write!(out, " title=\"{}\"", escape(&hover.join("\n")));
-        }
-        out.push('>');
-        let link = cell.has_problem();
-        if link {
-            let _ = write!(out, "<a href=\"#c-{i}-{j}\">");
-        }
-        match cell.parts.as_slice() {
-            [] => out.push('–'),
-            // The bulk of a large page: its words come from the stylesheet (`:empty`), one
-            // text node fewer per cell.
-            [only] if only.reason.is_none() && !only.state.is_problem() => {}
-            [only] => {
-                let _ = write!(out, "{} {}", cell_label(only), only.nodes);
-            }
-            parts => {
-                for p in parts {
-                    let _ = write!(
-                        out,
-                        "<span data-state=\"{}\" data-nodes=\"{}\"",
-                        p.state.word(),
-                        p.nodes
-                    );
-                    if let Some(reason) = p.reason {
-                        let _ = write!(out, " data-reason=\"{reason}\"");
-                    }
-                    let _ = write!(out, ">{} {}</span>", cell_label(p), p.nodes);
-                }
-            }
-        }
-        if link {
-            out.push_str("</a>");
-        }
-        out.push_str("</td>");
-    }
-
-    fn details(&self, out: &mut String) {
+    fn details(&self, out: &mut String, keys: &[String]) {
         out.push_str("<section id=\"details\"><h2>Details</h2>\n");
         for (i, row) in self.rows.iter().enumerate() {
             let _ = writeln!(
@@ -582,7 +519,7 @@ impl Page {
             } else {
                 out.push_str("<table class=\"d\"><thead><tr><th scope=\"col\">pool</th><th scope=\"col\">state</th><th scope=\"col\">nodes</th><th scope=\"col\">why</th><th scope=\"col\">fix</th></tr></thead><tbody>\n");
                 for (j, cell) in problems {
-                    let pool = escape(&self.columns[j].key);
+                    let pool = &keys[j];
                     let mut first = true;
                     for p in cell.parts.iter().filter(|p| p.state.is_problem()) {
                         for c in &p.causes {
@@ -618,6 +555,70 @@ impl Page {
         }
         out.push_str("</section>\n");
     }
+}
+
+/// One matrix cell (row `i`, column `j`): its DOM, hover, link and words.
+fn write_cell(out: &mut String, daemonset: &str, pool: &str, cell: &Cell, i: usize, j: usize) {
+    let state = cell.state_word();
+    let _ = write!(
+        out,
+        "<td data-daemonset=\"{daemonset}\" data-pool=\"{pool}\" data-state=\"{state}\" data-nodes=\"{}\"",
+        cell.nodes()
+    );
+    if let [only] = cell.parts.as_slice()
+        && let Some(reason) = only.reason
+    {
+        let _ = write!(out, " data-reason=\"{reason}\"");
+    }
+    // The hover: every cause's reason and the first line of its fix. A cell that is
+    // only "not targeted" (most cells of a large page) gets the stylesheet's hover.
+    let only_not_targeted = cell.parts.iter().all(|p| p.state == State::NotTargeted);
+    let hover: Vec<String> = cell
+        .parts
+        .iter()
+        .filter(|p| p.state != State::Runs && !only_not_targeted)
+        .flat_map(|p| {
+            p.causes.iter().map(move |c| {
+                let fix = c.fix.lines().next().unwrap_or("");
+                format!("{} {}: {}. Fix: {fix}", part_label(p), c.nodes, c.why)
+            })
+        })
+        .collect();
+    if !hover.is_empty() {
+        let _ = write!(out, " title=\"{}\"", escape(&hover.join("\n")));
+    }
+    out.push('>');
+    let link = cell.has_problem();
+    if link {
+        let _ = write!(out, "<a href=\"#c-{i}-{j}\">");
+    }
+    match cell.parts.as_slice() {
+        [] => out.push('–'),
+        // The bulk of a large page: its words come from the stylesheet (`:empty`), one
+        // text node fewer per cell.
+        [only] if only.reason.is_none() && !only.state.is_problem() => {}
+        [only] => {
+            let _ = write!(out, "{} {}", cell_label(only), only.nodes);
+        }
+        parts => {
+            for p in parts {
+                let _ = write!(
+                    out,
+                    "<span data-state=\"{}\" data-nodes=\"{}\"",
+                    p.state.word(),
+                    p.nodes
+                );
+                if let Some(reason) = p.reason {
+                    let _ = write!(out, " data-reason=\"{reason}\"");
+                }
+                let _ = write!(out, ">{} {}</span>", cell_label(p), p.nodes);
+            }
+        }
+    }
+    if link {
+        out.push_str("</a>");
+    }
+    out.push_str("</td>");
 }
 
 /// What a cell says of a part: the state, or for `unhealthy` the reason itself
