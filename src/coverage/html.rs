@@ -23,12 +23,10 @@ pub fn to_html(report: &CoverageReport, inventory: &Inventory, config: &Config) 
         column_of,
         ..
     } = PoolColumns::of(inventory, pool_keys, NO_POOL);
-    let pool_of: HashMap<&str, usize> = inventory
-        .nodes()
-        .filter_map(|node| {
-            let slot = inventory.slot_of(&node.name)?;
-            Some((&*node.name, *column_of.get(&slot)?))
-        })
+    // The report names nodes: each name's column.
+    let pool_of: HashMap<&str, usize> = column_of
+        .iter()
+        .map(|(slot, column)| (&*inventory.node(*slot).name, *column))
         .collect();
     let pools = columns.len();
     for template in inventory.templates() {
