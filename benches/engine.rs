@@ -381,26 +381,98 @@ fn main() {
 }
 
 /// The live audit after a node change: every DaemonSet judged again (what `serve
-/// --cluster` does when the inventory changes), 2,000 DaemonSets at 5,000 nodes.
+/// --cluster` does when the inventory changes), 2,000 DaemonSets at 5,000 nodes. Then the
+/// same with the DaemonSets' loads counted as each node's overhead, as `serve --cluster`
+/// counts the DaemonSets it watches: the footprints a change can move placed again first.
+/// A real node runs a few dozen DaemonSets (110 pods fit one by default), so the loads
+/// are measured with the 2,000 spread over 100 groups of 50 nodes (20 on each node), and
+/// once with all 2,000 on every node, where no DaemonSet fits anywhere and each one's
+/// DSG005 finding lists where.
 fn audit_cost() {
-    use dsguard::audit::Audit;
-    let config = Config::default();
     let daemonsets: Vec<DaemonSet> = corpus::corpus_daemonsets(2_000)
         .iter()
         .filter_map(|value| DaemonSet::from_value(value).ok())
         .collect();
+    audit_rounds("", &daemonsets, sized_cluster(5_000, true), false, 20);
+    // 100 groups: a label on the nodes, and a nodeSelector term for it on each DaemonSet.
+    const GROUP: &str = "bench.dsguard.io/group";
+    let mut grouped_nodes = sized_cluster(5_000, true);
+    let updates: Vec<NodeUpdate> = grouped_nodes
+        .nodes()
+        .enumerate()
+        .map(|(i, node)| {
+            let mut update = node.to_update();
+            update.labels.insert(GROUP.into(), format!("g{}", i % 100));
+            update
+        })
+        .collect();
+    for update in updates {
+        grouped_nodes.apply_node(update);
+    }
+    let grouped: Vec<DaemonSet> = corpus::corpus_daemonsets(2_000)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, mut value)| {
+            let spec = &mut value["spec"]["template"]["spec"];
+            if !spec["nodeSelector"].is_object() {
+                spec["nodeSelector"] = json!({});
+            }
+            spec["nodeSelector"][GROUP] = json!(format!("g{}", i % 100));
+            DaemonSet::from_value(&value).ok()
+        })
+        .collect();
+    audit_rounds(
+        ", loads counted (20 DaemonSets a node)",
+        &grouped,
+        grouped_nodes,
+        true,
+        20,
+    );
+    audit_rounds(
+        ", loads counted (all 2,000 on every node)",
+        &daemonsets,
+        sized_cluster(5_000, true),
+        true,
+        3,
+    );
+}
+
+fn audit_rounds(
+    label: &str,
+    daemonsets: &[DaemonSet],
+    cluster: Inventory,
+    with_loads: bool,
+    rounds: usize,
+) {
+    use dsguard::audit::Audit;
+    let config = Config::default();
     let count = daemonsets.len();
     // Two identical clusters and audits, so that neither way of judging again finds the
     // other's results remembered on the node index.
-    let mut inventory = sized_cluster(5_000, true);
-    let mut inventory_all = sized_cluster(5_000, true);
+    let mut inventory = cluster.clone();
+    let mut inventory_all = cluster;
+    // Every DaemonSet's footprint counted as each node's overhead.
+    let place_all = |inventory: &mut Inventory, audit: &mut Audit| {
+        let loads = audit.daemon_loads(None, inventory, &config);
+        inventory.set_daemon_loads(Some(loads));
+    };
     let mut audit = Audit::new();
     let started = Instant::now();
-    audit.reset(daemonsets.clone(), &inventory, &config);
+    if with_loads {
+        let (loads, _) = dsguard::policy::daemon_loads(daemonsets, &inventory, &config);
+        inventory.set_daemon_loads(Some(loads));
+    }
+    audit.reset(daemonsets.to_vec(), &inventory, &config);
     let first = started.elapsed();
     let mut audit_all = Audit::new();
-    audit_all.reset(daemonsets, &inventory_all, &config);
-    println!("audit: {count} DaemonSets at 5000 nodes: first judgement {first:.2?} (one thread)");
+    audit_all.reset(daemonsets.to_vec(), &inventory_all, &config);
+    if with_loads {
+        place_all(&mut inventory_all, &mut audit_all);
+        audit_all.rejudge(&inventory_all, &config);
+    }
+    println!(
+        "audit{label}: {count} DaemonSets at 5000 nodes: first judgement {first:.2?} (one thread)"
+    );
     // A node as it is, to change one thing of it.
     let update_of =
         |inventory: &Inventory, index: usize| inventory.nodes().nth(index).unwrap().to_update();
@@ -424,25 +496,36 @@ fn audit_cost() {
     for (what, change) in scenarios {
         let mut all = Vec::new();
         let mut affected = Vec::new();
-        for round in 0..20 {
+        for round in 0..rounds {
             let before = inventory.clone();
             let next = change(update_of(&inventory, round * 7 + 1), round);
             inventory.apply_node(next.clone());
             inventory_all.apply_node(next);
-            // What `serve --cluster` does: find the changed nodes, judge whom they affect.
+            // What `serve --cluster` does: find the changed nodes, judge whom they affect;
+            // with the loads, first place again the footprints the changes can move, and
+            // mark the nodes whose overhead they moved.
             let started = Instant::now();
-            let changes = inventory.node_changes_since(&before).unwrap();
+            let came = inventory.clone();
+            let mut changes = came.node_changes_since(&before).unwrap();
+            if with_loads {
+                let loads = audit.daemon_loads(Some(&changes), &came, &config);
+                inventory.set_daemon_loads(Some(loads));
+                assert!(inventory.mark_overhead_changes(&before, &mut changes));
+            }
             black_box(audit.rejudge_nodes(&changes, &inventory, &config));
             affected.push(started.elapsed());
             // Every DaemonSet judged again, for comparison.
             let started = Instant::now();
+            if with_loads {
+                place_all(&mut inventory_all, &mut audit_all);
+            }
             black_box(audit_all.rejudge(&inventory_all, &config));
             all.push(started.elapsed());
         }
         all.sort();
         affected.sort();
         println!(
-            "audit: after {what}: only those it can affect p50 {:.2?} max {:.2?}; all of them p50 {:.2?} max {:.2?}",
+            "audit{label}: after {what}: only those it can affect p50 {:.2?} max {:.2?}; all of them p50 {:.2?} max {:.2?}",
             affected[affected.len() / 2],
             affected[affected.len() - 1],
             all[all.len() / 2],
@@ -470,11 +553,11 @@ fn fit_cost(object: &DaemonSet, config: &Config) {
             namespace: "kube-system".into(),
             name: format!("daemon-{j}"),
             // A third of them everywhere, the rest on one or two pools.
-            nodes: if j % 3 == 0 {
+            nodes: std::sync::Arc::new(if j % 3 == 0 {
                 sized.all_nodes().clone()
             } else {
                 pool_nodes(j % 8) | pool_nodes((j + 3) % 8)
-            },
+            }),
             requests: [("cpu".to_owned(), 50), ("memory".to_owned(), 64 << 20)].into(),
         })
         .collect();

@@ -402,16 +402,53 @@ struct Audited {
     selection: NodeSelection,
     tolerations: Vec<crate::scheduling::Toleration>,
     judgement: Judgement,
+    /// Where its pods run and what each requests: its part of every node's daemon
+    /// overhead (`None`: resources unreadable, not counted), as of the nodes of the last
+    /// judgement of every DaemonSet.
+    footprint: Option<crate::inventory::DaemonLoad>,
+}
+
+/// A DaemonSet's footprint on `inventory`'s nodes, as `lint --daemonsets` counts it.
+fn footprint(
+    object: &DaemonSet,
+    inventory: &Inventory,
+    config: &Config,
+) -> Option<crate::inventory::DaemonLoad> {
+    policy::daemon_load(
+        object,
+        &Context::offline(inventory, config, object.namespace_or_default()),
+    )
+}
+
+/// `object`'s footprint now, and whether it moved the overhead. One equal to what `before`
+/// had keeps `before`'s (which is as of the nodes of the last judgement of all).
+fn footprint_after(
+    object: &DaemonSet,
+    before: Option<&Audited>,
+    inventory: &Inventory,
+    config: &Config,
+) -> (Option<crate::inventory::DaemonLoad>, bool) {
+    let now = footprint(object, inventory, config);
+    match before {
+        Some(before) if before.footprint == now => (before.footprint.clone(), false),
+        None if now.is_none() => (None, false),
+        _ => (now, true),
+    }
 }
 
 impl Audited {
-    fn new(object: DaemonSet, judgement: Judgement) -> Self {
+    fn new(
+        object: DaemonSet,
+        judgement: Judgement,
+        footprint: Option<crate::inventory::DaemonLoad>,
+    ) -> Self {
         let tolerations = object.pod_tolerations(&[]);
         Audited {
             selection: object.selection(),
             tolerations,
             object: Arc::new(object),
             judgement,
+            footprint,
         }
     }
 
@@ -423,7 +460,15 @@ impl Audited {
     ///   (`autoTolerateTaintKeys`), any taint change counts: the injection can change;
     /// - anything, when it selects no node at all: its explanation names the labels the
     ///   cluster has.
-    fn affected_by(&self, changes: &[NodeDifference<'_>], config: &Config) -> bool {
+    ///
+    /// With `occupants` false, what else runs on a node is left out: what is left can move
+    /// where its own pods run (its footprint).
+    fn affected_by(
+        &self,
+        changes: &[NodeDifference<'_>],
+        config: &Config,
+        occupants: bool,
+    ) -> bool {
         if self.judgement.nodes.targeted == 0 {
             return true;
         }
@@ -458,7 +503,7 @@ impl Audited {
             ) {
                 (None, None) => false,
                 (Some(before), Some(after)) => {
-                    change.pods_changed || relevant(before) != relevant(after)
+                    (occupants && change.occupants_changed) || relevant(before) != relevant(after)
                 }
                 _ => true,
             }
@@ -470,6 +515,9 @@ impl Audited {
 #[derive(Debug, Default)]
 pub struct Audit {
     daemonsets: BTreeMap<Key, Audited>,
+    /// A DaemonSet added, removed or changed where its pods run or what they request
+    /// since [`Audit::take_footprints_moved`] last asked: every node's overhead may differ.
+    footprints_moved: bool,
 }
 
 impl Audit {
@@ -495,16 +543,49 @@ impl Audit {
     ) -> Option<Transition> {
         let key = Key::of(&object);
         let judgement = judge(&object, inventory, config);
+        let (footprint, moved) =
+            footprint_after(&object, self.daemonsets.get(&key), inventory, config);
+        self.footprints_moved |= moved;
         let before = self
             .daemonsets
-            .insert(key.clone(), Audited::new(object, judgement))?;
+            .insert(key.clone(), Audited::new(object, judgement, footprint))?;
         let after = &self.daemonsets[&key].judgement;
         transition(&key, &before.judgement, after, &mut ChangesSeen::default())
     }
 
     /// A DaemonSet deleted: its series and report results go with it.
     pub fn delete(&mut self, key: &Key) -> bool {
-        self.daemonsets.remove(key).is_some()
+        let removed = self.daemonsets.remove(key);
+        if removed.as_ref().is_some_and(|a| a.footprint.is_some()) {
+            self.footprints_moved = true;
+        }
+        removed.is_some()
+    }
+
+    /// Whether a DaemonSet moved the overhead since the last call (and forgets it).
+    pub fn take_footprints_moved(&mut self) -> bool {
+        std::mem::take(&mut self.footprints_moved)
+    }
+
+    /// Every DaemonSet's footprint on `inventory`'s nodes, in namespace and name order:
+    /// the loads DSG005 counts. With `changes` (the nodes that changed since the last
+    /// judgement of all), only the DaemonSets a change can move are placed again, the
+    /// others keep theirs; without, every one is.
+    pub fn daemon_loads(
+        &mut self,
+        changes: Option<&[NodeDifference<'_>]>,
+        inventory: &Inventory,
+        config: &Config,
+    ) -> Vec<crate::inventory::DaemonLoad> {
+        self.daemonsets
+            .values_mut()
+            .filter_map(|audited| {
+                if changes.is_none_or(|changes| audited.affected_by(changes, config, false)) {
+                    audited.footprint = footprint(&audited.object, inventory, config);
+                }
+                audited.footprint.clone()
+            })
+            .collect()
     }
 
     /// A full list of the DaemonSets (the watch's start or relist): those known before are
@@ -521,12 +602,19 @@ impl Audit {
         for object in objects {
             let key = Key::of(&object);
             let judgement = judge(&object, inventory, config);
-            if let Some(old) = before.remove(&key)
+            let old = before.remove(&key);
+            let (footprint, moved) = footprint_after(&object, old.as_ref(), inventory, config);
+            self.footprints_moved |= moved;
+            if let Some(old) = old
                 && let Some(t) = transition(&key, &old.judgement, &judgement, &mut changes)
             {
                 transitions.push(t);
             }
-            self.daemonsets.insert(key, Audited::new(object, judgement));
+            self.daemonsets
+                .insert(key, Audited::new(object, judgement, footprint));
+        }
+        if before.values().any(|gone| gone.footprint.is_some()) {
+            self.footprints_moved = true;
         }
         transitions
     }
@@ -547,7 +635,7 @@ impl Audit {
         config: &Config,
     ) -> Vec<Transition> {
         self.rejudge_where(inventory, config, |audited| {
-            audited.affected_by(changes, config)
+            audited.affected_by(changes, config, true)
         })
     }
 
@@ -570,6 +658,11 @@ impl Audit {
             audited.judgement = judgement;
         }
         transitions
+    }
+
+    /// The DaemonSets audited, in namespace and name order.
+    pub fn daemonsets(&self) -> impl Iterator<Item = &DaemonSet> {
+        self.daemonsets.values().map(|a| a.object.as_ref())
     }
 
     pub fn judgements(&self) -> impl Iterator<Item = (&Key, &Judgement)> {

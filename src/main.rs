@@ -324,18 +324,16 @@ fn cluster_daemonsets(
 /// with the same placement and request code as the rules; one whose resources cannot be
 /// read is left out with a note.
 fn set_daemon_loads(objects: &[(String, DaemonSet)], inventory: &mut Inventory, config: &Config) {
-    let mut loads = Vec::new();
-    for (file, object) in objects {
-        let namespace = object.namespace_or_default().to_owned();
-        let context = dsguard::policy::Context::offline(inventory, config, &namespace);
-        match dsguard::policy::daemon_load(object, &context) {
-            Some(load) => loads.push(load),
-            None => eprintln!(
-                "dsguard: note: {}: {namespace}/{}: resources unreadable, not counted as daemon overhead",
-                lint::printable(file),
-                lint::printable(object.name())
-            ),
-        }
+    let (loads, unreadable) =
+        dsguard::policy::daemon_loads(objects.iter().map(|(_, o)| o), inventory, config);
+    for index in unreadable {
+        let (file, object) = &objects[index];
+        eprintln!(
+            "dsguard: note: {}: {}/{}: resources unreadable, not counted as daemon overhead",
+            lint::printable(file),
+            object.namespace_or_default(),
+            lint::printable(object.name())
+        );
     }
     inventory.set_daemon_loads(Some(loads));
 }

@@ -38,9 +38,20 @@ struct Cluster {
     api: FakeApiServer,
     server: RunningServer,
     ca: String,
+    /// Whether the audit leads (it does throughout, when it runs).
+    _leading: tokio::sync::watch::Sender<bool>,
 }
 
 async fn start(name: &str, api: FakeApiServer) -> Cluster {
+    start_serving(name, api, false).await
+}
+
+/// [`start`], with the live audit of the cluster's DaemonSets running as the leader.
+async fn start_auditing(name: &str, api: FakeApiServer) -> Cluster {
+    start_serving(name, api, true).await
+}
+
+async fn start_serving(name: &str, api: FakeApiServer, audit: bool) -> Cluster {
     let dir = scratch(name);
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
@@ -59,6 +70,17 @@ async fn start(name: &str, api: FakeApiServer) -> Cluster {
         }),
     );
     dsguard::cluster::spawn_watchers(client.clone(), state.clone());
+    let (leads, leading) = tokio::sync::watch::channel(true);
+    if audit {
+        dsguard::cluster::spawn_audit(
+            client.clone(),
+            state.clone(),
+            leading,
+            "test".into(),
+            Duration::from_secs(60),
+            None,
+        );
+    }
     dsguard::cluster::spawn_template_watchers(client, state.clone(), Duration::from_millis(100));
     let ca_path = dir.join("ca.crt");
     let options = common::loopback_options(CertificateSource::SelfSigned {
@@ -66,7 +88,12 @@ async fn start(name: &str, api: FakeApiServer) -> Cluster {
     });
     let server = server::start(options, state).await.unwrap();
     let ca = std::fs::read_to_string(ca_path).unwrap();
-    Cluster { api, server, ca }
+    Cluster {
+        api,
+        server,
+        ca,
+        _leading: leads,
+    }
 }
 
 impl Cluster {
@@ -815,4 +842,139 @@ async fn pods_from_the_cluster_give_the_webhook_lint_and_coverage_the_answer_fil
     assert!(occupancy.find("n1", "batch", "mover").is_none());
     // `done` (Succeeded) still does not count; nothing else is left.
     assert_eq!(occupancy.pod_count(), 2);
+}
+
+/// The DaemonSets `serve --cluster` watches are every node's daemon overhead, as
+/// `lint --daemonsets` counts the same objects from a file: one cluster, the same DSG005
+/// answer from the webhook, the live audit and lint; and the overhead follows the
+/// cluster (a node added, a DaemonSet deleted).
+#[tokio::test]
+async fn the_watched_daemonsets_are_the_overhead_lint_daemonsets_counts() {
+    let node = |i: usize| {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": format!("n{i}"), "labels": {"kubernetes.io/os": "linux"}},
+               "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "10"}}})
+    };
+    let nodes: Vec<Value> = (0..3).map(node).collect();
+    let pod = |cpu: &str| {
+        json!({"priorityClassName": "system-node-critical", "containers": [{"name": "c", "image": "i",
+            "resources": {"limits": {"cpu": cpu, "memory": "64Mi"}}}]})
+    };
+    let daemonset = |namespace: &str, name: &str, cpu: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+               "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}}, "spec": pod(cpu)}}})
+    };
+    // 1 CPU beside the CNI's 1.5 on 2-CPU nodes: fits alone, not beside it.
+    let daemonsets = vec![
+        daemonset("kube-system", "cni", "1500m"),
+        daemonset("team", "agent", "1"),
+    ];
+    let pods = vec![json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+        "spec": {"nodeName": "n0", "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
+        "status": {"phase": "Running"}})];
+    let api = FakeApiServer::start().await;
+    api.preload(NODES, nodes.clone());
+    api.preload(DAEMONSETS, daemonsets.clone());
+    api.preload(PODS, pods.clone());
+
+    let dir = scratch("daemon-overhead");
+    let list =
+        |items: &[Value]| json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let (nodes_file, daemonsets_file, pods_file, manifest) = (
+        dir.join("nodes.json"),
+        dir.join("daemonsets.json"),
+        dir.join("pods.json"),
+        dir.join("agent.json"),
+    );
+    std::fs::write(&nodes_file, list(&nodes)).unwrap();
+    std::fs::write(&daemonsets_file, list(&daemonsets)).unwrap();
+    std::fs::write(&pods_file, list(&pods)).unwrap();
+    std::fs::write(&manifest, daemonsets[1].to_string()).unwrap();
+    let lint = dsguard_with(
+        dir.join("no-kubeconfig"),
+        [
+            "lint",
+            "-o",
+            "json",
+            "--nodes",
+            &nodes_file.display().to_string(),
+            "--daemonsets",
+            &daemonsets_file.display().to_string(),
+            "--pods",
+            &pods_file.display().to_string(),
+            &manifest.display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&lint.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&lint.stderr)));
+    let linted = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["ruleId"] == "DSG005")
+        .unwrap_or_else(|| panic!("DSG005 in {report}"))
+        .clone();
+    assert_eq!(linted["action"], "deny", "{linted}");
+    let message = linted["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("needs 1 + 1500m for the other DaemonSets there, allocatable 2"),
+        "{message}"
+    );
+
+    let cluster = start_auditing("daemon-overhead-serve", api).await;
+    eventually("ready", async || cluster.ready().await).await;
+    eventually("the audit's loads in the live inventory", async || {
+        cluster
+            .server
+            .state
+            .inventory
+            .load()
+            .daemon_loads()
+            .is_some()
+    })
+    .await;
+    let response = cluster.decide(pod("1")).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    let said = response["status"]["message"].as_str().unwrap().to_owned();
+    assert!(said.contains(&message), "webhook: {said}\nlint: {message}");
+    // The audit judged the same DaemonSet the same way.
+    let audited = |state: &AppState| {
+        state
+            .metrics
+            .daemonsets
+            .load()
+            .iter()
+            .find(|row| row.key.name == "agent")
+            .map(|row| {
+                row.findings
+                    .iter()
+                    .any(|((rule, _), _)| rule.id() == "DSG005")
+            })
+    };
+    assert_eq!(audited(&cluster.server.state), Some(true));
+
+    // A fourth node: its overhead arrives with the audit's next loads.
+    cluster.api.upsert(NODES, node(3));
+    eventually("the new node's overhead counted", async || {
+        cluster.decide(pod("1")).await["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("fits none of the 4 nodes"))
+    })
+    .await;
+    // The CNI gone, the agent fits everywhere: the webhook and the audit both say so.
+    cluster.api.delete(DAEMONSETS, "kube-system/cni");
+    eventually("the deleted DaemonSet's overhead gone", async || {
+        cluster.decide(pod("1")).await["allowed"] == true
+    })
+    .await;
+    eventually("the audit judged again", async || {
+        audited(&cluster.server.state) == Some(false)
+    })
+    .await;
 }

@@ -420,6 +420,170 @@ fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_g
     }
 }
 
+/// With the DaemonSets' loads counted (as `serve --cluster` counts the ones it watches),
+/// a node change also moves the overhead on that node: a taint that turns one DaemonSet
+/// away leaves room for another that tolerates it, whose own view of the node did not
+/// change. Judging only the affected DaemonSets must still give what judging all gives.
+#[test]
+fn with_daemon_loads_a_node_change_rejudges_the_daemonsets_whose_overhead_it_moved() {
+    let config = Config::default();
+    let requesting = |name: &str, uid: &str, cpu: &str, tolerations: Value| {
+        daemonset(
+            name,
+            uid,
+            json!({"tolerations": tolerations,
+                   "containers": [{"name": "main", "image": "a:1",
+                     "resources": {"limits": {"cpu": cpu, "memory": "64Mi"}}}]}),
+        )
+    };
+    // 3 + 1 + 0.1 CPUs on 4-CPU nodes: none of the three fits beside the other two.
+    let objects = || {
+        vec![
+            requesting("tolerant", "uid-1", "3", json!([{"operator": "Exists"}])),
+            requesting("picky", "uid-2", "1", json!([])),
+            requesting("small", "uid-3", "100m", json!([])),
+        ]
+    };
+    let refresh = |inventory: &mut Inventory, audit: &Audit| {
+        let (loads, unreadable) = policy::daemon_loads(audit.daemonsets(), inventory, &config);
+        assert!(unreadable.is_empty());
+        inventory.set_daemon_loads(Some(loads));
+    };
+    let mut inventory = cluster();
+    let mut partial = Audit::new();
+    partial.reset(objects(), &inventory, &config);
+    refresh(&mut inventory, &partial);
+    partial.rejudge(&inventory, &config);
+    let mut full = Audit::new();
+    full.reset(objects(), &inventory, &config);
+    let tolerant = Key::of(&objects()[0]);
+    let unfit_for_tolerant = |audit: &Audit| {
+        audit
+            .judgement(&tolerant)
+            .unwrap()
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::RequestsExceedAllocatable)
+            .map(|f| f.message.lines().next().unwrap().to_owned())
+    };
+    // What DSG005 says of `tolerant`: unfit on `unfit` of the `runs` nodes it runs on.
+    let says = |unfit: u64, runs: u64| {
+        let head = "the pod (requests cpu 3, memory 64Mi per pod)";
+        Some(if unfit == runs {
+            format!(
+                "{head} fits none of the {runs} nodes it would run on: it stays Pending everywhere:"
+            )
+        } else {
+            format!(
+                "{head} does not fit {unfit} of the {runs} nodes it would run on: it stays Pending there:"
+            )
+        })
+    };
+    assert_eq!(unfit_for_tolerant(&partial), says(12, 12));
+    let node = |name: &str, pool: &str, taints: &[(&str, &str, &str)]| {
+        let mut node = NodeUpdate::of(
+            name,
+            &[
+                ("kubernetes.io/os", "linux"),
+                ("karpenter.sh/nodepool", pool),
+            ],
+            taints,
+        );
+        node.allocatable =
+            Some([("cpu".to_string(), 4000), ("memory".to_string(), 16 << 30)].into());
+        node
+    };
+    let steps: Vec<(&str, Option<NodeUpdate>, (u64, u64))> = vec![
+        // Only `tolerant` stays on node-3: it fits there now.
+        (
+            "node-3",
+            Some(node("node-3", "general", &[("gpu", "", "NoSchedule")])),
+            (11, 12),
+        ),
+        // A label nothing reads moves nothing.
+        (
+            "node-4",
+            {
+                let mut relabelled = node("node-4", "general", &[]);
+                relabelled.labels.insert("team".into(), "a".into());
+                Some(relabelled)
+            },
+            (11, 12),
+        ),
+        ("node-3", Some(node("node-3", "general", &[])), (12, 12)),
+        // A new node takes all three; a tainted new one, only `tolerant`.
+        ("extra-0", Some(node("extra-0", "extra", &[])), (13, 13)),
+        (
+            "extra-1",
+            Some(node("extra-1", "extra", &[("dedicated", "x", "NoExecute")])),
+            (13, 14),
+        ),
+        ("extra-0", None, (12, 13)),
+        ("node-10", None, (11, 12)),
+    ];
+    for (index, (name, update, (unfit, runs))) in steps.into_iter().enumerate() {
+        let before = inventory.clone();
+        match update {
+            Some(update) => inventory.apply_node(update),
+            None => inventory.delete_node(name),
+        }
+        // As `serve --cluster` does: the changed nodes first, then the footprints those
+        // can move placed again, then the overhead those moved marked.
+        let came = inventory.clone();
+        let mut changes = came
+            .node_changes_since(&before)
+            .expect("only nodes changed");
+        assert_eq!(changes.len(), 1, "step {index}");
+        let loads = partial.daemon_loads(Some(&changes), &came, &config);
+        inventory.set_daemon_loads(Some(loads));
+        assert!(inventory.mark_overhead_changes(&before, &mut changes));
+        // The footprints kept are the ones placing every DaemonSet again gives.
+        let mut placed_again = came.clone();
+        refresh(&mut placed_again, &full);
+        assert_eq!(
+            inventory.daemon_loads(),
+            placed_again.daemon_loads(),
+            "step {index}"
+        );
+        let from_partial = partial.rejudge_nodes(&changes, &inventory, &config);
+        let from_full = full.rejudge(&inventory, &config);
+        assert_eq!(from_partial, from_full, "step {index}");
+        let a: Vec<_> = partial.judgements().collect();
+        let b: Vec<_> = full.judgements().collect();
+        assert_eq!(a, b, "step {index}");
+        assert_eq!(
+            unfit_for_tolerant(&partial),
+            says(unfit, runs),
+            "step {index}"
+        );
+    }
+    // Another DaemonSet's requests changing is no node change: everything is judged.
+    let before = inventory.clone();
+    let mut more = objects();
+    more[2] = requesting("small", "uid-3", "200m", json!([]));
+    let mut changed = Audit::new();
+    changed.reset(more, &inventory, &config);
+    refresh(&mut inventory, &changed);
+    let mut changes = inventory.node_changes_since(&before).unwrap();
+    assert!(!inventory.mark_overhead_changes(&before, &mut changes));
+    // And the audit says a changed footprint moved the overhead; an unchanged one did not.
+    assert!(partial.take_footprints_moved());
+    partial.apply(
+        requesting("small", "uid-3", "100m", json!([])),
+        &inventory,
+        &config,
+    );
+    assert!(!partial.take_footprints_moved());
+    partial.apply(
+        requesting("small", "uid-3", "200m", json!([])),
+        &inventory,
+        &config,
+    );
+    assert!(partial.take_footprints_moved());
+    partial.delete(&Key::of(&objects()[1]));
+    assert!(partial.take_footprints_moved());
+}
+
 #[test]
 fn node_changes_are_told_apart_from_other_inventory_changes() {
     let inventory = cluster();

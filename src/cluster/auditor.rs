@@ -12,6 +12,16 @@
 //! - Judging runs on the blocking pool, never on the threads that answer admission.
 //! - Nothing is judged before the inventory's first complete lists and the first complete
 //!   DaemonSet list: the state found then is the starting point, not a transition.
+//! - The DaemonSets watched are every node's daemon overhead for DSG005, as
+//!   `lint --daemonsets` counts them (`Audit::daemon_loads`): before a judgement of every
+//!   DaemonSet the loads are made current for the nodes of that moment (after a node
+//!   change, only the footprints it can move are placed again), and the judgement reads
+//!   them; the live inventory (so the webhook) then takes the same loads. The first
+//!   judgement already has them, and the inventory taking them is not itself a change to
+//!   judge again. A node change moves the overhead only on that node, so the DaemonSets
+//!   there are judged again with the others it affects; a DaemonSet whose footprint moved
+//!   (added, removed, placed or sized differently) can move it anywhere, so every one is
+//!   judged again once changes pause.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +35,7 @@ use super::reports::DesiredReports;
 use crate::audit::{Audit, Key, Transition, policy_reports};
 use crate::config::Config;
 use crate::inventory::Inventory;
-use crate::policy::DaemonSet;
+use crate::policy::{self, DaemonSet};
 use crate::server::AppState;
 
 /// How long inventory changes must pause before the DaemonSets are judged again.
@@ -62,6 +72,9 @@ impl AuditLoop {
         let mut reports_open = true;
         // (first, latest) inventory change not judged yet.
         let mut pending: Option<(Instant, Instant)> = None;
+        // A DaemonSet change moved the daemon loads: every DaemonSet must be judged again,
+        // not only those on changed nodes.
+        let mut loads_moved = false;
         loop {
             let deadline = pending.map(|(first, last)| (last + QUIET).min(first + MAX_DELAY));
             let work: Work = tokio::select! {
@@ -121,11 +134,19 @@ impl AuditLoop {
                         std::mem::take(&mut early).into_values().collect();
                     tracing::info!(daemonsets = objects.len(), "audit starting");
                     let started = self.judge(Audit::new(), move |audit, inventory, config| {
-                        audit.reset(objects, inventory, config)
+                        let (loads, _) = policy::daemon_loads(&objects, inventory, config);
+                        set_loads(inventory, loads);
+                        let transitions = audit.reset(objects, inventory, config);
+                        // Every footprint is new, and already counted.
+                        audit.take_footprints_moved();
+                        transitions
                     });
                     (started.await, true)
                 }
                 (Some(current), Work::Change(change)) => {
+                    // Judged against the loads as they are (a DaemonSet's own load never
+                    // counts against it). One that moves the overhead has the others
+                    // judged again, with the loads made current, once changes pause.
                     let changed =
                         self.judge(current, move |audit, inventory, config| match change {
                             DaemonSetChange::Listed(objects) => {
@@ -140,27 +161,47 @@ impl AuditLoop {
                                 Vec::new()
                             }
                         });
-                    (changed.await, false)
+                    let mut changed = changed.await;
+                    if let Some(judged) = &mut changed
+                        && judged.audit.take_footprints_moved()
+                    {
+                        loads_moved = true;
+                        let now = Instant::now();
+                        pending = Some((pending.map_or(now, |(first, _)| first), now));
+                    }
+                    (changed, false)
                 }
                 (Some(current), Work::Publish) => {
                     (self.judge(current, |_, _, _| Vec::new()).await, false)
                 }
                 (Some(current), Work::Rejudge) => {
-                    let before = baseline.clone();
+                    let before = baseline
+                        .clone()
+                        .filter(|_| !std::mem::take(&mut loads_moved));
                     let rejudged = self.judge(current, move |audit, inventory, config| {
-                        let changes =
+                        // The changes are read on the inventory as it came; the loads made
+                        // current go on a copy of it.
+                        let came = inventory.clone();
+                        let mut changes =
                             before
                                 .as_ref()
                                 .and_then(|(inventory_before, config_before)| {
                                     if !Arc::ptr_eq(config_before, config) {
                                         return None;
                                     }
-                                    inventory
-                                        .node_changes_since(inventory_before)
+                                    came.node_changes_since(inventory_before)
                                         .filter(|changes| changes.len() <= MAX_NODE_CHANGES)
                                 });
-                        match changes {
-                            Some(changes) => audit.rejudge_nodes(&changes, inventory, config),
+                        let loads = audit.daemon_loads(changes.as_deref(), &came, config);
+                        set_loads(inventory, loads);
+                        let partial = match (&mut changes, &before) {
+                            (Some(changes), Some((inventory_before, _))) => inventory
+                                .mark_overhead_changes(inventory_before, changes)
+                                .then_some(changes),
+                            _ => None,
+                        };
+                        match partial {
+                            Some(changes) => audit.rejudge_nodes(changes, inventory, config),
                             None => audit.rejudge(inventory, config),
                         }
                     });
@@ -172,10 +213,20 @@ impl AuditLoop {
                 }
             };
             match judged {
-                Some((judged, inputs)) => {
+                Some(Judged {
+                    audit: judged,
+                    inputs: judged_inputs,
+                    own_generation,
+                    ..
+                }) => {
                     audit = Some(judged);
                     if judged_all {
-                        baseline = Some(inputs);
+                        // The live inventory taking the loads this judgement already read
+                        // is no change to judge again, unless something else came since.
+                        if own_generation.is_some_and(|own| *inputs.borrow() == own) {
+                            inputs.borrow_and_update();
+                        }
+                        baseline = Some(judged_inputs);
                     }
                 }
                 None => {
@@ -193,36 +244,51 @@ impl AuditLoop {
     }
 
     /// Runs `work` on the blocking pool against the current inventory and config, then
-    /// publishes the summary, the reports and the transitions. Returns the audit and the
-    /// inputs it was judged against; `None` if it panicked.
+    /// publishes the summary, the reports and the transitions, and gives the live
+    /// inventory the daemon loads `work` made current, if it did. `None` if it panicked.
     async fn judge(
         &self,
         mut audit: Audit,
-        work: impl FnOnce(&mut Audit, &Arc<Inventory>, &Arc<Config>) -> Vec<Transition> + Send + 'static,
-    ) -> Option<(Audit, Inputs)> {
-        let inventory = self.state.inventory.load_full();
+        work: impl FnOnce(&mut Audit, &mut Arc<Inventory>, &Arc<Config>) -> Vec<Transition>
+        + Send
+        + 'static,
+    ) -> Option<Judged> {
+        // The generation first: a change landing between the two reads makes it look
+        // older than the inventory, which can only cost one more judgement.
+        let generation = *self.state.judgement_inputs.borrow();
+        let snapshot = self.state.inventory.load_full();
         let config = self.state.config.load_full();
-        let inputs = (inventory.clone(), config.clone());
         let reports_wanted = *self.reports_wanted.borrow();
-        let (audit, transitions, summary, reports) = tokio::task::spawn_blocking(move || {
-            let transitions = work(&mut audit, &inventory, &config);
-            let summary = audit.summary();
-            // Followers, and leaders without the PolicyReport API, keep none.
-            let reports = if reports_wanted {
-                policy_reports(&audit)
-                    .filter_map(|(ns, report)| {
-                        serde_json::value::to_raw_value(&report)
-                            .ok()
-                            .map(|raw| (ns, raw))
-                    })
-                    .collect()
-            } else {
-                Default::default()
-            };
-            (audit, transitions, summary, reports)
-        })
-        .await
-        .ok()?;
+        let mut inventory = snapshot.clone();
+        let judged_config = config.clone();
+        let (audit, inventory, transitions, summary, reports) =
+            tokio::task::spawn_blocking(move || {
+                let transitions = work(&mut audit, &mut inventory, &judged_config);
+                let summary = audit.summary();
+                // Followers, and leaders without the PolicyReport API, keep none.
+                let reports = if reports_wanted {
+                    policy_reports(&audit)
+                        .filter_map(|(ns, report)| {
+                            serde_json::value::to_raw_value(&report)
+                                .ok()
+                                .map(|raw| (ns, raw))
+                        })
+                        .collect()
+                } else {
+                    Default::default()
+                };
+                (audit, inventory, transitions, summary, reports)
+            })
+            .await
+            .ok()?;
+        // The judgement read daemon loads the live inventory did not have: it takes them.
+        let own_generation = if !Arc::ptr_eq(&snapshot, &inventory) {
+            self.state
+                .adopt_daemon_loads(&inventory)
+                .filter(|&adopted| adopted == generation + 1)
+        } else {
+            None
+        };
         self.state.metrics.daemonsets.store(Arc::new(summary));
         self.reports.send_replace(Arc::new(reports));
         for transition in transitions {
@@ -239,8 +305,32 @@ impl AuditLoop {
                 );
             }
         }
-        Some((audit, inputs))
+        Some(Judged {
+            audit,
+            inputs: (inventory, config),
+            own_generation,
+        })
     }
+}
+
+/// Makes `inventory` carry `loads` (on its nodes), copying it only when they differ from
+/// what it holds or it holds them for other nodes.
+fn set_loads(inventory: &mut Arc<Inventory>, mut loads: Vec<crate::inventory::DaemonLoad>) {
+    loads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    if inventory.daemon_loads_current() && inventory.daemon_loads() == Some(loads.as_slice()) {
+        return;
+    }
+    Arc::make_mut(inventory).set_daemon_loads(Some(loads));
+}
+
+/// A judgement done.
+struct Judged {
+    audit: Audit,
+    /// The inventory (with the daemon loads it read) and config it was made against.
+    inputs: Inputs,
+    /// The judgement-input generation the live inventory's taking those loads made, when
+    /// nothing else changed between the judgement's start and it.
+    own_generation: Option<u64>,
 }
 
 /// What a judgement was made against.

@@ -29,7 +29,7 @@ fn pool_overheads(inventory: &Inventory, config: &Config) -> Vec<PoolOverhead> {
     };
     let mut pools = Vec::new();
     for shape in inventory.node_shapes(("", "")) {
-        for (pool, nodes) in inventory.split_by_pool(shape.nodes, pool_keys).iter() {
+        for (pool, nodes) in inventory.split_by_pool(&shape.nodes, pool_keys).iter() {
             let shares = shape
                 .daemon_requests
                 .iter()

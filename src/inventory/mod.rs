@@ -229,6 +229,8 @@ pub struct Inventory {
     /// The DaemonSets of the cluster and the node shapes they make, when known
     /// (`--daemonsets`).
     daemon_loads: Option<Arc<daemons::DaemonLoads>>,
+    /// Slots whose node changed since the loads were set (see `daemons`).
+    stale_daemon_slots: RoaringBitmap,
     /// The pods already on each node, when known (`--pods`, or the pod watch).
     occupancy: Option<Arc<Occupancy>>,
     /// The same pods by node slot, built once per view of nodes and pods when a fit check
@@ -475,8 +477,9 @@ impl NodeIndex {
 pub struct NodeDifference<'a> {
     pub before: Option<&'a NodeRecord>,
     pub after: Option<&'a NodeRecord>,
-    /// The pods bound to the node changed (the node itself may not have).
-    pub pods_changed: bool,
+    /// What else runs on the node changed (the node itself may not have): the pods bound
+    /// to it, or the DaemonSets whose pods run there, so its overhead.
+    pub occupants_changed: bool,
 }
 
 impl NodeRecord {
@@ -499,17 +502,13 @@ impl Inventory {
     }
 
     /// The nodes that differ from `before`, when nothing but nodes differs (templates,
-    /// PriorityClasses, LimitRanges, DaemonSet loads and sync state the same): what lets
-    /// the audit judge again only the DaemonSets those nodes can affect. `None` otherwise.
+    /// PriorityClasses, LimitRanges and sync state the same; the daemon loads are left to
+    /// [`Inventory::mark_overhead_changes`]): what lets the audit judge again only the
+    /// DaemonSets those nodes can affect. `None` otherwise.
     pub fn node_changes_since<'a>(
         &'a self,
         before: &'a Inventory,
     ) -> Option<Vec<NodeDifference<'a>>> {
-        let same_loads = match (&self.daemon_loads, &before.daemon_loads) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
         // Pods that changed on some nodes are like changes of those nodes; the budgets or
         // the clock changing can change any preemption.
         let pods_changed: Vec<&str> = match (&self.occupancy, &before.occupancy) {
@@ -518,8 +517,7 @@ impl Inventory {
             (Some(a), Some(b)) => a.changed_nodes(b)?,
             _ => return None,
         };
-        if !same_loads
-            || self.synced != before.synced
+        if self.synced != before.synced
             || !(Arc::ptr_eq(&self.templates, &before.templates)
                 || self.templates == before.templates)
             || self.priority_classes != before.priority_classes
@@ -535,30 +533,28 @@ impl Inventory {
                 (after.is_some() || before.is_some()).then_some(NodeDifference {
                     before,
                     after,
-                    pods_changed: true,
+                    occupants_changed: true,
                 })
             })
             .collect();
         if Arc::ptr_eq(&self.nodes, &before.nodes) {
             return Some(changes);
         }
+        let difference =
+            |old: Option<&'a NodeRecord>, new: Option<&'a NodeRecord>| NodeDifference {
+                before: old,
+                after: new,
+                occupants_changed: false,
+            };
         let mut kept = 0;
         for node in self.nodes() {
             match before.node_by_name(&node.name) {
                 Some(old) if old.same_as(node) => kept += 1,
                 Some(old) => {
                     kept += 1;
-                    changes.push(NodeDifference {
-                        before: Some(old),
-                        after: Some(node),
-                        pods_changed: false,
-                    });
+                    changes.push(difference(Some(old), Some(node)));
                 }
-                None => changes.push(NodeDifference {
-                    before: None,
-                    after: Some(node),
-                    pods_changed: false,
-                }),
+                None => changes.push(difference(None, Some(node))),
             }
         }
         if kept < before.node_count() {
@@ -566,11 +562,7 @@ impl Inventory {
                 before
                     .nodes()
                     .filter(|old| self.node_by_name(&old.name).is_none())
-                    .map(|old| NodeDifference {
-                        before: Some(old),
-                        after: None,
-                        pods_changed: false,
-                    }),
+                    .map(|old| difference(Some(old), None)),
             );
         }
         Some(changes)
@@ -579,14 +571,19 @@ impl Inventory {
     /// Adds a node or replaces the one of the same name.
     pub fn apply_node(&mut self, update: NodeUpdate) {
         self.occupancy_by_slot = std::sync::OnceLock::new();
+        let name = update.name.clone();
         Arc::make_mut(&mut self.nodes).apply_node(update);
+        if let Some(slot) = self.nodes.slot_of(&name) {
+            self.daemon_loads_outdated_at(slot);
+        }
     }
 
     /// Removes a node; unknown names are ignored (a delete may race a relist).
     pub fn delete_node(&mut self, name: &str) {
-        if self.nodes.slot_of(name).is_some() {
+        if let Some(slot) = self.nodes.slot_of(name) {
             self.occupancy_by_slot = std::sync::OnceLock::new();
             Arc::make_mut(&mut self.nodes).delete_node(name);
+            self.daemon_loads_outdated_at(slot);
         }
     }
 
@@ -604,6 +601,11 @@ impl Inventory {
         self.occupancy_by_slot = std::sync::OnceLock::new();
         self.nodes = Arc::new(index);
         self.synced.nodes = true;
+        // Every slot may hold another node now.
+        if self.daemon_loads.is_some() {
+            self.stale_daemon_slots
+                .insert_range(0..u32::try_from(self.nodes.slot_count()).unwrap_or(u32::MAX));
+        }
     }
 
     pub fn apply_priority_class(&mut self, class: PriorityClass) {

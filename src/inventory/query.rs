@@ -676,8 +676,8 @@ pub struct Reach {
     pub targeted: Arc<RoaringBitmap>,
     /// The targeted nodes the tolerations do not get onto, by taint set.
     pub blocked: Vec<BlockedGroup>,
-    /// Targeted and tolerated.
-    pub runnable: RoaringBitmap,
+    /// Targeted and tolerated: shared with the daemon loads that say where pods run.
+    pub runnable: Arc<RoaringBitmap>,
     /// What is worked out from this reach alone, by key (the audit's taint gaps and unfit
     /// nodes): an answer must depend only on the reach, the index version it was made on,
     /// and its key.
@@ -801,7 +801,7 @@ impl NodeIndex {
         Reach {
             targeted,
             blocked,
-            runnable,
+            runnable: Arc::new(runnable),
             remembered: Derived::default(),
             with_templates: std::sync::Mutex::new(None),
         }

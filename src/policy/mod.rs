@@ -386,6 +386,18 @@ pub(crate) struct Injection {
 /// with the DaemonSet controller's and whatever the mutation would inject. Rule actions
 /// and `ignoreTaintKeys` play no part: this is the scheduling truth `coverage` reports.
 pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory::Placement {
+    let (key, reach) = reach_of(object, context);
+    let templates = Templates::new(&key, &reach, context).all().to_vec();
+    crate::inventory::Placement {
+        targeted: roaring::RoaringBitmap::clone(&reach.targeted),
+        blocked: reach.blocked.clone(),
+        templates,
+    }
+}
+
+/// The reach `evaluate` judges the DaemonSet by (remembered on the node index per key),
+/// and its key.
+fn reach_of(object: &DaemonSet, context: &Context<'_>) -> (ReachKey, Arc<Reach>) {
     let selection = object.selection();
     let targeted = context.inventory.targeted_shared(&selection);
     let mut injection = Injection::default();
@@ -393,19 +405,13 @@ pub fn placement(object: &DaemonSet, context: &Context<'_>) -> crate::inventory:
     if exempt.whole_object.is_none() && !exempt.covers(Rule::DefaultTolerations) {
         default_tolerations::mutate(object, context, Some(&targeted), &mut injection);
     }
-    // The same reach, and the same remembered template placements, `evaluate` uses.
     let key = object.reach_key(
         selection,
         &injection.tolerations,
         context.config.toleration_comparison_operators,
     );
     let reach = context.inventory.reach(&key, targeted);
-    let templates = Templates::new(&key, &reach, context).all().to_vec();
-    crate::inventory::Placement {
-        targeted: roaring::RoaringBitmap::clone(&reach.targeted),
-        blocked: reach.blocked.clone(),
-        templates,
-    }
+    (key, reach)
 }
 
 /// Where the pods already running leave room for the DaemonSet's pod (DSG007's answer,
@@ -441,9 +447,29 @@ pub fn daemon_load(
     Some(crate::inventory::DaemonLoad {
         namespace: context.namespace.to_owned(),
         name: object.name().to_owned(),
-        nodes: placement(object, context).runnable(),
+        nodes: reach_of(object, context).1.runnable.clone(),
         requests,
     })
+}
+
+/// Every DaemonSet's footprint ([`daemon_load`]), each judged in its own namespace as
+/// `lint --daemonsets` and the live audit both count them: the loads, and the indices of
+/// the objects left out because their resources cannot be read.
+pub fn daemon_loads<'a>(
+    objects: impl IntoIterator<Item = &'a DaemonSet>,
+    inventory: &Inventory,
+    config: &Config,
+) -> (Vec<crate::inventory::DaemonLoad>, Vec<usize>) {
+    let mut loads = Vec::new();
+    let mut unreadable = Vec::new();
+    for (index, object) in objects.into_iter().enumerate() {
+        let context = Context::offline(inventory, config, object.namespace_or_default());
+        match daemon_load(object, &context) {
+            Some(load) => loads.push(load),
+            None => unreadable.push(index),
+        }
+    }
+    (loads, unreadable)
 }
 
 /// The one policy engine: mutation (when the phase mutates), then validation of the

@@ -169,14 +169,14 @@ pub(crate) fn check(
             .collect()
     });
     let pools = &context.config.rules.untolerated_taints.pool_label_keys;
-    let shapes = inventory.node_shapes((context.namespace, object.name()));
+    let shapes = inventory.node_shapes_among((context.namespace, object.name()), runnable);
     let sized_template = inventory
         .templates()
         .iter()
         .any(|t| t.allocatable.is_some());
     // The common answer (it fits every shape, no template states a size) needs no node
     // set at all: shapes are a handful, nodes thousands.
-    let short_somewhere = shapes.iter().any(|shape| {
+    let short_somewhere = shapes.iter().any(|(shape, _)| {
         shortfall(
             &requests,
             doubled.as_ref(),
@@ -193,12 +193,7 @@ pub(crate) fn check(
     let mut judged = 0u64;
     let mut unfit: Vec<Unfit> = Vec::new();
     let mut unfit_nodes = 0u64;
-    for shape in shapes {
-        // Counting first: the common answer (it fits) needs no node set built.
-        let count = runnable.intersection_len(shape.nodes);
-        if count == 0 {
-            continue;
-        }
+    for (shape, count) in shapes {
         judged += count;
         let Some((short, only_during_rollout)) = shortfall(
             &requests,
@@ -212,7 +207,7 @@ pub(crate) fn check(
         if !only_during_rollout {
             unfit_nodes += count;
         }
-        let nodes = runnable & shape.nodes;
+        let nodes = runnable & &*shape.nodes;
         for (pool, nodes) in inventory.split_by_pool(&nodes, pools).iter() {
             let example = inventory
                 .node(nodes.min().expect("non-empty"))

@@ -283,6 +283,25 @@ impl AppState {
         self.judgement_inputs_changed();
     }
 
+    /// Gives the live inventory the daemon loads the audit computed against `judged` (the
+    /// DaemonSets it watches, as `--daemonsets` gives them to `lint`), when its nodes are
+    /// still the ones they were computed on. Returns the judgement-input generation this
+    /// change made, so the audit can tell its own change from a later one; `None` when the
+    /// nodes moved on (the change that moved them asks for a new judgement anyway).
+    pub fn adopt_daemon_loads(&self, judged: &Inventory) -> Option<u64> {
+        let _writer = self
+            .inventory_writer
+            .lock()
+            .expect("the lock is never poisoned");
+        let mut next = Inventory::clone(&self.inventory.load());
+        if next.same_daemon_loads(judged) || !next.adopt_daemon_loads(judged) {
+            return None;
+        }
+        self.inventory.store(Arc::new(next));
+        self.judgement_inputs_changed();
+        Some(*self.judgement_inputs.borrow())
+    }
+
     /// Seconds since the inventory last heard from its source.
     pub fn inventory_age(&self) -> Duration {
         self.inventory_seen
