@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 
 use super::daemonset::{DaemonSet, TEMPLATE_SPEC};
 use super::{Context, Finding, Rule, Severity, Templates};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, NodeShape};
 use crate::scheduling::quantity::QuantityError;
 use crate::scheduling::resources::{
     InitContainer, ResourceList, amounts, container_requests, display, insufficient, pod_requests,
@@ -169,14 +169,11 @@ pub(crate) fn check(
             .collect()
     });
     let pools = &context.config.rules.untolerated_taints.pool_label_keys;
-    let shapes = inventory.node_shapes_among((context.namespace, object.name()), runnable);
     let sized_template = inventory
         .templates()
         .iter()
         .any(|t| t.allocatable.is_some());
-    // The common answer (it fits every shape, no template states a size) needs no node
-    // set at all: shapes are a handful, nodes thousands.
-    let short_somewhere = shapes.iter().any(|(shape, _)| {
+    let short = |shape: &NodeShape<'_>| {
         shortfall(
             &requests,
             doubled.as_ref(),
@@ -185,8 +182,28 @@ pub(crate) fn check(
             shape.daemon_pods,
         )
         .is_some()
-    });
-    if !short_somewhere && !sized_template {
+    };
+    let except = (context.namespace, object.name());
+    let shapes: Vec<(NodeShape<'_>, u64)> = if inventory.daemon_loads().is_some() {
+        // Found from the DaemonSet's own nodes: with DaemonSets spread over many node
+        // groups there are thousands of shapes, most of them elsewhere.
+        inventory.node_shapes_among(except, runnable)
+    } else {
+        // One shape per allocatable, a handful: the common answer (it fits every one,
+        // no template states a size) needs no node counted at all.
+        let shapes = inventory.node_shapes(except);
+        if !sized_template && !shapes.iter().any(short) {
+            return;
+        }
+        shapes
+            .into_iter()
+            .filter_map(|shape| {
+                let count = runnable.intersection_len(&shape.nodes);
+                (count > 0).then_some((shape, count))
+            })
+            .collect()
+    };
+    if !sized_template && !shapes.iter().any(|(shape, _)| short(shape)) {
         return;
     }
     let mut places = runnable.len();
