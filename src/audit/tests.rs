@@ -28,6 +28,38 @@ fn nodes() -> Vec<NodeUpdate> {
         .collect()
 }
 
+/// A Linux node of `pool` with `cpu` millicores and 16 GiB.
+fn pool_node(name: &str, pool: &str, taints: &[(&str, &str, &str)], cpu: i128) -> NodeUpdate {
+    let mut node = NodeUpdate::of(
+        name,
+        &[
+            ("kubernetes.io/os", "linux"),
+            ("karpenter.sh/nodepool", pool),
+        ],
+        taints,
+    );
+    node.allocatable = Some([("cpu".to_string(), cpu), ("memory".to_string(), 16 << 30)].into());
+    node
+}
+
+/// Judges `partial` again for `changes` only and `full` for everything: both must give
+/// the same transitions and judgements.
+fn judged_alike(
+    partial: &mut Audit,
+    full: &mut Audit,
+    changes: &[NodeDifference<'_>],
+    inventory: &Inventory,
+    config: &Config,
+    step: usize,
+) {
+    let from_partial = partial.rejudge_nodes(changes, inventory, config);
+    let from_full = full.rejudge(inventory, config);
+    assert_eq!(from_partial, from_full, "step {step}");
+    let a: Vec<_> = partial.judgements().collect();
+    let b: Vec<_> = full.judgements().collect();
+    assert_eq!(a, b, "step {step}");
+}
+
 fn cluster() -> Inventory {
     let mut inventory = Inventory::new();
     inventory.reset_nodes(nodes());
@@ -356,19 +388,7 @@ fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_g
     partial.reset(objects(), &inventory, &config);
     let mut full = Audit::new();
     full.reset(objects(), &inventory, &config);
-    let node = |name: &str, pool: &str, taints: &[(&str, &str, &str)], cpu: i128| {
-        let mut node = NodeUpdate::of(
-            name,
-            &[
-                ("kubernetes.io/os", "linux"),
-                ("karpenter.sh/nodepool", pool),
-            ],
-            taints,
-        );
-        node.allocatable =
-            Some([("cpu".to_string(), cpu), ("memory".to_string(), 16 << 30)].into());
-        node
-    };
+    let node = pool_node;
     // A node applied (added or changed), or one deleted by name.
     let steps: Vec<(&str, Option<NodeUpdate>)> = vec![
         // A taint only some DaemonSets tolerate, then a label nothing reads.
@@ -411,12 +431,14 @@ fn judging_only_the_daemonsets_a_node_change_can_affect_gives_what_judging_all_g
             .node_changes_since(&before)
             .expect("only nodes changed");
         assert_eq!(changes.len(), 1, "step {index}");
-        let from_partial = partial.rejudge_nodes(&changes, &inventory, &config);
-        let from_full = full.rejudge(&inventory, &config);
-        assert_eq!(from_partial, from_full, "step {index}");
-        let a: Vec<_> = partial.judgements().collect();
-        let b: Vec<_> = full.judgements().collect();
-        assert_eq!(a, b, "step {index}");
+        judged_alike(
+            &mut partial,
+            &mut full,
+            &changes,
+            &inventory,
+            &config,
+            index,
+        );
     }
 }
 
@@ -480,19 +502,8 @@ fn with_daemon_loads_a_node_change_rejudges_the_daemonsets_whose_overhead_it_mov
         })
     };
     assert_eq!(unfit_for_tolerant(&partial), says(12, 12));
-    let node = |name: &str, pool: &str, taints: &[(&str, &str, &str)]| {
-        let mut node = NodeUpdate::of(
-            name,
-            &[
-                ("kubernetes.io/os", "linux"),
-                ("karpenter.sh/nodepool", pool),
-            ],
-            taints,
-        );
-        node.allocatable =
-            Some([("cpu".to_string(), 4000), ("memory".to_string(), 16 << 30)].into());
-        node
-    };
+    let node =
+        |name: &str, pool: &str, taints: &[(&str, &str, &str)]| pool_node(name, pool, taints, 4000);
     let steps: Vec<(&str, Option<NodeUpdate>, (u64, u64))> = vec![
         // Only `tolerant` stays on node-3: it fits there now.
         (
@@ -545,12 +556,14 @@ fn with_daemon_loads_a_node_change_rejudges_the_daemonsets_whose_overhead_it_mov
             placed_again.daemon_loads(),
             "step {index}"
         );
-        let from_partial = partial.rejudge_nodes(&changes, &inventory, &config);
-        let from_full = full.rejudge(&inventory, &config);
-        assert_eq!(from_partial, from_full, "step {index}");
-        let a: Vec<_> = partial.judgements().collect();
-        let b: Vec<_> = full.judgements().collect();
-        assert_eq!(a, b, "step {index}");
+        judged_alike(
+            &mut partial,
+            &mut full,
+            &changes,
+            &inventory,
+            &config,
+            index,
+        );
         assert_eq!(
             unfit_for_tolerant(&partial),
             says(unfit, runs),

@@ -1640,40 +1640,37 @@ fn dsg005_counts_the_other_daemonsets_and_its_own_surge() {
     // The shapes among some nodes are the shapes holding some of them, counted; with the
     // changed node's overhead unknown too.
     for (inventory, except) in [(&inventory, ("kube-system", "cni")), (&moved, ("x", "y"))] {
-        let among = |nodes: &roaring::RoaringBitmap| {
-            let mut found: Vec<(Vec<u32>, u64, u64, String)> = inventory
-                .node_shapes_among(except, nodes)
+        type Seen = (Vec<u32>, u64, u64, String);
+        let sorted = |shapes: Vec<(crate::inventory::NodeShape<'_>, u64)>| {
+            let mut seen: Vec<Seen> = shapes
                 .into_iter()
                 .map(|(shape, count)| {
+                    let requests = format!("{:?}", shape.daemon_requests);
                     (
                         shape.nodes.iter().collect(),
                         count,
                         shape.daemon_pods,
-                        format!("{:?}", shape.daemon_requests),
+                        requests,
                     )
                 })
                 .collect();
-            found.sort();
-            found
+            seen.sort();
+            seen
         };
+        let among =
+            |nodes: &roaring::RoaringBitmap| sorted(inventory.node_shapes_among(except, nodes));
         let filtered = |nodes: &roaring::RoaringBitmap| {
-            let mut found: Vec<(Vec<u32>, u64, u64, String)> = inventory
-                .node_shapes(except)
-                .into_iter()
-                .filter_map(|shape| {
-                    let count = nodes.intersection_len(&shape.nodes);
-                    (count > 0).then(|| {
-                        (
-                            shape.nodes.iter().collect(),
-                            count,
-                            shape.daemon_pods,
-                            format!("{:?}", shape.daemon_requests),
-                        )
+            sorted(
+                inventory
+                    .node_shapes(except)
+                    .into_iter()
+                    .map(|shape| {
+                        let count = nodes.intersection_len(&shape.nodes);
+                        (shape, count)
                     })
-                })
-                .collect();
-            found.sort();
-            found
+                    .filter(|(_, count)| *count > 0)
+                    .collect(),
+            )
         };
         let all = inventory.all_nodes().clone();
         let some: roaring::RoaringBitmap = all.iter().step_by(2).collect();
