@@ -325,23 +325,16 @@ impl Inventory {
         shapes
     }
 
-    /// [`Self::node_shapes`] cut to `nodes` (where a DaemonSet's pods run), each with how
-    /// many of `nodes` it holds: only the shapes that hold some.
+    /// With the DaemonSets known, [`Self::node_shapes`] cut to `nodes` (where a
+    /// DaemonSet's pods run), each with how many of `nodes` it holds: only the shapes that
+    /// hold some, found from `nodes` through the slot-to-shape table. `None` without the
+    /// DaemonSets: the shapes are then one per allocatable, a handful to test directly.
     pub fn node_shapes_among(
         &self,
         except: (&str, &str),
         nodes: &RoaringBitmap,
-    ) -> Vec<(NodeShape<'_>, u64)> {
-        let Some(daemons) = self.daemon_loads.as_deref() else {
-            return self
-                .node_shapes(except)
-                .into_iter()
-                .filter_map(|shape| {
-                    let count = nodes.intersection_len(&shape.nodes);
-                    (count > 0).then_some((shape, count))
-                })
-                .collect();
-        };
+    ) -> Option<Vec<(NodeShape<'_>, u64)>> {
+        let daemons = self.daemon_loads.as_deref()?;
         let stale = &self.stale_daemon_slots;
         let mut per_shape = vec![0u64; daemons.shapes.len()];
         let mut touched: Vec<u32> = Vec::new();
@@ -380,7 +373,7 @@ impl Inventory {
                 (count > 0).then_some((shape, count))
             }));
         }
-        shapes
+        Some(shapes)
     }
 
     /// The changed nodes (`stale`) by allocatable, with no overhead counted.

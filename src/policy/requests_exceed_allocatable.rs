@@ -184,25 +184,26 @@ pub(crate) fn check(
         .is_some()
     };
     let except = (context.namespace, object.name());
-    let shapes: Vec<(NodeShape<'_>, u64)> = if inventory.daemon_loads().is_some() {
-        // Found from the DaemonSet's own nodes: with DaemonSets spread over many node
-        // groups there are thousands of shapes, most of them elsewhere.
-        inventory.node_shapes_among(except, runnable)
-    } else {
-        // One shape per allocatable, a handful: the common answer (it fits every one,
-        // no template states a size) needs no node counted at all.
-        let shapes = inventory.node_shapes(except);
-        if !sized_template && !shapes.iter().any(short) {
-            return;
-        }
-        shapes
-            .into_iter()
-            .filter_map(|shape| {
-                let count = runnable.intersection_len(&shape.nodes);
-                (count > 0).then_some((shape, count))
-            })
-            .collect()
-    };
+    // With the DaemonSets known, found from the DaemonSet's own nodes: spread over many
+    // node groups they make thousands of shapes, most of them elsewhere.
+    let shapes: Vec<(NodeShape<'_>, u64)> =
+        if let Some(shapes) = inventory.node_shapes_among(except, runnable) {
+            shapes
+        } else {
+            // One shape per allocatable, a handful: the common answer (it fits every one,
+            // no template states a size) needs no node counted at all.
+            let shapes = inventory.node_shapes(except);
+            if !sized_template && !shapes.iter().any(short) {
+                return;
+            }
+            shapes
+                .into_iter()
+                .filter_map(|shape| {
+                    let count = runnable.intersection_len(&shape.nodes);
+                    (count > 0).then_some((shape, count))
+                })
+                .collect()
+        };
     if !sized_template && !shapes.iter().any(|(shape, _)| short(shape)) {
         return;
     }

@@ -1657,8 +1657,9 @@ fn dsg005_counts_the_other_daemonsets_and_its_own_surge() {
             seen.sort();
             seen
         };
-        let among =
-            |nodes: &roaring::RoaringBitmap| sorted(inventory.node_shapes_among(except, nodes));
+        let among = |nodes: &roaring::RoaringBitmap| {
+            sorted(inventory.node_shapes_among(except, nodes).unwrap())
+        };
         let filtered = |nodes: &roaring::RoaringBitmap| {
             sorted(
                 inventory
