@@ -316,11 +316,9 @@ impl AuditLoop {
 /// Makes `inventory` carry `loads` (on its nodes), copying it only when they differ from
 /// what it holds or it holds them for other nodes.
 fn set_loads(inventory: &mut Arc<Inventory>, mut loads: Vec<crate::inventory::DaemonLoad>) {
-    loads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    if inventory.daemon_loads_current() && inventory.daemon_loads() == Some(loads.as_slice()) {
-        return;
+    if inventory.daemon_loads_differ(&mut loads) {
+        Arc::make_mut(inventory).set_daemon_loads(Some(loads));
     }
-    Arc::make_mut(inventory).set_daemon_loads(Some(loads));
 }
 
 /// A judgement done.

@@ -67,6 +67,12 @@ struct CachedShape {
 
 const NO_SHAPE: u32 = u32::MAX;
 
+/// The order loads are kept in: namespace, then name (stable, so a file's duplicates keep
+/// their order).
+fn in_name_order(loads: &mut [DaemonLoad]) {
+    loads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+}
+
 /// Groups `loads` by the nodes they run on: shared sets by pointer, others by value.
 fn group_loads(loads: &[DaemonLoad]) -> (Vec<usize>, Vec<LoadGroup>) {
     let mut groups: Vec<LoadGroup> = Vec::new();
@@ -130,7 +136,7 @@ impl Inventory {
     pub fn set_daemon_loads(&mut self, loads: Option<Vec<DaemonLoad>>) {
         self.stale_daemon_slots = RoaringBitmap::new();
         self.daemon_loads = loads.map(|mut loads| {
-            loads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+            in_name_order(&mut loads);
             let (group_of, groups) = group_loads(&loads);
             let mut shapes: Vec<CachedShape> = self
                 .allocatable_sets
@@ -188,6 +194,13 @@ impl Inventory {
                 shapes,
             })
         });
+    }
+
+    /// Whether setting `loads` would change anything: not when the same loads are held,
+    /// for these very nodes. Puts `loads` in the order they are kept in.
+    pub fn daemon_loads_differ(&self, loads: &mut [DaemonLoad]) -> bool {
+        in_name_order(loads);
+        !(self.daemon_loads_current() && self.daemon_loads() == Some(&*loads))
     }
 
     pub fn daemon_loads(&self) -> Option<&[DaemonLoad]> {
