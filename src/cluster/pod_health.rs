@@ -89,11 +89,11 @@ async fn pass(client: &Client, state: &AppState) -> Result<Vec<PodCount>, String
             now: crate::inventory::pods::now(),
             nodes: &[],
         };
-        let (report, notes) = doctor::diagnose_against(&snapshot, &inventory, &|_| true, &options);
+        let (counts, notes) = doctor::pod_counts_against(&snapshot, &inventory, &options);
         for note in notes {
             tracing::warn!(note = %note, "pod health pass: a DaemonSet was not diagnosed");
         }
-        doctor::pod_counts(&report)
+        counts
     })
     .await
     .map_err(|e| format!("the diagnosis failed: {e}"))

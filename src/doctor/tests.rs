@@ -419,8 +419,7 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         now: snapshot.newest,
         nodes: &[],
     };
-    let (report, _) = diagnose_against(&snapshot, &inventory_of(&snapshot), &|_| true, &options);
-    let counted = pod_counts(&report);
+    let (counted, _) = pod_counts_against(&snapshot, &inventory_of(&snapshot), &options);
     let counts: Vec<(&str, &str, u64)> = counted
         .iter()
         .map(|c| (c.daemonset.as_str(), c.reason, c.pods))
@@ -447,8 +446,8 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         Vec::new(),
         json!({"type": "RollingUpdate"}),
     );
-    let (report, _) = diagnose_against(&healthy, &inventory_of(&healthy), &|_| true, &options);
-    assert!(pod_counts(&report).is_empty());
+    let (counted, _) = pod_counts_against(&healthy, &inventory_of(&healthy), &options);
+    assert!(counted.is_empty());
 }
 
 #[test]
