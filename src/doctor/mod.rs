@@ -291,6 +291,26 @@ impl<'a> Index<'a> {
     }
 }
 
+/// Diagnoses each `wanted` DaemonSet of `snapshot` in turn and hands it to `each`; the
+/// DaemonSets that could not be diagnosed come back as notes.
+fn each_diagnosis(
+    snapshot: &Snapshot,
+    inventory: &Inventory,
+    wanted: &dyn Fn(&DaemonSetObject) -> bool,
+    options: &Options<'_>,
+    mut each: impl FnMut(Diagnosis),
+) -> Vec<String> {
+    let index = Index::of(snapshot);
+    let mut notes = Vec::new();
+    for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
+        match diagnose(ds, &index, inventory, options) {
+            Ok(diagnosis) => each(diagnosis),
+            Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
+        }
+    }
+    notes
+}
+
 /// Every DaemonSet `wanted` picks, diagnosed against `inventory`: the snapshot's own
 /// ([`inventory_of`], `dsguard doctor`) or one the caller already holds (`serve --cluster`:
 /// the watched nodes, classes and pods).
@@ -300,15 +320,10 @@ pub fn diagnose_against(
     wanted: &dyn Fn(&DaemonSetObject) -> bool,
     options: &Options<'_>,
 ) -> (DoctorReport, Vec<String>) {
-    let index = Index::of(snapshot);
-    let mut notes = Vec::new();
     let mut daemonsets = Vec::new();
-    for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
-        match diagnose(ds, &index, inventory, options) {
-            Ok(diagnosis) => daemonsets.push(diagnosis),
-            Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
-        }
-    }
+    let notes = each_diagnosis(snapshot, inventory, wanted, options, |diagnosis| {
+        daemonsets.push(diagnosis)
+    });
     daemonsets.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     (
         DoctorReport {
@@ -334,22 +349,19 @@ pub struct PodCount {
 /// A pod counts once per reason however many causes it has. Healthy DaemonSets have none.
 ///
 /// Each DaemonSet is diagnosed, counted and dropped before the next: a diagnosis names
-/// every node a problem covers, so 2,000 DaemonSets missing from 5,000 nodes would hold
-/// ten million node names at once (300 MiB, measured) where the counts need one at a time.
+/// every node a problem covers, so 2,000 DaemonSets missing from 5,000 nodes held about
+/// eight million node names at once (311 MiB under heaptrack) where the counts need one
+/// DaemonSet's at a time.
 /// Sorted by namespace, DaemonSet and reason, as the diagnoses of [`diagnose_against`] are.
 pub fn pod_counts_against(
     snapshot: &Snapshot,
     inventory: &Inventory,
     options: &Options<'_>,
 ) -> (Vec<PodCount>, Vec<String>) {
-    let index = Index::of(snapshot);
-    let (mut counts, mut notes) = (Vec::new(), Vec::new());
-    for ds in &snapshot.daemonsets {
-        match diagnose(ds, &index, inventory, options) {
-            Ok(diagnosis) => counts.extend(pod_counts_of(&diagnosis)),
-            Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
-        }
-    }
+    let mut counts = Vec::new();
+    let notes = each_diagnosis(snapshot, inventory, &|_| true, options, |diagnosis| {
+        counts.extend(pod_counts_of(&diagnosis))
+    });
     counts.sort_by(|a, b| {
         (&a.namespace, &a.daemonset, a.reason).cmp(&(&b.namespace, &b.daemonset, b.reason))
     });
