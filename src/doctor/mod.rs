@@ -541,11 +541,12 @@ fn container_findings(pod: &DoctorPod, found: &mut Vec<(&'static str, String, St
 fn verdict_of(
     template: &Value,
     ds: &DaemonSetObject,
+    current: &Value,
     now_verdict: Option<&policy::Verdict>,
     inventory: &Inventory,
     config: &Config,
 ) -> (&'static str, Option<String>) {
-    let mut value = ds.value.clone();
+    let mut value = current.clone();
     value["spec"]["template"] = template.clone();
     let Ok(object) = DaemonSet::from_value(&value) else {
         return ("denied", Some("the template cannot be read".into()));
@@ -662,7 +663,8 @@ pub fn diagnose(
     options: &Options<'_>,
 ) -> Result<Diagnosis, String> {
     let config = options.config;
-    let object = DaemonSet::from_value(&ds.value).map_err(|e| e.to_string())?;
+    let value = ds.value()?;
+    let object = DaemonSet::from_value(&value).map_err(|e| e.to_string())?;
     let context = Context::offline(inventory, config, &ds.namespace);
     let placement = policy::placement(&object, &context);
     let runnable = placement.runnable();
@@ -682,8 +684,7 @@ pub fn diagnose(
     let current_hash = current.map(|r| r.hash.as_str());
     // The DaemonSet controller's IsPodUpdated (pkg/controller/daemon/util): the pod carries
     // the newest revision's hash, or the template generation the DaemonSet is at.
-    let template_generation = ds
-        .value
+    let template_generation = value
         .pointer("/metadata/annotations/deprecated.daemonset.template.generation")
         .and_then(Value::as_str);
     // Without any revision in the snapshot, only a generation that differs says outdated.
@@ -1109,19 +1110,19 @@ pub fn diagnose(
         });
     }
     let problems = group(found, &pool_of);
-    let value = &ds.value;
     let status = Status {
-        desired: status_field(value, "desiredNumberScheduled").unwrap_or(should_run.len() as i64),
-        current: status_field(value, "currentNumberScheduled").unwrap_or(pods_by_node.len() as i64),
-        ready: status_field(value, "numberReady").unwrap_or(0),
-        updated: status_field(value, "updatedNumberScheduled").unwrap_or(0),
-        available: status_field(value, "numberAvailable").unwrap_or(0),
-        misscheduled: status_field(value, "numberMisscheduled").unwrap_or(misscheduled),
+        desired: status_field(&value, "desiredNumberScheduled").unwrap_or(should_run.len() as i64),
+        current: status_field(&value, "currentNumberScheduled")
+            .unwrap_or(pods_by_node.len() as i64),
+        ready: status_field(&value, "numberReady").unwrap_or(0),
+        updated: status_field(&value, "updatedNumberScheduled").unwrap_or(0),
+        available: status_field(&value, "numberAvailable").unwrap_or(0),
+        misscheduled: status_field(&value, "numberMisscheduled").unwrap_or(misscheduled),
     };
     let healthy = healthy_nodes >= should_run.len() as u64 && misscheduled == 0;
     let rollout = rollout_of(
         ds,
-        &object,
+        (&object, &value),
         &status,
         &pods,
         &up_to_date,
@@ -1142,7 +1143,9 @@ pub fn diagnose(
                 .filter(|p| p.revision_hash() == Some(r.hash.as_str()))
                 .collect();
             let (verdict, denied_by) = match &r.template {
-                Some(template) => verdict_of(template, ds, Some(&now_verdict), inventory, config),
+                Some(template) => {
+                    verdict_of(template, ds, &value, Some(&now_verdict), inventory, config)
+                }
                 None => ("allowed", None),
             };
             RevisionReport {
@@ -1209,14 +1212,13 @@ fn revision_number(revisions: &[&objects::Revision], hash: Option<&str>) -> Stri
 /// The rollout state, decided from the pods' revisions as the controller decides it.
 fn rollout_of(
     ds: &DaemonSetObject,
-    object: &DaemonSet,
+    (object, value): (&DaemonSet, &Value),
     status: &Status,
     pods: &[&DoctorPod],
     up_to_date: &dyn Fn(&DoctorPod) -> bool,
     unavailable: &[(String, &'static str)],
     current_revision: Option<i64>,
 ) -> Rollout {
-    let value = &ds.value;
     let strategy = value
         .pointer("/spec/updateStrategy/type")
         .and_then(Value::as_str)

@@ -576,14 +576,32 @@ impl Revision {
 }
 
 /// A DaemonSet as read, with what its status says.
+///
+/// The object is kept as compact JSON text and read again when it is diagnosed: as a
+/// `Value` tree a DaemonSet takes several times its text (one map and one string per key),
+/// and the pod health pass of `serve --cluster` holds every DaemonSet of the cluster.
 #[derive(Clone, Debug)]
 pub struct DaemonSetObject {
-    pub value: Value,
+    json: Box<str>,
     pub namespace: String,
     pub name: String,
     pub uid: String,
     pub generation: i64,
     pub created: Option<i64>,
+}
+
+impl DaemonSetObject {
+    /// The object as it was read.
+    pub fn value(&self) -> Result<Value, String> {
+        serde_json::from_str(&self.json)
+            .map_err(|e| format!("the DaemonSet cannot be read again: {e}"))
+    }
+
+    /// Replaces the object, keeping what was read from it first (name, uid, generation).
+    #[cfg(test)]
+    pub fn set_value(&mut self, value: &Value) {
+        self.json = value.to_string().into_boxed_str();
+    }
 }
 
 /// Kinds named in the skipped-objects notice; past it, "(other kinds)".
@@ -673,7 +691,7 @@ impl Snapshot {
                         .pointer("/metadata/creationTimestamp")
                         .and_then(Value::as_str)
                         .and_then(parse_time),
-                    value,
+                    json: value.to_string().into_boxed_str(),
                 });
             }
             "Pod" => {

@@ -345,7 +345,7 @@ fn five_hundred_nodes_with_one_problem_are_one_group() {
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
     }
     let snapshot_base = cluster(Vec::new(), Vec::new(), json!({}));
-    let ds = snapshot_base.daemonsets[0].value.clone();
+    let ds = snapshot_base.daemonsets[0].value().unwrap();
     objects.push(ds);
     for i in 0..500 {
         objects.push(pod(
@@ -467,8 +467,9 @@ fn a_pod_is_updated_by_revision_hash_or_by_template_generation() {
         with_generation("a2", "n2", "rev1", "1"),
     ];
     let mut snapshot = cluster(pods, Vec::new(), json!({"type": "RollingUpdate"}));
-    snapshot.daemonsets[0].value["metadata"]["annotations"] =
-        json!({"deprecated.daemonset.template.generation": "2"});
+    let mut ds = snapshot.daemonsets[0].value().unwrap();
+    ds["metadata"]["annotations"] = json!({"deprecated.daemonset.template.generation": "2"});
+    snapshot.daemonsets[0].set_value(&ds);
     let outdated = |snapshot: &Snapshot| -> Vec<String> {
         run(snapshot)[0]
             .problems
