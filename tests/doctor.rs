@@ -421,14 +421,50 @@ async fn serve_exports_the_doctors_reasons_and_follows_the_pods() {
     // The pass lists only the DaemonSet controller's pods: a pod of another owner that
     // carries no pod-template-generation label is never asked for.
     let dir = common::scratch_dir("doctor", "serve");
+    // More DaemonSets than one page of the list (50), without pods: the pass diagnoses the
+    // DaemonSets page by page as they are listed, and counts every page.
+    let template = bundle_objects()
+        .into_iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .unwrap();
+    let copies: Vec<Value> = (0..70)
+        .map(|i| {
+            let mut copy = template.clone();
+            copy["metadata"]["namespace"] = "paged".into();
+            copy["metadata"]["name"] = format!("copy-{i:02}").into();
+            copy["metadata"]["uid"] = format!("00000000-0000-4000-9000-{i:012}").into();
+            copy
+        })
+        .collect();
+    api.preload(DAEMONSETS, copies.clone());
+    let snapshot = dir.join("snapshot");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::copy(BUNDLE, snapshot.join("cluster.yaml")).unwrap();
+    std::fs::write(
+        snapshot.join("copies.json"),
+        serde_json::json!({"kind": "List", "items": copies}).to_string(),
+    )
+    .unwrap();
     let leader = replica::start_replica(&api, &dir, "replica-a", &["--pod-health-interval", "10s"]);
     let offline = json_of(&dsguard(
-        &["doctor", "--snapshot", BUNDLE, "-A", "-o", "json"],
+        &[
+            "doctor",
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "-A",
+            "-o",
+            "json",
+        ],
         None,
     ));
     let expected = counted(&offline);
+    let paged = expected
+        .keys()
+        .filter(|k| k.contains("namespace=\"paged\""))
+        .count();
+    assert!(paged >= 70, "every copy has a problem: {expected:?}");
     assert!(
-        expected.len() >= 5,
+        expected.len() >= 5 + paged,
         "the bundle has problems of several reasons: {expected:?}"
     );
     common::eventually("the leader exports the doctor's counts", async || {

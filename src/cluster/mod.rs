@@ -711,21 +711,57 @@ where
     K: Clone + DeserializeOwned + Debug,
 {
     let mut items = Vec::new();
-    // A page size the caller chose (pods) is kept.
-    let mut params = match params.limit {
-        Some(_) => params,
-        None => params.limit(PAGE_SIZE),
-    };
-    loop {
-        let page = api
+    let mut pages = Pages::new(api, params, kind);
+    while let Some(page) = pages.next().await? {
+        items.extend(page.into_iter().map(&mut each));
+    }
+    Ok(items)
+}
+
+/// One kind listed page by page, each page as it arrives.
+pub(crate) struct Pages<'a, K> {
+    api: &'a Api<K>,
+    /// The next page's parameters; `None` once the last page was given.
+    params: Option<ListParams>,
+    kind: &'static str,
+}
+
+impl<'a, K> Pages<'a, K>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    pub(crate) fn new(api: &'a Api<K>, params: ListParams, kind: &'static str) -> Self {
+        // A page size the caller chose (pods) is kept.
+        let params = match params.limit {
+            Some(_) => params,
+            None => params.limit(PAGE_SIZE),
+        };
+        Pages {
+            api,
+            params: Some(params),
+            kind,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub(crate) async fn next(&mut self) -> Result<Option<Vec<K>>, ClusterError> {
+        let Some(params) = self.params.take() else {
+            return Ok(None);
+        };
+        let page = self
+            .api
             .list(&params)
             .await
-            .map_err(|cause| ClusterError::List { kind, cause })?;
-        items.extend(page.items.into_iter().map(&mut each));
-        match page.metadata.continue_.filter(|token| !token.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(items),
-        }
+            .map_err(|cause| ClusterError::List {
+                kind: self.kind,
+                cause,
+            })?;
+        self.params = page
+            .metadata
+            .continue_
+            .filter(|token| !token.is_empty())
+            .map(|token| params.continue_token(&token));
+        Ok(Some(page.items))
     }
 }
 

@@ -16,7 +16,7 @@ use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
 use serde::Deserialize;
 
-use super::{ClusterError, InventoryKind, POD_PAGE_SIZE, list_pages};
+use super::{ClusterError, InventoryKind, POD_PAGE_SIZE, Pages, list_pages};
 use crate::inventory::pods::{Interner, NotCounted, SlimBudget, SlimPod};
 use crate::inventory::{Inventory, Occupancy, PodRecord};
 use crate::scheduling::preemption::Budget;
@@ -344,36 +344,40 @@ where
         + serde::Serialize,
 {
     list_pages(api, params, K::URL_PATH_SEGMENT, |object| {
-        let mut value = serde_json::to_value(object).unwrap_or_default();
-        value["apiVersion"] = K::API_VERSION.into();
-        value["kind"] = K::KIND.into();
-        if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            metadata.remove("managedFields");
-        }
-        snapshot.add(value, "cluster");
+        snapshot.add(listed_value(object), "cluster")
     })
     .await?;
     Ok(())
 }
 
-/// What the pod health pass of `serve --cluster` diagnoses, listed page by page
-/// (read-only): every DaemonSet, the pods the DaemonSet controller made (pending ones
-/// included) and every ControllerRevision. The nodes, classes and the pods on each node
-/// are the watched inventory's; Events are not listed (they add words to a message, never
-/// a reason), nor budgets (the inventory has them).
-pub async fn daemon_pod_snapshot(
+/// A listed object as the JSON `doctor` reads (a list's items carry neither `apiVersion`
+/// nor `kind`), without its `managedFields`, which nothing reads.
+fn listed_value<K>(object: K) -> serde_json::Value
+where
+    K: k8s_openapi::Resource + serde::Serialize,
+{
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    value["apiVersion"] = K::API_VERSION.into();
+    value["kind"] = K::KIND.into();
+    if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        metadata.remove("managedFields");
+    }
+    value
+}
+
+/// What the pod health pass of `serve --cluster` diagnoses against, listed page by page
+/// (read-only): the pods the DaemonSet controller made (pending ones included) and every
+/// ControllerRevision. The DaemonSets come after, page by page ([`daemonsets_in_pages`]).
+/// The nodes, classes and the pods on each node are the watched inventory's; Events are
+/// not listed (they add words to a message, never a reason), nor budgets (the inventory
+/// has them).
+pub async fn daemon_pods_and_revisions(
     client: &Client,
 ) -> Result<crate::doctor::objects::Snapshot, ClusterError> {
-    use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+    use k8s_openapi::api::apps::v1::ControllerRevision;
     use k8s_openapi::api::core::v1::Pod;
 
     let mut snapshot = crate::doctor::objects::Snapshot::default();
-    list_into(
-        &mut snapshot,
-        &Api::<DaemonSet>::all(client.clone()),
-        ListParams::default(),
-    )
-    .await?;
     // Every pod the DaemonSet controller makes carries its template generation label:
     // the API server selects the daemon pods by it, and never sends the others.
     list_into(
@@ -393,6 +397,30 @@ pub async fn daemon_pod_snapshot(
     snapshot.has_pods = true;
     snapshot.has_revisions = true;
     Ok(snapshot)
+}
+
+/// Every DaemonSet, listed page by page (read-only), each page sent to `pages` as it
+/// arrives: so that whoever diagnoses them holds a page or two, never every DaemonSet of
+/// the cluster. Stops early, without error, when the receiver has gone.
+pub async fn daemonsets_in_pages(
+    client: &Client,
+    pages: tokio::sync::mpsc::Sender<Vec<crate::doctor::objects::DaemonSetObject>>,
+) -> Result<(), ClusterError> {
+    use crate::doctor::objects::DaemonSetObject;
+    use k8s_openapi::api::apps::v1::DaemonSet;
+
+    let api = Api::<DaemonSet>::all(client.clone());
+    let mut listed = Pages::new(&api, ListParams::default(), "daemonsets");
+    while let Some(page) = listed.next().await? {
+        let page = page
+            .into_iter()
+            .map(|ds| DaemonSetObject::from_value(&listed_value(ds)))
+            .collect();
+        if pages.send(page).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Everything `doctor` reads, listed once page by page (read-only): the DaemonSets, their

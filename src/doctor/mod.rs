@@ -305,10 +305,15 @@ fn each_diagnosis(
     for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
         match diagnose(ds, &index, inventory, options) {
             Ok(diagnosis) => each(diagnosis),
-            Err(why) => notes.push(format!("{}/{}: {why}", ds.namespace, ds.name)),
+            Err(why) => notes.push(not_diagnosed(ds, &why)),
         }
     }
     notes
+}
+
+/// The note for a DaemonSet `diagnose` gave up on.
+fn not_diagnosed(ds: &DaemonSetObject, why: &str) -> String {
+    format!("{}/{}: {why}", ds.namespace, ds.name)
 }
 
 /// Every DaemonSet `wanted` picks, diagnosed against `inventory`: the snapshot's own
@@ -348,27 +353,52 @@ pub struct PodCount {
 /// pod has (`Missing`, `UntoleratedTaint`, `NotTargeted`: there is no pod) distinct nodes.
 /// A pod counts once per reason however many causes it has. Healthy DaemonSets have none.
 ///
-/// Each DaemonSet is diagnosed, counted and dropped before the next: a diagnosis names
-/// every node a problem covers, so 2,000 DaemonSets missing from 5,000 nodes held about
-/// eight million node names at once (311 MiB under heaptrack) where the counts need one
-/// DaemonSet's at a time.
-/// Sorted by namespace, DaemonSet and reason, as the diagnoses of [`diagnose_against`] are.
-pub fn pod_counts_against(
-    snapshot: &Snapshot,
-    inventory: &Inventory,
-    options: &Options<'_>,
-) -> (Vec<PodCount>, Vec<String>) {
-    let mut counts = Vec::new();
-    let notes = each_diagnosis(snapshot, inventory, &|_| true, options, |diagnosis| {
-        counts.extend(pod_counts_of(&diagnosis))
-    });
-    counts.sort_by(|a, b| {
-        (&a.namespace, &a.daemonset, a.reason).cmp(&(&b.namespace, &b.daemonset, b.reason))
-    });
-    (counts, notes)
+/// The DaemonSets are handed in one at a time ([`PodCounter::add`]), each diagnosed,
+/// counted and dropped before the next, so that neither the diagnoses nor the DaemonSets
+/// are ever held all at once: a diagnosis names every node a problem covers, and 2,000
+/// DaemonSets missing from 5,000 nodes held about eight million node names at once
+/// (311 MiB under heaptrack) where the counts need one DaemonSet's at a time; the pod
+/// health pass of `serve --cluster` hands them in as it lists them, page by page.
+pub struct PodCounter<'a, 'o> {
+    index: Index<'a>,
+    inventory: &'a Inventory,
+    options: &'a Options<'o>,
+    counts: Vec<PodCount>,
+    notes: Vec<String>,
 }
 
-/// One DaemonSet's counts, by reason (see [`pod_counts_against`]).
+impl<'a, 'o> PodCounter<'a, 'o> {
+    /// Counts against `snapshot`'s pods, revisions and node health (its DaemonSets are not
+    /// read: they are handed in).
+    pub fn new(snapshot: &'a Snapshot, inventory: &'a Inventory, options: &'a Options<'o>) -> Self {
+        PodCounter {
+            index: Index::of(snapshot),
+            inventory,
+            options,
+            counts: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, ds: &DaemonSetObject) {
+        match diagnose(ds, &self.index, self.inventory, self.options) {
+            Ok(diagnosis) => self.counts.extend(pod_counts_of(&diagnosis)),
+            Err(why) => self.notes.push(not_diagnosed(ds, &why)),
+        }
+    }
+
+    /// The counts, sorted by namespace, DaemonSet and reason as the diagnoses of
+    /// [`diagnose_against`] are, whatever order the DaemonSets came in; and a note for
+    /// each DaemonSet that could not be diagnosed.
+    pub fn finish(mut self) -> (Vec<PodCount>, Vec<String>) {
+        self.counts.sort_by(|a, b| {
+            (&a.namespace, &a.daemonset, a.reason).cmp(&(&b.namespace, &b.daemonset, b.reason))
+        });
+        (self.counts, self.notes)
+    }
+}
+
+/// One DaemonSet's counts, by reason (see [`PodCounter`]).
 fn pod_counts_of(diagnosis: &Diagnosis) -> Vec<PodCount> {
     let mut by_reason: BTreeMap<&'static str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
     for problem in &diagnosis.problems {

@@ -591,6 +591,35 @@ pub struct DaemonSetObject {
 }
 
 impl DaemonSetObject {
+    pub fn from_value(value: &Value) -> Self {
+        let text = |p: &str| {
+            value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let namespace = text("/metadata/namespace");
+        DaemonSetObject {
+            namespace: if namespace.is_empty() {
+                "default".into()
+            } else {
+                namespace
+            },
+            name: text("/metadata/name"),
+            uid: text("/metadata/uid"),
+            generation: value
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            created: value
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_time),
+            json: value.to_string().into_boxed_str(),
+        }
+    }
+
     /// The object as it was read.
     pub fn value(&self) -> Result<Value, String> {
         serde_json::from_str(&self.json)
@@ -666,34 +695,7 @@ impl Snapshot {
         }
         let kind = value["kind"].as_str().unwrap_or("").to_owned();
         match kind.as_str() {
-            "DaemonSet" => {
-                let text = |p: &str| {
-                    value
-                        .pointer(p)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let namespace = text("/metadata/namespace");
-                self.daemonsets.push(DaemonSetObject {
-                    namespace: if namespace.is_empty() {
-                        "default".into()
-                    } else {
-                        namespace
-                    },
-                    name: text("/metadata/name"),
-                    uid: text("/metadata/uid"),
-                    generation: value
-                        .pointer("/metadata/generation")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0),
-                    created: value
-                        .pointer("/metadata/creationTimestamp")
-                        .and_then(Value::as_str)
-                        .and_then(parse_time),
-                    json: value.to_string().into_boxed_str(),
-                });
-            }
+            "DaemonSet" => self.daemonsets.push(DaemonSetObject::from_value(&value)),
             "Pod" => {
                 self.has_pods = true;
                 match DoctorPod::from_value(&value) {

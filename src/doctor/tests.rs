@@ -410,6 +410,17 @@ fn a_node_asked_about_and_not_targeted_says_which_selector_fails() {
     );
 }
 
+/// The counts of every DaemonSet of `snapshot`, handed in last first: the order they
+/// come in must not matter.
+fn pod_counts(snapshot: &Snapshot, options: &Options<'_>) -> (Vec<PodCount>, Vec<String>) {
+    let inventory = inventory_of(snapshot);
+    let mut counter = PodCounter::new(snapshot, &inventory, options);
+    for ds in snapshot.daemonsets.iter().rev() {
+        counter.add(ds);
+    }
+    counter.finish()
+}
+
 #[test]
 fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
     let snapshot = bundle();
@@ -419,7 +430,7 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         now: snapshot.newest,
         nodes: &[],
     };
-    let (counted, _) = pod_counts_against(&snapshot, &inventory_of(&snapshot), &options);
+    let (counted, _) = pod_counts(&snapshot, &options);
     let counts: Vec<(&str, &str, u64)> = counted
         .iter()
         .map(|c| (c.daemonset.as_str(), c.reason, c.pods))
@@ -446,7 +457,7 @@ fn pod_counts_give_each_reason_once_per_pod_or_podless_node() {
         Vec::new(),
         json!({"type": "RollingUpdate"}),
     );
-    let (counted, _) = pod_counts_against(&healthy, &inventory_of(&healthy), &options);
+    let (counted, _) = pod_counts(&healthy, &options);
     assert!(counted.is_empty());
 }
 
