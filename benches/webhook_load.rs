@@ -24,7 +24,9 @@
 //! TLS client, the API server's, sends on a fresh connection: `tcpMSSEstimate` in
 //! crypto/tls/conn.go), the same number of bytes refused at the first one (what receiving
 //! alone costs: "x" and spaces are answered 400 without a decode), and `GET /healthz` on
-//! the same listener for comparison.
+//! the same listener for comparison. Then the receive path's floor: the null webhook in a
+//! process of its own (receive the review over TLS, validate its JSON once), and the
+//! decided review's CPU per request as a multiple of it.
 //! `DSGUARD_BIN=path` drives another build of dsguard instead (an older commit, to measure
 //! what a change costs).
 //! `benches/h2load.sh` is the external cross-check against nginx.
@@ -419,6 +421,10 @@ async fn main() {
         soak(number(1, 600), number(2, 500)).await;
         return;
     }
+    if args.first().map(String::as_str) == Some("null-server") {
+        null_server(&args[1..]).await;
+        return;
+    }
     if args.first().map(String::as_str) == Some("records") {
         let seconds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
         records(seconds).await;
@@ -724,10 +730,14 @@ fn healthz(_: &Bytes) -> Request<Full<Bytes>> {
 
 /// The `records` mode: the real binary, throughput and its CPU per request, with the
 /// review in 16 KB records and in Go's small ones; beside them, the same number of bytes
-/// refused at the first (what receiving alone costs) and a GET.
+/// refused at the first (what receiving alone costs) and a GET. Then the floor of the
+/// receive path, in a process of its own so that its CPU is its own: the null webhook
+/// (this bench binary, `null-server`), which receives the same review over the same TLS
+/// and HTTP stack and validates its JSON once, and the decided review's cost against it.
 async fn records(seconds: u64) {
     let dir = std::env::temp_dir().join(format!("dsguard-records-{}", std::process::id()));
     let (mut server, address, ca) = spawn_server(&dir).await;
+    let (mut floor_server, floor_address, floor_ca) = spawn_null_server(&dir).await;
     let body = update_review();
     // "x" then spaces: not JSON from its first byte, so answered 400 without a decode.
     let mut not_json = vec![b' '; body.len()];
@@ -766,19 +776,134 @@ async fn records(seconds: u64) {
     keep_alive(address, &connector(&ca, b"http/1.1"), request, &body, ok, 1).await;
     for (name, max_record, make, body, expected) in runs {
         let connector = connector_with_records(&ca, b"http/1.1", max_record);
-        let before = cpu_seconds(pid);
-        let (answered, elapsed) =
-            keep_alive(address, &connector, make, body, expected, seconds).await;
-        let used = cpu_seconds(pid) - before;
-        println!(
-            "{name:<44} {:>8.0} req/s  server CPU {:>6.1} µs per request  ({answered} requests)",
-            answered as f64 / elapsed.as_secs_f64(),
-            used * 1e6 / answered.max(1) as f64
-        );
+        cpu_per_request(
+            name,
+            (pid, address),
+            &connector,
+            make,
+            body,
+            expected,
+            seconds,
+        )
+        .await;
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    // The floor and the decided review in rounds, alternating which goes first, so that
+    // each ratio compares two runs of the same minute on this shared machine.
+    println!();
+    let mut ratios = Vec::new();
+    for round in 0..ROUNDS {
+        let (mut floor, mut decided) = (0.0, 0.0);
+        for floor_side in [round % 2 == 0, round % 2 != 0] {
+            if floor_side {
+                floor = cpu_per_request(
+                    "floor: null webhook (receive, validate JSON)",
+                    (floor_server.id(), floor_address),
+                    &connector(&floor_ca, b"http/1.1"),
+                    request,
+                    &body,
+                    ok,
+                    seconds,
+                )
+                .await;
+            } else {
+                decided = cpu_per_request(
+                    "decided review (POST /validate)",
+                    (pid, address),
+                    &connector(&ca, b"http/1.1"),
+                    request,
+                    &body,
+                    ok,
+                    seconds,
+                )
+                .await;
+            }
+        }
+        ratios.push(decided / floor);
+    }
+    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{:<44} median {:.2}x the floor over {ROUNDS} rounds ({}), goal at most 1.25x",
+        "decided review, CPU per request",
+        ratios[ROUNDS / 2],
+        shown.join(", ")
+    );
+    for child in [&mut server, &mut floor_server] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One keep-alive run against the process `pid`, printed; returns its CPU per request in µs.
+async fn cpu_per_request(
+    name: &str,
+    (pid, address): (u32, std::net::SocketAddr),
+    connector: &TlsConnector,
+    make: MakeRequest,
+    body: &Bytes,
+    expected: StatusCode,
+    seconds: u64,
+) -> f64 {
+    let before = cpu_seconds(pid);
+    let (answered, elapsed) = keep_alive(address, connector, make, body, expected, seconds).await;
+    let cost = (cpu_seconds(pid) - before) * 1e6 / answered.max(1) as f64;
+    println!(
+        "{name:<44} {:>8.0} req/s  server CPU {cost:>6.1} µs per request  ({answered} requests)",
+        answered as f64 / elapsed.as_secs_f64(),
+    );
+    cost
+}
+
+/// The `null-server DIR PORT METRICS_PORT` mode: the null webhook alone in this process,
+/// with its CA written to `DIR/null-ca.crt`, until it is killed.
+async fn null_server(args: &[String]) {
+    let dir = std::path::PathBuf::from(&args[0]);
+    let port = |i: usize| -> u16 { args[i].parse().unwrap() };
+    let options = ServeOptions {
+        listen: ([127, 0, 0, 1], port(1)).into(),
+        metrics_listen: Some(([127, 0, 0, 1], port(2)).into()),
+        certificate: CertificateSource::SelfSigned {
+            ca_path: dir.join("null-ca.crt"),
+        },
+        client_ca: None,
+        config_path: None,
+        max_body_bytes: 8 << 20,
+        reload_interval: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+        connections: dsguard::server::ConnectionLimits::default(),
+        max_file_bytes: dsguard::input::DEFAULT_MAX_FILE_BYTES,
+    };
+    let state = Arc::new(AppState::new(inventory(5_000), Config::default(), 8 << 20));
+    let _running = server::start_with_router(options, state, null_router())
+        .await
+        .unwrap();
+    std::future::pending::<()>().await;
+}
+
+/// This bench binary in `null-server` mode, ready: the process, its address and its CA.
+async fn spawn_null_server(
+    dir: &std::path::Path,
+) -> (std::process::Child, std::net::SocketAddr, Vec<u8>) {
+    let (port, metrics_port) = (free_port(), free_port());
+    let server = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("null-server")
+        .arg(dir)
+        .args([port.to_string(), metrics_port.to_string()])
+        .stderr(std::fs::File::create(dir.join("null-server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let ready = format!("http://127.0.0.1:{metrics_port}/readyz");
+    assert!(
+        reqwest_free_ready(&ready).await,
+        "the null webhook did not become ready"
+    );
+    let address = format!("127.0.0.1:{port}").parse().unwrap();
+    (
+        server,
+        address,
+        std::fs::read(dir.join("null-ca.crt")).unwrap(),
+    )
 }
 
 /// The real binary serving 5,000 nodes from a file, with a development CA, ready: the
