@@ -667,13 +667,18 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
             out.write_all(dsguard::doctor::to_html(&report, &inventory, &config).as_bytes())?
         }
     }
-    Ok(if !notes.is_empty() {
+    let code = if !notes.is_empty() {
         ExitCode::from(2)
     } else if report.daemonsets.iter().all(|d| d.healthy) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    // The process ends here, and the system takes its memory back at once: freeing a
+    // support bundle's 150,000 pods one allocation at a time took a tenth of the run
+    // (BENCHMARKS.md, "doctor -A").
+    std::mem::forget((snapshot, inventory, report));
+    Ok(code)
 }
 
 fn listed_namespace(namespaces: &NamespaceArgs) -> Option<&str> {
