@@ -75,8 +75,8 @@ pub async fn keep_pod_health(
 /// One pass: list the pods and revisions, then the DaemonSets page by page, each page
 /// diagnosed on the blocking pool (never on the threads that answer admission) while the
 /// next is listed. At most [`PAGES_IN_FLIGHT`] pages wait, so the pass holds a few pages
-/// of DaemonSets, not all of them: as JSON trees, 2,000 DaemonSets held at once were
-/// 40 MiB of the process's steady RSS.
+/// of DaemonSets, not all of them: 2,000 DaemonSets held at once, even as JSON text, kept
+/// 4 MiB more of the process's steady RSS (BENCHMARKS.md, "Live audit").
 async fn pass(client: &Client, state: &AppState) -> Result<Vec<PodCount>, String> {
     let mut snapshot = daemon_pods_and_revisions(client)
         .await
