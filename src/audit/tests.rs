@@ -545,7 +545,7 @@ fn with_daemon_loads_a_node_change_rejudges_the_daemonsets_whose_overhead_it_mov
             .node_changes_since(&before)
             .expect("only nodes changed");
         assert_eq!(changes.len(), 1, "step {index}");
-        let loads = partial.daemon_loads(Some(&changes), &came, &config);
+        let loads = partial.daemon_loads(Some(&changes), &inventory, &config);
         inventory.set_daemon_loads(Some(loads));
         assert!(inventory.mark_overhead_changes(&before, &mut changes));
         // The footprints kept are the ones placing every DaemonSet again gives.

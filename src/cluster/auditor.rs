@@ -179,8 +179,11 @@ impl AuditLoop {
                         .clone()
                         .filter(|_| !std::mem::take(&mut loads_moved));
                     let rejudged = self.judge(current, move |audit, inventory, config| {
-                        // The changes are read on the inventory as it came; the loads made
-                        // current go on a copy of it.
+                        // The changes are read on a copy of the inventory as it came (they
+                        // borrow it while the loads made current go on the inventory). The
+                        // footprints are placed on the inventory itself, not the copy: a
+                        // copy's node index starts with nothing remembered, and the
+                        // judgement below reuses every reach the placing works out.
                         let came = inventory.clone();
                         let mut changes =
                             before
@@ -192,7 +195,7 @@ impl AuditLoop {
                                     came.node_changes_since(inventory_before)
                                         .filter(|changes| changes.len() <= MAX_NODE_CHANGES)
                                 });
-                        let loads = audit.daemon_loads(changes.as_deref(), &came, config);
+                        let loads = audit.daemon_loads(changes.as_deref(), inventory, config);
                         set_loads(inventory, loads);
                         let partial = match (&mut changes, &before) {
                             (Some(changes), Some((inventory_before, _))) => inventory
