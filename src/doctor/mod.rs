@@ -164,10 +164,12 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
         let records: Vec<_> = snapshot
             .pods
             .iter()
-            .filter_map(|p| {
-                p.slim
+            .filter_map(|p| match &p.usage {
+                objects::PodUsage::Counted(node, record) => Some((node.clone(), record.clone())),
+                objects::PodUsage::Deferred(slim) => slim
                     .record(&|c| priority_of(c).or(Some(0)), &mut interner)
-                    .ok()
+                    .ok(),
+                objects::PodUsage::NotCounted => None,
             })
             .filter(|(node, _)| inventory.node_by_name(node).is_some())
             .collect();

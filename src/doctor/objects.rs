@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::inventory::pods::{SlimBudget, SlimPod, parse_time};
-use crate::inventory::{NodeUpdate, PriorityClass};
+use crate::inventory::pods::{Interner, SlimBudget, SlimPod, parse_time};
+use crate::inventory::{NodeUpdate, PodRecord, PriorityClass};
 use crate::serde_util::null_as_default;
 
 /// A container's status as kubelet writes it.
@@ -69,10 +69,40 @@ pub struct Condition {
 /// template generation (pkg/controller/daemon/util, `DaemonSetTemplateGenerationKey`).
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 
-/// A pod as `doctor` reads it: the slim pod occupancy keeps, and its status.
+/// What a pod adds to its node's occupancy, worked out when the pod is read: the slim pod
+/// it comes from is several times the size of the record (a map per label set and per
+/// container's requests), and a support bundle holds 150,000 pods.
+#[derive(Clone, Debug, Default)]
+pub enum PodUsage {
+    /// The node it is bound to, and its record there.
+    Counted(std::sync::Arc<str>, PodRecord),
+    /// Without `spec.priority` (a hand-written bundle: the API server always sets it), the
+    /// priority is its PriorityClass's, which a later file of the snapshot may hold.
+    Deferred(Box<SlimPod>),
+    /// It takes no room: not bound, finished, or its requests cannot be read.
+    #[default]
+    NotCounted,
+}
+
+impl PodUsage {
+    fn of(slim: SlimPod, interner: &mut Interner) -> PodUsage {
+        if slim.spec.priority.is_none() {
+            return PodUsage::Deferred(Box::new(slim));
+        }
+        match slim.record(&|_| None, interner) {
+            Ok((node, record)) => PodUsage::Counted(node, record),
+            Err(_) => PodUsage::NotCounted,
+        }
+    }
+}
+
+/// A pod as `doctor` reads it: what it adds to its node, and its status.
 #[derive(Clone, Debug, Default)]
 pub struct DoctorPod {
-    pub slim: SlimPod,
+    pub usage: PodUsage,
+    /// Its `controller-revision-hash` and `pod-template-generation` labels.
+    revision_hash: Option<String>,
+    template_generation: Option<String>,
     pub namespace: String,
     pub name: String,
     /// The controller's uid and kind/name.
@@ -106,20 +136,12 @@ impl DoctorPod {
     }
 
     pub fn revision_hash(&self) -> Option<&str> {
-        self.slim
-            .metadata
-            .labels
-            .get("controller-revision-hash")
-            .map(String::as_str)
+        self.revision_hash.as_deref()
     }
 
     /// The DaemonSet template generation the pod was made from.
     pub fn template_generation(&self) -> Option<&str> {
-        self.slim
-            .metadata
-            .labels
-            .get(TEMPLATE_GENERATION_LABEL)
-            .map(String::as_str)
+        self.template_generation.as_deref()
     }
 }
 
@@ -212,7 +234,7 @@ fn pinned_node(affinity: &Value) -> Option<String> {
 }
 
 impl DoctorPod {
-    pub fn from_value(value: &Value) -> Result<DoctorPod, String> {
+    pub fn from_value(value: &Value, interner: &mut Interner) -> Result<DoctorPod, String> {
         let slim = SlimPod::deserialize(value).map_err(|e| e.to_string())?;
         fn part<T: Default + serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
             if value.is_null() {
@@ -233,12 +255,16 @@ impl DoctorPod {
                 status,
                 metadata,
             },
+            interner,
         ))
     }
 
     /// From a pod's parts as JSON text: each decoded straight into its fields, no `Value`
     /// tree (a bundle's pods are most of its bytes). Also the newest time it carries.
-    fn from_parts(parts: &ObjectParts<'_>) -> Result<(DoctorPod, Option<i64>), String> {
+    fn from_parts(
+        parts: &ObjectParts<'_>,
+        interner: &mut Interner,
+    ) -> Result<(DoctorPod, Option<i64>), String> {
         #[derive(Deserialize, Default)]
         #[serde(default, rename_all = "camelCase")]
         struct Times {
@@ -295,11 +321,13 @@ impl DoctorPod {
                 spec,
                 status,
             },
+            interner,
         );
         Ok((pod, newest))
     }
 
-    fn assemble(slim: SlimPod, raw: RawPod) -> DoctorPod {
+    fn assemble(slim: SlimPod, raw: RawPod, interner: &mut Interner) -> DoctorPod {
+        let daemon_pod = is_daemon_pod(&raw.metadata);
         let owner = raw
             .metadata
             .owner_references
@@ -312,10 +340,12 @@ impl DoctorPod {
             .clone()
             .filter(|n| !n.is_empty())
             .or_else(|| raw.spec.affinity.as_ref().and_then(pinned_node));
+        // Read only to say which limit an OOMKilled container of a DaemonSet hit.
         let memory_limits = raw
             .spec
             .containers
             .iter()
+            .filter(|_| daemon_pod)
             .filter_map(|c| {
                 let limit = c.resources.as_ref()?.pointer("/limits/memory")?;
                 let text = match limit {
@@ -355,7 +385,13 @@ impl DoctorPod {
                 .creation_timestamp
                 .as_deref()
                 .and_then(parse_time),
-            slim,
+            revision_hash: slim
+                .metadata
+                .labels
+                .get("controller-revision-hash")
+                .cloned(),
+            template_generation: slim.metadata.labels.get(TEMPLATE_GENERATION_LABEL).cloned(),
+            usage: PodUsage::of(slim, interner),
         }
     }
 }
@@ -662,6 +698,8 @@ pub struct Snapshot {
     /// the occupancy is not made from `pods`.
     pub occupancy: Option<crate::inventory::Occupancy>,
     pub notices: Vec<String>,
+    /// What the pods' records share (namespaces, label sets, requests).
+    pub interner: Interner,
 }
 
 /// Timestamps an object carries that say when the snapshot was taken, at the latest.
@@ -698,7 +736,7 @@ impl Snapshot {
             "DaemonSet" => self.daemonsets.push(DaemonSetObject::from_value(&value)),
             "Pod" => {
                 self.has_pods = true;
-                match DoctorPod::from_value(&value) {
+                match DoctorPod::from_value(&value, &mut self.interner) {
                     Ok(pod) => self.pods.push(pod),
                     Err(e) => self
                         .notices
@@ -762,7 +800,7 @@ impl Snapshot {
             .filter(|p| p.kind.as_deref() == Some("Pod"));
         if let Some(parts) = parts {
             self.has_pods = true;
-            match DoctorPod::from_parts(&parts) {
+            match DoctorPod::from_parts(&parts, &mut self.interner) {
                 Ok((pod, newest)) => {
                     if let Some(t) = newest {
                         self.newest = self.newest.max(t);

@@ -521,3 +521,57 @@ fn node_health_from_taints_reads_the_lifecycle_controllers_keys() {
     let fine = objects::NodeHealth::from_taints("n2", ["nvidia.com/gpu"]);
     assert!(fine.not_ready().is_none() && fine.conditions.is_empty());
 }
+
+/// A pod's place in its node's occupancy is worked out as it is read, except its priority
+/// when only its PriorityClass can give it: a class in a later file still counts.
+#[test]
+fn pods_count_on_their_nodes_with_their_priority_whatever_the_file_order() {
+    let workload = |name: &str, node: Option<&str>, priority: Option<i64>, phase: &str| {
+        let mut spec = json!({"priorityClassName": "batch",
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "250m"}}}]});
+        if let Some(node) = node {
+            spec["nodeName"] = json!(node);
+        }
+        if let Some(priority) = priority {
+            spec["priority"] = json!(priority);
+        }
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "jobs", "labels": {"app": "job"}},
+            "spec": spec, "status": {"phase": phase}})
+    };
+    let class = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": "batch"}, "value": 700});
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n0"},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}});
+    let snapshot = snapshot_of(&[
+        node,
+        // Admitted pods carry spec.priority; a hand-written one may not.
+        workload("admitted", Some("n0"), Some(500), "Running"),
+        workload("by-class", Some("n0"), None, "Running"),
+        workload("unbound", None, Some(500), "Pending"),
+        workload("finished", Some("n0"), Some(500), "Succeeded"),
+        class,
+    ]);
+    let usage: Vec<&str> = snapshot
+        .pods
+        .iter()
+        .map(|p| match p.usage {
+            objects::PodUsage::Counted(..) => "counted",
+            objects::PodUsage::Deferred(_) => "deferred",
+            objects::PodUsage::NotCounted => "not counted",
+        })
+        .collect();
+    assert_eq!(usage, ["counted", "deferred", "not counted", "not counted"]);
+    let inventory = inventory_of(&snapshot);
+    let on_node = inventory.occupancy().unwrap().node("n0").unwrap();
+    let mut priorities: Vec<(String, i32)> = on_node
+        .pods()
+        .iter()
+        .map(|p| (p.pod.name.to_string(), p.pod.priority))
+        .collect();
+    priorities.sort();
+    assert_eq!(
+        priorities,
+        [("admitted".to_string(), 500), ("by-class".to_string(), 700)]
+    );
+}
