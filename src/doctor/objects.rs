@@ -185,21 +185,11 @@ struct RawOwner {
     controller: Option<bool>,
 }
 
+/// What the slim pod does not have of a pod's spec: read only for a pod not bound yet.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct RawPodSpec {
-    node_name: Option<String>,
     affinity: Option<Value>,
-    #[serde(deserialize_with = "null_as_default")]
-    containers: Vec<RawContainer>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawContainer {
-    #[serde(deserialize_with = "null_as_default")]
-    name: String,
-    resources: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,10 +238,15 @@ impl DoctorPod {
         } else {
             RawPodStatus::default()
         };
+        let spec = if bound(&slim) {
+            RawPodSpec::default()
+        } else {
+            part(&value["spec"])?
+        };
         Ok(Self::assemble(
             slim,
             RawPod {
-                spec: part(&value["spec"])?,
+                spec,
                 status,
                 metadata,
             },
@@ -287,12 +282,16 @@ impl DoctorPod {
             }
         }
         let metadata: RawMeta = part(parts.metadata)?;
-        let spec: RawPodSpec = part(parts.spec)?;
         let times: Times = part(parts.status)?;
         let slim = SlimPod {
             metadata: part(parts.metadata)?,
             spec: part(parts.spec)?,
             status: part(parts.status)?,
+        };
+        let spec: RawPodSpec = if bound(&slim) {
+            RawPodSpec::default()
+        } else {
+            part(parts.spec)?
         };
         let status = if is_daemon_pod(&metadata) {
             part(parts.status)?
@@ -333,27 +332,20 @@ impl DoctorPod {
             .owner_references
             .iter()
             .find(|o| o.controller == Some(true));
-        let bound = raw.spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
-        let node = raw
+        let bound = bound(&slim);
+        let node = slim
             .spec
             .node_name
             .clone()
             .filter(|n| !n.is_empty())
             .or_else(|| raw.spec.affinity.as_ref().and_then(pinned_node));
         // Read only to say which limit an OOMKilled container of a DaemonSet hit.
-        let memory_limits = raw
+        let memory_limits = slim
             .spec
             .containers
             .iter()
             .filter(|_| daemon_pod)
-            .filter_map(|c| {
-                let limit = c.resources.as_ref()?.pointer("/limits/memory")?;
-                let text = match limit {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                Some((c.name.clone(), text))
-            })
+            .filter_map(|c| Some((c.name.clone(), c.resources.limits.get("memory")?.0.clone())))
             .collect();
         DoctorPod {
             namespace: if raw.metadata.namespace.is_empty() {
@@ -408,6 +400,14 @@ struct ObjectParts<'a> {
     spec: Option<&'a RawValue>,
     #[serde(borrow, default)]
     status: Option<&'a RawValue>,
+}
+
+/// `spec.nodeName` is set: the scheduler (or whoever wrote it) bound the pod.
+fn bound(slim: &SlimPod) -> bool {
+    slim.spec
+        .node_name
+        .as_deref()
+        .is_some_and(|n| !n.is_empty())
 }
 
 /// Only a DaemonSet's pods are diagnosed; the others count on their node (the slim pod),

@@ -87,6 +87,9 @@ pub struct SlimPodSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SlimContainer {
+    /// Only `doctor` reads it (which container's memory limit an OOMKill hit).
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
     #[serde(deserialize_with = "null_as_default")]
     pub resources: ResourceRequirements,
     #[serde(deserialize_with = "null_as_default")]
