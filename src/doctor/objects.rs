@@ -263,6 +263,7 @@ impl DoctorPod {
         #[derive(Deserialize, Default)]
         #[serde(default, rename_all = "camelCase")]
         struct Times {
+            phase: Option<String>,
             start_time: Option<String>,
             #[serde(deserialize_with = "null_as_default")]
             conditions: Vec<ConditionTimes>,
@@ -282,11 +283,16 @@ impl DoctorPod {
             }
         }
         let metadata: RawMeta = part(parts.metadata)?;
+        // The status once for the times and the slim pod's part of it, once more below
+        // only for a DaemonSet's pod.
         let times: Times = part(parts.status)?;
         let slim = SlimPod {
             metadata: part(parts.metadata)?,
             spec: part(parts.spec)?,
-            status: part(parts.status)?,
+            status: crate::inventory::pods::SlimPodStatus {
+                phase: times.phase.clone(),
+                start_time: times.start_time.clone(),
+            },
         };
         let spec: RawPodSpec = if bound(&slim) {
             RawPodSpec::default()
