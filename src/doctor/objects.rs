@@ -850,18 +850,53 @@ impl Snapshot {
         path: &Path,
         max_file_bytes: u64,
     ) -> Result<Snapshot, crate::objects::ObjectsError> {
-        let mut snapshot = Snapshot::default();
-        let mut notices = Vec::new();
-        crate::objects::for_each_item(path, max_file_bytes, &mut notices, |object, file, at| {
-            let at = format!("{file}:{}", at.line);
-            match object {
-                crate::objects::Object::Text(text) => snapshot.add_text(&text, &at),
-                crate::objects::Object::Tree(value) => snapshot.add(value, &at),
+        use crate::objects::Object;
+        // Two threads: this one reads the files and finds where each object ends, the other
+        // decodes the objects in the order they were read. Decoding is most of the work
+        // (a bundle is mostly pods), so reading no longer waits for it. A few batches in
+        // flight at most: memory holds what it held on one thread.
+        const BATCH: usize = 256;
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Object, String)>>(4);
+        std::thread::scope(|scope| {
+            let decoding = scope.spawn(move || {
+                let mut snapshot = Snapshot::default();
+                for batch in received {
+                    for (object, at) in batch {
+                        match object {
+                            Object::Text(text) => snapshot.add_text(&text, &at),
+                            Object::Tree(value) => snapshot.add(value, &at),
+                        }
+                    }
+                }
+                snapshot
+            });
+            let mut notices = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = crate::objects::for_each_item(
+                path,
+                max_file_bytes,
+                &mut notices,
+                |object, file, at| {
+                    batch.push((object, format!("{file}:{}", at.line)));
+                    if batch.len() < BATCH {
+                        return true;
+                    }
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // Only a decoder that is gone refuses, and then reading stops.
+                    batches.send(full).is_ok()
+                },
+            );
+            if !batch.is_empty() {
+                let _ = batches.send(batch);
             }
-            true
-        })?;
-        snapshot.notices.extend(notices);
-        snapshot.notices.extend(snapshot.skipped_notice());
-        Ok(snapshot)
+            drop(batches);
+            let mut snapshot = decoding
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            read?;
+            snapshot.notices.extend(notices);
+            snapshot.notices.extend(snapshot.skipped_notice());
+            Ok(snapshot)
+        })
     }
 }
