@@ -107,9 +107,20 @@ fn null_router() -> axum::Router {
 }
 
 async fn start(null: bool, ca_path: &std::path::Path) -> RunningServer {
+    start_on(null, 0, 0, ca_path).await
+}
+
+/// dsguard (or the null webhook) on loopback ports `port` and `metrics_port` (0: any),
+/// its development CA written to `ca_path`.
+async fn start_on(
+    null: bool,
+    port: u16,
+    metrics_port: u16,
+    ca_path: &std::path::Path,
+) -> RunningServer {
     let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        listen: ([127, 0, 0, 1], port).into(),
+        metrics_listen: Some(([127, 0, 0, 1], metrics_port).into()),
         certificate: CertificateSource::SelfSigned {
             ca_path: ca_path.to_owned(),
         },
@@ -860,24 +871,7 @@ async fn cpu_per_request(
 async fn null_server(args: &[String]) {
     let dir = std::path::PathBuf::from(&args[0]);
     let port = |i: usize| -> u16 { args[i].parse().unwrap() };
-    let options = ServeOptions {
-        listen: ([127, 0, 0, 1], port(1)).into(),
-        metrics_listen: Some(([127, 0, 0, 1], port(2)).into()),
-        certificate: CertificateSource::SelfSigned {
-            ca_path: dir.join("null-ca.crt"),
-        },
-        client_ca: None,
-        config_path: None,
-        max_body_bytes: 8 << 20,
-        reload_interval: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-        connections: dsguard::server::ConnectionLimits::default(),
-        max_file_bytes: dsguard::input::DEFAULT_MAX_FILE_BYTES,
-    };
-    let state = Arc::new(AppState::new(inventory(5_000), Config::default(), 8 << 20));
-    let _running = server::start_with_router(options, state, null_router())
-        .await
-        .unwrap();
+    let _running = start_on(true, port(1), port(2), &dir.join("null-ca.crt")).await;
     std::future::pending::<()>().await;
 }
 
