@@ -416,8 +416,8 @@ fn bound(slim: &SlimPod) -> bool {
         .is_some_and(|n| !n.is_empty())
 }
 
-/// Only a DaemonSet's pods are diagnosed; the others count on their node (the slim pod),
-/// so their status is not kept: most pods of a cluster are not daemon pods.
+/// Only a DaemonSet's pods are diagnosed; the others count on their node (their occupancy
+/// record), so their status is not kept: most pods of a cluster are not daemon pods.
 fn is_daemon_pod(metadata: &RawMeta) -> bool {
     metadata
         .owner_references
