@@ -293,26 +293,6 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Diagnoses each `wanted` DaemonSet of `snapshot` in turn and hands it to `each`; the
-/// DaemonSets that could not be diagnosed come back as notes.
-fn each_diagnosis(
-    snapshot: &Snapshot,
-    inventory: &Inventory,
-    wanted: &dyn Fn(&DaemonSetObject) -> bool,
-    options: &Options<'_>,
-    mut each: impl FnMut(Diagnosis),
-) -> Vec<String> {
-    let index = Index::of(snapshot);
-    let mut notes = Vec::new();
-    for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
-        match diagnose(ds, &index, inventory, options) {
-            Ok(diagnosis) => each(diagnosis),
-            Err(why) => notes.push(not_diagnosed(ds, &why)),
-        }
-    }
-    notes
-}
-
 /// The note for a DaemonSet `diagnose` gave up on.
 fn not_diagnosed(ds: &DaemonSetObject, why: &str) -> String {
     format!("{}/{}: {why}", ds.namespace, ds.name)
@@ -327,10 +307,15 @@ pub fn diagnose_against(
     wanted: &dyn Fn(&DaemonSetObject) -> bool,
     options: &Options<'_>,
 ) -> (DoctorReport, Vec<String>) {
+    let index = Index::of(snapshot);
+    let mut notes = Vec::new();
     let mut daemonsets = Vec::new();
-    let notes = each_diagnosis(snapshot, inventory, wanted, options, |diagnosis| {
-        daemonsets.push(diagnosis)
-    });
+    for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
+        match diagnose(ds, &index, inventory, options) {
+            Ok(diagnosis) => daemonsets.push(diagnosis),
+            Err(why) => notes.push(not_diagnosed(ds, &why)),
+        }
+    }
     daemonsets.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     (
         DoctorReport {
