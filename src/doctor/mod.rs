@@ -490,7 +490,7 @@ fn container_findings(pod: &DoctorPod, found: &mut Vec<(&'static str, String, St
             continue;
         };
         let last = status.last_state.terminated.as_ref();
-        match waiting.reason.as_str() {
+        match &*waiting.reason {
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull"
             | "RegistryUnavailable" | "ImageInspectError" => found.push((
                 "ImagePull",
@@ -509,10 +509,10 @@ fn container_findings(pod: &DoctorPod, found: &mut Vec<(&'static str, String, St
             )),
             "CrashLoopBackOff" => {
                 let (exit, why) = last
-                    .map(|t| (t.exit_code, t.reason.clone()))
+                    .map(|t| (t.exit_code, t.reason.to_string()))
                     .unwrap_or((None, String::new()));
                 let oom = why == "OOMKilled";
-                let limit = pod.memory_limits.get(&status.name);
+                let limit = pod.memory_limits.get(&*status.name);
                 let message = format!(
                     "{which} restarted {} times; last exit {}{}{}",
                     status.restart_count,
@@ -832,7 +832,7 @@ pub fn diagnose(
         }
         if pod.phase == "Pending" && !pod.bound {
             let scheduled = pod.condition("PodScheduled");
-            let said = scheduled.map(|c| c.message.clone()).unwrap_or_default();
+            let said = scheduled.map(|c| c.message.to_string()).unwrap_or_default();
             let node_name = node.clone().unwrap_or_default();
             let slot = inventory.slot_of(&node_name);
             let predicted = slot.and_then(|slot| {
@@ -912,7 +912,7 @@ pub fn diagnose(
                     at(
                         "Unschedulable",
                         true,
-                        scheduled.map(|c| c.reason.clone()).unwrap_or_default(),
+                        scheduled.map(|c| c.reason.to_string()).unwrap_or_default(),
                         format!("Pending: the scheduler says: {}", if said.is_empty() { "nothing yet" } else { said.as_str() }),
                         "read the scheduler's reasons above: kubectl describe pod -n NS NAME shows the FailedScheduling events".into(),
                     ),
@@ -931,7 +931,7 @@ pub fn diagnose(
                 .chain(pod.init_containers.iter())
                 .any(|c| {
                     c.state.waiting.as_ref().is_some_and(|w| {
-                        matches!(w.reason.as_str(), "ContainerCreating" | "PodInitializing")
+                        matches!(&*w.reason, "ContainerCreating" | "PodInitializing")
                     })
                 });
         for (reason, cause, message, fix) in containers {
@@ -966,7 +966,7 @@ pub fn diagnose(
                     at(
                         "NodeNotReady",
                         true,
-                        c.reason.clone(),
+                        c.reason.to_string(),
                         format!("its node is not Ready ({} {}: {})", c.status, c.reason, c.message),
                         "the pod cannot become Ready until the node's kubelet reports again: check the node (kubectl describe node)".into(),
                     ),
@@ -978,7 +978,7 @@ pub fn diagnose(
                     at(
                         "NodePressure",
                         true,
-                        c.kind.clone(),
+                        c.kind.to_string(),
                         format!("its node reports {} ({})", c.kind, c.message),
                         "free the resource on the node; the kubelet evicts pods while it lasts"
                             .into(),

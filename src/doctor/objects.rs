@@ -4,65 +4,55 @@
 //! PodDisruptionBudgets. Kinds are told apart per object; other kinds are counted and
 //! skipped. Only the fields the diagnosis reads are kept.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-use crate::inventory::pods::{Interner, SlimBudget, SlimPod, parse_time};
+use crate::inventory::pods::{
+    Interner, SlimBudget, SlimOwnerReference, SlimPod, SlimPodMeta, SlimPodSpec, SlimPodStatus,
+    parse_time,
+};
 use crate::inventory::{NodeUpdate, PodRecord, PriorityClass};
 use crate::serde_util::null_as_default;
 
-/// A container's status as kubelet writes it.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+/// A container's status as kubelet writes it, as much of it as the diagnosis reads.
+/// Names, images and reasons are shared through the snapshot's interner: a bundle's
+/// 100,000 daemon pods repeat a few hundred of each.
+#[derive(Clone, Debug, Default)]
 pub struct ContainerStatus {
-    #[serde(deserialize_with = "null_as_default")]
-    pub name: String,
-    pub ready: bool,
+    pub name: Arc<str>,
     pub restart_count: i64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub image: String,
-    #[serde(deserialize_with = "null_as_default")]
+    pub image: Arc<str>,
     pub state: ContainerState,
-    #[serde(deserialize_with = "null_as_default")]
     pub last_state: ContainerState,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
+/// A container's state: waiting and terminated are rare, so boxed.
+#[derive(Clone, Debug, Default)]
 pub struct ContainerState {
-    pub waiting: Option<StateDetail>,
-    /// Only whether it is there: nothing in it is read.
-    pub running: Option<serde::de::IgnoredAny>,
-    pub terminated: Option<StateDetail>,
+    pub waiting: Option<Box<StateDetail>>,
+    pub running: bool,
+    pub terminated: Option<Box<StateDetail>>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Clone, Debug, Default)]
 pub struct StateDetail {
-    #[serde(deserialize_with = "null_as_default")]
-    pub reason: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub message: String,
+    pub reason: Arc<str>,
+    pub message: Box<str>,
     pub exit_code: Option<i64>,
-    pub finished_at: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+/// A pod's or a node's condition.
+#[derive(Clone, Debug, Default)]
 pub struct Condition {
-    #[serde(rename = "type", deserialize_with = "null_as_default")]
-    pub kind: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub status: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub reason: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub message: String,
-    pub last_transition_time: Option<String>,
+    pub kind: Arc<str>,
+    pub status: Arc<str>,
+    pub reason: Arc<str>,
+    pub message: Box<str>,
 }
 
 /// The label the DaemonSet controller puts on every pod it creates, the DaemonSet's
@@ -116,9 +106,9 @@ pub struct DoctorPod {
     pub phase: String,
     pub reason: String,
     pub message: String,
-    pub conditions: Vec<Condition>,
-    pub containers: Vec<ContainerStatus>,
-    pub init_containers: Vec<ContainerStatus>,
+    pub conditions: Box<[Condition]>,
+    pub containers: Box<[ContainerStatus]>,
+    pub init_containers: Box<[ContainerStatus]>,
     /// Container name → memory limit as written.
     pub memory_limits: BTreeMap<String, String>,
     pub deletion: Option<i64>,
@@ -128,11 +118,12 @@ pub struct DoctorPod {
 
 impl DoctorPod {
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
-        self.conditions.iter().find(|c| c.kind == kind)
+        self.conditions.iter().find(|c| &*c.kind == kind)
     }
 
     pub fn ready(&self) -> bool {
-        self.condition("Ready").is_some_and(|c| c.status == "True")
+        self.condition("Ready")
+            .is_some_and(|c| &*c.status == "True")
     }
 
     pub fn revision_hash(&self) -> Option<&str> {
@@ -145,11 +136,38 @@ impl DoctorPod {
     }
 }
 
-/// A pod's parts, each decoded only when read (see [`DoctorPod::from_value`]).
-struct RawPod {
-    metadata: RawMeta,
-    spec: RawPodSpec,
-    status: RawPodStatus,
+/// A pod as written, decoded in one pass from its JSON text or from a tree: strings borrowed
+/// where they can be, and the parts the diagnosis keeps made compact afterwards
+/// ([`DoctorPod::from_document`]). `kind` tells a Pod from the rest.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodDocument<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "null_as_default")]
+    metadata: PodMeta<'a>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: SlimPodSpec,
+    #[serde(borrow, default, deserialize_with = "null_as_default")]
+    status: PodStatusDoc<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodMeta<'a> {
+    #[serde(deserialize_with = "null_as_default")]
+    name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
+    labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_as_default")]
+    owner_references: Vec<RawOwner>,
+    #[serde(borrow)]
+    creation_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    deletion_timestamp: Option<Cow<'a, str>>,
+    deletion_grace_period_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,17 +178,12 @@ struct RawMeta {
     #[serde(deserialize_with = "null_as_default")]
     namespace: String,
     #[serde(deserialize_with = "null_as_default")]
-    uid: String,
-    #[serde(deserialize_with = "null_as_default")]
     labels: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_as_default")]
     annotations: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_as_default")]
     owner_references: Vec<RawOwner>,
     creation_timestamp: Option<String>,
-    deletion_timestamp: Option<String>,
-    deletion_grace_period_seconds: Option<i64>,
-    generation: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,132 +198,159 @@ struct RawOwner {
     controller: Option<bool>,
 }
 
-/// What the slim pod does not have of a pod's spec: read only for a pod not bound yet.
+/// A pod's status as written. Every pod's is read (its times say when the snapshot was
+/// taken); only a DaemonSet pod's is kept.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct RawPodSpec {
-    affinity: Option<Value>,
+struct PodStatusDoc<'a> {
+    #[serde(borrow)]
+    phase: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    start_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    conditions: Option<Vec<ConditionDoc<'a>>>,
+    #[serde(borrow)]
+    container_statuses: Option<Vec<ContainerStatusDoc<'a>>>,
+    #[serde(borrow)]
+    init_container_statuses: Option<Vec<ContainerStatusDoc<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct RawPodStatus {
-    #[serde(deserialize_with = "null_as_default")]
-    phase: String,
-    #[serde(deserialize_with = "null_as_default")]
-    reason: String,
-    #[serde(deserialize_with = "null_as_default")]
-    message: String,
-    #[serde(deserialize_with = "null_as_default")]
-    conditions: Vec<Condition>,
-    #[serde(deserialize_with = "null_as_default")]
-    container_statuses: Vec<ContainerStatus>,
-    #[serde(deserialize_with = "null_as_default")]
-    init_container_statuses: Vec<ContainerStatus>,
+struct ConditionDoc<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_transition_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_heartbeat_time: Option<Cow<'a, str>>,
 }
 
-/// The node a DaemonSet pod is pinned to: `matchFields: [{key: metadata.name, operator: In,
-/// values: [NODE]}]` in its required node affinity (the controller's
-/// `util.ReplaceDaemonSetPodNodeNameNodeAffinity`).
-fn pinned_node(affinity: &Value) -> Option<String> {
-    affinity
-        .pointer("/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?
-        .as_array()?
-        .iter()
-        .flat_map(|term| term["matchFields"].as_array().into_iter().flatten())
-        .find(|field| field["key"] == "metadata.name" && field["operator"] == "In")
-        .and_then(|field| field["values"][0].as_str())
-        .map(str::to_owned)
+impl ConditionDoc<'_> {
+    fn condition(&self, interner: &mut Interner) -> Condition {
+        Condition {
+            kind: interned(&self.kind, interner),
+            status: interned(&self.status, interner),
+            reason: interned(&self.reason, interner),
+            message: boxed(&self.message),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerStatusDoc<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    restart_count: Option<i64>,
+    #[serde(borrow)]
+    image: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    state: Option<ContainerStateDoc<'a>>,
+    #[serde(borrow)]
+    last_state: Option<ContainerStateDoc<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContainerStateDoc<'a> {
+    #[serde(borrow)]
+    waiting: Option<StateDetailDoc<'a>>,
+    /// Only whether it is there: nothing in it is read.
+    running: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    terminated: Option<StateDetailDoc<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct StateDetailDoc<'a> {
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    exit_code: Option<i64>,
+}
+
+impl ContainerStatusDoc<'_> {
+    fn status(&self, interner: &mut Interner) -> ContainerStatus {
+        let state = |doc: &Option<ContainerStateDoc<'_>>, interner: &mut Interner| {
+            let Some(doc) = doc else {
+                return ContainerState::default();
+            };
+            let mut detail = |d: &Option<StateDetailDoc<'_>>| {
+                d.as_ref().map(|d| {
+                    Box::new(StateDetail {
+                        reason: interned(&d.reason, interner),
+                        message: boxed(&d.message),
+                        exit_code: d.exit_code,
+                    })
+                })
+            };
+            ContainerState {
+                waiting: detail(&doc.waiting),
+                running: doc.running.is_some(),
+                terminated: detail(&doc.terminated),
+            }
+        };
+        ContainerStatus {
+            name: interned(&self.name, interner),
+            restart_count: self.restart_count.unwrap_or(0),
+            image: interned(&self.image, interner),
+            state: state(&self.state, interner),
+            last_state: state(&self.last_state, interner),
+        }
+    }
+}
+
+fn interned(text: &Option<Cow<'_, str>>, interner: &mut Interner) -> Arc<str> {
+    interner.string(text.as_deref().unwrap_or(""))
+}
+
+fn boxed(text: &Option<Cow<'_, str>>) -> Box<str> {
+    text.as_deref().unwrap_or("").into()
+}
+
+fn owned(text: Option<Cow<'_, str>>) -> String {
+    text.map(Cow::into_owned).unwrap_or_default()
 }
 
 impl DoctorPod {
+    /// From a pod's tree (a YAML bundle, the API server's list).
     pub fn from_value(value: &Value, interner: &mut Interner) -> Result<DoctorPod, String> {
-        let slim = SlimPod::deserialize(value).map_err(|e| e.to_string())?;
-        fn part<T: Default + serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
-            if value.is_null() {
-                return Ok(T::default());
-            }
-            T::deserialize(value).map_err(|e| e.to_string())
-        }
-        let metadata: RawMeta = part(&value["metadata"])?;
-        let status = if is_daemon_pod(&metadata) {
-            part(&value["status"])?
-        } else {
-            RawPodStatus::default()
-        };
-        let spec = if bound(&slim) {
-            RawPodSpec::default()
-        } else {
-            part(&value["spec"])?
-        };
-        Ok(Self::assemble(
-            slim,
-            RawPod {
-                spec,
-                status,
-                metadata,
-            },
-            interner,
-        ))
+        let document = PodDocument::deserialize(value).map_err(|e| e.to_string())?;
+        Ok(Self::from_document(document, interner).0)
     }
 
-    /// From a pod's parts as JSON text: each decoded straight into its fields, no `Value`
-    /// tree (a bundle's pods are most of its bytes). Also the newest time it carries.
-    fn from_parts(
-        parts: &ObjectParts<'_>,
+    /// From a pod's document, decoded in one pass; also the newest time it carries.
+    fn from_document(
+        document: PodDocument<'_>,
         interner: &mut Interner,
-    ) -> Result<(DoctorPod, Option<i64>), String> {
-        #[derive(Deserialize, Default)]
-        #[serde(default, rename_all = "camelCase")]
-        struct Times {
-            phase: Option<String>,
-            start_time: Option<String>,
-            #[serde(deserialize_with = "null_as_default")]
-            conditions: Vec<ConditionTimes>,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(default, rename_all = "camelCase")]
-        struct ConditionTimes {
-            last_transition_time: Option<String>,
-            last_heartbeat_time: Option<String>,
-        }
-        fn part<T: Default + serde::de::DeserializeOwned>(
-            raw: Option<&RawValue>,
-        ) -> Result<T, String> {
-            match raw.map(RawValue::get) {
-                None | Some("null") => Ok(T::default()),
-                Some(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
-            }
-        }
-        let metadata: RawMeta = part(parts.metadata)?;
-        // The status once for the times and the slim pod's part of it, once more below
-        // only for a DaemonSet's pod.
-        let times: Times = part(parts.status)?;
-        let slim = SlimPod {
-            metadata: part(parts.metadata)?,
-            spec: part(parts.spec)?,
-            status: crate::inventory::pods::SlimPodStatus {
-                phase: times.phase.clone(),
-                start_time: times.start_time.clone(),
-            },
-        };
-        let spec: RawPodSpec = if bound(&slim) {
-            RawPodSpec::default()
-        } else {
-            part(parts.spec)?
-        };
-        let status = if is_daemon_pod(&metadata) {
-            part(parts.status)?
-        } else {
-            RawPodStatus::default()
-        };
+    ) -> (DoctorPod, Option<i64>) {
+        let PodDocument {
+            metadata,
+            spec,
+            status,
+            ..
+        } = document;
+        let conditions = status.conditions.unwrap_or_default();
         // The same times `newest_time` reads from a tree.
         let newest = [
             metadata.creation_timestamp.as_deref(),
-            times.start_time.as_deref(),
+            status.start_time.as_deref(),
         ]
         .into_iter()
-        .chain(times.conditions.iter().flat_map(|c| {
+        .chain(conditions.iter().flat_map(|c| {
             [
                 c.last_transition_time.as_deref(),
                 c.last_heartbeat_time.as_deref(),
@@ -319,70 +359,101 @@ impl DoctorPod {
         .flatten()
         .filter_map(parse_time)
         .max();
-        let pod = Self::assemble(
-            slim,
-            RawPod {
-                metadata,
-                spec,
-                status,
-            },
-            interner,
-        );
-        Ok((pod, newest))
-    }
-
-    fn assemble(slim: SlimPod, raw: RawPod, interner: &mut Interner) -> DoctorPod {
-        let daemon_pod = is_daemon_pod(&raw.metadata);
-        let owner = raw
-            .metadata
+        let daemon_pod = metadata
+            .owner_references
+            .iter()
+            .any(|o| o.controller == Some(true) && o.kind == "DaemonSet");
+        let owner = metadata
             .owner_references
             .iter()
             .find(|o| o.controller == Some(true));
-        let bound = bound(&slim);
-        let node = slim
-            .spec
+        let bound = spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
+        let node = spec
             .node_name
             .clone()
             .filter(|n| !n.is_empty())
-            .or_else(|| raw.spec.affinity.as_ref().and_then(pinned_node));
+            .or_else(|| spec.affinity.pinned_node().map(str::to_owned));
         // Read only to say which limit an OOMKilled container of a DaemonSet hit.
-        let memory_limits = slim
-            .spec
+        let memory_limits = spec
             .containers
             .iter()
             .filter(|_| daemon_pod)
             .filter_map(|c| Some((c.name.clone(), c.resources.limits.get("memory")?.0.clone())))
             .collect();
-        DoctorPod {
-            namespace: if raw.metadata.namespace.is_empty() {
+        // Only a DaemonSet's pods are diagnosed; the others count on their node (their
+        // occupancy record), so their status is not kept: most pods of a cluster are not
+        // daemon pods.
+        let (conditions, containers, init_containers) = if daemon_pod {
+            let statuses = |docs: Option<Vec<ContainerStatusDoc<'_>>>, interner: &mut Interner| {
+                docs.unwrap_or_default()
+                    .iter()
+                    .map(|d| d.status(interner))
+                    .collect()
+            };
+            (
+                conditions.iter().map(|c| c.condition(interner)).collect(),
+                statuses(status.container_statuses, interner),
+                statuses(status.init_container_statuses, interner),
+            )
+        } else {
+            Default::default()
+        };
+        let slim = SlimPod {
+            metadata: SlimPodMeta {
+                name: metadata.name.clone(),
+                namespace: metadata.namespace.clone(),
+                labels: metadata.labels,
+                owner_references: metadata
+                    .owner_references
+                    .iter()
+                    .map(|o| SlimOwnerReference {
+                        kind: o.kind.clone(),
+                        name: o.name.clone(),
+                        controller: o.controller,
+                    })
+                    .collect(),
+                ..SlimPodMeta::default()
+            },
+            status: SlimPodStatus {
+                phase: status.phase.as_deref().map(str::to_owned),
+                start_time: status.start_time.as_deref().map(str::to_owned),
+            },
+            spec,
+        };
+        let pod = DoctorPod {
+            namespace: if metadata.namespace.is_empty() {
                 "default".into()
             } else {
-                raw.metadata.namespace
+                metadata.namespace
             },
-            name: raw.metadata.name,
+            name: metadata.name,
             owner_uid: owner.map(|o| o.uid.clone()).unwrap_or_default(),
             owner_kind: owner.map(|o| o.kind.clone()).unwrap_or_default(),
             owner_name: owner.map(|o| o.name.clone()).unwrap_or_default(),
             node,
             bound,
-            phase: raw.status.phase,
-            reason: raw.status.reason,
-            message: raw.status.message,
-            conditions: raw.status.conditions,
-            containers: raw.status.container_statuses,
-            init_containers: raw.status.init_container_statuses,
+            phase: if daemon_pod {
+                owned(status.phase)
+            } else {
+                String::new()
+            },
+            reason: if daemon_pod {
+                owned(status.reason)
+            } else {
+                String::new()
+            },
+            message: if daemon_pod {
+                owned(status.message)
+            } else {
+                String::new()
+            },
+            conditions,
+            containers,
+            init_containers,
             memory_limits,
-            deletion: raw
-                .metadata
-                .deletion_timestamp
-                .as_deref()
-                .and_then(parse_time),
-            grace_seconds: raw.metadata.deletion_grace_period_seconds,
-            created: raw
-                .metadata
-                .creation_timestamp
-                .as_deref()
-                .and_then(parse_time),
+            deletion: metadata.deletion_timestamp.as_deref().and_then(parse_time),
+            grace_seconds: metadata.deletion_grace_period_seconds,
+            created: metadata.creation_timestamp.as_deref().and_then(parse_time),
             revision_hash: slim
                 .metadata
                 .labels
@@ -390,39 +461,9 @@ impl DoctorPod {
                 .cloned(),
             template_generation: slim.metadata.labels.get(TEMPLATE_GENERATION_LABEL).cloned(),
             usage: PodUsage::of(slim, interner),
-        }
+        };
+        (pod, newest)
     }
-}
-
-/// An object's kind and its parts, as text borrowed from the object's own: one pass tells
-/// a Pod from the rest and finds what [`DoctorPod::from_parts`] decodes.
-#[derive(Deserialize)]
-struct ObjectParts<'a> {
-    #[serde(borrow, default)]
-    kind: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    spec: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    status: Option<&'a RawValue>,
-}
-
-/// `spec.nodeName` is set: the scheduler (or whoever wrote it) bound the pod.
-fn bound(slim: &SlimPod) -> bool {
-    slim.spec
-        .node_name
-        .as_deref()
-        .is_some_and(|n| !n.is_empty())
-}
-
-/// Only a DaemonSet's pods are diagnosed; the others count on their node (their occupancy
-/// record), so their status is not kept: most pods of a cluster are not daemon pods.
-fn is_daemon_pod(metadata: &RawMeta) -> bool {
-    metadata
-        .owner_references
-        .iter()
-        .any(|o| o.controller == Some(true) && o.kind == "DaemonSet")
 }
 
 /// A Node's conditions and whether it is cordoned.
@@ -434,13 +475,14 @@ pub struct NodeHealth {
 }
 
 impl NodeHealth {
-    fn from_value(value: &Value) -> NodeHealth {
+    fn from_value(value: &Value, interner: &mut Interner) -> NodeHealth {
+        let conditions = value
+            .pointer("/status/conditions")
+            .and_then(|c| Vec::<ConditionDoc>::deserialize(c).ok())
+            .unwrap_or_default();
         NodeHealth {
             name: value["metadata"]["name"].as_str().unwrap_or("").to_owned(),
-            conditions: value
-                .pointer("/status/conditions")
-                .and_then(|c| serde_json::from_value(c.clone()).ok())
-                .unwrap_or_default(),
+            conditions: conditions.iter().map(|c| c.condition(interner)).collect(),
             unschedulable: value["spec"]["unschedulable"].as_bool().unwrap_or(false),
         }
     }
@@ -468,15 +510,14 @@ impl NodeHealth {
                 _ => continue,
             };
             // NoSchedule and NoExecute taints of one condition are one condition.
-            if conditions.iter().any(|c| c.kind == kind) {
+            if conditions.iter().any(|c| &*c.kind == kind) {
                 continue;
             }
             conditions.push(Condition {
                 kind: kind.into(),
                 status: status.into(),
-                reason: format!("taint {key}"),
-                message: format!("the node lifecycle controller tainted it {key}"),
-                last_transition_time: None,
+                reason: format!("taint {key}").into(),
+                message: format!("the node lifecycle controller tainted it {key}").into(),
             });
         }
         NodeHealth {
@@ -489,8 +530,8 @@ impl NodeHealth {
     /// `Ready` is not `True`: its status and the kubelet's (or the lifecycle controller's)
     /// words.
     pub fn not_ready(&self) -> Option<&Condition> {
-        match self.conditions.iter().find(|c| c.kind == "Ready") {
-            Some(c) if c.status != "True" => Some(c),
+        match self.conditions.iter().find(|c| &*c.kind == "Ready") {
+            Some(c) if &*c.status != "True" => Some(c),
             _ => None,
         }
     }
@@ -499,9 +540,9 @@ impl NodeHealth {
     pub fn pressure(&self) -> impl Iterator<Item = &Condition> {
         self.conditions.iter().filter(|c| {
             matches!(
-                c.kind.as_str(),
+                &*c.kind,
                 "MemoryPressure" | "DiskPressure" | "PIDPressure" | "NetworkUnavailable"
-            ) && c.status == "True"
+            ) && &*c.status == "True"
         })
     }
 }
@@ -733,7 +774,7 @@ fn newest_time(value: &Value) -> Option<i64> {
 
 impl Snapshot {
     /// Adds one object, by its kind.
-    pub fn add(&mut self, value: Value, at: &str) {
+    pub fn add(&mut self, value: Value, at: impl std::fmt::Display) {
         if let Some(t) = newest_time(&value) {
             self.newest = self.newest.max(t);
         }
@@ -754,7 +795,8 @@ impl Snapshot {
                 match crate::inventory::snapshot::node_from_value(&value) {
                     Ok(node) => {
                         self.nodes.push(node);
-                        self.node_health.push(NodeHealth::from_value(&value));
+                        self.node_health
+                            .push(NodeHealth::from_value(&value, &mut self.interner));
                     }
                     Err(e) => self
                         .notices
@@ -799,32 +841,28 @@ impl Snapshot {
     }
 
     /// Adds one object from its JSON text: a Pod decoded straight from the text, any other
-    /// kind through its tree ([`Snapshot::add`]).
-    pub fn add_text(&mut self, text: &RawValue, at: &str) {
-        let parts = serde_json::from_str::<ObjectParts>(text.get())
+    /// kind through its tree ([`Snapshot::add`]). Text that is not JSON is an error (the
+    /// file is not what it claims to be); an object of the wrong shape is a notice.
+    pub fn add_text(
+        &mut self,
+        text: &str,
+        at: impl std::fmt::Display,
+    ) -> Result<(), serde_json::Error> {
+        let document = serde_json::from_str::<PodDocument>(text)
             .ok()
-            .filter(|p| p.kind.as_deref() == Some("Pod"));
-        if let Some(parts) = parts {
+            .filter(|d| d.kind.as_deref() == Some("Pod"));
+        if let Some(document) = document {
             self.has_pods = true;
-            match DoctorPod::from_parts(&parts, &mut self.interner) {
-                Ok((pod, newest)) => {
-                    if let Some(t) = newest {
-                        self.newest = self.newest.max(t);
-                    }
-                    self.pods.push(pod);
-                }
-                Err(e) => self
-                    .notices
-                    .push(format!("{at}: a Pod that cannot be read, skipped: {e}")),
+            let (pod, newest) = DoctorPod::from_document(document, &mut self.interner);
+            if let Some(t) = newest {
+                self.newest = self.newest.max(t);
             }
-            return;
+            self.pods.push(pod);
+            return Ok(());
         }
-        match serde_json::from_str::<Value>(text.get()) {
-            Ok(value) => self.add(value, at),
-            Err(e) => self
-                .notices
-                .push(format!("{at}: an object that cannot be read, skipped: {e}")),
-        }
+        // Not a Pod, or a Pod of the wrong shape: its tree says which.
+        self.add(serde_json::from_str::<Value>(text)?, at);
+        Ok(())
     }
 
     /// The notice for the objects skipped by kind, if any were.
@@ -850,53 +888,106 @@ impl Snapshot {
         path: &Path,
         max_file_bytes: u64,
     ) -> Result<Snapshot, crate::objects::ObjectsError> {
-        use crate::objects::Object;
+        use crate::objects::Found;
         // Two threads: this one reads the files and finds where each object ends, the other
         // decodes the objects in the order they were read. Decoding is most of the work
         // (a bundle is mostly pods), so reading no longer waits for it. A few batches in
-        // flight at most: memory holds what it held on one thread.
-        const BATCH: usize = 256;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(Object, String)>>(4);
+        // flight at most, each about a megabyte of text.
+        const BATCH_OBJECTS: usize = 256;
+        const BATCH_BYTES: usize = 1 << 20;
+        let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(4);
         std::thread::scope(|scope| {
             let decoding = scope.spawn(move || {
                 let mut snapshot = Snapshot::default();
                 for batch in received {
-                    for (object, at) in batch {
+                    for (object, file, at) in batch.objects {
+                        let place = Place {
+                            file: &file,
+                            line: at.line,
+                        };
                         match object {
-                            Object::Text(text) => snapshot.add_text(&text, &at),
-                            Object::Tree(value) => snapshot.add(value, &at),
+                            Batched::Text(range) => {
+                                if let Err(e) = snapshot.add_text(&batch.text[range], place) {
+                                    // Dropping `received` stops the reader too.
+                                    return (
+                                        snapshot,
+                                        Some(crate::objects::invalid_text(e, &file, at)),
+                                    );
+                                }
+                            }
+                            Batched::Tree(value) => snapshot.add(value, place),
                         }
                     }
                 }
-                snapshot
+                (snapshot, None)
             });
             let mut notices = Vec::new();
-            let mut batch = Vec::with_capacity(BATCH);
-            let read = crate::objects::for_each_item(
+            let mut batch = Batch::default();
+            let mut file_name: std::sync::Arc<str> = "".into();
+            let read = crate::objects::for_each_found(
                 path,
                 max_file_bytes,
                 &mut notices,
-                |object, file, at| {
-                    batch.push((object, format!("{file}:{}", at.line)));
-                    if batch.len() < BATCH {
+                |found, file, at| {
+                    if *file_name != *file {
+                        file_name = file.into();
+                    }
+                    let object = match found {
+                        Found::Text(text) => {
+                            let start = batch.text.len();
+                            batch.text.push_str(text);
+                            Batched::Text(start..batch.text.len())
+                        }
+                        Found::Tree(value) => Batched::Tree(value),
+                    };
+                    batch.objects.push((object, file_name.clone(), at));
+                    if batch.objects.len() < BATCH_OBJECTS && batch.text.len() < BATCH_BYTES {
                         return true;
                     }
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     // Only a decoder that is gone refuses, and then reading stops.
-                    batches.send(full).is_ok()
+                    batches.send(std::mem::take(&mut batch)).is_ok()
                 },
             );
-            if !batch.is_empty() {
+            if !batch.objects.is_empty() {
                 let _ = batches.send(batch);
             }
             drop(batches);
-            let mut snapshot = decoding
+            let (mut snapshot, invalid) = decoding
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            if let Some(invalid) = invalid {
+                return Err(invalid);
+            }
             read?;
             snapshot.notices.extend(notices);
             snapshot.notices.extend(snapshot.skipped_notice());
             Ok(snapshot)
         })
+    }
+}
+
+/// Objects read in one go, for the decoding thread: their JSON texts in one buffer (no
+/// allocation per object), or the trees the YAML reader made; each with its file and where
+/// it starts.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    objects: Vec<(Batched, std::sync::Arc<str>, crate::yaml::Position)>,
+}
+
+enum Batched {
+    Text(std::ops::Range<usize>),
+    Tree(Value),
+}
+
+/// `file:line`, as a notice names an object.
+struct Place<'a> {
+    file: &'a str,
+    line: usize,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
     }
 }

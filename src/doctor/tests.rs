@@ -508,16 +508,13 @@ fn node_health_from_taints_reads_the_lifecycle_controllers_keys() {
         ],
     );
     let ready = health.not_ready().expect("unreachable is not Ready");
-    assert_eq!(
-        (ready.status.as_str(), ready.kind.as_str()),
-        ("Unknown", "Ready")
-    );
-    let pressure: Vec<&str> = health.pressure().map(|c| c.kind.as_str()).collect();
+    assert_eq!((&*ready.status, &*ready.kind), ("Unknown", "Ready"));
+    let pressure: Vec<&str> = health.pressure().map(|c| &*c.kind).collect();
     assert_eq!(pressure, ["DiskPressure"]);
     assert!(health.unschedulable);
     assert_eq!(health.conditions.len(), 2);
     let not_ready = objects::NodeHealth::from_taints("n1", ["node.kubernetes.io/not-ready"]);
-    assert_eq!(not_ready.not_ready().unwrap().status, "False");
+    assert_eq!(&*not_ready.not_ready().unwrap().status, "False");
     let fine = objects::NodeHealth::from_taints("n2", ["nvidia.com/gpu"]);
     assert!(fine.not_ready().is_none() && fine.conditions.is_empty());
 }
@@ -574,4 +571,54 @@ fn pods_count_on_their_nodes_with_their_priority_whatever_the_file_order() {
         priorities,
         [("admitted".to_string(), 500), ("by-class".to_string(), 700)]
     );
+}
+
+/// A JSON bundle is split into objects on one thread and decoded in batches on another,
+/// each Pod in one pass from its text; a YAML one gives trees. Both must read the same:
+/// the bundled cluster twenty times over (its objects cross many batches), in both forms.
+#[test]
+fn a_json_bundle_reads_as_its_trees_do_across_batches() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/doctor/cluster.yaml");
+    let mut objects = Vec::new();
+    crate::objects::for_each_object(&path, 1 << 26, &mut Vec::new(), |value, _, _| {
+        objects.push(value);
+        true
+    })
+    .unwrap();
+    let items: Vec<Value> = (0..20).flat_map(|_| objects.iter().cloned()).collect();
+    assert!(items.len() > 256, "{}", items.len());
+    let dir = std::env::temp_dir().join(format!("dsguard-doctor-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bundle.json");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    std::fs::write(&file, serde_json::to_string_pretty(&list).unwrap()).unwrap();
+    let from_text = Snapshot::load(&file, 1 << 26).unwrap();
+    let from_trees = snapshot_of(&items);
+    assert_eq!(from_text.pods.len(), from_trees.pods.len());
+    assert_eq!(
+        format!("{:?}", from_text.pods),
+        format!("{:?}", from_trees.pods)
+    );
+    assert_eq!(
+        format!("{:?}", from_text.node_health),
+        format!("{:?}", from_trees.node_health)
+    );
+    assert_eq!(from_text.newest, from_trees.newest);
+    assert_eq!(from_text.daemonsets.len(), from_trees.daemonsets.len());
+
+    // Text that is not JSON inside an item is an error naming the file and the line, as
+    // a cut-short file is; what came before it is not presented as the whole snapshot.
+    let broken = dir.join("broken.json");
+    std::fs::write(
+        &broken,
+        "{\"kind\": \"List\", \"items\": [\n{\"kind\": \"Pod\"},\n{\"kind\": \"Pod\", \"metadata\": {\"name\": x}}]}",
+    )
+    .unwrap();
+    let error = Snapshot::load(&broken, 1 << 26).unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}:3:", broken.display())),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -82,6 +82,68 @@ pub struct SlimPodSpec {
     #[serde(deserialize_with = "null_as_default")]
     pub overhead: BTreeMap<String, crate::scheduling::resources::QuantityText>,
     pub host_network: Option<bool>,
+    /// Only `doctor` reads it (the node an unbound daemon pod waits for).
+    #[serde(deserialize_with = "null_as_default")]
+    pub affinity: PinningAffinity,
+}
+
+/// Of a pod's affinity, only the `matchFields` of its required node affinity: the
+/// DaemonSet controller pins each pod it creates to its node there
+/// (`util.ReplaceDaemonSetPodNodeNameNodeAffinity`, pkg/controller/daemon/util).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PinningAffinity {
+    #[serde(deserialize_with = "null_as_default")]
+    node_affinity: PinningNodeAffinity,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct PinningNodeAffinity {
+    #[serde(
+        rename = "requiredDuringSchedulingIgnoredDuringExecution",
+        deserialize_with = "null_as_default"
+    )]
+    required: PinningSelector,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct PinningSelector {
+    #[serde(deserialize_with = "null_as_default")]
+    node_selector_terms: Vec<PinningTerm>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct PinningTerm {
+    #[serde(deserialize_with = "null_as_default")]
+    match_fields: Vec<PinningField>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct PinningField {
+    #[serde(deserialize_with = "null_as_default")]
+    key: String,
+    #[serde(deserialize_with = "null_as_default")]
+    operator: String,
+    #[serde(deserialize_with = "null_as_default")]
+    values: Vec<String>,
+}
+
+impl PinningAffinity {
+    /// The node of `matchFields: [{key: metadata.name, operator: In, values: [NODE]}]`.
+    pub fn pinned_node(&self) -> Option<&str> {
+        self.node_affinity
+            .required
+            .node_selector_terms
+            .iter()
+            .flat_map(|term| term.match_fields.iter())
+            .find(|field| field.key == "metadata.name" && field.operator == "In")
+            .and_then(|field| field.values.first())
+            .map(String::as_str)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
