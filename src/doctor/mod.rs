@@ -187,8 +187,8 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
 /// owner's uid, and by namespace and name (hand-written bundles leave the uid out).
 #[derive(Default)]
 struct ByOwner<'a> {
-    uid: HashMap<&'a str, Vec<usize>>,
-    name: HashMap<(&'a str, &'a str), Vec<usize>>,
+    uid: HashMap<&'a str, Vec<usize>, foldhash::fast::RandomState>,
+    name: HashMap<(&'a str, &'a str), Vec<usize>, foldhash::fast::RandomState>,
 }
 
 impl<'a> ByOwner<'a> {
@@ -233,8 +233,8 @@ pub struct Index<'a> {
     pods: ByOwner<'a>,
     revisions: ByOwner<'a>,
     /// Events by the name of the object they are about.
-    events: HashMap<&'a str, Vec<&'a objects::ObjectEvent>>,
-    health: HashMap<&'a str, &'a NodeHealth>,
+    events: HashMap<&'a str, Vec<&'a objects::ObjectEvent>, foldhash::fast::RandomState>,
+    health: HashMap<&'a str, &'a NodeHealth, foldhash::fast::RandomState>,
 }
 
 impl<'a> Index<'a> {
@@ -243,7 +243,7 @@ impl<'a> Index<'a> {
             snapshot,
             pods: ByOwner::default(),
             revisions: ByOwner::default(),
-            events: HashMap::new(),
+            events: HashMap::default(),
             health: snapshot
                 .node_health
                 .iter()
@@ -308,10 +308,39 @@ pub fn diagnose_against(
     options: &Options<'_>,
 ) -> (DoctorReport, Vec<String>) {
     let index = Index::of(snapshot);
+    let chosen: Vec<&DaemonSetObject> = snapshot.daemonsets.iter().filter(|d| wanted(d)).collect();
+    // Each DaemonSet is diagnosed on its own: a share of them per core (at most four),
+    // the results joined in the order the DaemonSets were read.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4);
+    let share = chosen.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Diagnosis, String>> = std::thread::scope(|scope| {
+        let shares: Vec<_> = chosen
+            .chunks(share)
+            .map(|share| {
+                let index = &index;
+                scope.spawn(move || {
+                    share
+                        .iter()
+                        .map(|ds| diagnose(ds, index, inventory, options))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        shares
+            .into_iter()
+            .flat_map(|share| {
+                share
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut notes = Vec::new();
     let mut daemonsets = Vec::new();
-    for ds in snapshot.daemonsets.iter().filter(|d| wanted(d)) {
-        match diagnose(ds, &index, inventory, options) {
+    for (ds, result) in chosen.iter().zip(results) {
+        match result {
             Ok(diagnosis) => daemonsets.push(diagnosis),
             Err(why) => notes.push(not_diagnosed(ds, &why)),
         }

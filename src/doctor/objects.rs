@@ -138,18 +138,81 @@ impl DoctorPod {
 
 /// A pod as written, decoded in one pass from its JSON text or from a tree: strings borrowed
 /// where they can be, and the parts the diagnosis keeps made compact afterwards
-/// ([`DoctorPod::from_document`]). `kind` tells a Pod from the rest.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// ([`DoctorPod::from_document`]). An object whose `kind` says it is not a Pod stops the
+/// decoding there (kubectl writes `kind` first), and is decoded by its kind instead.
 struct PodDocument<'a> {
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "null_as_default")]
     metadata: PodMeta<'a>,
-    #[serde(default, deserialize_with = "null_as_default")]
     spec: SlimPodSpec,
-    #[serde(borrow, default, deserialize_with = "null_as_default")]
     status: PodStatusDoc<'a>,
+}
+
+/// The error that stops decoding an object that is not a Pod.
+const NOT_A_POD: &str = "not a Pod";
+
+impl<'de: 'a, 'a> Deserialize<'de> for PodDocument<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Kind,
+            Metadata,
+            Spec,
+            Status,
+            #[serde(other)]
+            Other,
+        }
+        struct Document<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Document<'a> {
+            type Value = PodDocument<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Pod")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<PodDocument<'a>, M::Error> {
+                use serde::de::Error;
+                let (mut metadata, mut spec, mut status) = Default::default();
+                let mut pod = false;
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::Kind => {
+                            pod =
+                                map.next_value::<Option<Cow<'_, str>>>()?.as_deref() == Some("Pod");
+                            if !pod {
+                                return Err(M::Error::custom(NOT_A_POD));
+                            }
+                        }
+                        Field::Metadata => {
+                            metadata = map.next_value::<Option<PodMeta>>()?.unwrap_or_default()
+                        }
+                        Field::Spec => {
+                            spec = map.next_value::<Option<SlimPodSpec>>()?.unwrap_or_default()
+                        }
+                        Field::Status => {
+                            status = map
+                                .next_value::<Option<PodStatusDoc>>()?
+                                .unwrap_or_default()
+                        }
+                        Field::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                if !pod {
+                    return Err(M::Error::custom(NOT_A_POD));
+                }
+                Ok(PodDocument {
+                    metadata,
+                    spec,
+                    status,
+                })
+            }
+        }
+        deserializer.deserialize_map(Document(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -313,6 +376,32 @@ impl ContainerStatusDoc<'_> {
     }
 }
 
+/// The newest of some RFC 3339 times. Those written as the API server writes them
+/// (`2026-12-01T00:00:05Z`: UTC, whole seconds) order as their text does, so only the
+/// newest of them is parsed; a pod carries seven or so, and a bundle 150,000 pods.
+fn newest_of<'t>(times: impl Iterator<Item = &'t str> + Clone) -> Option<i64> {
+    fn canonical(time: &str) -> bool {
+        time.len() == 20
+            && time.bytes().enumerate().all(|(at, b)| match at {
+                4 | 7 => b == b'-',
+                10 => b == b'T',
+                13 | 16 => b == b':',
+                19 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            })
+    }
+    let newest_text = times.clone().filter(|t| canonical(t)).max();
+    match newest_text.map(parse_time) {
+        Some(Some(newest)) => times
+            .filter(|t| !canonical(t))
+            .filter_map(parse_time)
+            .chain([newest])
+            .max(),
+        // None written that way, or the newest of them is no time (month 13): each parsed.
+        _ => times.filter_map(parse_time).max(),
+    }
+}
+
 fn interned(text: &Option<Cow<'_, str>>, interner: &mut Interner) -> Arc<str> {
     interner.string(text.as_deref().unwrap_or(""))
 }
@@ -341,7 +430,6 @@ impl DoctorPod {
             metadata,
             spec,
             status,
-            ..
         } = document;
         let conditions = status.conditions.unwrap_or_default();
         // The same times `newest_time` reads from a tree.
@@ -356,9 +444,8 @@ impl DoctorPod {
                 c.last_heartbeat_time.as_deref(),
             ]
         }))
-        .flatten()
-        .filter_map(parse_time)
-        .max();
+        .flatten();
+        let newest = newest_of(newest);
         let daemon_pod = metadata
             .owner_references
             .iter()
@@ -772,63 +859,129 @@ fn newest_time(value: &Value) -> Option<i64> {
     newest
 }
 
+/// One object decoded, not yet added to a snapshot: decoding is the work, done on several
+/// threads; adding keeps the order the objects were read in.
+// Pods are nearly every object of a bundle: boxing the largest variant would cost an
+// allocation for most objects to save room only for the few others, held a batch at a time.
+#[allow(clippy::large_enum_variant)]
+enum Decoded {
+    DaemonSet(DaemonSetObject),
+    Pod(Result<DoctorPod, String>),
+    Node(Result<(NodeUpdate, NodeHealth), String>),
+    Event(ObjectEvent),
+    Revision(Option<Revision>),
+    PriorityClass(Option<PriorityClass>),
+    Budget(Option<crate::scheduling::preemption::Budget>),
+    /// A kind doctor does not read.
+    Other(String),
+}
+
+/// An object decoded, with the newest time it carries.
+struct DecodedObject {
+    decoded: Decoded,
+    newest: Option<i64>,
+}
+
+impl DecodedObject {
+    /// From an object's tree, by its kind.
+    fn of_value(value: Value, interner: &mut Interner) -> DecodedObject {
+        let newest = newest_time(&value);
+        let decoded = match value["kind"].as_str().unwrap_or("") {
+            "DaemonSet" => Decoded::DaemonSet(DaemonSetObject::from_value(&value)),
+            "Pod" => Decoded::Pod(DoctorPod::from_value(&value, interner)),
+            "Node" => Decoded::Node(
+                crate::inventory::snapshot::node_from_value(&value)
+                    .map(|node| (node, NodeHealth::from_value(&value, interner))),
+            ),
+            "Event" => Decoded::Event(ObjectEvent::from_value(&value)),
+            "ControllerRevision" => Decoded::Revision(Revision::from_value(&value)),
+            "PriorityClass" => Decoded::PriorityClass(
+                crate::inventory::snapshot::priority_class_from_value(&value).ok(),
+            ),
+            "PodDisruptionBudget" => Decoded::Budget(
+                serde_json::from_value::<SlimBudget>(value)
+                    .ok()
+                    .map(|b| b.budget()),
+            ),
+            other => Decoded::Other(other.to_owned()),
+        };
+        DecodedObject { decoded, newest }
+    }
+
+    /// From an object's JSON text: a Pod straight from the text, any other kind through
+    /// its tree. Text that is not JSON is an error (the file is not what it claims to be);
+    /// an object of the wrong shape is decoded as a notice.
+    fn of_text(text: &str, interner: &mut Interner) -> Result<DecodedObject, serde_json::Error> {
+        if let Ok(document) = serde_json::from_str::<PodDocument>(text) {
+            let (pod, newest) = DoctorPod::from_document(document, interner);
+            return Ok(DecodedObject {
+                decoded: Decoded::Pod(Ok(pod)),
+                newest,
+            });
+        }
+        // Not a Pod, or a Pod of the wrong shape: its tree says which.
+        Ok(Self::of_value(serde_json::from_str(text)?, interner))
+    }
+}
+
 impl Snapshot {
     /// Adds one object, by its kind.
     pub fn add(&mut self, value: Value, at: impl std::fmt::Display) {
-        if let Some(t) = newest_time(&value) {
+        let decoded = DecodedObject::of_value(value, &mut self.interner);
+        self.add_decoded(decoded, at);
+    }
+
+    fn add_decoded(&mut self, object: DecodedObject, at: impl std::fmt::Display) {
+        if let Some(t) = object.newest {
             self.newest = self.newest.max(t);
         }
-        let kind = value["kind"].as_str().unwrap_or("").to_owned();
-        match kind.as_str() {
-            "DaemonSet" => self.daemonsets.push(DaemonSetObject::from_value(&value)),
-            "Pod" => {
+        match object.decoded {
+            Decoded::DaemonSet(daemonset) => self.daemonsets.push(daemonset),
+            Decoded::Pod(pod) => {
                 self.has_pods = true;
-                match DoctorPod::from_value(&value, &mut self.interner) {
+                match pod {
                     Ok(pod) => self.pods.push(pod),
                     Err(e) => self
                         .notices
                         .push(format!("{at}: a Pod that cannot be read, skipped: {e}")),
                 }
             }
-            "Node" => {
+            Decoded::Node(node) => {
                 self.has_nodes = true;
-                match crate::inventory::snapshot::node_from_value(&value) {
-                    Ok(node) => {
+                match node {
+                    Ok((node, health)) => {
                         self.nodes.push(node);
-                        self.node_health
-                            .push(NodeHealth::from_value(&value, &mut self.interner));
+                        self.node_health.push(health);
                     }
                     Err(e) => self
                         .notices
                         .push(format!("{at}: a Node that cannot be read, skipped: {e}")),
                 }
             }
-            "Event" => {
+            Decoded::Event(event) => {
                 self.has_events = true;
-                self.events.push(ObjectEvent::from_value(&value));
+                self.events.push(event);
             }
-            "ControllerRevision" => {
+            Decoded::Revision(revision) => {
                 self.has_revisions = true;
-                if let Some(revision) = Revision::from_value(&value) {
-                    self.revisions.push(revision);
-                }
+                self.revisions.extend(revision);
             }
-            "PriorityClass" => {
+            Decoded::PriorityClass(class) => {
                 self.has_priority_classes = true;
-                if let Ok(class) = crate::inventory::snapshot::priority_class_from_value(&value) {
-                    self.priority_classes.push(class);
-                }
+                self.priority_classes.extend(class);
             }
-            "PodDisruptionBudget" => {
+            Decoded::Budget(budget) => {
                 self.has_budgets = true;
-                if let Ok(budget) = serde_json::from_value::<SlimBudget>(value) {
-                    self.budgets.push(budget.budget());
-                }
+                self.budgets.extend(budget);
             }
             // Kinds doctor does not read (ConfigMaps, custom resources, a stray List
             // header): counted, and named in one notice.
-            other => {
-                let kind = if other.is_empty() { "(no kind)" } else { other };
+            Decoded::Other(other) => {
+                let kind = if other.is_empty() {
+                    "(no kind)"
+                } else {
+                    other.as_str()
+                };
                 if let Some(count) = self.skipped.get_mut(kind) {
                     *count += 1;
                 } else if self.skipped.len() < MAX_SKIPPED_KINDS {
@@ -838,31 +991,6 @@ impl Snapshot {
                 }
             }
         }
-    }
-
-    /// Adds one object from its JSON text: a Pod decoded straight from the text, any other
-    /// kind through its tree ([`Snapshot::add`]). Text that is not JSON is an error (the
-    /// file is not what it claims to be); an object of the wrong shape is a notice.
-    pub fn add_text(
-        &mut self,
-        text: &str,
-        at: impl std::fmt::Display,
-    ) -> Result<(), serde_json::Error> {
-        let document = serde_json::from_str::<PodDocument>(text)
-            .ok()
-            .filter(|d| d.kind.as_deref() == Some("Pod"));
-        if let Some(document) = document {
-            self.has_pods = true;
-            let (pod, newest) = DoctorPod::from_document(document, &mut self.interner);
-            if let Some(t) = newest {
-                self.newest = self.newest.max(t);
-            }
-            self.pods.push(pod);
-            return Ok(());
-        }
-        // Not a Pod, or a Pod of the wrong shape: its tree says which.
-        self.add(serde_json::from_str::<Value>(text)?, at);
-        Ok(())
     }
 
     /// The notice for the objects skipped by kind, if any were.
@@ -889,33 +1017,62 @@ impl Snapshot {
         max_file_bytes: u64,
     ) -> Result<Snapshot, crate::objects::ObjectsError> {
         use crate::objects::Found;
-        // Two threads: this one reads the files and finds where each object ends, the other
-        // decodes the objects in the order they were read. Decoding is most of the work
-        // (a bundle is mostly pods), so reading no longer waits for it. A few batches in
+        use std::sync::{Mutex, mpsc};
+        // This thread reads the files and finds where each object ends; decoders (one per
+        // core, at most four) decode batches of objects, whichever is free taking the next;
+        // one more thread adds the decoded objects to the snapshot in the order they were
+        // read, so the snapshot is the same whatever the threads' timing. A few batches in
         // flight at most, each about a megabyte of text.
         const BATCH_OBJECTS: usize = 256;
         const BATCH_BYTES: usize = 1 << 20;
-        let (batches, received) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let decoders = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4);
+        let (batches, to_decode) = mpsc::sync_channel::<(usize, Batch)>(decoders * 2);
+        let to_decode = Arc::new(Mutex::new(to_decode));
+        let (decoded, to_add) = mpsc::sync_channel::<(usize, DecodedBatch)>(decoders * 2);
         std::thread::scope(|scope| {
-            let decoding = scope.spawn(move || {
-                let mut snapshot = Snapshot::default();
-                for batch in received {
-                    for (object, file, at) in batch.objects {
-                        let place = Place {
-                            file: &file,
-                            line: at.line,
-                        };
-                        match object {
-                            Batched::Text(range) => {
-                                if let Err(e) = snapshot.add_text(&batch.text[range], place) {
-                                    // Dropping `received` stops the reader too.
-                                    return (
-                                        snapshot,
-                                        Some(crate::objects::invalid_text(e, &file, at)),
-                                    );
-                                }
+            let decoding: Vec<_> = (0..decoders)
+                .map(|_| {
+                    let to_decode = Arc::clone(&to_decode);
+                    let decoded = decoded.clone();
+                    scope.spawn(move || {
+                        let mut interner = Interner::default();
+                        loop {
+                            // The lock is held only to take a batch, never while decoding.
+                            let next = to_decode.lock().map(|queue| queue.recv());
+                            let Ok(Ok((index, batch))) = next else {
+                                break;
+                            };
+                            let done = DecodedBatch::of(batch, &mut interner);
+                            // Only an adder that stopped refuses, and then decoding stops.
+                            if decoded.send((index, done)).is_err() {
+                                break;
                             }
-                            Batched::Tree(value) => snapshot.add(value, place),
+                        }
+                        interner
+                    })
+                })
+                .collect();
+            drop(decoded);
+            let adding = scope.spawn(move || {
+                let mut snapshot = Snapshot::default();
+                let mut waiting: BTreeMap<usize, DecodedBatch> = BTreeMap::new();
+                let mut next = 0;
+                for (index, batch) in to_add {
+                    waiting.insert(index, batch);
+                    while let Some(batch) = waiting.remove(&next) {
+                        next += 1;
+                        for (object, file, at) in batch.objects {
+                            let place = Place {
+                                file: &file,
+                                line: at.line,
+                            };
+                            snapshot.add_decoded(object, place);
+                        }
+                        if let Some(invalid) = batch.invalid {
+                            // Dropping `to_add` stops the decoders, and they the reader.
+                            return (snapshot, Some(invalid));
                         }
                     }
                 }
@@ -923,7 +1080,8 @@ impl Snapshot {
             });
             let mut notices = Vec::new();
             let mut batch = Batch::default();
-            let mut file_name: std::sync::Arc<str> = "".into();
+            let mut sent = 0;
+            let mut file_name: Arc<str> = "".into();
             let read = crate::objects::for_each_found(
                 path,
                 max_file_bytes,
@@ -944,25 +1102,70 @@ impl Snapshot {
                     if batch.objects.len() < BATCH_OBJECTS && batch.text.len() < BATCH_BYTES {
                         return true;
                     }
-                    // Only a decoder that is gone refuses, and then reading stops.
-                    batches.send(std::mem::take(&mut batch)).is_ok()
+                    sent += 1;
+                    // Only decoders that are gone refuse, and then reading stops.
+                    batches.send((sent - 1, std::mem::take(&mut batch))).is_ok()
                 },
             );
             if !batch.objects.is_empty() {
-                let _ = batches.send(batch);
+                let _ = batches.send((sent, batch));
             }
             drop(batches);
-            let (mut snapshot, invalid) = decoding
+            let interners: Vec<Interner> = decoding
+                .into_iter()
+                .map(|decoder| {
+                    decoder
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            let (mut snapshot, invalid) = adding
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             if let Some(invalid) = invalid {
                 return Err(invalid);
             }
             read?;
+            // Records made later (pods whose priority waited for its class) share the
+            // first decoder's copies.
+            snapshot.interner = interners.into_iter().next().unwrap_or_default();
             snapshot.notices.extend(notices);
             snapshot.notices.extend(snapshot.skipped_notice());
             Ok(snapshot)
         })
+    }
+}
+
+/// A batch decoded, in its order; decoding stopped at the first object that is not JSON.
+struct DecodedBatch {
+    objects: Vec<(DecodedObject, Arc<str>, crate::yaml::Position)>,
+    invalid: Option<crate::objects::ObjectsError>,
+}
+
+impl DecodedBatch {
+    fn of(batch: Batch, interner: &mut Interner) -> DecodedBatch {
+        let mut objects = Vec::with_capacity(batch.objects.len());
+        for (object, file, at) in batch.objects {
+            let decoded = match object {
+                Batched::Text(range) => {
+                    match DecodedObject::of_text(&batch.text[range], interner) {
+                        Ok(decoded) => decoded,
+                        Err(e) => {
+                            return DecodedBatch {
+                                objects,
+                                invalid: Some(crate::objects::invalid_text(e, &file, at)),
+                            };
+                        }
+                    }
+                }
+                Batched::Tree(value) => DecodedObject::of_value(value, interner),
+            };
+            objects.push((decoded, file, at));
+        }
+        DecodedBatch {
+            objects,
+            invalid: None,
+        }
     }
 }
 
@@ -972,7 +1175,7 @@ impl Snapshot {
 #[derive(Default)]
 struct Batch {
     text: String,
-    objects: Vec<(Batched, std::sync::Arc<str>, crate::yaml::Position)>,
+    objects: Vec<(Batched, Arc<str>, crate::yaml::Position)>,
 }
 
 enum Batched {
@@ -989,5 +1192,39 @@ struct Place<'a> {
 impl std::fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_of;
+
+    #[test]
+    fn the_newest_time_is_the_newest_whatever_its_form() {
+        let newest = |times: &[&str]| newest_of(times.iter().copied());
+        assert_eq!(newest(&[]), None);
+        assert_eq!(
+            newest(&[
+                "2026-12-01T00:00:05Z",
+                "2026-12-01T00:00:07Z",
+                "2026-11-30T23:59:59Z"
+            ]),
+            newest(&["2026-12-01T00:00:07Z"])
+        );
+        // An offset or fractional seconds do not order as text: parsed.
+        assert_eq!(
+            newest(&["2026-12-01T00:00:07Z", "2026-12-01T01:00:00+02:00"]),
+            newest(&["2026-12-01T00:00:07Z"])
+        );
+        assert_eq!(
+            newest(&["2026-12-01T00:00:07Z", "2026-12-01T00:00:09.5Z"]),
+            newest(&["2026-12-01T00:00:09Z"])
+        );
+        // Shaped like one and no time: the others still count.
+        assert_eq!(
+            newest(&["2026-12-01T00:00:07Z", "2026-13-01T00:00:00Z", "junk"]),
+            newest(&["2026-12-01T00:00:07Z"])
+        );
+        assert!(newest(&["2026-12-01T00:00:07Z"]).is_some());
     }
 }

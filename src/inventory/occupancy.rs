@@ -75,10 +75,15 @@ pub struct NodeOccupancy {
 
 fn add_into(into: &mut ResourceList, other: &ResourceList, sign: i128) {
     for (name, value) in other {
-        let sum = into.entry(name.clone()).or_insert(0);
-        *sum = sum.saturating_add(sign * *value);
-        if *sum == 0 {
-            into.remove(name);
+        // Looked up before inserting: `entry` would copy the name for every pod added,
+        // and a node's resources are nearly always there already.
+        if let Some(sum) = into.get_mut(name) {
+            *sum = sum.saturating_add(sign * *value);
+            if *sum == 0 {
+                into.remove(name);
+            }
+        } else if *value != 0 {
+            into.insert(name.clone(), sign * *value);
         }
     }
 }
