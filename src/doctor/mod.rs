@@ -159,22 +159,36 @@ pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
         }
         inventory.set_occupancy(Some(occupancy));
     } else if snapshot.has_pods {
-        let mut interner = crate::inventory::pods::Interner::default();
-        let priority_of = |class: Option<&str>| inventory.admitted_priority(class).map(|(v, _)| v);
-        let records: Vec<_> = snapshot
-            .pods
-            .iter()
-            .filter_map(|p| match &p.usage {
-                objects::PodUsage::Counted(node, record) => Some((node.clone(), record.clone())),
-                objects::PodUsage::Deferred(slim) => slim
-                    .record(&|c| priority_of(c).or(Some(0)), &mut interner)
-                    .ok(),
-                objects::PodUsage::NotCounted => None,
-            })
-            .filter(|(node, _)| inventory.node_by_name(node).is_some())
-            .collect();
-        let mut occupancy = crate::inventory::Occupancy::default();
-        occupancy.reset(records);
+        let counted = snapshot.counted.as_ref().filter(|counted| {
+            counted
+                .nodes()
+                .all(|(node, _)| inventory.node_by_name(node).is_some())
+        });
+        let mut occupancy = match counted {
+            Some(counted) => counted.clone(),
+            None => {
+                let mut interner = crate::inventory::pods::Interner::default();
+                let priority_of =
+                    |class: Option<&str>| inventory.admitted_priority(class).map(|(v, _)| v);
+                let records: Vec<_> = snapshot
+                    .pods
+                    .iter()
+                    .filter_map(|p| match &p.usage {
+                        objects::PodUsage::Counted(node, record) => {
+                            Some((node.clone(), record.clone()))
+                        }
+                        objects::PodUsage::Deferred(slim) => slim
+                            .record(&|c| priority_of(c).or(Some(0)), &mut interner)
+                            .ok(),
+                        objects::PodUsage::NotCounted => None,
+                    })
+                    .filter(|(node, _)| inventory.node_by_name(node).is_some())
+                    .collect();
+                let mut occupancy = crate::inventory::Occupancy::default();
+                occupancy.reset(records);
+                occupancy
+            }
+        };
         if snapshot.has_budgets {
             occupancy.set_budgets(Some(snapshot.budgets.clone()));
         }

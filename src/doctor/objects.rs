@@ -831,6 +831,11 @@ pub struct Snapshot {
     /// Every node's pods when listed apart (the cluster, one namespace asked for): then
     /// the occupancy is not made from `pods`.
     pub occupancy: Option<crate::inventory::Occupancy>,
+    /// The pods' occupancy as counted while the snapshot was read, when no pod's priority
+    /// waited for its PriorityClass: what [`crate::doctor::inventory_of`] would make of
+    /// `pods`, made beside the decoding instead of after it. Used only when every node it
+    /// names is in the inventory (the pods of an unknown node do not count).
+    pub counted: Option<crate::inventory::Occupancy>,
     pub notices: Vec<String>,
     /// What the pods' records share (namespaces, label sets, requests).
     pub interner: Interner,
@@ -1057,6 +1062,7 @@ impl Snapshot {
             drop(decoded);
             let adding = scope.spawn(move || {
                 let mut snapshot = Snapshot::default();
+                let mut counted = Some(crate::inventory::occupancy::OccupancyBuilder::default());
                 let mut waiting: BTreeMap<usize, DecodedBatch> = BTreeMap::new();
                 let mut next = 0;
                 for (index, batch) in to_add {
@@ -1064,6 +1070,17 @@ impl Snapshot {
                     while let Some(batch) = waiting.remove(&next) {
                         next += 1;
                         for (object, file, at) in batch.objects {
+                            if let Decoded::Pod(Ok(pod)) = &object.decoded {
+                                match &pod.usage {
+                                    PodUsage::Counted(node, record) => {
+                                        if let Some(counted) = &mut counted {
+                                            counted.add(node.clone(), record.clone());
+                                        }
+                                    }
+                                    PodUsage::Deferred(_) => counted = None,
+                                    PodUsage::NotCounted => {}
+                                }
+                            }
                             let place = Place {
                                 file: &file,
                                 line: at.line,
@@ -1076,6 +1093,7 @@ impl Snapshot {
                         }
                     }
                 }
+                snapshot.counted = counted.map(|c| c.finish());
                 (snapshot, None)
             });
             let mut notices = Vec::new();

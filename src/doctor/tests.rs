@@ -606,6 +606,41 @@ fn a_json_bundle_reads_as_its_trees_do_across_batches() {
     );
     assert_eq!(from_text.newest, from_trees.newest);
     assert_eq!(from_text.daemonsets.len(), from_trees.daemonsets.len());
+    // The occupancy counted while reading is the one made from the pods afterwards: as
+    // read, with a pod on a node the snapshot does not have (its pods do not count), and
+    // with a pod whose priority waits for its class (nothing is counted while reading).
+    let pod = items.iter().find(|i| i["kind"] == "Pod").unwrap().clone();
+    let mut elsewhere = pod.clone();
+    elsewhere["metadata"]["name"] = json!("elsewhere");
+    elsewhere["spec"]["nodeName"] = json!("no-such-node");
+    let mut classless = pod.clone();
+    classless["metadata"]["name"] = json!("classless");
+    classless["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("priority");
+    for (extra, counted) in [
+        (None, true),
+        (Some(elsewhere), true),
+        (Some(classless), false),
+    ] {
+        let mut items = items.clone();
+        items.extend(extra);
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+        std::fs::write(&file, serde_json::to_string(&list).unwrap()).unwrap();
+        let from_text = Snapshot::load(&file, 1 << 26).unwrap();
+        assert_eq!(from_text.counted.is_some(), counted);
+        let occupancy = |snapshot: &Snapshot| {
+            let inventory = inventory_of(snapshot);
+            let occupancy = inventory.occupancy().unwrap();
+            let nodes: BTreeMap<String, String> = occupancy
+                .nodes()
+                .map(|(node, pods)| (node.to_owned(), format!("{:?}", pods.pods())))
+                .collect();
+            (occupancy.pod_count(), nodes)
+        };
+        assert_eq!(occupancy(&from_text), occupancy(&snapshot_of(&items)));
+    }
 
     // Text that is not JSON inside an item is an error naming the file and the line, as
     // a cut-short file is; what came before it is not presented as the whole snapshot.

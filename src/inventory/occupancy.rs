@@ -198,6 +198,55 @@ impl NodeOccupancy {
     }
 }
 
+/// An [`Occupancy`] made one pod at a time, exactly as [`Occupancy::reset`] makes it from
+/// all of them: a reader can count pods as it reads them (doctor's loading thread).
+pub struct OccupancyBuilder {
+    occupancy: Occupancy,
+    seen: std::collections::HashSet<(Arc<str>, Arc<str>), foldhash::fast::RandomState>,
+}
+
+impl Default for OccupancyBuilder {
+    fn default() -> Self {
+        Self::on(Occupancy::default())
+    }
+}
+
+impl OccupancyBuilder {
+    /// Starts from `occupancy` without its pods (its budgets kept).
+    fn on(mut occupancy: Occupancy) -> Self {
+        occupancy.nodes.clear();
+        occupancy.pods = 0;
+        occupancy.synced = true;
+        OccupancyBuilder {
+            occupancy,
+            seen: Default::default(),
+        }
+    }
+
+    /// A pod bound to `node`. A pod listed twice keeps its last record (a list never has
+    /// one twice; a hand-made file may).
+    pub fn add(&mut self, node: Arc<str>, record: PodRecord) {
+        let key = (record.pod.namespace.clone(), record.pod.name.clone());
+        if self.seen.insert(key) {
+            // New: no search of the node's pods for one to replace.
+            Arc::make_mut(self.occupancy.nodes.entry(node).or_default()).add(record);
+            self.occupancy.pods += 1;
+        } else {
+            self.occupancy.apply(&node, record);
+        }
+    }
+
+    /// The nodes some pod is bound to so far.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.occupancy.nodes.keys().map(AsRef::as_ref)
+    }
+
+    /// Every pod added: the view is complete.
+    pub fn finish(self) -> Occupancy {
+        self.occupancy
+    }
+}
+
 /// Every node's pods and the PodDisruptionBudgets of the cluster.
 #[derive(Clone, Debug, Default)]
 pub struct Occupancy {
@@ -274,21 +323,11 @@ impl Occupancy {
     /// Replaces every pod: the view is then complete. A pod listed twice keeps its last
     /// record (a list never has one twice; a hand-made file may).
     pub fn reset(&mut self, pods: impl IntoIterator<Item = (Arc<str>, PodRecord)>) {
-        self.nodes.clear();
-        self.pods = 0;
-        self.synced = true;
-        let mut seen: std::collections::HashSet<(Arc<str>, Arc<str>), foldhash::fast::RandomState> =
-            Default::default();
+        let mut builder = OccupancyBuilder::on(std::mem::take(self));
         for (node, record) in pods {
-            let key = (record.pod.namespace.clone(), record.pod.name.clone());
-            if seen.insert(key) {
-                // New: no search of the node's pods for one to replace.
-                Arc::make_mut(self.nodes.entry(node).or_default()).add(record);
-                self.pods += 1;
-            } else {
-                self.apply(&node, record);
-            }
+            builder.add(node, record);
         }
+        *self = builder.finish();
     }
 
     /// The PodDisruptionBudgets preemption weighs (`None`: not known, and preemption is
