@@ -656,7 +656,9 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
                 .map_or("any namespace".to_owned(), |n| format!("namespace {n}"))
         );
     }
-    let mut out = std::io::stdout().lock();
+    // Buffered: the standard output is line-buffered, and a report of 2,000 DaemonSets is
+    // tens of thousands of lines of JSON.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match args.output {
         DoctorFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -667,6 +669,7 @@ fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
             out.write_all(dsguard::doctor::to_html(&report, &inventory, &config).as_bytes())?
         }
     }
+    out.flush()?;
     let code = if !notes.is_empty() {
         ExitCode::from(2)
     } else if report.daemonsets.iter().all(|d| d.healthy) {
@@ -840,7 +843,9 @@ fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
         eprintln!("dsguard: note: no DaemonSet to cover in the input");
     }
     let report = CoverageReport::new(daemonsets, &inventory, &config);
-    let mut stdout = std::io::stdout().lock();
+    // Buffered: the standard output is line-buffered, and the report has a line per pool
+    // and DaemonSet.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match args.output {
         CoverageFormat::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report)?;
@@ -856,6 +861,7 @@ fn coverage(args: &CoverageArgs) -> Result<ExitCode> {
             }
         }
     }
+    stdout.flush()?;
     Ok(if failed {
         ExitCode::from(EXIT_USAGE)
     } else {
