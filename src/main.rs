@@ -508,11 +508,12 @@ impl<'a> ReportOutput<'a> {
         match self.format {
             ReportFormat::Text => write!(stdout, "{}", self.text.finish(report))?,
             ReportFormat::Github => write!(stdout, "{}", lint::github_summary(report))?,
-            ReportFormat::Json => writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&lint::to_json(report))?
-            )?,
+            ReportFormat::Json => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut stdout);
+                serde_json::to_writer_pretty(&mut out, &lint::JsonReport::of(report))?;
+                writeln!(out)?;
+                out.flush()?;
+            }
             ReportFormat::Sarif => writeln!(
                 stdout,
                 "{}",

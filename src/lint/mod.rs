@@ -22,7 +22,7 @@ use crate::yaml::{Position, escape_pointer};
 
 pub use fix::{FixOutcome, Patched, fix_files};
 pub use github::{github_commands, github_summary, to_github};
-pub use json::to_json;
+pub use json::{JsonReport, to_json};
 pub use junit::to_junit;
 pub use sarif::to_sarif;
 pub use stream::{StreamOptions, Streamed, lint_paths};
