@@ -599,6 +599,7 @@ impl Audit {
         let mut before = std::mem::take(&mut self.daemonsets);
         let mut transitions = Vec::new();
         let mut changes = ChangesSeen::default();
+        inventory.remember_answers_for(objects.len());
         for object in objects {
             let key = Key::of(&object);
             let judgement = judge(&object, inventory, config);

@@ -592,10 +592,21 @@ impl std::fmt::Debug for PoolSplits {
 /// key: what many evaluations ask again (the explanation of a label no node has, where a
 /// selection and its tolerations land). One map per kind of (key, answer), so a lookup
 /// hashes and compares the key itself, never a text made of it. Bounded like
-/// [`PoolSplits`]; a copy of the index starts empty.
-#[derive(Default)]
+/// [`PoolSplits`]; a copy of the index starts empty (with the same bound).
 pub struct Derived {
     maps: std::sync::Mutex<DerivedMaps>,
+    /// How many answers are kept before all are dropped: [`Derived::CAPACITY`], or more
+    /// for an audit of many DaemonSets ([`Derived::remember_for`]).
+    capacity: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Derived {
+    fn default() -> Self {
+        Derived {
+            maps: Default::default(),
+            capacity: Derived::CAPACITY.into(),
+        }
+    }
 }
 
 /// Keys are hashed on every evaluation (a selection, tolerations): foldhash, seeded per
@@ -611,6 +622,23 @@ struct DerivedMaps {
 
 impl Derived {
     const CAPACITY: usize = 1024;
+    /// What judging one DaemonSet remembers at most on the index: its reach, DSG001's
+    /// hints, DSG002's findings, taint gaps, unfit groups, its loads' split. 2,000
+    /// DaemonSets with distinct selections fill 1,024 answers several times over in one
+    /// judgement, and each time everything is dropped and worked out again (BENCHMARKS.md,
+    /// "Live audit").
+    const ANSWERS_PER_DAEMONSET: usize = 8;
+
+    /// Keeps enough answers for judging `daemonsets` DaemonSets in one pass: memory that
+    /// grows with what is watched, like the audit's own state, never with what requests
+    /// ask (they still fill and drop the same bound).
+    pub(super) fn remember_for(&self, daemonsets: usize) {
+        let capacity = daemonsets
+            .saturating_mul(Self::ANSWERS_PER_DAEMONSET)
+            .max(Self::CAPACITY);
+        self.capacity
+            .store(capacity, std::sync::atomic::Ordering::Relaxed);
+    }
 
     pub(super) fn clear(&self) {
         let mut maps = self.maps.lock().unwrap_or_else(|e| e.into_inner());
@@ -621,7 +649,12 @@ impl Derived {
 
 impl Clone for Derived {
     fn clone(&self) -> Self {
-        Self::default()
+        let copy = Self::default();
+        copy.capacity.store(
+            self.capacity.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        copy
     }
 }
 
@@ -652,7 +685,7 @@ impl Derived {
         // the same one both get a correct answer.
         let answer = Arc::new(compute());
         let mut maps = lock();
-        if maps.entries >= Derived::CAPACITY {
+        if maps.entries >= self.capacity.load(std::sync::atomic::Ordering::Relaxed) {
             maps.by_kind.clear();
             maps.entries = 0;
         }
@@ -759,6 +792,12 @@ impl NodeIndex {
         T: Send + Sync + 'static,
     {
         self.derived.get_or_compute(key, compute)
+    }
+
+    /// Remembers enough answers for judging `daemonsets` DaemonSets in one pass (the
+    /// audit, `lint --daemonsets`): see [`Derived::remember_for`].
+    pub fn remember_answers_for(&self, daemonsets: usize) {
+        self.derived.remember_for(daemonsets);
     }
 
     /// Forgets every answer remembered on this version of the index (pool splits,

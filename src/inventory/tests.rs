@@ -725,3 +725,39 @@ fn dense_selection_agrees_with_the_per_node_reference_through_churn() {
     }
     assert!(dense_rounds > 300, "only {dense_rounds} rounds were dense");
 }
+
+/// The index remembers at most 1,024 answers, then drops them all; an audit of many
+/// DaemonSets asks for room for its own (eight answers each), which a copy of the index
+/// keeps, and past which answers are dropped again.
+#[test]
+fn the_index_remembers_as_many_answers_as_the_audit_needs() {
+    let mut inventory = Inventory::new();
+    inventory.reset_nodes([NodeUpdate::of("a", &[], &[])]);
+    let computed = std::cell::Cell::new(0);
+    let ask = |inventory: &Inventory, key: u32| {
+        inventory.derived(&key, || {
+            computed.set(computed.get() + 1);
+            key
+        });
+    };
+    let first_again = |inventory: &Inventory, answers: u32| {
+        computed.set(0);
+        for key in 0..answers {
+            ask(inventory, key);
+        }
+        ask(inventory, 0);
+        computed.get()
+    };
+    // 1,500 answers: the first is dropped with the rest at 1,024, worked out again.
+    assert_eq!(first_again(&inventory, 1_500), 1_501);
+    inventory.forget_remembered();
+    inventory.remember_answers_for(2_000);
+    assert_eq!(first_again(&inventory, 1_500), 1_500);
+    // A node change copies the index (another copy still reads the old one): the copy
+    // remembers nothing yet, within the same bound.
+    let mut copy = inventory.clone();
+    copy.apply_node(NodeUpdate::of("b", &[], &[]));
+    assert_eq!(first_again(&copy, 1_500), 1_500);
+    copy.forget_remembered();
+    assert_eq!(first_again(&copy, 16_001), 16_002);
+}

@@ -462,7 +462,9 @@ pub fn daemon_loads<'a>(
 ) -> (Vec<crate::inventory::DaemonLoad>, Vec<usize>) {
     let mut loads = Vec::new();
     let mut unreadable = Vec::new();
-    for (index, object) in objects.into_iter().enumerate() {
+    let objects = objects.into_iter();
+    inventory.remember_answers_for(objects.size_hint().0);
+    for (index, object) in objects.enumerate() {
         let context = Context::offline(inventory, config, object.namespace_or_default());
         match daemon_load(object, &context) {
             Some(load) => loads.push(load),
