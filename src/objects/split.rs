@@ -101,15 +101,7 @@ impl<R: BufRead> Splitter<R> {
             let mut item = std::mem::take(&mut self.item);
             item.clear();
             let copied = self.copy_value(&mut item);
-            let handed = copied.and_then(|()| {
-                let text = std::str::from_utf8(&item).map_err(|e| SplitError {
-                    position: at,
-                    message: format!("not UTF-8 text: {e}"),
-                    eof: false,
-                    io: None,
-                })?;
-                Ok(each(Piece { text, at }))
-            });
+            let handed = copied.and_then(|()| hand_over(&item, at, each));
             self.item = item;
             if !handed? {
                 return Ok(false);
@@ -218,13 +210,7 @@ impl<R: BufRead> Splitter<R> {
         if listed {
             return Ok(true);
         }
-        let text = std::str::from_utf8(&head).map_err(|e| SplitError {
-            position: at,
-            message: format!("not UTF-8 text: {e}"),
-            eof: false,
-            io: None,
-        })?;
-        Ok(each(Piece { text, at }))
+        hand_over(&head, at, each)
     }
 
     /// Copies one value (an object, an array, a string, or a number/literal) to `out`,
@@ -418,6 +404,21 @@ impl<R: BufRead> Splitter<R> {
     }
 }
 
+/// One value's text handed to `each` (JSON is UTF-8; the decoder would refuse it anyway).
+fn hand_over(
+    bytes: &[u8],
+    at: Position,
+    each: &mut impl FnMut(Piece<'_>) -> bool,
+) -> Result<bool, SplitError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| SplitError {
+        position: at,
+        message: format!("not UTF-8 text: {e}"),
+        eof: false,
+        io: None,
+    })?;
+    Ok(each(Piece { text, at }))
+}
+
 /// The stream ends inside `inside`.
 fn cut_short(position: Position, inside: &str) -> SplitError {
     SplitError {
@@ -517,6 +518,15 @@ mod tests {
                 let error = pieces(bad, chunk).unwrap_err();
                 assert!(!error.eof, "{bad}: {}", error.message);
             }
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_an_error_where_its_value_starts() {
+        for bytes in [&b"[1,\n \"\xff\"]"[..], &b"{\"kind\": \"\xff\"}"[..]] {
+            let error = Splitter::new(bytes).for_each(|_| true).unwrap_err();
+            assert!(error.message.starts_with("not UTF-8"), "{}", error.message);
+            assert!(!error.eof);
         }
     }
 
