@@ -144,6 +144,15 @@ struct Found {
 /// Pods shown by name in a text line before "and N more".
 pub(crate) const EXAMPLES: usize = 3;
 
+/// How many threads doctor's parallel parts use (decoding a snapshot, diagnosing): one per
+/// core, at most four (past that the reading thread and the order they are joined in
+/// are what it waits for).
+pub(crate) fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4)
+}
+
 /// The inventory the snapshot's nodes, classes, pods and budgets make, as the rules read
 /// it.
 pub fn inventory_of(snapshot: &Snapshot) -> Inventory {
@@ -325,10 +334,7 @@ pub fn diagnose_against(
     let chosen: Vec<&DaemonSetObject> = snapshot.daemonsets.iter().filter(|d| wanted(d)).collect();
     // Each DaemonSet is diagnosed on its own: a share of them per core (at most four),
     // the results joined in the order the DaemonSets were read.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 4);
-    let share = chosen.len().div_ceil(threads).max(1);
+    let share = chosen.len().div_ceil(worker_threads()).max(1);
     let results: Vec<Result<Diagnosis, String>> = std::thread::scope(|scope| {
         let shares: Vec<_> = chosen
             .chunks(share)

@@ -1030,9 +1030,7 @@ impl Snapshot {
         // flight at most, each about a megabyte of text.
         const BATCH_OBJECTS: usize = 256;
         const BATCH_BYTES: usize = 1 << 20;
-        let decoders = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, 4);
+        let decoders = super::worker_threads();
         let (batches, to_decode) = mpsc::sync_channel::<(usize, Batch)>(decoders * 2);
         let to_decode = Arc::new(Mutex::new(to_decode));
         let (decoded, to_add) = mpsc::sync_channel::<(usize, DecodedBatch)>(decoders * 2);
