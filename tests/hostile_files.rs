@@ -214,6 +214,39 @@ fn input_over_the_size_bound_is_refused_with_the_flag_to_raise_it() {
     );
 }
 
+/// A JSON snapshot or inventory that is only brackets (8 MiB of `[`) is refused where the
+/// nesting passes what any decoder reads, before it is held: doctor's snapshots and
+/// `--pods`, which read objects one at a time.
+#[test]
+fn json_nested_without_end_is_refused_at_once() {
+    let dir = scratch("nested");
+    let file = dir.join("deep.json");
+    std::fs::write(&file, vec![b'['; 8 << 20]).unwrap();
+    for args in [vec!["doctor", "-A", "--snapshot"], vec!["lint", "--pods"]] {
+        let mut command = dsguard();
+        command.args(&args).arg(&file);
+        if args[0] == "lint" {
+            command
+                .arg("--nodes")
+                .arg(examples("nodes.yaml"))
+                .arg(examples("daemonsets"));
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("deep.json:1:")
+                && stderr(&output).contains("nested more than"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
 #[test]
 fn fix_that_cannot_write_exits_2_and_loses_nothing() {
     let dir = scratch("fix-unwritable");

@@ -14,6 +14,11 @@ use std::io::BufRead;
 
 use crate::yaml::Position;
 
+/// How deep a value may nest: serde_json's own recursion limit, so nothing the decoder
+/// would refuse is held (a file of 256 MiB of `[` would otherwise be held whole, with a
+/// bracket owed for each byte).
+const MAX_DEPTH: usize = 128;
+
 /// Where the stream stopped being JSON this splitter can read, and why.
 #[derive(Debug)]
 pub struct SplitError {
@@ -276,6 +281,7 @@ impl<R: BufRead> Splitter<R> {
             let mut at = 0;
             let mut done = false;
             let mut mismatch = None;
+            let mut too_deep = false;
             while at < buffer.len() {
                 if in_string {
                     if escaped {
@@ -304,8 +310,13 @@ impl<R: BufRead> Splitter<R> {
                 }
                 match buffer[at] {
                     b'"' => in_string = true,
-                    b'{' => closers.push(b'}'),
-                    b'[' => closers.push(b']'),
+                    opener @ (b'{' | b'[') => {
+                        if closers.len() >= MAX_DEPTH {
+                            too_deep = true;
+                            break;
+                        }
+                        closers.push(if opener == b'{' { b'}' } else { b']' });
+                    }
                     closer @ (b'}' | b']') => {
                         if closers.pop() != Some(closer) {
                             mismatch = Some(closer);
@@ -325,6 +336,11 @@ impl<R: BufRead> Splitter<R> {
             self.advance(at);
             if let Some(closer) = mismatch {
                 return Err(self.error(format!("unexpected {}", shown(closer))));
+            }
+            if too_deep {
+                return Err(self.error(format!(
+                    "nested more than {MAX_DEPTH} levels deep (no Kubernetes object is; the JSON decoder refuses it too)"
+                )));
             }
             if done {
                 return Ok(());
@@ -528,6 +544,24 @@ mod tests {
             assert!(error.message.starts_with("not UTF-8"), "{}", error.message);
             assert!(!error.eof);
         }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_decoder_reads_is_an_error_at_once() {
+        let deep = format!(
+            "[{}{}]",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let error = pieces(&deep, 64).unwrap_err();
+        assert!(
+            error.message.contains("nested more than"),
+            "{}",
+            error.message
+        );
+        assert_eq!(error.position.column, MAX_DEPTH + 2);
+        let fits = format!("[{}{}]", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(pieces(&fits, 64).unwrap().len(), 1);
     }
 
     #[test]
