@@ -1,6 +1,6 @@
 //! Kubernetes objects read one at a time from files of any size: the output of `kubectl
 //! get pods -A -o yaml` (or `-o json`), a `List`, or object documents, handed over one
-//! object at a time. JSON is split into its objects by [`split`] (a 150,000-pod list is
+//! object at a time. JSON is split into its objects by `split` (a 150,000-pod list is
 //! hundreds of megabytes: one object's text is held at a time), each decoded only by the
 //! reader that wants it; anything else goes to the YAML reader's streaming mode
 //! ([`crate::yaml::objects`]). Either way the items of a `List` are handed over one by

@@ -3,6 +3,10 @@
 //! writes, Nodes with their conditions, Events, ControllerRevisions, PriorityClasses and
 //! PodDisruptionBudgets. Kinds are told apart per object; other kinds are counted and
 //! skipped. Only the fields the diagnosis reads are kept.
+//!
+//! A bundle is mostly pods (150,000 in 614 MiB): a JSON bundle is split into objects on
+//! one thread ([`crate::objects`]), decoded in batches on every core, each Pod in one pass
+//! straight into its few fields, and added in the order read ([`Snapshot::load`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -233,6 +237,7 @@ struct PodMeta<'a> {
     deletion_grace_period_seconds: Option<i64>,
 }
 
+/// A ControllerRevision's metadata: its name, owner, hash label and change-cause.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct RawMeta {

@@ -795,7 +795,7 @@ impl NodeIndex {
     }
 
     /// Remembers enough answers for judging `daemonsets` DaemonSets in one pass (the
-    /// audit, `lint --daemonsets`): see [`Derived::remember_for`].
+    /// audit, `lint --daemonsets`): see `Derived::remember_for`.
     pub fn remember_answers_for(&self, daemonsets: usize) {
         self.derived.remember_for(daemonsets);
     }
