@@ -69,7 +69,7 @@ pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 #[derive(Clone, Debug, Default)]
 pub enum PodUsage {
     /// The node it is bound to, and its record there.
-    Counted(std::sync::Arc<str>, PodRecord),
+    Counted(Arc<str>, PodRecord),
     /// Without `spec.priority` (a hand-written bundle: the API server always sets it), the
     /// priority is its PriorityClass's, which a later file of the snapshot may hold.
     Deferred(Box<SlimPod>),
@@ -420,10 +420,14 @@ fn owned(text: Option<Cow<'_, str>>) -> String {
 }
 
 impl DoctorPod {
-    /// From a pod's tree (a YAML bundle, the API server's list).
-    pub fn from_value(value: &Value, interner: &mut Interner) -> Result<DoctorPod, String> {
+    /// From a pod's tree (a YAML bundle, the API server's list); also the newest time it
+    /// carries.
+    pub fn from_value(
+        value: &Value,
+        interner: &mut Interner,
+    ) -> Result<(DoctorPod, Option<i64>), String> {
         let document = PodDocument::deserialize(value).map_err(|e| e.to_string())?;
-        Ok(Self::from_document(document, interner).0)
+        Ok(Self::from_document(document, interner))
     }
 
     /// From a pod's document, decoded in one pass; also the newest time it carries.
@@ -437,7 +441,7 @@ impl DoctorPod {
             status,
         } = document;
         let conditions = status.conditions.unwrap_or_default();
-        // The same times `newest_time` reads from a tree.
+        // The times `newest_time` reads from any other object.
         let newest = [
             metadata.creation_timestamp.as_deref(),
             status.start_time.as_deref(),
@@ -848,25 +852,29 @@ pub struct Snapshot {
 
 /// Timestamps an object carries that say when the snapshot was taken, at the latest.
 fn newest_time(value: &Value) -> Option<i64> {
-    let mut newest: Option<i64> = None;
-    let mut consider = |v: Option<&Value>| {
-        if let Some(t) = v.and_then(Value::as_str).and_then(parse_time) {
-            newest = Some(newest.map_or(t, |n| n.max(t)));
-        }
-    };
-    consider(value.pointer("/metadata/creationTimestamp"));
-    consider(value.get("lastTimestamp"));
-    consider(value.get("eventTime"));
-    consider(value.pointer("/status/startTime"));
-    for list in ["/status/conditions"] {
-        if let Some(conditions) = value.pointer(list).and_then(Value::as_array) {
-            for c in conditions {
-                consider(c.get("lastTransitionTime"));
-                consider(c.get("lastHeartbeatTime"));
-            }
-        }
+    fn text(v: Option<&Value>) -> Option<&str> {
+        v.and_then(Value::as_str)
     }
-    newest
+    let conditions = value
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    newest_of(
+        [
+            text(value.pointer("/metadata/creationTimestamp")),
+            text(value.get("lastTimestamp")),
+            text(value.get("eventTime")),
+            text(value.pointer("/status/startTime")),
+        ]
+        .into_iter()
+        .chain(conditions.iter().flat_map(|c| {
+            [
+                text(c.get("lastTransitionTime")),
+                text(c.get("lastHeartbeatTime")),
+            ]
+        }))
+        .flatten(),
+    )
 }
 
 /// One object decoded, not yet added to a snapshot: decoding is the work, done on several
@@ -895,10 +903,16 @@ struct DecodedObject {
 impl DecodedObject {
     /// From an object's tree, by its kind.
     fn of_value(value: Value, interner: &mut Interner) -> DecodedObject {
-        let newest = newest_time(&value);
+        // A pod's decoding finds its newest time on the way.
+        let mut newest_of_pod = None;
         let decoded = match value["kind"].as_str().unwrap_or("") {
             "DaemonSet" => Decoded::DaemonSet(DaemonSetObject::from_value(&value)),
-            "Pod" => Decoded::Pod(DoctorPod::from_value(&value, interner)),
+            "Pod" => Decoded::Pod(
+                DoctorPod::from_value(&value, interner).map(|(pod, newest)| {
+                    newest_of_pod = Some(newest);
+                    pod
+                }),
+            ),
             "Node" => Decoded::Node(
                 crate::inventory::snapshot::node_from_value(&value)
                     .map(|node| (node, NodeHealth::from_value(&value, interner))),
@@ -908,13 +922,12 @@ impl DecodedObject {
             "PriorityClass" => Decoded::PriorityClass(
                 crate::inventory::snapshot::priority_class_from_value(&value).ok(),
             ),
-            "PodDisruptionBudget" => Decoded::Budget(
-                serde_json::from_value::<SlimBudget>(value)
-                    .ok()
-                    .map(|b| b.budget()),
-            ),
+            "PodDisruptionBudget" => {
+                Decoded::Budget(SlimBudget::deserialize(&value).ok().map(|b| b.budget()))
+            }
             other => Decoded::Other(other.to_owned()),
         };
+        let newest = newest_of_pod.unwrap_or_else(|| newest_time(&value));
         DecodedObject { decoded, newest }
     }
 
