@@ -49,18 +49,9 @@ pub fn for_each_object(
     mut each: impl FnMut(Value, &str, Position) -> bool,
 ) -> Result<(), ObjectsError> {
     let mut invalid = None;
-    for_each_found(
-        path,
-        max_file_bytes,
-        notices,
-        |found, file, at| match decoded(found, file, at) {
-            Ok(value) => each(value, file, at),
-            Err(error) => {
-                invalid = Some(error);
-                false
-            }
-        },
-    )?;
+    for_each_found(path, max_file_bytes, notices, |found, file, at| {
+        decoded(found, file, at, &mut invalid).is_some_and(|value| each(value, file, at))
+    })?;
     invalid.map_or(Ok(()), Err)
 }
 
@@ -108,22 +99,28 @@ pub fn read_objects(
 ) -> Result<(), ObjectsError> {
     let mut invalid = None;
     read_found(reader, limit, name, |found, at| {
-        match decoded(found, name, at) {
-            Ok(value) => each(value, at),
-            Err(error) => {
-                invalid = Some(error);
-                false
-            }
-        }
+        decoded(found, name, at, &mut invalid).is_some_and(|value| each(value, at))
     })?;
     invalid.map_or(Ok(()), Err)
 }
 
-/// An object's tree: the YAML reader's, or its JSON text decoded.
-fn decoded(found: Found<'_>, file: &str, at: Position) -> Result<Value, ObjectsError> {
+/// An object's tree: the YAML reader's, or its JSON text decoded. `None` when the text
+/// does not decode: the error is kept in `invalid`, and reading stops there.
+fn decoded(
+    found: Found<'_>,
+    file: &str,
+    at: Position,
+    invalid: &mut Option<ObjectsError>,
+) -> Option<Value> {
     match found {
-        Found::Tree(value) => Ok(value),
-        Found::Text(text) => serde_json::from_str(text).map_err(|e| invalid_text(e, file, at)),
+        Found::Tree(value) => Some(value),
+        Found::Text(text) => match serde_json::from_str(text) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                *invalid = Some(invalid_text(e, file, at));
+                None
+            }
+        },
     }
 }
 

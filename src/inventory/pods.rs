@@ -140,7 +140,9 @@ impl PinningAffinity {
             .node_selector_terms
             .iter()
             .flat_map(|term| term.match_fields.iter())
-            .find(|field| field.key == "metadata.name" && field.operator == "In")
+            .find(|field| {
+                field.key == crate::scheduling::selector::NODE_NAME_FIELD && field.operator == "In"
+            })
             .and_then(|field| field.values.first())
             .map(String::as_str)
     }
